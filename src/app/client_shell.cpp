@@ -1,0 +1,267 @@
+// client_shell.cpp: the asio shell around ClientSession: one UDP socket, one
+// timer for the session's deadline, standard input, SIGINT/SIGTERM.
+//
+// Standard input: on a terminal, libedit (readline interface, callback
+// mode) reads keys on the io thread, shows the ">>> " prompt and redraws
+// the typed line under each incoming message (SPEC 2). Otherwise a reader
+// thread reads whole lines (pipes, files, /dev/null all work; epoll cannot
+// watch regular files) and posts them to the io thread.
+#include <asio.hpp>
+
+#include <editline/readline.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <random>
+#include <thread>
+
+#include "app/net.hpp"
+#include "app/shell.hpp"
+#include "core/client_session.hpp"
+
+namespace udpchat {
+namespace {
+
+using asio::ip::udp;
+
+class ClientShell;
+ClientShell* g_tty_shell = nullptr;  // libedit's callback has no user pointer
+
+class ClientShell {
+ public:
+  ClientShell(std::shared_ptr<asio::io_context> io, udp::socket socket, ClientSession& session,
+              LogLevel level)
+      : io_(std::move(io)),
+        socket_(std::move(socket)),
+        session_(session),
+        timer_(*io_),
+        signals_(*io_, SIGINT, SIGTERM),
+        level_(level),
+        tty_(isatty(STDIN_FILENO) == 1),
+        stdin_(*io_) {}
+
+  int run() {
+    session_.start(Clock::now());
+    pump();
+    asio::co_spawn(*io_, receive_loop(), asio::detached);
+    wait_signal();
+    if (tty_) {
+      start_terminal();
+    } else {
+      start_reader_thread();
+    }
+    io_->run();
+    if (tty_) {
+      rl_callback_handler_remove();
+      g_tty_shell = nullptr;
+    }
+    return session_.exit_status().value_or(0);
+  }
+
+ private:
+  // --- standard input ---------------------------------------------------------
+  void start_reader_thread() {
+    // The thread owns a reference to the io_context, so a line read after
+    // the shell ended is posted into a context that still exists (and is
+    // never run). The thread is detached: process exit ends it.
+    std::thread([io = io_, this] {
+      std::string line;
+      while (std::getline(std::cin, line)) {
+        asio::post(*io, [this, line] { on_line(line); });
+      }
+      asio::post(*io, [this] { on_end_of_input(); });
+    }).detach();
+  }
+
+  void start_terminal() {
+    g_tty_shell = this;
+    rl_callback_handler_install(">>> ", [](char* line) {
+      if (g_tty_shell == nullptr) return;
+      if (line == nullptr) {
+        g_tty_shell->on_end_of_input();
+        return;
+      }
+      if (*line != '\0') add_history(line);
+      const std::string copy(line);
+      std::free(line);
+      g_tty_shell->on_line(copy);
+    });
+    stdin_.assign(::dup(STDIN_FILENO));
+    wait_terminal();
+  }
+
+  void wait_terminal() {
+    stdin_.async_wait(asio::posix::stream_descriptor::wait_read, [this](asio::error_code ec) {
+      if (ec || done_) return;
+      rl_callback_read_char();
+      if (!done_) wait_terminal();
+    });
+  }
+
+  void on_line(const std::string& line) {
+    if (done_) return;
+    session_.on_line(line, Clock::now());
+    pump();
+  }
+
+  void on_end_of_input() {
+    if (done_) return;
+    session_.on_quit(Clock::now());
+    pump();
+  }
+
+  // --- output -------------------------------------------------------------------
+  void print_lines(const std::vector<std::string>& lines) {
+    if (lines.empty()) return;
+    if (tty_ && !done_) {
+      // Clear the line being typed, print, then redraw prompt and typed text.
+      std::fputs("\r\033[K", stdout);
+    }
+    for (const auto& l : lines) {
+      std::fwrite(l.data(), 1, l.size(), stdout);
+      std::fputc('\n', stdout);
+    }
+    std::fflush(stdout);
+    if (tty_ && !done_ && !session_.exit_status()) {
+      rl_forced_update_display();
+    }
+  }
+
+  void pump() {
+    for (auto& out : session_.take_outgoing()) {
+      asio::error_code ec;
+      const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
+      if (!ec) socket_.send_to(asio::buffer(out.bytes), to, 0, ec);
+      if (ec)
+        write_log(level_, LogLevel::kDebug, "send to " + out.to.to_string() + ": " + ec.message());
+    }
+    for (const auto& rec : session_.take_logs()) {
+      write_log(level_, rec.level, rec.text);
+    }
+    print_lines(session_.take_lines());
+    if (session_.exit_status() && !done_) {
+      done_ = true;
+      socket_.close();
+      timer_.cancel();
+      signals_.cancel();
+      if (tty_) {
+        stdin_.cancel();
+        std::fputs("\r\033[K", stdout);
+        std::fflush(stdout);
+      }
+      return;
+    }
+    if (const auto deadline = session_.next_deadline()) {
+      timer_.expires_at(*deadline);
+      timer_.async_wait([this](asio::error_code ec) {
+        if (ec == asio::error::operation_aborted || done_) return;
+        session_.on_timeout(Clock::now());
+        pump();
+      });
+    }
+  }
+
+  // --- network and signals ----------------------------------------------------------
+  asio::awaitable<void> receive_loop() {
+    std::array<char, 65536> buffer{};
+    udp::endpoint from;
+    for (;;) {
+      asio::error_code ec;
+      const std::size_t n = co_await socket_.async_receive_from(
+          asio::buffer(buffer), from, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || done_) co_return;
+      if (ec) {
+        // e.g. ICMP port unreachable after sending to a dead peer (Linux
+        // reports it on the next receive); the ack timeout handles it.
+        write_log(level_, LogLevel::kDebug, "receive: " + ec.message());
+        continue;
+      }
+      session_.on_datagram(std::string_view(buffer.data(), n), to_endpoint(from), Clock::now());
+      pump();
+    }
+  }
+
+  void wait_signal() {
+    signals_.async_wait([this](asio::error_code ec, int) {
+      if (ec || done_) return;
+      if (quit_requested_) {
+        // Second signal: leave at once.
+        std::fputs(">>> [Exiting]\n", stdout);
+        std::fflush(stdout);
+        std::_Exit(1);
+      }
+      quit_requested_ = true;
+      session_.on_quit(Clock::now());
+      pump();
+      if (!done_) {
+        wait_signal();  // a second signal leaves at once
+      }
+    });
+  }
+
+  std::shared_ptr<asio::io_context> io_;
+  udp::socket socket_;
+  ClientSession& session_;
+  asio::steady_timer timer_;
+  asio::signal_set signals_;
+  LogLevel level_;
+  bool tty_;
+  asio::posix::stream_descriptor stdin_;
+  bool done_ = false;
+  bool quit_requested_ = false;
+};
+
+}  // namespace
+
+int run_client(const ClientOptions& options) {
+  const LogLevel level = options.common.log_level;
+  auto io = std::make_shared<asio::io_context>();
+  asio::error_code ec;
+  udp::resolver resolver(*io);
+  const auto results =
+      resolver.resolve(options.server_host, std::to_string(options.server_port), ec);
+  if (ec || results.empty()) {
+    std::cerr << "udpchat: cannot resolve server address '" << options.server_host
+              << "': " << ec.message() << "\n";
+    return 1;
+  }
+  // Bind the family of the server's address unless told otherwise.
+  std::string bind = options.common.bind;
+  udp::endpoint server = results.begin()->endpoint();
+  if (!bind.empty()) {
+    const auto b = asio::ip::make_address(bind, ec);
+    for (const auto& r : results) {
+      if (r.endpoint().address().is_v6() == b.is_v6()) {
+        server = r.endpoint();
+        break;
+      }
+    }
+  } else {
+    bind = server.address().is_v6() ? "::" : "0.0.0.0";
+  }
+  const asio::ip::address address = asio::ip::make_address(bind, ec);
+  udp::socket socket(*io);
+  const udp::endpoint local(address, options.client_port);
+  if (!ec) socket.open(local.protocol(), ec);
+  if (!ec) socket.bind(local, ec);
+  if (ec) {
+    std::cerr << "udpchat: cannot bind UDP " << bind << " port " << options.client_port << ": "
+              << ec.message() << "\n";
+    return 1;
+  }
+  ClientConfig config;
+  config.nick = options.nick;
+  config.server = to_endpoint(server);
+  config.ack_timeout = options.common.ack_timeout;
+  config.server_retries = options.common.server_retries;
+  config.heartbeat = options.common.heartbeat;
+  std::random_device rd;
+  const std::uint64_t seed = (static_cast<std::uint64_t>(rd()) << 32U) ^ rd();
+  ClientSession session(config, seed);
+  ClientShell shell(io, std::move(socket), session, level);
+  return shell.run();
+}
+
+}  // namespace udpchat

@@ -1,0 +1,217 @@
+// server_shell.cpp: the asio shell around ServerCore: one UDP socket, one
+// timer for the core's deadline, signals (SIGINT/SIGTERM: shut down;
+// SIGUSR1: statistics). Single-threaded: the core is only touched from the
+// io_context's thread.
+#include <asio.hpp>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <random>
+
+#include "app/net.hpp"
+#include "app/shell.hpp"
+#include "core/server_core.hpp"
+#include "store/sqlite_store.hpp"
+
+namespace udpchat {
+namespace {
+
+using asio::ip::udp;
+
+std::int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class ServerShell {
+ public:
+  ServerShell(asio::io_context& io, udp::socket socket, ServerCore& core, LogLevel level)
+      : io_(io),
+        socket_(std::move(socket)),
+        core_(core),
+        timer_(io),
+        level_(level),
+        signals_(io, SIGINT, SIGTERM),
+        usr1_(io, SIGUSR1) {}
+
+  void run(TimePoint now) {
+    pump();
+    (void)now;
+    asio::co_spawn(io_, receive_loop(), asio::detached);
+    wait_signal();
+    wait_usr1();
+    io_.run();
+  }
+
+ private:
+  asio::awaitable<void> receive_loop() {
+    // Larger than any datagram we accept, so oversized ones are seen whole
+    // and counted as too large instead of being silently truncated.
+    std::array<char, 65536> buffer{};
+    udp::endpoint from;
+    for (;;) {
+      asio::error_code ec;
+      const std::size_t n = co_await socket_.async_receive_from(
+          asio::buffer(buffer), from, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted) {
+        co_return;
+      }
+      if (ec) {
+        // ICMP port unreachable from an earlier send shows up here on some
+        // systems; it is not fatal for a datagram socket.
+        write_log(level_, LogLevel::kDebug, "receive: " + ec.message());
+        continue;
+      }
+      const auto started = Clock::now();
+      core_.on_datagram(std::string_view(buffer.data(), n), to_endpoint(from), started);
+      pump();
+      core_.stats().record_service_time(
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
+    }
+  }
+
+  void pump() {
+    for (auto& out : core_.take_outgoing()) {
+      asio::error_code ec;
+      const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
+      if (!ec) {
+        socket_.send_to(asio::buffer(out.bytes), to, 0, ec);
+      }
+      if (ec) {
+        write_log(level_, LogLevel::kDebug, "send to " + out.to.to_string() + ": " + ec.message());
+      }
+    }
+    for (const auto& rec : core_.take_logs()) {
+      write_log(level_, rec.level, rec.text);
+    }
+    if (stopping_ && (core_.shutdown_complete() || Clock::now() >= stop_deadline_)) {
+      socket_.close();
+      timer_.cancel();
+      signals_.cancel();
+      usr1_.cancel();
+      return;
+    }
+    arm_timer();
+  }
+
+  void arm_timer() {
+    auto deadline = core_.next_deadline();
+    if (stopping_) {
+      deadline = deadline ? std::min(*deadline, stop_deadline_) : stop_deadline_;
+    }
+    if (!deadline) {
+      return;
+    }
+    timer_.expires_at(*deadline);
+    timer_.async_wait([this](asio::error_code ec) {
+      if (ec == asio::error::operation_aborted) {
+        return;
+      }
+      core_.on_timeout(Clock::now());
+      pump();
+    });
+  }
+
+  void wait_signal() {
+    signals_.async_wait([this](asio::error_code ec, int signo) {
+      if (ec) {
+        return;
+      }
+      if (stopping_) {
+        write_log(level_, LogLevel::kWarn, "second signal: stopping now");
+        stop_deadline_ = Clock::now();
+        pump();
+        return;
+      }
+      write_log(level_, LogLevel::kInfo,
+                std::string("received ") + (signo == SIGINT ? "SIGINT" : "SIGTERM"));
+      stopping_ = true;
+      // Long enough for every client to ack the notice inside one ack window.
+      stop_deadline_ = Clock::now() + std::chrono::milliseconds(1500);
+      core_.begin_shutdown(Clock::now());
+      pump();
+      if (socket_.is_open()) {
+        wait_signal();  // a second signal stops at once
+      }
+    });
+  }
+
+  void wait_usr1() {
+    usr1_.async_wait([this](asio::error_code ec, int) {
+      if (ec) {
+        return;
+      }
+      std::fputs(core_.stats_report().c_str(), stdout);
+      std::fflush(stdout);
+      if (socket_.is_open()) {
+        wait_usr1();
+      }
+    });
+  }
+
+  asio::io_context& io_;
+  udp::socket socket_;
+  ServerCore& core_;
+  asio::steady_timer timer_;
+  LogLevel level_;
+  asio::signal_set signals_;
+  asio::signal_set usr1_;
+  bool stopping_ = false;
+  TimePoint stop_deadline_{};
+};
+
+}  // namespace
+
+int run_server(const ServerOptions& options) {
+  const LogLevel level = options.common.log_level;
+  auto store = SqliteStore::open(options.data_dir);
+  if (!store) {
+    std::cerr << "udpchat: cannot open the store: " << store.error().what << "\n";
+    return 1;
+  }
+  asio::io_context io;
+  asio::error_code ec;
+  const std::string bind = options.common.bind.empty() ? "0.0.0.0" : options.common.bind;
+  const asio::ip::address address = asio::ip::make_address(bind, ec);
+  udp::socket socket(io);
+  const udp::endpoint local(address, options.port);
+  if (!ec) socket.open(local.protocol(), ec);
+  if (!ec) socket.bind(local, ec);
+  if (ec) {
+    std::cerr << "udpchat: cannot bind UDP " << bind << " port " << options.port << ": "
+              << ec.message() << "\n";
+    return 1;
+  }
+  ServerConfig config;
+  config.ack_timeout = options.common.ack_timeout;
+  config.retries = options.common.server_retries;
+  config.wall_clock_ms = wall_clock_ms;
+  ServerCore core(config, **store,
+                  std::random_device{}() * 0x100000000ULL + std::random_device{}());
+  if (auto r = core.start(Clock::now()); !r) {
+    std::cerr << "udpchat: cannot read the store: " << r.error().what << "\n";
+    return 1;
+  }
+  std::error_code fs_ec;
+  const auto data_dir = std::filesystem::absolute(options.data_dir, fs_ec).lexically_normal();
+  std::printf("udpchat server listening on %s, data directory %s\n",
+              to_endpoint(socket.local_endpoint()).to_string().c_str(), data_dir.c_str());
+  std::fflush(stdout);
+  ServerShell shell(io, std::move(socket), core, level);
+  shell.run(Clock::now());
+  for (const auto& rec : core.take_logs()) {
+    write_log(level, rec.level, rec.text);
+  }
+  if (auto r = (*store)->checkpoint(); !r) {
+    write_log(level, LogLevel::kWarn, "store checkpoint: " + r.error().what);
+  }
+  std::fputs(core.stats_report().c_str(), stdout);
+  std::fflush(stdout);
+  write_log(level, LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace udpchat

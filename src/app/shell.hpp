@@ -1,0 +1,47 @@
+// shell.hpp: the entry points of the asio shells, as main() sees them.
+//
+// Nothing here includes asio: main.cpp parses the command line (cxxopts)
+// and hands over plain option structs. Each run_* function owns the socket,
+// timers, terminal and signals of its mode and returns the exit status
+// (SPEC 1: 0 normal end, 1 runtime failure).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/log.hpp"
+#include "core/time.hpp"
+#include "protocol/limits.hpp"
+
+namespace udpchat {
+
+struct CommonOptions {
+  std::string bind;  ///< local address; empty: 0.0.0.0, or :: for an IPv6 server
+  Duration ack_timeout = kDefaultAckTimeout;
+  int server_retries = kDefaultServerRetries;
+  Duration heartbeat = kDefaultHeartbeat;
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+struct ServerOptions {
+  CommonOptions common;
+  std::uint16_t port = 0;
+  std::string data_dir = "./udpchat-data";
+};
+
+struct ClientOptions {
+  CommonOptions common;
+  std::string nick;
+  std::string server_host;  ///< IPv4, IPv6 or a host name
+  std::uint16_t server_port = 0;
+  std::uint16_t client_port = 0;
+};
+
+int run_server(const ServerOptions& options);
+int run_client(const ClientOptions& options);
+
+/// Writes one log record to stderr as "YYYY-MM-DDTHH:MM:SS.mmmZ LEVEL text"
+/// when `level` is at or above `threshold`.
+void write_log(LogLevel threshold, LogLevel level, const std::string& text);
+
+}  // namespace udpchat

@@ -1,0 +1,164 @@
+// client_session.hpp: the client of SPEC section 2 as a sans-I/O state machine.
+//
+// Doors (STYLE.md): feed it typed lines (`on_line`), the end of input or a
+// signal (`on_quit`), datagrams (`on_datagram`) and the passing of time
+// (`on_timeout` at `next_deadline()`); take from it datagrams to send
+// (`take_outgoing`), lines for the user (`take_lines`, each starting with
+// ">>> "), log records (`take_logs`), and, once, an exit status.
+//
+// Guarantees (SPEC 3): commands act in the order typed; a send to a peer
+// waits for the outcome of the previous send to that peer; a message is
+// shown at most once per (sender, message id); every typed message ends
+// acknowledged by the peer, saved at the server, or reported failed
+// ("[Server not responding]", which also ends the client with status 1).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/log.hpp"
+#include "core/reliable.hpp"
+#include "core/time.hpp"
+#include "protocol/limits.hpp"
+#include "protocol/messages.hpp"
+
+namespace udpchat {
+
+struct ClientConfig {
+  std::string nick;                            ///< valid nickname (SPEC 5)
+  Endpoint server;                             ///< resolved numeric address
+  Duration ack_timeout = kDefaultAckTimeout;   ///< direct-message ack window
+  int server_retries = kDefaultServerRetries;  ///< tries per server request
+  Duration heartbeat = kDefaultHeartbeat;      ///< heartbeat interval (SPEC 8)
+  /// Formats a server timestamp (ms since the Unix epoch) as
+  /// "YYYY-MM-DD HH:MM:SS" in the local time zone.
+  std::function<std::string(std::int64_t)> format_time;
+};
+
+/// "YYYY-MM-DD HH:MM:SS" of `unix_ms` in the process's local time zone (TZ).
+std::string format_local_time(std::int64_t unix_ms);
+
+class ClientSession {
+ public:
+  /// `id_seed`: random start of the id counter (ids must not repeat across
+  /// restarts, they are idempotency keys).
+  ClientSession(ClientConfig config, std::uint64_t id_seed);
+
+  /// Sends the first registration.
+  void start(TimePoint now);
+  /// One line typed by the user, without its line terminator.
+  void on_line(std::string_view line, TimePoint now);
+  /// End of input, SIGINT or SIGTERM: like typing `quit` after what was typed.
+  void on_quit(TimePoint now);
+  /// One datagram payload from `from`.
+  void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now);
+  /// Time passed; call at or after `next_deadline()`.
+  void on_timeout(TimePoint now);
+  [[nodiscard]] std::optional<TimePoint> next_deadline() const;
+
+  std::vector<Outgoing> take_outgoing() { return std::exchange(outgoing_, {}); }
+  std::vector<std::string> take_lines() { return std::exchange(lines_, {}); }
+  std::vector<LogRecord> take_logs() { return std::exchange(logs_, {}); }
+  /// Set once the client should end: 0 normal, 1 runtime failure.
+  [[nodiscard]] std::optional<int> exit_status() const { return exit_status_; }
+
+  [[nodiscard]] bool registered() const { return phase_ == Phase::kRegistered; }
+  [[nodiscard]] const std::string& nick() const { return config_.nick; }
+  [[nodiscard]] std::uint64_t table_version() const { return table_version_; }
+  [[nodiscard]] const std::vector<TableEntry>& table() const { return table_; }
+  /// Datagrams dropped (undecodable, unexpected source...), for statistics.
+  [[nodiscard]] std::uint64_t dropped() const { return dropped_; }
+
+ private:
+  enum class Phase : std::uint8_t { kRegistering, kRegistered, kDeregistering, kOffline, kExited };
+
+  /// A message typed with `send`, from first try to final outcome.
+  struct OutgoingMessage {
+    std::string peer;  ///< the nickname as typed
+    std::string text;
+    std::uint64_t mid = 0;
+  };
+  enum class SendStage : std::uint8_t { kIdle, kDirect, kSaving, kAwaitingRelay };
+  /// Messages to one peer, in the order typed; only the front is in flight.
+  struct PeerQueue {
+    std::deque<OutgoingMessage> messages;
+    SendStage stage = SendStage::kIdle;
+    std::uint64_t request_id = 0;  ///< transport id of the datagram in flight
+    TimePoint relay_guard{};       ///< kAwaitingRelay: give up waiting then
+  };
+  enum class RequestKind : std::uint8_t { kRegister, kDeregister, kSave, kHeartbeat };
+  struct ServerRequest {
+    RequestKind kind;
+    std::string peer_key;  ///< kSave: whose queue
+  };
+
+  void say(std::string text);
+  void log(LogLevel level, std::string text);
+  void fail_server_not_responding();
+  void process_input(TimePoint now);
+  bool input_blocked() const;
+  void execute(std::string_view line, TimePoint now);
+  void cmd_send(std::string_view args, TimePoint now);
+  void cmd_dereg(std::string_view args, TimePoint now);
+  void cmd_reg(std::string_view args, TimePoint now);
+  void cmd_list();
+  void cmd_help();
+  void begin_quit(TimePoint now);
+  void maybe_finish_quit(TimePoint now);
+
+  void send_register(TimePoint now);
+  std::uint64_t send_to_server(const Message& m, std::uint64_t id, ServerRequest req,
+                               TimePoint now);
+  void reply_ack(std::uint64_t id, const Endpoint& to);
+  void dispatch_front(const std::string& peer_key, TimePoint now);
+  void finish_front(const std::string& peer_key, TimePoint now);
+  void save_at_server(const std::string& peer_key, TimePoint now);
+  const TableEntry* find_peer(std::string_view nick) const;
+
+  void handle(const Ack& m, const Endpoint& from, TimePoint now);
+  void handle(const TablePart& m, const Endpoint& from, TimePoint now);
+  void handle(const Ping& m, const Endpoint& from, TimePoint now);
+  void handle(const Chat& m, const Endpoint& from, TimePoint now);
+  void handle(const Deliver& m, const Endpoint& from, TimePoint now);
+  void handle(const Notice& m, const Endpoint& from, TimePoint now);
+  void handle_server_ack(const Ack& m, const ServerRequest& req, TimePoint now);
+  void on_expired(std::uint64_t id, TimePoint now);
+
+  ClientConfig config_;
+  IdGenerator ids_;
+  ReliableSender sender_;
+  DuplicateFilter shown_{kDuplicateMemory, kDuplicateCapacity};
+  DuplicateFilter notices_{kDuplicateMemory, 4096};
+
+  Phase phase_ = Phase::kRegistering;
+  bool first_registration_ = true;
+  bool quitting_ = false;
+  bool table_line_pending_ = false;  ///< a table came before the welcome
+  bool stored_announced_ = false;    ///< "[You Have Messages]" still to print
+  std::optional<int> exit_status_;
+  std::optional<TimePoint> next_heartbeat_;
+
+  std::deque<std::string> input_;
+  std::map<std::string, PeerQueue> peers_;                     ///< by nickname key
+  std::unordered_map<std::uint64_t, std::string> direct_;      ///< chat id -> peer key
+  std::unordered_map<std::uint64_t, ServerRequest> requests_;  ///< transport id -> request
+
+  std::uint64_t table_version_ = 0;
+  std::vector<TableEntry> table_;
+  std::uint64_t assembling_version_ = 0;
+  std::vector<std::optional<std::vector<TableEntry>>> assembling_;
+
+  std::vector<Outgoing> outgoing_;
+  std::vector<std::string> lines_;
+  std::vector<LogRecord> logs_;
+  std::uint64_t dropped_ = 0;
+};
+
+}  // namespace udpchat

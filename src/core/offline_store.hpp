@@ -1,0 +1,96 @@
+// offline_store.hpp: what the server needs from durable storage.
+//
+// Contract (SPEC 6): when `save` returns a value, the message is durable (it
+// survives SIGKILL and power loss). Saves are idempotent by (sender
+// nickname key, message id): saving the same pair twice stores it once, and
+// a pair stays known after its message was delivered, so a late
+// retransmission is not stored again. Every operation reports failure (disk
+// full, read-only, corrupt) as a StoreError value; none throws.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/endpoint.hpp"
+
+namespace udpchat {
+
+/// A message held for an offline recipient.
+struct StoredMessage {
+  std::int64_t seq = 0;          ///< order of saving; assigned by the store
+  std::string from;              ///< sender nickname as registered
+  std::string to_key;            ///< recipient nickname key (lower case)
+  std::uint64_t mid = 0;         ///< the sender's message id
+  std::string text;              ///< UTF-8, at most kMaxMessageBytes
+  std::int64_t saved_at_ms = 0;  ///< wall clock at saving, ms since the Unix epoch
+};
+
+/// One row of the persisted client table.
+struct ClientRecord {
+  std::string nick;
+  Endpoint endpoint;
+  bool online = false;
+  std::uint32_t heartbeat_ms = 0;
+};
+
+struct StoreError {
+  std::string what;  ///< human-readable cause, e.g. "database or disk is full"
+};
+
+enum class SaveResult : std::uint8_t { kSaved, kDuplicate };
+
+/// What a restarted server reads back.
+struct StoredState {
+  std::vector<ClientRecord> clients;
+  std::uint64_t table_version = 0;
+};
+
+class OfflineStore {
+ public:
+  virtual ~OfflineStore() = default;
+  /// Stores `m` durably (m.seq is ignored and assigned).
+  virtual std::expected<SaveResult, StoreError> save(const StoredMessage& m) = 0;
+  /// The oldest undelivered message for `to_key`, if any.
+  virtual std::expected<std::optional<StoredMessage>, StoreError> oldest_for(
+      std::string_view to_key) = 0;
+  /// How many undelivered messages wait for `to_key`.
+  virtual std::expected<std::size_t, StoreError> count_for(std::string_view to_key) = 0;
+  /// Deletes the message `seq` after its recipient acknowledged it (keeps
+  /// only its idempotency key).
+  virtual std::expected<void, StoreError> mark_delivered(std::int64_t seq) = 0;
+  /// Inserts or replaces the client row (key: nickname key).
+  virtual std::expected<void, StoreError> put_client(const ClientRecord& c) = 0;
+  virtual std::expected<void, StoreError> put_table_version(std::uint64_t version) = 0;
+  virtual std::expected<StoredState, StoreError> load() = 0;
+};
+
+/// An OfflineStore in memory, for tests and simulations. "Durable" means it
+/// survives the ServerCore object (a simulated crash). `fail_writes` makes
+/// every write fail, like a full disk.
+class MemoryStore final : public OfflineStore {
+ public:
+  std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
+  std::expected<std::optional<StoredMessage>, StoreError> oldest_for(
+      std::string_view to_key) override;
+  std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
+  std::expected<void, StoreError> mark_delivered(std::int64_t seq) override;
+  std::expected<void, StoreError> put_client(const ClientRecord& c) override;
+  std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
+  std::expected<StoredState, StoreError> load() override;
+
+  bool fail_writes = false;
+
+ private:
+  std::map<std::int64_t, StoredMessage> messages_;                      // undelivered, by seq
+  std::map<std::pair<std::string, std::uint64_t>, std::int64_t> keys_;  // idempotency keys
+  std::map<std::string, ClientRecord> clients_;
+  std::uint64_t table_version_ = 0;
+  std::int64_t next_seq_ = 1;
+};
+
+}  // namespace udpchat

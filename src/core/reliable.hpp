@@ -1,0 +1,155 @@
+// reliable.hpp: the building blocks of reliable delivery over datagrams.
+//
+//  - RttEstimator: smoothed round trip and retransmission timeout, RFC 6298.
+//  - ReliableSender: datagrams that expect an ack, retransmitted with the
+//    same transport id until acked or until their window closes.
+//  - DuplicateFilter: remembers which (sender, message id) keys were acted
+//    on, so a receiver acks every copy and acts on the first only.
+//
+// None of them does I/O; the caller passes `now` and sends what they return.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "core/time.hpp"
+#include "protocol/endpoint.hpp"
+
+namespace udpchat {
+
+/// A datagram to put on the wire.
+struct Outgoing {
+  Endpoint to;
+  std::string bytes;
+};
+
+/// Retransmission timeout estimator of RFC 6298 section 2, with Karn's
+/// algorithm left to the caller (feed only samples of datagrams that were
+/// sent once). Units: std::chrono durations.
+class RttEstimator {
+ public:
+  /// Records one round-trip sample `rtt` (>= 0).
+  void sample(Duration rtt);
+  /// RTO = SRTT + max(G, 4 * RTTVAR), clamped to [kMinRto, ceiling]; before
+  /// any sample, kInitialRto clamped likewise. G (clock granularity) is 1 ms.
+  [[nodiscard]] Duration rto(Duration ceiling) const;
+  [[nodiscard]] std::optional<Duration> smoothed() const { return srtt_; }
+
+ private:
+  std::optional<Duration> srtt_;
+  Duration rttvar_{};
+};
+
+/// How one datagram is retried.
+///  - fixed interval (`adaptive` false): tried `max_attempts` times,
+///    `interval` apart, and given up `interval` after the last try
+///    (SPEC 3: requests to the server, 5 tries 500 ms apart).
+///  - adaptive (`adaptive` true): retransmitted every RTO of the destination
+///    (RFC 6298) but given up `window` after the first send, so one lost
+///    datagram does not exceed the ack window (SPEC 2: 500 ms).
+struct RetryPolicy {
+  bool adaptive = false;
+  Duration interval{};  ///< fixed: spacing; adaptive: the window
+  int max_attempts = 1;
+
+  static RetryPolicy fixed(Duration spacing, int attempts) { return {false, spacing, attempts}; }
+  static RetryPolicy window(Duration window) { return {true, window, 64}; }
+};
+
+/// Keeps datagrams that expect an acknowledgement and retransmits them.
+///
+/// Transport ids must be unique among pending datagrams. An ack counts only
+/// when it comes from the endpoint the datagram was sent to. Memory: one
+/// entry per pending datagram; RTT state per destination, bounded.
+class ReliableSender {
+ public:
+  /// Sends `bytes` to `to` now (appended to `out`) and keeps it for
+  /// retransmission under `policy`. A pending datagram with the same `id` is
+  /// replaced.
+  void send(std::uint64_t id, const Endpoint& to, std::string bytes, RetryPolicy policy,
+            TimePoint now, std::vector<Outgoing>& out);
+
+  /// Marks `id` acknowledged by `from`. Returns false if it was not pending
+  /// or `from` is not its destination (then nothing changes).
+  bool acknowledge(std::uint64_t id, const Endpoint& from, TimePoint now);
+
+  /// Forgets `id` without an ack (e.g. a table superseded by a newer one).
+  bool cancel(std::uint64_t id);
+
+  /// Retransmits what is due (into `out`) and returns the ids whose window
+  /// closed without an ack, in deadline order. Those are forgotten.
+  std::vector<std::uint64_t> poll(TimePoint now, std::vector<Outgoing>& out);
+
+  /// The earliest time `poll` has work, if anything is pending.
+  [[nodiscard]] std::optional<TimePoint> next_deadline() const;
+
+  [[nodiscard]] bool pending(std::uint64_t id) const { return entries_.contains(id); }
+  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  /// Number of retransmissions made so far (statistics).
+  [[nodiscard]] std::uint64_t retransmissions() const { return retransmissions_; }
+  /// The estimator for `to` (created on first use).
+  RttEstimator& rtt(const Endpoint& to);
+
+ private:
+  struct Entry {
+    Endpoint to;
+    std::string bytes;
+    RetryPolicy policy;
+    TimePoint first_sent;
+    TimePoint give_up;
+    TimePoint next_send;
+    int attempts = 0;
+  };
+  using Key = std::pair<TimePoint, std::uint64_t>;
+  [[nodiscard]] TimePoint wake_time(const Entry& e) const;
+  void schedule(std::uint64_t id, const Entry& e);
+  void unschedule(std::uint64_t id, const Entry& e);
+
+  std::unordered_map<std::uint64_t, Entry> entries_;
+  std::set<Key> timeline_;
+  std::unordered_map<Endpoint, RttEstimator, EndpointHash> rtt_;
+  std::uint64_t retransmissions_ = 0;
+};
+
+/// Remembers keys for `ttl`, at most `capacity` of them (oldest forgotten
+/// first). `first_time` is the receiver half of exactly-once display.
+class DuplicateFilter {
+ public:
+  DuplicateFilter(Duration ttl, std::size_t capacity) : ttl_(ttl), capacity_(capacity) {}
+  /// True the first time `key` is seen (and remembers it); false for a
+  /// duplicate still remembered.
+  bool first_time(const std::string& key, TimePoint now);
+  [[nodiscard]] bool seen(const std::string& key) const { return keys_.contains(key); }
+  [[nodiscard]] std::size_t size() const { return keys_.size(); }
+
+ private:
+  void expire(TimePoint now);
+  Duration ttl_;
+  std::size_t capacity_;
+  std::deque<std::pair<TimePoint, std::string>> order_;
+  std::unordered_set<std::string> keys_;
+};
+
+/// Hands out transport and message ids: a 64-bit counter that starts at a
+/// random `seed`, so ids stay unique across restarts of the same client.
+class IdGenerator {
+ public:
+  explicit IdGenerator(std::uint64_t seed) : next_(seed == 0 ? 1 : seed) {}
+  std::uint64_t next() {
+    const std::uint64_t id = next_++;
+    if (next_ == 0) next_ = 1;
+    return id;
+  }
+
+ private:
+  std::uint64_t next_;
+};
+
+}  // namespace udpchat

@@ -1,0 +1,185 @@
+// server_core.hpp: the server of SPEC sections 2, 4, 6 and 8 as a sans-I/O
+// state machine: registry of clients, table broadcast, mailbox for offline
+// clients, verification pings and liveness.
+//
+// Doors (STYLE.md): `start` (reads the store), `on_datagram`, `on_timeout`
+// at `next_deadline()`, `begin_shutdown`; take datagrams (`take_outgoing`)
+// and log records (`take_logs`).
+//
+// Guarantees: a save is acknowledged only after OfflineStore::save returned
+// (durable); a stored message is deleted only after its recipient acked it;
+// requests about a nickname are acted on only from the address it is
+// registered at (SPEC 4); every request is answered idempotently (a reply
+// cache keyed by (source, transport id) answers retransmissions with the
+// same ack). Nothing here throws on any datagram.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "core/log.hpp"
+#include "core/offline_store.hpp"
+#include "core/reliable.hpp"
+#include "core/time.hpp"
+#include "protocol/limits.hpp"
+#include "protocol/messages.hpp"
+
+namespace udpchat {
+
+struct ServerConfig {
+  Duration ack_timeout = kDefaultAckTimeout;  ///< ping window; spacing of retries
+  int retries = kDefaultServerRetries;        ///< tries of server -> client datagrams
+  std::size_t max_clients = 100000;           ///< registrations refused beyond this
+  /// Wall clock in ms since the Unix epoch, for the saved-at time of messages.
+  std::function<std::int64_t()> wall_clock_ms;
+};
+
+/// Counters for SPEC 4's statistics.
+struct ServerStats {
+  std::uint64_t datagrams_in = 0;
+  std::uint64_t datagrams_out = 0;
+  std::map<std::string, std::uint64_t> requests;  ///< served, by kind
+  std::map<std::string, std::uint64_t> dropped;   ///< by cause
+  std::uint64_t messages_stored = 0;              ///< saves made durable
+  std::uint64_t messages_delivered = 0;           ///< stored messages acked
+  std::uint64_t retransmissions = 0;
+  std::vector<std::int64_t> service_us;  ///< recent service times, microseconds
+  void record_service_time(std::int64_t us);
+  /// The p-th percentile (0..100) of recent service times, in microseconds.
+  [[nodiscard]] std::int64_t service_percentile(double p) const;
+};
+
+class ServerCore {
+ public:
+  ServerCore(ServerConfig config, OfflineStore& store, std::uint64_t id_seed);
+
+  /// Loads the client table from the store and sends a verification ping to
+  /// every client it holds online (SPEC 6). Error: the store cannot be read.
+  std::expected<void, StoreError> start(TimePoint now);
+  void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now);
+  void on_timeout(TimePoint now);
+  [[nodiscard]] std::optional<TimePoint> next_deadline() const;
+
+  /// Tells every online client the server is shutting down (SPEC 4).
+  void begin_shutdown(TimePoint now);
+  /// True once every shutdown notice was acked or given up.
+  [[nodiscard]] bool shutdown_complete() const;
+
+  std::vector<Outgoing> take_outgoing();
+  std::vector<LogRecord> take_logs() { return std::exchange(logs_, {}); }
+
+  [[nodiscard]] ServerStats& stats() { return stats_; }
+  /// Multi-line human-readable statistics.
+  [[nodiscard]] std::string stats_report() const;
+  [[nodiscard]] std::uint64_t table_version() const { return version_; }
+  [[nodiscard]] std::size_t clients_registered() const { return clients_.size(); }
+  [[nodiscard]] std::size_t clients_online() const;
+  /// The table as clients receive it, sorted by nickname key.
+  [[nodiscard]] std::vector<TableEntry> table() const;
+
+ private:
+  struct Client {
+    std::string nick;
+    Endpoint endpoint;
+    bool online = false;
+    Duration heartbeat = kDefaultHeartbeat;
+    TimePoint last_heard{};
+    std::uint64_t delivery_id = 0;         ///< transport id of the stored message in flight
+    std::vector<std::uint64_t> table_ids;  ///< pending table parts to it
+  };
+  // Who waits for the outcome of a verification ping.
+  struct SaveWaiter {
+    std::string save_key;
+  };
+  struct RegisterWaiter {
+    Register request;
+    Endpoint from;
+  };
+  struct RestartWaiter {};
+  using Waiter = std::variant<SaveWaiter, RegisterWaiter, RestartWaiter>;
+  struct Verification {
+    std::uint64_t ping_id = 0;
+    std::vector<Waiter> waiters;
+  };
+  // A save whose recipient the table shows online: pinged, then relayed.
+  struct PendingSave {
+    Save request;
+    Endpoint sender;
+    std::string recipient_key;
+    bool relaying = false;
+  };
+  // What each pending server -> client datagram is for.
+  enum class Purpose : std::uint8_t { kTable, kPing, kRelay, kStored, kNotice, kShutdown };
+  struct Pending {
+    Purpose purpose;
+    std::string client_key;
+    std::string save_key;  ///< kRelay
+    std::int64_t seq = 0;  ///< kStored
+  };
+
+  void log(LogLevel level, std::string text);
+  void drop(const char* cause, const Endpoint& from);
+  void reply(const Endpoint& to, std::uint64_t id, Ack ack);
+  bool replay_cached(const Endpoint& from, std::uint64_t id);
+  Client* authorised(std::string_view nick, const Endpoint& from);
+  void send_reliable(std::uint64_t id, const Endpoint& to, const Message& m, RetryPolicy policy,
+                     Pending pending, TimePoint now);
+  RetryPolicy server_policy() const;
+
+  void handle(const Register& m, const Endpoint& from, TimePoint now);
+  void handle(const Deregister& m, const Endpoint& from, TimePoint now);
+  void handle(const Save& m, const Endpoint& from, TimePoint now);
+  void handle(const Heartbeat& m, const Endpoint& from, TimePoint now);
+  void handle(const Ack& m, const Endpoint& from, TimePoint now);
+
+  void accept_registration(const Register& m, const Endpoint& from, TimePoint now);
+  void verify(const std::string& key, Waiter waiter, TimePoint now);
+  void verification_done(const std::string& key, bool alive, TimePoint now);
+  void resolve_save(const std::string& save_key, bool alive, TimePoint now);
+  void store_and_ack(const std::string& save_key, TimePoint now);
+  void relay_outcome(const std::string& save_key, bool delivered, TimePoint now);
+  void mark_offline(const std::string& key, bool tell_client, TimePoint now);
+  void persist(const Client& c);
+  void bump_version();
+  void flush_tables(TimePoint now);
+  void send_table(const std::string& key, const std::vector<TableEntry>& entries, TimePoint now);
+  void deliver_next(const std::string& key, TimePoint now);
+  void stop_delivery(Client& c);
+  void on_expired(std::uint64_t id, TimePoint now);
+  void heard_from(const Endpoint& from, TimePoint now);
+  void sweep_liveness(TimePoint now);
+
+  ServerConfig config_;
+  OfflineStore& store_;
+  IdGenerator ids_;
+  ReliableSender sender_;
+  ServerStats stats_;
+
+  std::map<std::string, Client> clients_;                              ///< by nickname key
+  std::unordered_map<Endpoint, std::string, EndpointHash> online_at_;  ///< endpoint -> key
+  std::uint64_t version_ = 0;
+  bool table_dirty_ = false;
+  std::set<std::string> table_extra_;  ///< offline clients to send the new table to
+
+  std::map<std::string, Verification> verifying_;       ///< by client key
+  std::map<std::string, PendingSave> saves_;            ///< by "sender_key/mid"
+  std::unordered_map<std::uint64_t, Pending> pending_;  ///< by transport id
+  /// Reply cache: (source, transport id) -> the encoded ack, FIFO-bounded.
+  std::map<std::pair<Endpoint, std::uint64_t>, std::string> replies_;
+  std::deque<std::pair<Endpoint, std::uint64_t>> reply_order_;
+
+  TimePoint next_sweep_{};
+  bool shutting_down_ = false;
+  std::vector<Outgoing> outgoing_;
+  std::vector<LogRecord> logs_;
+};
+
+}  // namespace udpchat

@@ -1,0 +1,338 @@
+#include "protocol/codec.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <type_traits>
+
+#include "protocol/limits.hpp"
+#include "protocol/text.hpp"
+
+namespace udpchat {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* kAckStatusNames[] = {"ok",     "saved",   "exists", "unknown",
+                                           "in_use", "offline", "error"};
+constexpr const char* kNoticeNames[] = {"delivered", "saved", "shutdown"};
+
+// --- encoding -------------------------------------------------------------
+
+json entry_to_json(const TableEntry& e) {
+  return json::array({e.nick, e.address, e.port, e.online});
+}
+
+json to_json(const Register& m) {
+  return {{"t", "reg"}, {"id", m.id}, {"nick", m.nick}, {"hb", m.heartbeat_ms}};
+}
+json to_json(const Deregister& m) {
+  return {{"t", "dereg"}, {"id", m.id}, {"nick", m.nick}};
+}
+json to_json(const Save& m) {
+  return {{"t", "save"}, {"id", m.id},   {"from", m.from},
+          {"to", m.to},  {"mid", m.mid}, {"text", m.text}};
+}
+json to_json(const Heartbeat& m) {
+  return {{"t", "hb"}, {"id", m.id}, {"nick", m.nick}, {"ver", m.table_version}};
+}
+json to_json(const Ack& m) {
+  json j = {{"t", "ack"}, {"id", m.id}, {"st", kAckStatusNames[static_cast<int>(m.status)]}};
+  if (m.stored != 0) {
+    j["stored"] = m.stored;
+  }
+  if (!m.detail.empty()) {
+    j["detail"] = m.detail;
+  }
+  return j;
+}
+json to_json(const TablePart& m) {
+  json entries = json::array();
+  for (const auto& e : m.entries) {
+    entries.push_back(entry_to_json(e));
+  }
+  return {{"t", "table"},   {"id", m.id},       {"ver", m.version},
+          {"part", m.part}, {"parts", m.parts}, {"entries", std::move(entries)}};
+}
+json to_json(const Ping& m) {
+  return {{"t", "ping"}, {"id", m.id}};
+}
+json to_json(const Chat& m) {
+  return {{"t", "chat"}, {"id", m.id}, {"from", m.from}, {"text", m.text}};
+}
+json to_json(const Deliver& m) {
+  return {{"t", "deliver"}, {"id", m.id},     {"from", m.from},
+          {"mid", m.mid},   {"text", m.text}, {"at", m.saved_at_ms}};
+}
+json to_json(const Notice& m) {
+  return {{"t", "notice"},
+          {"id", m.id},
+          {"kind", kNoticeNames[static_cast<int>(m.kind)]},
+          {"nick", m.nick},
+          {"mid", m.mid}};
+}
+
+// --- decoding -------------------------------------------------------------
+// Each getter returns nullopt when the field is missing or of the wrong
+// type; decode() turns any nullopt into DecodeError::kBadField.
+
+const json* field(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+std::optional<std::uint64_t> get_u64(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (f == nullptr || !f->is_number_unsigned()) {
+    return std::nullopt;
+  }
+  return f->get<std::uint64_t>();
+}
+
+std::optional<std::int64_t> get_i64(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (f == nullptr) {
+    return std::nullopt;
+  }
+  if (f->is_number_unsigned()) {
+    const auto v = f->get<std::uint64_t>();
+    if (v > static_cast<std::uint64_t>(INT64_MAX)) {
+      return std::nullopt;
+    }
+    return static_cast<std::int64_t>(v);
+  }
+  if (f->is_number_integer()) {
+    return f->get<std::int64_t>();
+  }
+  return std::nullopt;
+}
+
+template <typename T>
+std::optional<T> get_small(const json& j, const char* key) {
+  const auto v = get_u64(j, key);
+  if (!v || *v > std::numeric_limits<T>::max()) {
+    return std::nullopt;
+  }
+  return static_cast<T>(*v);
+}
+
+std::optional<std::string> get_string(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (f == nullptr || !f->is_string()) {
+    return std::nullopt;
+  }
+  return f->get<std::string>();
+}
+
+std::optional<std::string> get_nick(const json& j, const char* key) {
+  auto s = get_string(j, key);
+  if (!s || !is_valid_nickname(*s)) {
+    return std::nullopt;
+  }
+  return s;
+}
+
+std::optional<std::string> get_text(const json& j, const char* key) {
+  auto s = get_string(j, key);
+  if (!s || s->size() > kMaxMessageBytes || !is_valid_utf8(*s)) {
+    return std::nullopt;
+  }
+  return s;
+}
+
+template <std::size_t N>
+std::optional<std::uint8_t> get_enum(const json& j, const char* key,
+                                     const char* const (&names)[N]) {
+  const auto s = get_string(j, key);
+  if (!s) {
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < N; ++i) {
+    if (*s == names[i]) {
+      return static_cast<std::uint8_t>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<TableEntry> get_entry(const json& e) {
+  if (!e.is_array() || e.size() != 4 || !e[0].is_string() || !e[1].is_string() ||
+      !e[2].is_number_unsigned() || !e[3].is_boolean()) {
+    return std::nullopt;
+  }
+  TableEntry out;
+  out.nick = e[0].get<std::string>();
+  out.address = e[1].get<std::string>();
+  const auto port = e[2].get<std::uint64_t>();
+  if (!is_valid_nickname(out.nick) || out.address.empty() || out.address.size() > 64 ||
+      !is_valid_utf8(out.address) || port > 65535) {
+    return std::nullopt;
+  }
+  out.port = static_cast<std::uint16_t>(port);
+  out.online = e[3].get<bool>();
+  return out;
+}
+
+// Builds message T from j with the field getters; any missing field fails.
+template <typename... Opt>
+bool all(const Opt&... o) {
+  return (o.has_value() && ...);
+}
+
+std::expected<Message, DecodeError> from_json(const json& j, const std::string& type) {
+  const auto bad = std::unexpected(DecodeError::kBadField);
+  const auto id = get_u64(j, "id");
+  if (!id) {
+    return bad;
+  }
+  if (type == "reg") {
+    auto nick = get_nick(j, "nick");
+    auto hb = get_small<std::uint32_t>(j, "hb");
+    if (!all(nick, hb)) return bad;
+    return Register{*id, std::move(*nick), *hb};
+  }
+  if (type == "dereg") {
+    auto nick = get_nick(j, "nick");
+    if (!nick) return bad;
+    return Deregister{*id, std::move(*nick)};
+  }
+  if (type == "save") {
+    auto from = get_nick(j, "from");
+    auto to = get_nick(j, "to");
+    auto mid = get_u64(j, "mid");
+    auto text = get_text(j, "text");
+    if (!all(from, to, mid, text)) return bad;
+    return Save{*id, std::move(*from), std::move(*to), *mid, std::move(*text)};
+  }
+  if (type == "hb") {
+    auto nick = get_nick(j, "nick");
+    auto ver = get_u64(j, "ver");
+    if (!all(nick, ver)) return bad;
+    return Heartbeat{*id, std::move(*nick), *ver};
+  }
+  if (type == "ack") {
+    auto st = get_enum(j, "st", kAckStatusNames);
+    if (!st) return bad;
+    Ack a{*id, static_cast<AckStatus>(*st), 0, {}};
+    if (field(j, "stored") != nullptr) {
+      auto stored = get_small<std::uint32_t>(j, "stored");
+      if (!stored) return bad;
+      a.stored = *stored;
+    }
+    if (field(j, "detail") != nullptr) {
+      auto detail = get_text(j, "detail");
+      if (!detail) return bad;
+      a.detail = std::move(*detail);
+    }
+    return a;
+  }
+  if (type == "table") {
+    auto ver = get_u64(j, "ver");
+    auto part = get_small<std::uint32_t>(j, "part");
+    auto parts = get_small<std::uint32_t>(j, "parts");
+    const json* entries = field(j, "entries");
+    if (!all(ver, part, parts) || entries == nullptr || !entries->is_array() || *parts == 0 ||
+        *parts > kMaxTableParts || *part >= *parts) {
+      return bad;
+    }
+    TablePart t{*id, *ver, *part, *parts, {}};
+    t.entries.reserve(entries->size());
+    for (const auto& e : *entries) {
+      auto entry = get_entry(e);
+      if (!entry) return bad;
+      t.entries.push_back(std::move(*entry));
+    }
+    return t;
+  }
+  if (type == "ping") {
+    return Ping{*id};
+  }
+  if (type == "chat") {
+    auto from = get_nick(j, "from");
+    auto text = get_text(j, "text");
+    if (!all(from, text)) return bad;
+    return Chat{*id, std::move(*from), std::move(*text)};
+  }
+  if (type == "deliver") {
+    auto from = get_nick(j, "from");
+    auto mid = get_u64(j, "mid");
+    auto text = get_text(j, "text");
+    auto at = get_i64(j, "at");
+    if (!all(from, mid, text, at)) return bad;
+    return Deliver{*id, std::move(*from), *mid, std::move(*text), *at};
+  }
+  if (type == "notice") {
+    auto kind = get_enum(j, "kind", kNoticeNames);
+    auto mid = get_u64(j, "mid");
+    auto nick = get_string(j, "nick");
+    if (!all(kind, mid, nick)) return bad;
+    if (!nick->empty() && !is_valid_nickname(*nick)) return bad;
+    return Notice{*id, static_cast<NoticeKind>(*kind), std::move(*nick), *mid};
+  }
+  return std::unexpected(DecodeError::kUnknownType);
+}
+
+}  // namespace
+
+const char* to_string(DecodeError e) noexcept {
+  switch (e) {
+    case DecodeError::kTooLarge:
+      return "too_large";
+    case DecodeError::kMalformed:
+      return "malformed";
+    case DecodeError::kBadVersion:
+      return "bad_version";
+    case DecodeError::kUnknownType:
+      return "unknown_type";
+    case DecodeError::kBadField:
+      return "bad_field";
+  }
+  return "unknown";
+}
+
+std::string encode(const Message& m) {
+  json j = std::visit([](const auto& msg) { return to_json(msg); }, m);
+  j["v"] = kProtocolVersion;
+  const std::vector<std::uint8_t> bytes = json::to_cbor(j);
+  return {bytes.begin(), bytes.end()};
+}
+
+std::size_t encoded_entry_size(const TableEntry& e) {
+  return json::to_cbor(entry_to_json(e)).size();
+}
+
+std::expected<Message, DecodeError> decode(std::string_view bytes) {
+  if (bytes.size() > kMaxDatagramBytes) {
+    return std::unexpected(DecodeError::kTooLarge);
+  }
+  // A map must open the datagram (major type 5); checking it first keeps
+  // the parser away from most random bytes.
+  if (bytes.empty() || (static_cast<unsigned char>(bytes[0]) >> 5U) != 5U) {
+    return std::unexpected(DecodeError::kMalformed);
+  }
+  try {
+    // strict: the whole datagram is one item; allow_exceptions=false: a
+    // parse error gives a discarded value instead of throwing. CBOR tags
+    // are rejected (the default tag handler).
+    const json j = json::from_cbor(bytes.begin(), bytes.end(), /*strict=*/true,
+                                   /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) {
+      return std::unexpected(DecodeError::kMalformed);
+    }
+    const auto version = get_u64(j, "v");
+    if (!version || *version != kProtocolVersion) {
+      return std::unexpected(DecodeError::kBadVersion);
+    }
+    const auto type = get_string(j, "t");
+    if (!type) {
+      return std::unexpected(DecodeError::kUnknownType);
+    }
+    return from_json(j, *type);
+  } catch (const std::exception&) {
+    // nlohmann may still throw from inside the parser (e.g. its binary
+    // subtype handling); any such datagram is malformed, never fatal.
+    return std::unexpected(DecodeError::kMalformed);
+  }
+}
+
+}  // namespace udpchat

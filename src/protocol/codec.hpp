@@ -1,0 +1,84 @@
+// codec.hpp: the one wire codec. Message <-> datagram payload.
+//
+// Format: a CBOR map (RFC 8949) produced and parsed by nlohmann_json, with
+// keys "v" (protocol version), "t" (kind) and the kind's fields, named in
+// docs/PROTOCOL.md. CBOR rather than JSON text because JSON escapes a quote
+// as two bytes and a control character as six, so a 1000-byte message would
+// not fit a 1200-byte datagram; CBOR carries UTF-8 text as is.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/limits.hpp"
+#include "protocol/messages.hpp"
+
+namespace udpchat {
+
+/// Why a datagram was dropped; each cause is counted separately.
+enum class DecodeError : std::uint8_t {
+  kTooLarge,     ///< more than kMaxDatagramBytes
+  kMalformed,    ///< not a CBOR map
+  kBadVersion,   ///< "v" missing or not kProtocolVersion
+  kUnknownType,  ///< "t" missing or not a known kind
+  kBadField,     ///< a field missing, of the wrong type, or out of range
+};
+
+/// Short lowercase name of `e` for logs and statistics ("malformed", ...).
+[[nodiscard]] const char* to_string(DecodeError e) noexcept;
+
+/// Encodes `m`. The result is at most kMaxDatagramBytes when every string
+/// field respects SPEC 5 (nicknames <= 32 bytes, text <= 1000 bytes, at most
+/// `max_entries_per_part` table entries); callers that build tables use
+/// `split_table`. Never throws for valid UTF-8 input.
+[[nodiscard]] std::string encode(const Message& m);
+
+/// Decodes one datagram payload. Never throws, never reads past `bytes`.
+/// Validates what the kind needs: nicknames (SPEC 5), UTF-8 text no longer
+/// than kMaxMessageBytes, table part numbering.
+[[nodiscard]] std::expected<Message, DecodeError> decode(std::string_view bytes);
+
+/// Splits a whole table (version `version`) into parts that each encode to
+/// at most kMaxDatagramBytes. `next_id` is called once per part for its
+/// transport id. An empty table still yields one (empty) part.
+template <typename NextId>
+[[nodiscard]] std::vector<TablePart> split_table(std::uint64_t version,
+                                                 const std::vector<TableEntry>& entries,
+                                                 NextId&& next_id);
+
+/// Encoded size of one table entry inside a part, in bytes.
+[[nodiscard]] std::size_t encoded_entry_size(const TableEntry& e);
+
+/// Bytes of a TablePart's envelope without entries: the map, its keys and
+/// worst-case (9-byte) integers, with slack. Measured in the codec tests.
+inline constexpr std::size_t kTablePartEnvelopeBytes = 96;
+
+template <typename NextId>
+std::vector<TablePart> split_table(std::uint64_t version, const std::vector<TableEntry>& entries,
+                                   NextId&& next_id) {
+  std::vector<TablePart> parts;
+  parts.emplace_back();
+  std::size_t used = kTablePartEnvelopeBytes;
+  for (const auto& e : entries) {
+    const std::size_t sz = encoded_entry_size(e);
+    if (used + sz > kMaxDatagramBytes && !parts.back().entries.empty()) {
+      parts.emplace_back();
+      used = kTablePartEnvelopeBytes;
+    }
+    parts.back().entries.push_back(e);
+    used += sz;
+  }
+  const auto count = static_cast<std::uint32_t>(parts.size());
+  for (std::uint32_t i = 0; i < count; ++i) {
+    parts[i].id = next_id();
+    parts[i].version = version;
+    parts[i].part = i;
+    parts[i].parts = count;
+  }
+  return parts;
+}
+
+}  // namespace udpchat

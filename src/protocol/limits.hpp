@@ -1,0 +1,65 @@
+// limits.hpp: every size limit and protocol default of udpchat, named once.
+//
+// Each constant carries its unit and the reason for its value. SPEC.md
+// sections 3 and 5 are the source of the numbers; this header is the only
+// place they are written down in code.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace udpchat {
+
+/// Wire protocol version carried in every datagram ("v"). A datagram of any
+/// other version is dropped and counted (SPEC 5).
+inline constexpr std::uint32_t kProtocolVersion = 1;
+
+/// Largest UDP payload we ever send or accept, in bytes. 1200 stays below the
+/// IPv6 minimum MTU (1280) minus the IPv6 and UDP headers (48), so no
+/// datagram is ever fragmented on any path (the same bound QUIC uses,
+/// RFC 9000 section 14).
+inline constexpr std::size_t kMaxDatagramBytes = 1200;
+
+/// Longest chat message, in bytes of UTF-8 as typed (SPEC 5). Its CBOR
+/// encoding costs 3 bytes of header and no escaping, so the worst case fits
+/// a datagram with ~80 bytes left for a later AEAD nonce and tag (SPEC 9).
+inline constexpr std::size_t kMaxMessageBytes = 1000;
+
+/// Nicknames (and group names): 1 to 32 characters from [A-Za-z0-9_.-].
+inline constexpr std::size_t kMaxNicknameLength = 32;
+
+/// Lowest and highest port a user may name (SPEC 1): below 1024 needs
+/// privileges and belongs to well-known services.
+inline constexpr unsigned kMinPort = 1024;
+inline constexpr unsigned kMaxPort = 65535;
+
+/// SPEC 1 defaults: the acknowledgement window of a direct message, and the
+/// spacing of retries to the server.
+inline constexpr std::chrono::milliseconds kDefaultAckTimeout{500};
+/// SPEC 3: requests to the server are tried up to 5 times, 500 ms apart.
+inline constexpr int kDefaultServerRetries = 5;
+/// SPEC 8: the client's heartbeat interval, announced at registration.
+inline constexpr std::chrono::milliseconds kDefaultHeartbeat{30000};
+/// SPEC 8: the server marks a client offline after this many heartbeat
+/// intervals without hearing from it.
+inline constexpr int kMissedHeartbeatsBeforeOffline = 3;
+
+/// RFC 6298 bounds for the adaptive retransmission timeout used inside an
+/// ack window. The RFC's 1 s minimum is meant for TCP across the Internet;
+/// inside a 500 ms window we need several tries, so the floor is lower.
+inline constexpr std::chrono::milliseconds kMinRto{20};
+/// RTO before any round trip was measured: gives ~5 tries in a 500 ms window.
+inline constexpr std::chrono::milliseconds kInitialRto{100};
+
+/// How long a receiver remembers a (sender, message id) it has shown, for
+/// duplicate suppression, and how many it remembers at most. Longer than any
+/// retransmission span (retries x ack timeout), bounded so memory is too.
+inline constexpr std::chrono::minutes kDuplicateMemory{10};
+inline constexpr std::size_t kDuplicateCapacity = 65536;
+
+/// How many parts one table version may be split into; a table announcing
+/// more is dropped as malformed (bounds the reassembly buffer).
+inline constexpr std::uint32_t kMaxTableParts = 4096;
+
+}  // namespace udpchat

@@ -1,0 +1,144 @@
+// messages.hpp: one struct per datagram kind, and the variant of them all.
+//
+// These are plain values: no I/O, no encoding. `codec.hpp` turns them into
+// bytes and back. docs/PROTOCOL.md describes each kind, who sends it, and
+// how it is answered; keep the two in step.
+//
+// Vocabulary: `id` is the transport id of a datagram that expects an
+// acknowledgement; a retransmission reuses it and the `Ack` echoes it.
+// `mid` is the message id of a chat message: chosen once by its author,
+// carried unchanged through direct sends, saves, relays and stored
+// deliveries, it is the idempotency key that makes display exactly-once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace udpchat {
+
+/// Client -> server: register `nick` at the datagram's source address.
+/// `heartbeat_ms` is the interval the client promises (SPEC 8).
+struct Register {
+  std::uint64_t id = 0;
+  std::string nick;
+  std::uint32_t heartbeat_ms = 0;
+  friend bool operator==(const Register&, const Register&) = default;
+};
+
+/// Client -> server: mark `nick` (the sender's own) offline.
+struct Deregister {
+  std::uint64_t id = 0;
+  std::string nick;
+  friend bool operator==(const Deregister&, const Deregister&) = default;
+};
+
+/// Client -> server: hand over a message for `to` (offline message, or a
+/// direct send that was not acknowledged). Idempotent by (from, mid).
+struct Save {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string to;
+  std::uint64_t mid = 0;
+  std::string text;
+  friend bool operator==(const Save&, const Save&) = default;
+};
+
+/// Client -> server: liveness signal, with the newest table version the
+/// client holds so the server can resend a table the client missed.
+struct Heartbeat {
+  std::uint64_t id = 0;
+  std::string nick;
+  std::uint64_t table_version = 0;
+  friend bool operator==(const Heartbeat&, const Heartbeat&) = default;
+};
+
+/// Outcome carried by an `Ack`.
+enum class AckStatus : std::uint8_t {
+  kOk,       ///< done (registration, deregistration, heartbeat, ping, delivery)
+  kSaved,    ///< the message is durable at the server
+  kExists,   ///< the recipient answered a verification ping; the server relays
+  kUnknown,  ///< no client was ever registered with that nickname
+  kInUse,    ///< the nickname is held by a live client at another address
+  kOffline,  ///< heartbeat from a client the server holds offline: re-register
+  kError,    ///< the server could not do it; `detail` says why
+};
+
+/// Anyone -> anyone: acknowledges the datagram whose transport id is `id`.
+/// `stored` (registration only): how many stored messages wait.
+struct Ack {
+  std::uint64_t id = 0;
+  AckStatus status = AckStatus::kOk;
+  std::uint32_t stored = 0;
+  std::string detail;
+  friend bool operator==(const Ack&, const Ack&) = default;
+};
+
+/// One row of the client table.
+struct TableEntry {
+  std::string nick;
+  std::string address;
+  std::uint16_t port = 0;
+  bool online = false;
+  friend bool operator==(const TableEntry&, const TableEntry&) = default;
+};
+
+/// Server -> client: part `part` (0-based) of `parts` of table `version`.
+/// A table too large for one datagram travels in several parts.
+struct TablePart {
+  std::uint64_t id = 0;
+  std::uint64_t version = 0;
+  std::uint32_t part = 0;
+  std::uint32_t parts = 1;
+  std::vector<TableEntry> entries;
+  friend bool operator==(const TablePart&, const TablePart&) = default;
+};
+
+/// Server -> client: verification ping; answered with `Ack{id}`.
+struct Ping {
+  std::uint64_t id = 0;
+  friend bool operator==(const Ping&, const Ping&) = default;
+};
+
+/// Client -> client: a direct message. Its transport id is its message id.
+struct Chat {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string text;
+  friend bool operator==(const Chat&, const Chat&) = default;
+};
+
+/// Server -> client: a message from `from`, relayed live (`saved_at_ms` 0)
+/// or delivered from the store (`saved_at_ms`: when the server saved it, in
+/// milliseconds since the Unix epoch).
+struct Deliver {
+  std::uint64_t id = 0;
+  std::string from;
+  std::uint64_t mid = 0;
+  std::string text;
+  std::int64_t saved_at_ms = 0;
+  friend bool operator==(const Deliver&, const Deliver&) = default;
+};
+
+/// What a `Notice` tells.
+enum class NoticeKind : std::uint8_t {
+  kDelivered,  ///< the relayed message `mid` reached `nick`
+  kSaved,      ///< the relayed message `mid` was saved for `nick` instead
+  kShutdown,   ///< the server is shutting down
+};
+
+/// Server -> client: an outcome that arrives after the request's ack.
+struct Notice {
+  std::uint64_t id = 0;
+  NoticeKind kind = NoticeKind::kShutdown;
+  std::string nick;
+  std::uint64_t mid = 0;
+  friend bool operator==(const Notice&, const Notice&) = default;
+};
+
+/// Every datagram udpchat sends or accepts.
+using Message = std::variant<Register, Deregister, Save, Heartbeat, Ack, TablePart, Ping, Chat,
+                             Deliver, Notice>;
+
+}  // namespace udpchat

@@ -1,0 +1,101 @@
+#include "protocol/text.hpp"
+
+#include <cstdint>
+
+#include "protocol/limits.hpp"
+
+namespace udpchat {
+
+bool is_valid_utf8(std::string_view s) noexcept {
+  std::size_t i = 0;
+  const std::size_t n = s.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    std::uint32_t cp = 0;
+    if ((c & 0xE0U) == 0xC0U) {
+      len = 2;
+      cp = c & 0x1FU;
+    } else if ((c & 0xF0U) == 0xE0U) {
+      len = 3;
+      cp = c & 0x0FU;
+    } else if ((c & 0xF8U) == 0xF0U) {
+      len = 4;
+      cp = c & 0x07U;
+    } else {
+      return false;  // continuation byte or 0xF8..0xFF as a lead byte
+    }
+    if (n - i < len) {
+      return false;
+    }
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0U) != 0x80U) {
+        return false;
+      }
+      cp = (cp << 6U) | (cc & 0x3FU);
+    }
+    const bool overlong =
+        (len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+bool is_valid_nickname(std::string_view nick) noexcept {
+  if (nick.empty() || nick.size() > kMaxNicknameLength) {
+    return false;
+  }
+  for (const char ch : nick) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string nickname_key(std::string_view nick) {
+  std::string key(nick);
+  for (char& ch : key) {
+    if (ch >= 'A' && ch <= 'Z') {
+      ch = static_cast<char>(ch - 'A' + 'a');
+    }
+  }
+  return key;
+}
+
+std::string message_text_problem(std::string_view text) {
+  if (text.size() > kMaxMessageBytes) {
+    return "[Message too long: " + std::to_string(text.size()) + " bytes (max " +
+           std::to_string(kMaxMessageBytes) + ").]";
+  }
+  if (!is_valid_utf8(text)) {
+    return "[Message is not valid UTF-8.]";
+  }
+  return {};
+}
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) {
+      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+}  // namespace udpchat

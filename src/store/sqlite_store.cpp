@@ -1,0 +1,266 @@
+#include "store/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <system_error>
+
+#include "protocol/text.hpp"
+
+namespace udpchat {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS messages (
+  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+  sender       TEXT    NOT NULL,
+  sender_key   TEXT    NOT NULL,
+  recipient    TEXT    NOT NULL,
+  mid          INTEGER NOT NULL,
+  body         BLOB,
+  saved_at_ms  INTEGER NOT NULL,
+  delivered    INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (sender_key, mid)
+);
+CREATE INDEX IF NOT EXISTS messages_waiting ON messages (recipient, delivered, seq);
+CREATE TABLE IF NOT EXISTS clients (
+  nick_key     TEXT PRIMARY KEY,
+  nick         TEXT    NOT NULL,
+  address      TEXT    NOT NULL,
+  port         INTEGER NOT NULL,
+  online       INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+)sql";
+
+// Resets a statement when it leaves scope, whatever happened.
+struct Reset {
+  sqlite3_stmt* s;
+  ~Reset() {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+  }
+};
+
+void bind_text(sqlite3_stmt* s, int i, std::string_view v) {
+  sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+std::string column_text(sqlite3_stmt* s, int i) {
+  const auto* p = sqlite3_column_blob(s, i);
+  const int n = sqlite3_column_bytes(s, i);
+  return p == nullptr ? std::string()
+                      : std::string(static_cast<const char*>(p), static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+StoreError SqliteStore::error(const char* what) const {
+  return StoreError{std::string(what) + ": " +
+                    (db_ != nullptr ? sqlite3_errmsg(db_) : "no database")};
+}
+
+std::expected<void, StoreError> SqliteStore::exec(const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    StoreError e{msg != nullptr ? msg : "sqlite error"};
+    sqlite3_free(msg);
+    return std::unexpected(e);
+  }
+  return {};
+}
+
+std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
+    const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    return std::unexpected(
+        StoreError{"cannot create data directory " + data_dir + ": " + ec.message()});
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore());
+  store->path_ = (std::filesystem::path(data_dir) / "udpchat.db").string();
+  if (sqlite3_open_v2(store->path_.c_str(), &store->db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    return std::unexpected(store->error(("cannot open " + store->path_).c_str()));
+  }
+  for (const char* pragma : {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL",
+                             "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+    if (auto r = store->exec(pragma); !r) {
+      return std::unexpected(StoreError{store->path_ + ": " + r.error().what});
+    }
+  }
+  // The schema write takes the exclusive lock for the life of the server.
+  if (auto r = store->exec(kSchema); !r) {
+    return std::unexpected(StoreError{store->path_ + ": " + r.error().what +
+                                      (r.error().what.find("locked") != std::string::npos
+                                           ? " (is another server using this data directory?)"
+                                           : "")});
+  }
+  if (auto r = store->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !r) {
+    return std::unexpected(r.error());
+  }
+  const std::string purge =
+      "DELETE FROM messages WHERE delivered=1 AND saved_at_ms < "
+      "(strftime('%s','now') - " +
+      std::to_string(kTombstoneDays) + " * 86400) * 1000";
+  if (auto r = store->exec(purge.c_str()); !r) {
+    return std::unexpected(r.error());
+  }
+  const std::pair<sqlite3_stmt**, const char*> statements[] = {
+      {&store->insert_message_,
+       "INSERT INTO messages (sender, sender_key, recipient, mid, body, saved_at_ms) "
+       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sender_key, mid) DO NOTHING"},
+      {&store->oldest_,
+       "SELECT seq, sender, mid, body, saved_at_ms FROM messages "
+       "WHERE recipient = ? AND delivered = 0 ORDER BY seq LIMIT 1"},
+      {&store->count_, "SELECT count(*) FROM messages WHERE recipient = ? AND delivered = 0"},
+      {&store->delivered_, "UPDATE messages SET delivered = 1, body = NULL WHERE seq = ?"},
+      {&store->put_client_,
+       "INSERT OR REPLACE INTO clients (nick_key, nick, address, port, online, heartbeat_ms) "
+       "VALUES (?, ?, ?, ?, ?, ?)"},
+      {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
+  };
+  for (const auto& [stmt, sql] : statements) {
+    if (sqlite3_prepare_v3(store->db_, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, nullptr) !=
+        SQLITE_OK) {
+      return std::unexpected(store->error("cannot prepare statement"));
+    }
+  }
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  for (sqlite3_stmt* s : {insert_message_, oldest_, count_, delivered_, put_client_, put_meta_}) {
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db_);
+}
+
+std::expected<SaveResult, StoreError> SqliteStore::save(const StoredMessage& m) {
+  Reset r{insert_message_};
+  bind_text(insert_message_, 1, m.from);
+  bind_text(insert_message_, 2, nickname_key(m.from));
+  bind_text(insert_message_, 3, m.to_key);
+  sqlite3_bind_int64(insert_message_, 4, static_cast<sqlite3_int64>(m.mid));  // bit pattern kept
+  sqlite3_bind_blob(insert_message_, 5, m.text.data(), static_cast<int>(m.text.size()),
+                    SQLITE_TRANSIENT);
+  sqlite3_bind_int64(insert_message_, 6, m.saved_at_ms);
+  if (sqlite3_step(insert_message_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot save message"));
+  }
+  return sqlite3_changes(db_) == 0 ? SaveResult::kDuplicate : SaveResult::kSaved;
+}
+
+std::expected<std::optional<StoredMessage>, StoreError> SqliteStore::oldest_for(
+    std::string_view to_key) {
+  Reset r{oldest_};
+  bind_text(oldest_, 1, to_key);
+  const int rc = sqlite3_step(oldest_);
+  if (rc == SQLITE_DONE) {
+    return std::optional<StoredMessage>{};
+  }
+  if (rc != SQLITE_ROW) {
+    return std::unexpected(error("cannot read stored messages"));
+  }
+  StoredMessage m;
+  m.seq = sqlite3_column_int64(oldest_, 0);
+  m.from = column_text(oldest_, 1);
+  m.to_key = std::string(to_key);
+  m.mid = static_cast<std::uint64_t>(sqlite3_column_int64(oldest_, 2));
+  m.text = column_text(oldest_, 3);
+  m.saved_at_ms = sqlite3_column_int64(oldest_, 4);
+  return m;
+}
+
+std::expected<std::size_t, StoreError> SqliteStore::count_for(std::string_view to_key) {
+  Reset r{count_};
+  bind_text(count_, 1, to_key);
+  if (sqlite3_step(count_) != SQLITE_ROW) {
+    return std::unexpected(error("cannot count stored messages"));
+  }
+  return static_cast<std::size_t>(sqlite3_column_int64(count_, 0));
+}
+
+std::expected<void, StoreError> SqliteStore::mark_delivered(std::int64_t seq) {
+  Reset r{delivered_};
+  sqlite3_bind_int64(delivered_, 1, seq);
+  if (sqlite3_step(delivered_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot delete delivered message"));
+  }
+  return {};
+}
+
+std::expected<void, StoreError> SqliteStore::put_client(const ClientRecord& c) {
+  Reset r{put_client_};
+  bind_text(put_client_, 1, nickname_key(c.nick));
+  bind_text(put_client_, 2, c.nick);
+  bind_text(put_client_, 3, c.endpoint.address);
+  sqlite3_bind_int(put_client_, 4, c.endpoint.port);
+  sqlite3_bind_int(put_client_, 5, c.online ? 1 : 0);
+  sqlite3_bind_int64(put_client_, 6, c.heartbeat_ms);
+  if (sqlite3_step(put_client_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot save client"));
+  }
+  return {};
+}
+
+std::expected<void, StoreError> SqliteStore::put_table_version(std::uint64_t version) {
+  Reset r{put_meta_};
+  bind_text(put_meta_, 1, "table_version");
+  sqlite3_bind_int64(put_meta_, 2, static_cast<sqlite3_int64>(version));
+  if (sqlite3_step(put_meta_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot save table version"));
+  }
+  return {};
+}
+
+std::expected<StoredState, StoreError> SqliteStore::load() {
+  StoredState state;
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT nick, address, port, online, heartbeat_ms FROM clients "
+                         "ORDER BY nick_key",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    return std::unexpected(error("cannot read clients"));
+  }
+  int rc = 0;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    ClientRecord c;
+    c.nick = column_text(s, 0);
+    c.endpoint.address = column_text(s, 1);
+    c.endpoint.port = static_cast<std::uint16_t>(sqlite3_column_int(s, 2));
+    c.online = sqlite3_column_int(s, 3) != 0;
+    c.heartbeat_ms = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
+    if (is_valid_nickname(c.nick)) {
+      state.clients.push_back(std::move(c));
+    }
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) {
+    return std::unexpected(error("cannot read clients"));
+  }
+  if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = 'table_version'", -1, &s,
+                         nullptr) != SQLITE_OK) {
+    return std::unexpected(error("cannot read table version"));
+  }
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    state.table_version = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+  }
+  sqlite3_finalize(s);
+  return state;
+}
+
+std::expected<void, StoreError> SqliteStore::checkpoint() {
+  if (sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr) !=
+      SQLITE_OK) {
+    return std::unexpected(error("checkpoint failed"));
+  }
+  return {};
+}
+
+}  // namespace udpchat

@@ -1,0 +1,62 @@
+// sqlite_store.hpp: the OfflineStore in an embedded SQLite database.
+//
+// One file, <data-dir>/udpchat.db, in write-ahead-log mode with
+// synchronous=FULL: every commit is fsynced to the WAL before it returns,
+// so a save is durable when `save` returns (SPEC 6). The database is opened
+// in exclusive locking mode, so a second server on the same data directory
+// fails at start instead of sharing it. Delivered messages lose their body
+// but keep their (sender, message id) row as an idempotency key for
+// kTombstoneDays days.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/offline_store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace udpchat {
+
+class SqliteStore final : public OfflineStore {
+ public:
+  /// Opens (creating if needed) the store in `data_dir`. Errors: the
+  /// directory cannot be created, the database cannot be opened, is locked
+  /// by another server, or is not a udpchat database.
+  static std::expected<std::unique_ptr<SqliteStore>, StoreError> open(const std::string& data_dir);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
+  std::expected<std::optional<StoredMessage>, StoreError> oldest_for(
+      std::string_view to_key) override;
+  std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
+  std::expected<void, StoreError> mark_delivered(std::int64_t seq) override;
+  std::expected<void, StoreError> put_client(const ClientRecord& c) override;
+  std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
+  std::expected<StoredState, StoreError> load() override;
+
+  /// Copies the WAL into the database file (at a clean shutdown).
+  std::expected<void, StoreError> checkpoint();
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+  static constexpr int kTombstoneDays = 7;
+
+ private:
+  SqliteStore() = default;
+  StoreError error(const char* what) const;
+  std::expected<void, StoreError> exec(const char* sql);
+
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  sqlite3_stmt* insert_message_ = nullptr;
+  sqlite3_stmt* oldest_ = nullptr;
+  sqlite3_stmt* count_ = nullptr;
+  sqlite3_stmt* delivered_ = nullptr;
+  sqlite3_stmt* put_client_ = nullptr;
+  sqlite3_stmt* put_meta_ = nullptr;
+};
+
+}  // namespace udpchat

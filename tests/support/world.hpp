@@ -1,0 +1,231 @@
+// world.hpp: a deterministic in-memory network for the sans-I/O state
+// machines: one ServerCore over a MemoryStore, any number of ClientSessions,
+// a fake clock, and datagrams that take `latency` to arrive and can be
+// dropped, duplicated or delayed by a test's fault hook.
+//
+// Nothing here touches a socket or the real clock, so a scenario runs in
+// microseconds and the same inputs always give the same outputs.
+#pragma once
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "core/client_session.hpp"
+#include "core/server_core.hpp"
+#include "protocol/codec.hpp"
+
+// Lets doctest print the screens it compares.
+namespace doctest {
+template <>
+struct StringMaker<std::vector<std::string>> {
+  static String convert(const std::vector<std::string>& lines) {
+    std::string out = "{";
+    for (const auto& l : lines) out += "\n    \"" + l + "\"";
+    return (out + "}").c_str();
+  }
+};
+}  // namespace doctest
+
+namespace udpchat::test {
+
+/// What the fault hook decides for one datagram.
+struct Fate {
+  bool drop = false;
+  int copies = 1;          ///< > 1: duplicated
+  Duration extra_delay{};  ///< added to the world's latency
+};
+
+class World {
+ public:
+  struct Node {
+    std::unique_ptr<ClientSession> session;
+    Endpoint endpoint;
+    ClientConfig config;
+    std::vector<std::string> lines;  ///< everything it printed, in order
+    bool alive = false;
+  };
+
+  World() { start_server(); }
+
+  // --- the server ---------------------------------------------------------------
+  void start_server() {
+    ServerConfig config;
+    config.ack_timeout = ack_timeout;
+    config.retries = retries;
+    config.wall_clock_ms = [this] { return wall_ms(); };
+    server = std::make_unique<ServerCore>(config, store, next_seed());
+    auto started = server->start(now);
+    (void)started;
+    server_alive = true;
+    collect();
+  }
+  /// The server process dies: its memory is gone, its store stays.
+  void crash_server() {
+    server.reset();
+    server_alive = false;
+  }
+
+  // --- clients ------------------------------------------------------------------
+  /// Starts a client process `nick` on 127.0.0.1:`port` (registers).
+  Node& start_client(const std::string& nick, std::uint16_t port,
+                     Duration heartbeat = std::chrono::seconds(30)) {
+    Node& n = nodes[port];
+    n.lines.clear();  // a new process: a new screen
+    n.endpoint = Endpoint{"127.0.0.1", port};
+    n.config.nick = nick;
+    n.config.server = server_endpoint;
+    n.config.ack_timeout = ack_timeout;
+    n.config.server_retries = retries;
+    n.config.heartbeat = heartbeat;
+    n.config.format_time = [](std::int64_t ms) { return "T" + std::to_string(ms); };
+    n.session = std::make_unique<ClientSession>(n.config, next_seed());
+    n.alive = true;
+    n.session->start(now);
+    collect();
+    return n;
+  }
+  /// SIGKILL: the process is gone; datagrams to it vanish.
+  void kill(std::uint16_t port) {
+    nodes.at(port).alive = false;
+    nodes.at(port).session.reset();
+  }
+  void type(std::uint16_t port, const std::string& line) {
+    nodes.at(port).session->on_line(line, now);
+    collect();
+  }
+  void end_input(std::uint16_t port) {
+    nodes.at(port).session->on_quit(now);
+    collect();
+  }
+  std::vector<std::string>& lines(std::uint16_t port) { return nodes.at(port).lines; }
+  ClientSession& session(std::uint16_t port) { return *nodes.at(port).session; }
+
+  /// Number of printed lines at `port` equal to `line`.
+  std::size_t count(std::uint16_t port, const std::string& line) {
+    const auto& l = nodes.at(port).lines;
+    return static_cast<std::size_t>(std::count(l.begin(), l.end(), line));
+  }
+  bool printed(std::uint16_t port, const std::string& line) { return count(port, line) > 0; }
+
+  // --- time -----------------------------------------------------------------------
+  /// Runs every event due up to now + `d`.
+  void run_for(Duration d) {
+    run_until([] { return false; }, d);
+  }
+
+  /// Runs events until `done()` holds (checked after each event) or `limit`
+  /// passed. Returns whether `done()` held.
+  bool run_until(const std::function<bool()>& done, Duration limit = std::chrono::seconds(30)) {
+    const TimePoint end = now + limit;
+    while (!done()) {
+      std::optional<TimePoint> t;
+      const auto consider = [&t](std::optional<TimePoint> c) {
+        if (c && (!t || *c < *t)) t = c;
+      };
+      if (!wire.empty()) consider(wire.begin()->first);
+      if (server_alive) consider(server->next_deadline());
+      for (auto& [port, n] : nodes) {
+        if (n.alive) consider(n.session->next_deadline());
+      }
+      if (!t || *t > end) {
+        now = end;
+        return done();
+      }
+      now = std::max(now, *t);
+      step();
+    }
+    return true;
+  }
+
+  // --- plumbing -------------------------------------------------------------------
+  std::function<Fate(const Endpoint& from, const Endpoint& to, const Message& m)> fault;
+  std::vector<std::pair<Endpoint, std::string>> sent_log;  ///< every datagram sent
+
+  TimePoint now = TimePoint{} + std::chrono::hours(1);
+  Duration latency = std::chrono::milliseconds(1);
+  Duration ack_timeout = std::chrono::milliseconds(500);
+  int retries = 5;
+  Endpoint server_endpoint{"127.0.0.1", 9000};
+  MemoryStore store;
+  std::unique_ptr<ServerCore> server;
+  bool server_alive = false;
+  std::map<std::uint16_t, Node> nodes;
+  std::uint64_t delivered = 0;
+
+  std::int64_t wall_ms() const {
+    return 1'700'000'000'000 +
+           std::chrono::duration_cast<std::chrono::milliseconds>(now - TimePoint{}).count();
+  }
+
+ private:
+  struct InFlight {
+    Endpoint from;
+    Endpoint to;
+    std::string bytes;
+  };
+
+  std::uint64_t next_seed() { return seed_ += 0x1000000; }
+
+  void post(const Endpoint& from, Outgoing out) {
+    sent_log.emplace_back(out.to, out.bytes);
+    Fate fate;
+    if (fault) {
+      auto m = decode(out.bytes);
+      if (m) fate = fault(from, out.to, *m);
+    }
+    if (fate.drop) return;
+    for (int i = 0; i < fate.copies; ++i) {
+      wire.emplace(now + latency + fate.extra_delay, InFlight{from, out.to, out.bytes});
+    }
+  }
+
+  void collect() {
+    if (server_alive) {
+      for (auto& o : server->take_outgoing()) post(server_endpoint, std::move(o));
+      server->take_logs();
+    }
+    for (auto& [port, n] : nodes) {
+      if (!n.alive) continue;
+      for (auto& o : n.session->take_outgoing()) post(n.endpoint, std::move(o));
+      for (auto& l : n.session->take_lines()) n.lines.push_back(std::move(l));
+      n.session->take_logs();
+      if (n.session->exit_status()) n.alive = false;  // the process ended
+    }
+  }
+
+  void step() {
+    // Deliver every datagram due now, then fire every deadline due now.
+    while (!wire.empty() && wire.begin()->first <= now) {
+      InFlight d = std::move(wire.begin()->second);
+      wire.erase(wire.begin());
+      ++delivered;
+      if (d.to == server_endpoint) {
+        if (server_alive) server->on_datagram(d.bytes, d.from, now);
+      } else if (auto it = nodes.find(d.to.port);
+                 it != nodes.end() && it->second.alive && it->second.endpoint == d.to) {
+        it->second.session->on_datagram(d.bytes, d.from, now);
+      }
+      collect();
+    }
+    if (server_alive) {
+      if (auto t = server->next_deadline(); t && *t <= now) server->on_timeout(now);
+    }
+    for (auto& [port, n] : nodes) {
+      if (!n.alive) continue;
+      if (auto t = n.session->next_deadline(); t && *t <= now) n.session->on_timeout(now);
+    }
+    collect();
+  }
+
+  std::multimap<TimePoint, InFlight> wire;
+  std::uint64_t seed_ = 0;
+};
+
+}  // namespace udpchat::test

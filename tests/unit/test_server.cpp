@@ -1,0 +1,136 @@
+// ServerCore on its own, with clients played by hand.
+#include <doctest/doctest.h>
+
+#include "support/world.hpp"
+
+using namespace udpchat;
+using namespace std::chrono_literals;
+
+namespace {
+
+const TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
+const Endpoint kAlice{"127.0.0.1", 6001};
+const Endpoint kBob{"127.0.0.1", 6002};
+
+template <typename T>
+std::vector<T> of_type(const std::vector<Outgoing>& out, const Endpoint& to) {
+  std::vector<T> v;
+  for (const auto& o : out) {
+    auto m = decode(o.bytes);
+    REQUIRE(m);
+    if (o.to == to && std::holds_alternative<T>(*m)) v.push_back(std::get<T>(*m));
+  }
+  return v;
+}
+
+struct Server {
+  MemoryStore store;
+  ServerCore core{ServerConfig{500ms, 5, 100000, [] { return std::int64_t{1700000000000}; }}, store,
+                  1};
+  Server() { REQUIRE(core.start(kT0)); }
+  std::vector<Outgoing> feed(const Message& m, const Endpoint& from, TimePoint t = kT0) {
+    core.on_datagram(encode(m), from, t);
+    return core.take_outgoing();
+  }
+};
+
+}  // namespace
+
+TEST_SUITE("server") {
+  TEST_CASE("registration is acknowledged, then the table goes to every online client") {
+    Server s;
+    auto out = s.feed(Register{1, "alice", 30000}, kAlice);
+    REQUIRE(of_type<Ack>(out, kAlice).size() == 1);
+    CHECK(of_type<Ack>(out, kAlice)[0].status == AckStatus::kOk);
+    CHECK(of_type<TablePart>(out, kAlice).size() == 1);
+    out = s.feed(Register{1, "bob", 30000}, kBob);
+    const auto tables = of_type<TablePart>(out, kAlice);
+    REQUIRE(tables.size() == 1);
+    CHECK(tables[0].version == 2);
+    CHECK(tables[0].entries.size() == 2);
+    CHECK(of_type<TablePart>(out, kBob).size() == 1);
+    CHECK(s.store.load()->clients.size() == 2);
+    CHECK(s.store.load()->table_version == 2);
+  }
+
+  TEST_CASE("a retransmitted request gets the same answer and is not acted on twice") {
+    Server s;
+    s.feed(Register{1, "alice", 30000}, kAlice);
+    s.feed(Register{2, "bob", 30000}, kBob);
+    s.feed(Deregister{3, "bob"}, kBob);
+    const auto version = s.core.table_version();
+    auto first = s.feed(Save{10, "alice", "bob", 77, "hi"}, kAlice);
+    auto again = s.feed(Save{10, "alice", "bob", 77, "hi"}, kAlice);
+    REQUIRE(of_type<Ack>(first, kAlice).size() == 1);
+    CHECK(of_type<Ack>(again, kAlice) == of_type<Ack>(first, kAlice));
+    CHECK(s.store.count_for("bob").value() == 1);
+    CHECK(s.core.stats().messages_stored == 1);
+    // The same message under a new transport id (e.g. after a restart) is
+    // still stored once: saves are idempotent by (sender, message id).
+    auto other_id = s.feed(Save{11, "alice", "bob", 77, "hi"}, kAlice);
+    CHECK(of_type<Ack>(other_id, kAlice).at(0).status == AckStatus::kSaved);
+    CHECK(s.store.count_for("bob").value() == 1);
+    // A repeated deregistration changes nothing.
+    s.feed(Deregister{3, "bob"}, kBob);
+    CHECK(s.core.table_version() == version);
+  }
+
+  TEST_CASE("a stored message is deleted only after the recipient acknowledges it") {
+    Server s;
+    s.feed(Register{1, "alice", 30000}, kAlice);
+    s.feed(Register{2, "bob", 30000}, kBob);
+    s.feed(Deregister{3, "bob"}, kBob);
+    s.feed(Save{10, "alice", "bob", 1, "one"}, kAlice);
+    s.feed(Save{11, "alice", "bob", 2, "two"}, kAlice);
+    auto out = s.feed(Register{4, "bob", 30000}, kBob);
+    CHECK(of_type<Ack>(out, kBob).at(0).stored == 2);
+    auto deliveries = of_type<Deliver>(out, kBob);
+    REQUIRE(deliveries.size() == 1);  // one at a time
+    CHECK(deliveries[0].text == "one");
+    CHECK(deliveries[0].saved_at_ms == 1700000000000);
+    CHECK(s.store.count_for("bob").value() == 2);
+    out = s.feed(Ack{deliveries[0].id, AckStatus::kOk, 0, {}}, kBob);
+    CHECK(s.store.count_for("bob").value() == 1);
+    deliveries = of_type<Deliver>(out, kBob);
+    REQUIRE(deliveries.size() == 1);
+    CHECK(deliveries[0].text == "two");
+  }
+
+  TEST_CASE("heartbeats: a client behind on the table gets it again; an offline one is told") {
+    Server s;
+    s.feed(Register{1, "alice", 30000}, kAlice);
+    auto out = s.feed(Heartbeat{2, "alice", 0}, kAlice);
+    CHECK(of_type<Ack>(out, kAlice).at(0).status == AckStatus::kOk);
+    CHECK(of_type<TablePart>(out, kAlice).size() == 1);
+    s.feed(Deregister{3, "alice"}, kAlice);
+    out = s.feed(Heartbeat{4, "alice", 9}, kAlice);
+    CHECK(of_type<Ack>(out, kAlice).at(0).status == AckStatus::kOffline);
+  }
+
+  TEST_CASE("statistics count requests and drops") {
+    Server s;
+    s.feed(Register{1, "alice", 30000}, kAlice);
+    s.core.on_datagram("garbage", kBob, kT0);
+    CHECK(s.core.stats().requests["register"] == 1);
+    CHECK(s.core.stats().dropped["malformed"] == 1);
+    const std::string report = s.core.stats_report();
+    CHECK(report.find("clients registered 1, online 1") != std::string::npos);
+    CHECK(report.find("malformed=1") != std::string::npos);
+  }
+
+  TEST_CASE("the shutdown notice goes to every online client") {
+    Server s;
+    s.feed(Register{1, "alice", 30000}, kAlice);
+    s.feed(Register{2, "bob", 30000}, kBob);
+    s.core.take_outgoing();
+    s.core.begin_shutdown(kT0);
+    auto out = s.core.take_outgoing();
+    CHECK(of_type<Notice>(out, kAlice).size() == 1);
+    CHECK(of_type<Notice>(out, kBob).size() == 1);
+    CHECK_FALSE(s.core.shutdown_complete());
+    s.feed(Ack{of_type<Notice>(out, kAlice)[0].id, AckStatus::kOk, 0, {}}, kAlice);
+    s.feed(Ack{of_type<Notice>(out, kBob)[0].id, AckStatus::kOk, 0, {}}, kBob);
+    CHECK(s.core.shutdown_complete());
+  }
+
+}  // TEST_SUITE
