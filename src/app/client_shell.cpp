@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -75,19 +76,25 @@ class ClientShell {
     }).detach();
   }
 
-  void start_terminal() {
-    g_tty_shell = this;
+  // libedit (Debian 3.1-20221030) leaves the terminal in cooked mode with
+  // the accepted line still in its buffer after the line callback; removing
+  // and installing the handler again, outside the callback, resets both.
+  static void install_line_handler() {
     rl_callback_handler_install(">>> ", [](char* line) {
       if (g_tty_shell == nullptr) return;
       if (line == nullptr) {
-        g_tty_shell->on_end_of_input();
+        g_tty_shell->terminal_input_ = TerminalInput{true, {}};
         return;
       }
       if (*line != '\0') add_history(line);
-      const std::string copy(line);
+      g_tty_shell->terminal_input_ = TerminalInput{false, line};
       std::free(line);
-      g_tty_shell->on_line(copy);
     });
+  }
+
+  void start_terminal() {
+    g_tty_shell = this;
+    install_line_handler();
     stdin_.assign(::dup(STDIN_FILENO));
     wait_terminal();
   }
@@ -96,6 +103,15 @@ class ClientShell {
     stdin_.async_wait(asio::posix::stream_descriptor::wait_read, [this](asio::error_code ec) {
       if (ec || done_) return;
       rl_callback_read_char();
+      if (auto input = std::exchange(terminal_input_, std::nullopt)) {
+        rl_callback_handler_remove();
+        if (input->end_of_input) {
+          on_end_of_input();
+        } else {
+          install_line_handler();
+          on_line(input->line);
+        }
+      }
       if (!done_) wait_terminal();
     });
   }
@@ -167,7 +183,7 @@ class ClientShell {
   asio::awaitable<void> receive_loop() {
     std::array<char, 65536> buffer{};
     udp::endpoint from;
-    for (;;) {
+    while (!done_) {
       asio::error_code ec;
       const std::size_t n = co_await socket_.async_receive_from(
           asio::buffer(buffer), from, asio::redirect_error(asio::use_awaitable, ec));
@@ -211,6 +227,11 @@ class ClientShell {
   asio::posix::stream_descriptor stdin_;
   bool done_ = false;
   bool quit_requested_ = false;
+  struct TerminalInput {
+    bool end_of_input = false;
+    std::string line;
+  };
+  std::optional<TerminalInput> terminal_input_;  ///< set by libedit's line callback
 };
 
 }  // namespace

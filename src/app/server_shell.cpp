@@ -52,11 +52,13 @@ class ServerShell {
     // and counted as too large instead of being silently truncated.
     std::array<char, 65536> buffer{};
     udp::endpoint from;
-    for (;;) {
+    // The socket is closed by pump() once shutdown completes, possibly from
+    // inside this loop's own iteration: stop then, not on the next error.
+    while (socket_.is_open()) {
       asio::error_code ec;
       const std::size_t n = co_await socket_.async_receive_from(
           asio::buffer(buffer), from, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == asio::error::operation_aborted) {
+      if (ec == asio::error::operation_aborted || !socket_.is_open()) {
         co_return;
       }
       if (ec) {
