@@ -73,6 +73,15 @@ class ClientSession {
   [[nodiscard]] const std::string& nick() const { return config_.nick; }
   [[nodiscard]] std::uint64_t table_version() const { return table_version_; }
   [[nodiscard]] const std::vector<TableEntry>& table() const { return table_; }
+  /// Datagrams awaiting an ack, and messages typed but without outcome.
+  [[nodiscard]] std::size_t unacked() const { return sender_.size(); }
+  [[nodiscard]] std::size_t messages_in_flight() const {
+    std::size_t n = 0;
+    for (const auto& [key, q] : peers_) n += q.messages.size();
+    return n;
+  }
+  /// Keys remembered for duplicate suppression (bounded by kDuplicateCapacity).
+  [[nodiscard]] std::size_t remembered_ids() const { return shown_.size(); }
   /// Datagrams dropped (undecodable, unexpected source...), for statistics.
   [[nodiscard]] std::uint64_t dropped() const { return dropped_; }
 

@@ -51,6 +51,15 @@ std::expected<void, StoreError> MemoryStore::mark_delivered(std::int64_t seq) {
   return {};
 }
 
+std::expected<void, StoreError> MemoryStore::mark_delivered_by_key(std::string_view sender_key,
+                                                                  std::uint64_t mid) {
+  const auto it = keys_.find(std::make_pair(std::string(sender_key), mid));
+  if (it == keys_.end()) {
+    return {};
+  }
+  return mark_delivered(it->second);
+}
+
 std::expected<void, StoreError> MemoryStore::put_client(const ClientRecord& c) {
   if (fail_writes) {
     return full();

@@ -63,6 +63,10 @@ class OfflineStore {
   /// Deletes the message `seq` after its recipient acknowledged it (keeps
   /// only its idempotency key).
   virtual std::expected<void, StoreError> mark_delivered(std::int64_t seq) = 0;
+  /// The same, for the message known by its idempotency key (sender
+  /// nickname key, message id); no such message is not an error.
+  virtual std::expected<void, StoreError> mark_delivered_by_key(std::string_view sender_key,
+                                                                std::uint64_t mid) = 0;
   /// Inserts or replaces the client row (key: nickname key).
   virtual std::expected<void, StoreError> put_client(const ClientRecord& c) = 0;
   virtual std::expected<void, StoreError> put_table_version(std::uint64_t version) = 0;
@@ -79,6 +83,8 @@ class MemoryStore final : public OfflineStore {
       std::string_view to_key) override;
   std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
   std::expected<void, StoreError> mark_delivered(std::int64_t seq) override;
+  std::expected<void, StoreError> mark_delivered_by_key(std::string_view sender_key,
+                                                        std::uint64_t mid) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
   std::expected<StoredState, StoreError> load() override;

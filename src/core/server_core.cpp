@@ -92,6 +92,14 @@ RetryPolicy ServerCore::server_policy() const {
 
 void ServerCore::reply(const Endpoint& to, std::uint64_t id, Ack ack) {
   ack.id = id;
+  // A detail comes from a store error text: keep the datagram small and
+  // its UTF-8 whole (cut before a continuation byte).
+  constexpr std::size_t kMaxDetailBytes = 200;
+  if (ack.detail.size() > kMaxDetailBytes) {
+    std::size_t cut = kMaxDetailBytes;
+    while (cut > 0 && (static_cast<unsigned char>(ack.detail[cut]) & 0xC0U) == 0x80U) --cut;
+    ack.detail.resize(cut);
+  }
   std::string bytes = encode(ack);
   const auto key = std::make_pair(to, id);
   if (!replies_.contains(key)) {
@@ -371,7 +379,12 @@ void ServerCore::handle(const Ack& m, const Endpoint& from, TimePoint now) {
         c->second.delivery_id = 0;
       }
       if (auto r = store_.mark_delivered(p.seq); !r) {
-        log(LogLevel::kError, "could not delete delivered message: " + r.error().what);
+        // It stays stored: delivering on would send the same message again
+        // and again. The next registration resumes; the client's duplicate
+        // suppression hides the copy it already showed.
+        log(LogLevel::kError, "could not delete a delivered message: " + r.error().what +
+                                  "; delivery to " + p.client_key + " paused");
+        return;
       }
       ++stats_.messages_delivered;
       deliver_next(p.client_key, now);
@@ -419,6 +432,10 @@ void ServerCore::verification_done(const std::string& key, bool alive, TimePoint
   for (const auto& w : waiters) {
     if (const auto* s = std::get_if<SaveWaiter>(&w)) {
       resolve_save(s->save_key, alive, now);
+    } else if (std::holds_alternative<RestartWaiter>(w)) {
+      if (alive) {
+        deliver_next(key, now);  // what was saved for it before the restart
+      }
     } else if (const auto* r = std::get_if<RegisterWaiter>(&w)) {
       if (alive) {
         ++stats_.requests["register_in_use"];
@@ -443,7 +460,13 @@ void ServerCore::resolve_save(const std::string& save_key, bool alive, TimePoint
     return;
   }
   // SPEC 2: tell the sender, send it the current table, relay the message
-  // ourselves with the same message id.
+  // ourselves with the same message id. It is made durable first: once the
+  // sender has our ack, a crash of this server must not lose it (it is then
+  // delivered from the store if the relay never completes).
+  if (!persist_message(s)) {
+    saves_.erase(it);
+    return;
+  }
   ++stats_.requests["save_exists"];
   reply(s.sender, s.request.id, Ack{0, AckStatus::kExists, 0, {}});
   if (const auto sender = clients_.find(nickname_key(s.request.from)); sender != clients_.end()) {
@@ -458,6 +481,24 @@ void ServerCore::resolve_save(const std::string& save_key, bool alive, TimePoint
                 {Purpose::kRelay, s.recipient_key, save_key, 0}, now);
 }
 
+bool ServerCore::persist_message(const PendingSave& s) {
+  StoredMessage msg{0, s.request.from, s.recipient_key, s.request.mid, s.request.text,
+                    config_.wall_clock_ms()};
+  const auto r = store_.save(msg);
+  if (!r) {
+    ++stats_.requests["save_failed"];
+    log(LogLevel::kError, "could not save a message from " + s.request.from + " for " +
+                              s.request.to + ": " + r.error().what);
+    reply(s.sender, s.request.id,
+          Ack{0, AckStatus::kError, 0, "storage failure: " + r.error().what});
+    return false;
+  }
+  if (*r == SaveResult::kSaved) {
+    ++stats_.messages_stored;
+  }
+  return true;
+}
+
 void ServerCore::store_and_ack(const std::string& save_key, TimePoint now) {
   (void)now;
   const auto it = saves_.find(save_key);
@@ -466,19 +507,8 @@ void ServerCore::store_and_ack(const std::string& save_key, TimePoint now) {
   }
   const PendingSave s = std::move(it->second);
   saves_.erase(it);
-  StoredMessage msg{
-      0, s.request.from, s.recipient_key, s.request.mid, s.request.text, config_.wall_clock_ms()};
-  const auto r = store_.save(msg);
-  if (!r) {
-    ++stats_.requests["save_failed"];
-    log(LogLevel::kError, "could not save a message from " + s.request.from + " for " +
-                              s.request.to + ": " + r.error().what);
-    reply(s.sender, s.request.id,
-          Ack{0, AckStatus::kError, 0, "storage failure: " + r.error().what});
+  if (!persist_message(s)) {
     return;
-  }
-  if (*r == SaveResult::kSaved) {
-    ++stats_.messages_stored;
   }
   ++stats_.requests["save"];
   log(LogLevel::kInfo, "saved a message from " + s.request.from + " for " + s.request.to);
@@ -494,18 +524,17 @@ void ServerCore::relay_outcome(const std::string& save_key, bool delivered, Time
   saves_.erase(it);
   const std::string sender_key = nickname_key(s.request.from);
   NoticeKind kind = NoticeKind::kDelivered;
-  if (!delivered) {
-    // It answered the ping but not the relay: take it as gone and keep the
-    // message for it (nothing is lost).
+  if (delivered) {
+    if (auto r = store_.mark_delivered_by_key(sender_key, s.request.mid); !r) {
+      // It stays stored and is delivered again at the next registration;
+      // the recipient's duplicate suppression hides it.
+      log(LogLevel::kError, "could not delete a relayed message: " + r.error().what);
+    }
+  } else {
+    // It answered the ping but not the relay: take it as gone. The message
+    // was saved before the relay, so it waits for the next registration.
     mark_offline(s.recipient_key, true, now);
     flush_tables(now);
-    StoredMessage msg{
-        0, s.request.from, s.recipient_key, s.request.mid, s.request.text, config_.wall_clock_ms()};
-    if (auto r = store_.save(msg); !r) {
-      log(LogLevel::kError, "could not save a relayed message: " + r.error().what);
-      return;  // the sender was told "exists"; the guard on its side ends the wait
-    }
-    ++stats_.messages_stored;
     kind = NoticeKind::kSaved;
   }
   const auto sender = clients_.find(sender_key);

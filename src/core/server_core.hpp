@@ -82,6 +82,18 @@ class ServerCore {
   [[nodiscard]] std::uint64_t table_version() const { return version_; }
   [[nodiscard]] std::size_t clients_registered() const { return clients_.size(); }
   [[nodiscard]] std::size_t clients_online() const;
+  /// Sizes of the server's in-flight state, to check that nothing grows
+  /// without bound: datagrams awaiting an ack, saves in progress,
+  /// verification pings, cached replies.
+  struct PendingWork {
+    std::size_t unacked = 0;
+    std::size_t saves = 0;
+    std::size_t verifications = 0;
+    std::size_t cached_replies = 0;
+  };
+  [[nodiscard]] PendingWork pending_work() const {
+    return {sender_.size(), saves_.size(), verifying_.size(), replies_.size()};
+  }
   /// The table as clients receive it, sorted by nickname key.
   [[nodiscard]] std::vector<TableEntry> table() const;
 
@@ -145,6 +157,7 @@ class ServerCore {
   void verification_done(const std::string& key, bool alive, TimePoint now);
   void resolve_save(const std::string& save_key, bool alive, TimePoint now);
   void store_and_ack(const std::string& save_key, TimePoint now);
+  bool persist_message(const PendingSave& s);
   void relay_outcome(const std::string& save_key, bool delivered, TimePoint now);
   void mark_offline(const std::string& key, bool tell_client, TimePoint now);
   void persist(const Client& c);

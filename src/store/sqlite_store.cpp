@@ -88,21 +88,22 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
                       nullptr) != SQLITE_OK) {
     return std::unexpected(store->error(("cannot open " + store->path_).c_str()));
   }
-  for (const char* pragma : {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL",
-                             "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
-    if (auto r = store->exec(pragma); !r) {
-      return std::unexpected(StoreError{store->path_ + ": " + r.error().what});
+  const auto failed = [&store](const StoreError& e) {
+    const bool locked = e.what.find("locked") != std::string::npos;
+    return std::unexpected(StoreError{
+        store->path_ + ": " + e.what +
+        (locked ? " (is another server using this data directory?)" : "")});
+  };
+  // The first write (the schema) takes the exclusive lock for the life of
+  // the server; a second server fails here or at the journal mode.
+  for (const char* sql : {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL",
+                          "PRAGMA synchronous=FULL", kSchema}) {
+    if (auto r = store->exec(sql); !r) {
+      return failed(r.error());
     }
   }
-  // The schema write takes the exclusive lock for the life of the server.
-  if (auto r = store->exec(kSchema); !r) {
-    return std::unexpected(StoreError{store->path_ + ": " + r.error().what +
-                                      (r.error().what.find("locked") != std::string::npos
-                                           ? " (is another server using this data directory?)"
-                                           : "")});
-  }
   if (auto r = store->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !r) {
-    return std::unexpected(r.error());
+    return failed(r.error());
   }
   const std::string purge =
       "DELETE FROM messages WHERE delivered=1 AND saved_at_ms < "
@@ -120,6 +121,8 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        "WHERE recipient = ? AND delivered = 0 ORDER BY seq LIMIT 1"},
       {&store->count_, "SELECT count(*) FROM messages WHERE recipient = ? AND delivered = 0"},
       {&store->delivered_, "UPDATE messages SET delivered = 1, body = NULL WHERE seq = ?"},
+      {&store->delivered_by_key_,
+       "UPDATE messages SET delivered = 1, body = NULL WHERE sender_key = ? AND mid = ?"},
       {&store->put_client_,
        "INSERT OR REPLACE INTO clients (nick_key, nick, address, port, online, heartbeat_ms) "
        "VALUES (?, ?, ?, ?, ?, ?)"},
@@ -135,7 +138,9 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
 }
 
 SqliteStore::~SqliteStore() {
-  for (sqlite3_stmt* s : {insert_message_, oldest_, count_, delivered_, put_client_, put_meta_}) {
+  // Finalize every statement the connection still owns (sqlite3_close
+  // fails with SQLITE_BUSY, and keeps the exclusive lock, if one is left).
+  while (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr)) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -190,6 +195,17 @@ std::expected<void, StoreError> SqliteStore::mark_delivered(std::int64_t seq) {
   Reset r{delivered_};
   sqlite3_bind_int64(delivered_, 1, seq);
   if (sqlite3_step(delivered_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot delete delivered message"));
+  }
+  return {};
+}
+
+std::expected<void, StoreError> SqliteStore::mark_delivered_by_key(std::string_view sender_key,
+                                                                  std::uint64_t mid) {
+  Reset r{delivered_by_key_};
+  bind_text(delivered_by_key_, 1, sender_key);
+  sqlite3_bind_int64(delivered_by_key_, 2, static_cast<sqlite3_int64>(mid));
+  if (sqlite3_step(delivered_by_key_) != SQLITE_DONE) {
     return std::unexpected(error("cannot delete delivered message"));
   }
   return {};

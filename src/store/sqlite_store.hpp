@@ -34,6 +34,8 @@ class SqliteStore final : public OfflineStore {
       std::string_view to_key) override;
   std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
   std::expected<void, StoreError> mark_delivered(std::int64_t seq) override;
+  std::expected<void, StoreError> mark_delivered_by_key(std::string_view sender_key,
+                                                        std::uint64_t mid) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
   std::expected<StoredState, StoreError> load() override;
@@ -55,6 +57,7 @@ class SqliteStore final : public OfflineStore {
   sqlite3_stmt* oldest_ = nullptr;
   sqlite3_stmt* count_ = nullptr;
   sqlite3_stmt* delivered_ = nullptr;
+  sqlite3_stmt* delivered_by_key_ = nullptr;
   sqlite3_stmt* put_client_ = nullptr;
   sqlite3_stmt* put_meta_ = nullptr;
 };

@@ -155,7 +155,30 @@ TEST_SUITE("flows") {
                                                  ">>> [Client bob exists!!]",
                                                  ">>> [Message received by bob.]"});
     CHECK(w.count(B, ">>> alice: hello") == 1);  // direct and relayed: shown once
-    CHECK(w.server->stats().messages_stored == 0);
+    CHECK(w.store.count_for("bob").value() == 0);  // kept during the relay, deleted after
+  }
+
+  TEST_CASE("a server that crashes during a relay still delivers the message it acknowledged") {
+    World w;
+    three_clients(w);
+    // alice's direct send and the server's relay never reach bob; the ping does.
+    w.fault = [&](const Endpoint&, const Endpoint& to, const Message& m) {
+      Fate f;
+      f.drop = to.port == B &&
+               (std::holds_alternative<Chat>(m) || std::holds_alternative<Deliver>(m));
+      return f;
+    };
+    w.type(A, "send bob do not lose me");
+    REQUIRE(w.run_until([&] { return w.printed(A, ">>> [Client bob exists!!]"); }));
+    w.crash_server();  // before the relay could be acknowledged
+    w.fault = nullptr;
+    w.run_for(2s);
+    w.start_server();  // pings bob, who answers, and delivers from the store
+    w.run_for(5s);
+    bool shown = false;
+    for (const auto& l : w.lines(B)) shown = shown || l.ends_with(" do not lose me");
+    CHECK(shown);
+    CHECK(w.store.count_for("bob").value() == 0);
   }
 
   TEST_CASE("a stale table: the sender thinks the peer is offline, the server relays it live") {
