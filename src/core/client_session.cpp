@@ -411,9 +411,9 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
     case RequestKind::kDeregister:
       phase_ = Phase::kOffline;
       say("[You are Offline. Bye.]");
-      // Sends still waiting for a relay outcome end here: we stopped listening.
-      peers_.clear();
-      direct_.clear();
+      // Messages typed before the dereg keep going to their outcome (a
+      // direct ack, or the server, which accepts saves from the address
+      // the nickname is registered at even when it is offline).
       if (quitting_) {
         phase_ = Phase::kExited;
         exit_status_ = 0;

@@ -323,6 +323,7 @@ void ServerCore::handle(const Heartbeat& m, const Endpoint& from, TimePoint now)
   }
   c->last_heard = now;
   reply(from, m.id, Ack{0, AckStatus::kOk, 0, {}});
+  deliver_next(nickname_key(m.nick), now);  // resumes a stalled delivery, if any
   if (m.table_version < version_) {
     send_table(nickname_key(m.nick), table(), now);  // the client missed an update
   }
@@ -432,9 +433,11 @@ void ServerCore::verification_done(const std::string& key, bool alive, TimePoint
   for (const auto& w : waiters) {
     if (const auto* s = std::get_if<SaveWaiter>(&w)) {
       resolve_save(s->save_key, alive, now);
-    } else if (std::holds_alternative<RestartWaiter>(w)) {
+    } else if (std::holds_alternative<RestartWaiter>(w) ||
+               std::holds_alternative<DeliveryWaiter>(w)) {
       if (alive) {
-        deliver_next(key, now);  // what was saved for it before the restart
+        deliver_next(key, now);  // what was saved for it (before a restart, or
+                                 // a delivery whose acks were all lost)
       }
     } else if (const auto* r = std::get_if<RegisterWaiter>(&w)) {
       if (alive) {
@@ -655,10 +658,15 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
       relay_outcome(p.save_key, false, now);
       return;
     case Purpose::kStored:
-      // It stays stored; the next registration resumes delivery.
+      // It stays stored. Is the client still there? Alive: deliver again;
+      // silent: marked offline (it re-registers when it sees that, and its
+      // registration resumes delivery).
       if (c != clients_.end()) {
         c->second.delivery_id = 0;
-        log(LogLevel::kInfo, "stored delivery to " + c->second.nick + " unacknowledged; kept");
+        log(LogLevel::kInfo, "stored delivery to " + c->second.nick + " unacknowledged; verifying");
+        if (c->second.online) {
+          verify(p.client_key, DeliveryWaiter{}, now);
+        }
       }
       return;
     case Purpose::kTable:

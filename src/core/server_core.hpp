@@ -115,8 +115,9 @@ class ServerCore {
     Register request;
     Endpoint from;
   };
-  struct RestartWaiter {};
-  using Waiter = std::variant<SaveWaiter, RegisterWaiter, RestartWaiter>;
+  struct RestartWaiter {};   ///< after a restart: is it still there?
+  struct DeliveryWaiter {};  ///< a stored delivery went unacknowledged
+  using Waiter = std::variant<SaveWaiter, RegisterWaiter, RestartWaiter, DeliveryWaiter>;
   struct Verification {
     std::uint64_t ping_id = 0;
     std::vector<Waiter> waiters;

@@ -4,7 +4,9 @@
 // dropped, duplicated or delayed by a test's fault hook.
 //
 // Nothing here touches a socket or the real clock, so a scenario runs in
-// microseconds and the same inputs always give the same outputs.
+// microseconds and the same inputs always give the same outputs. Used by the
+// flow tests (tests/unit/test_flows.cpp) and the seeded simulation
+// (tests/sim/).
 #pragma once
 
 #include <algorithm>
@@ -15,23 +17,9 @@
 #include <string>
 #include <vector>
 
-#include <doctest/doctest.h>
-
 #include "core/client_session.hpp"
 #include "core/server_core.hpp"
 #include "protocol/codec.hpp"
-
-// Lets doctest print the screens it compares.
-namespace doctest {
-template <>
-struct StringMaker<std::vector<std::string>> {
-  static String convert(const std::vector<std::string>& lines) {
-    std::string out = "{";
-    for (const auto& l : lines) out += "\n    \"" + l + "\"";
-    return (out + "}").c_str();
-  }
-};
-}  // namespace doctest
 
 namespace udpchat::test {
 
@@ -39,7 +27,7 @@ namespace udpchat::test {
 struct Fate {
   bool drop = false;
   int copies = 1;          ///< > 1: duplicated
-  Duration extra_delay{};  ///< added to the world's latency
+  Duration extra_delay{};  ///< added to the world's latency (reorders)
 };
 
 class World {
@@ -48,8 +36,14 @@ class World {
     std::unique_ptr<ClientSession> session;
     Endpoint endpoint;
     ClientConfig config;
-    std::vector<std::string> lines;  ///< everything it printed, in order
+    std::vector<std::string> lines;  ///< what the current process printed, in order
     bool alive = false;
+    int incarnation = 0;  ///< how many processes were started on this port
+  };
+
+  /// Figures of what the network did.
+  struct NetworkStats {
+    std::uint64_t sent = 0, delivered = 0, dropped = 0, duplicated = 0, delayed = 0;
   };
 
   World() { start_server(); }
@@ -78,6 +72,7 @@ class World {
                      Duration heartbeat = std::chrono::seconds(30)) {
     Node& n = nodes[port];
     n.lines.clear();  // a new process: a new screen
+    ++n.incarnation;
     n.endpoint = Endpoint{"127.0.0.1", port};
     n.config.nick = nick;
     n.config.server = server_endpoint;
@@ -97,10 +92,13 @@ class World {
     nodes.at(port).session.reset();
   }
   void type(std::uint16_t port, const std::string& line) {
+    if (!nodes.at(port).alive) return;
+    if (on_type) on_type(port, line);
     nodes.at(port).session->on_line(line, now);
     collect();
   }
   void end_input(std::uint16_t port) {
+    if (!nodes.at(port).alive) return;
     nodes.at(port).session->on_quit(now);
     collect();
   }
@@ -116,9 +114,7 @@ class World {
 
   // --- time -----------------------------------------------------------------------
   /// Runs every event due up to now + `d`.
-  void run_for(Duration d) {
-    run_until([] { return false; }, d);
-  }
+  void run_for(Duration d) { run_until([] { return false; }, d); }
 
   /// Runs events until `done()` holds (checked after each event) or `limit`
   /// passed. Returns whether `done()` held.
@@ -129,7 +125,7 @@ class World {
       const auto consider = [&t](std::optional<TimePoint> c) {
         if (c && (!t || *c < *t)) t = c;
       };
-      if (!wire.empty()) consider(wire.begin()->first);
+      if (!wire_.empty()) consider(wire_.begin()->first);
       if (server_alive) consider(server->next_deadline());
       for (auto& [port, n] : nodes) {
         if (n.alive) consider(n.session->next_deadline());
@@ -144,9 +140,16 @@ class World {
     return true;
   }
 
-  // --- plumbing -------------------------------------------------------------------
+  // --- configuration and observation ----------------------------------------------
   std::function<Fate(const Endpoint& from, const Endpoint& to, const Message& m)> fault;
+  /// Observers (all optional): a datagram handed to a live process, a line
+  /// printed, a line typed.
+  std::function<void(const Endpoint& from, const Endpoint& to, const Message& m)> on_deliver;
+  std::function<void(std::uint16_t port, const std::string& line)> on_print;
+  std::function<void(std::uint16_t port, const std::string& line)> on_type;
   std::vector<std::pair<Endpoint, std::string>> sent_log;  ///< every datagram sent
+  bool keep_sent_log = true;
+  NetworkStats net;
 
   TimePoint now = TimePoint{} + std::chrono::hours(1);
   Duration latency = std::chrono::milliseconds(1);
@@ -157,7 +160,6 @@ class World {
   std::unique_ptr<ServerCore> server;
   bool server_alive = false;
   std::map<std::uint16_t, Node> nodes;
-  std::uint64_t delivered = 0;
 
   std::int64_t wall_ms() const {
     return 1'700'000'000'000 +
@@ -174,15 +176,21 @@ class World {
   std::uint64_t next_seed() { return seed_ += 0x1000000; }
 
   void post(const Endpoint& from, Outgoing out) {
-    sent_log.emplace_back(out.to, out.bytes);
+    if (keep_sent_log) sent_log.emplace_back(out.to, out.bytes);
+    ++net.sent;
     Fate fate;
     if (fault) {
       auto m = decode(out.bytes);
       if (m) fate = fault(from, out.to, *m);
     }
-    if (fate.drop) return;
+    if (fate.drop) {
+      ++net.dropped;
+      return;
+    }
+    net.duplicated += static_cast<std::uint64_t>(std::max(0, fate.copies - 1));
+    net.delayed += fate.extra_delay > Duration::zero() ? 1 : 0;
     for (int i = 0; i < fate.copies; ++i) {
-      wire.emplace(now + latency + fate.extra_delay, InFlight{from, out.to, out.bytes});
+      wire_.emplace(now + latency + fate.extra_delay, InFlight{from, out.to, out.bytes});
     }
   }
 
@@ -194,24 +202,42 @@ class World {
     for (auto& [port, n] : nodes) {
       if (!n.alive) continue;
       for (auto& o : n.session->take_outgoing()) post(n.endpoint, std::move(o));
-      for (auto& l : n.session->take_lines()) n.lines.push_back(std::move(l));
+      for (auto& l : n.session->take_lines()) {
+        if (on_print) on_print(port, l);
+        n.lines.push_back(std::move(l));
+      }
       n.session->take_logs();
       if (n.session->exit_status()) n.alive = false;  // the process ended
     }
   }
 
+  void deliver(const InFlight& d) {
+    const auto observe = [&] {
+      ++net.delivered;
+      if (on_deliver) {
+        if (auto m = decode(d.bytes)) on_deliver(d.from, d.to, *m);
+      }
+    };
+    if (d.to == server_endpoint) {
+      if (server_alive) {
+        observe();
+        server->on_datagram(d.bytes, d.from, now);
+      }
+      return;
+    }
+    if (auto it = nodes.find(d.to.port);
+        it != nodes.end() && it->second.alive && it->second.endpoint == d.to) {
+      observe();
+      it->second.session->on_datagram(d.bytes, d.from, now);
+    }
+  }
+
   void step() {
     // Deliver every datagram due now, then fire every deadline due now.
-    while (!wire.empty() && wire.begin()->first <= now) {
-      InFlight d = std::move(wire.begin()->second);
-      wire.erase(wire.begin());
-      ++delivered;
-      if (d.to == server_endpoint) {
-        if (server_alive) server->on_datagram(d.bytes, d.from, now);
-      } else if (auto it = nodes.find(d.to.port);
-                 it != nodes.end() && it->second.alive && it->second.endpoint == d.to) {
-        it->second.session->on_datagram(d.bytes, d.from, now);
-      }
+    while (!wire_.empty() && wire_.begin()->first <= now) {
+      const InFlight d = std::move(wire_.begin()->second);
+      wire_.erase(wire_.begin());
+      deliver(d);
       collect();
     }
     if (server_alive) {
@@ -224,7 +250,7 @@ class World {
     collect();
   }
 
-  std::multimap<TimePoint, InFlight> wire;
+  std::multimap<TimePoint, InFlight> wire_;
   std::uint64_t seed_ = 0;
 };
 

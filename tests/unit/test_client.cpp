@@ -2,6 +2,7 @@
 // treats datagrams, with the server played by hand.
 #include <doctest/doctest.h>
 
+#include "support/doctest_print.hpp"
 #include "support/world.hpp"
 
 using namespace udpchat;

@@ -2,6 +2,7 @@
 // state machines on the in-memory network of tests/support/world.hpp.
 #include <doctest/doctest.h>
 
+#include "support/doctest_print.hpp"
 #include "support/world.hpp"
 
 using namespace udpchat;

@@ -1,6 +1,7 @@
 // ServerCore on its own, with clients played by hand.
 #include <doctest/doctest.h>
 
+#include "support/doctest_print.hpp"
 #include "support/world.hpp"
 
 using namespace udpchat;
