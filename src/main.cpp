@@ -110,9 +110,15 @@ int main(int argc, char** argv) {
            cxxopts::value<std::string>(), "N")(
       "heartbeat-ms", "client: heartbeat interval announced to the server (default 30000)",
       cxxopts::value<std::string>(),
-      "N")("log-level", "trace, debug, info, warn or error (default: server info, client warn)",
-           cxxopts::value<std::string>()->default_value("default"),
-           "LEVEL")("h,help", "show this help")("version", "show the version")(
+      "N")("max-clients", "server: registered nicknames at most (default 100000)",
+           cxxopts::value<std::string>(),
+           "N")("max-stored", "server: messages waiting per recipient at most (default 10000)",
+                cxxopts::value<std::string>(),
+                "N")("max-pending", "client: messages waiting for one peer at most (default 100)",
+                     cxxopts::value<std::string>(), "N")(
+      "log-level", "trace, debug, info, warn or error (default: server info, client warn)",
+      cxxopts::value<std::string>()->default_value("default"),
+      "LEVEL")("h,help", "show this help")("version", "show the version")(
       "args", "positional arguments", cxxopts::value<std::vector<std::string>>());
   options.parse_positional({"args"});
 
@@ -142,6 +148,9 @@ int main(int argc, char** argv) {
       ServerOptions o;
       o.port = parse_port("<port>", r["server"].as<std::string>());
       o.data_dir = r["data-dir"].as<std::string>();
+      o.max_clients =
+          static_cast<std::size_t>(parse_bounded(r, "max-clients", 1, 10000000, 100000));
+      o.max_stored = static_cast<std::size_t>(parse_bounded(r, "max-stored", 1, 10000000, 10000));
       o.common = parse_common(r);
       if (default_level) o.common.log_level = LogLevel::kInfo;
       return run_server(o);
@@ -162,6 +171,7 @@ int main(int argc, char** argv) {
     }
     o.server_port = parse_port("<server-port>", args[1]);
     o.client_port = parse_port("<client-port>", args[2]);
+    o.max_pending = static_cast<std::size_t>(parse_bounded(r, "max-pending", 1, 100000, 100));
     o.common = parse_common(r);
     if (default_level) o.common.log_level = LogLevel::kWarn;
     return run_client(o);

@@ -278,6 +278,7 @@ int run_client(const ClientOptions& options) {
   config.ack_timeout = options.common.ack_timeout;
   config.server_retries = options.common.server_retries;
   config.heartbeat = options.common.heartbeat;
+  config.max_pending_per_peer = options.max_pending;
   std::random_device rd;
   const std::uint64_t seed = (static_cast<std::uint64_t>(rd()) << 32U) ^ rd();
   ClientSession session(config, seed);

@@ -191,6 +191,8 @@ int run_server(const ServerOptions& options) {
   config.ack_timeout = options.common.ack_timeout;
   config.retries = options.common.server_retries;
   config.wall_clock_ms = wall_clock_ms;
+  config.max_clients = options.max_clients;
+  config.max_stored_per_client = options.max_stored;
   ServerCore core(config, **store,
                   std::random_device{}() * 0x100000000ULL + std::random_device{}());
   if (auto r = core.start(Clock::now()); !r) {

@@ -27,6 +27,8 @@ struct ServerOptions {
   CommonOptions common;
   std::uint16_t port = 0;
   std::string data_dir = "./udpchat-data";
+  std::size_t max_clients = kDefaultMaxClients;
+  std::size_t max_stored = kDefaultMaxStoredPerClient;
 };
 
 struct ClientOptions {
@@ -35,6 +37,7 @@ struct ClientOptions {
   std::string server_host;  ///< IPv4, IPv6 or a host name
   std::uint16_t server_port = 0;
   std::uint16_t client_port = 0;
+  std::size_t max_pending = kDefaultMaxPendingPerPeer;
 };
 
 int run_server(const ServerOptions& options);

@@ -176,6 +176,12 @@ void ClientSession::cmd_send(std::string_view args, TimePoint now) {
     return;
   }
   const std::string key = nickname_key(entry->nick);
+  if (const auto it = peers_.find(key);
+      it != peers_.end() && it->second.messages.size() >= config_.max_pending_per_peer) {
+    say("[Too many messages waiting for " + entry->nick + " (max " +
+        std::to_string(config_.max_pending_per_peer) + ").]");
+    return;
+  }
   PeerQueue& q = peers_[key];
   q.messages.push_back({entry->nick, std::string(text), ids_.next()});
   if (q.stage == SendStage::kIdle) {

@@ -32,14 +32,15 @@
 namespace udpchat {
 
 struct ClientConfig {
-  std::string nick;                            ///< valid nickname (SPEC 5)
-  Endpoint server;                             ///< resolved numeric address
-  Duration ack_timeout = kDefaultAckTimeout;   ///< direct-message ack window
-  int server_retries = kDefaultServerRetries;  ///< tries per server request
-  Duration heartbeat = kDefaultHeartbeat;      ///< heartbeat interval (SPEC 8)
+  std::string nick;                                              ///< valid nickname (SPEC 5)
+  Endpoint server;                                               ///< resolved numeric address
+  Duration ack_timeout = kDefaultAckTimeout;                     ///< direct-message ack window
+  int server_retries = kDefaultServerRetries;                    ///< tries per server request
+  Duration heartbeat = kDefaultHeartbeat;                        ///< heartbeat interval (SPEC 8)
+  std::size_t max_pending_per_peer = kDefaultMaxPendingPerPeer;  ///< typed, not yet through
   /// Formats a server timestamp (ms since the Unix epoch) as
   /// "YYYY-MM-DD HH:MM:SS" in the local time zone.
-  std::function<std::string(std::int64_t)> format_time;
+  std::function<std::string(std::int64_t)> format_time{};
 };
 
 /// "YYYY-MM-DD HH:MM:SS" of `unix_ms` in the process's local time zone (TZ).

@@ -52,7 +52,7 @@ std::expected<void, StoreError> MemoryStore::mark_delivered(std::int64_t seq) {
 }
 
 std::expected<void, StoreError> MemoryStore::mark_delivered_by_key(std::string_view sender_key,
-                                                                  std::uint64_t mid) {
+                                                                   std::uint64_t mid) {
   const auto it = keys_.find(std::make_pair(std::string(sender_key), mid));
   if (it == keys_.end()) {
     return {};

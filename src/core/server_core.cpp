@@ -227,7 +227,11 @@ void ServerCore::handle(const Register& m, const Endpoint& from, TimePoint now) 
   if (it == clients_.end()) {
     if (clients_.size() >= config_.max_clients) {
       ++stats_.requests["register_refused"];
-      reply(from, m.id, Ack{0, AckStatus::kError, 0, "the server is full"});
+      log(LogLevel::kWarn, "refused " + m.nick + ": " + std::to_string(config_.max_clients) +
+                               " clients registered (--max-clients)");
+      reply(from, m.id,
+            Ack{0, AckStatus::kError, 0,
+                "the server is full (" + std::to_string(config_.max_clients) + " clients)"});
       return;
     }
     accept_registration(m, from, now);
@@ -485,15 +489,23 @@ void ServerCore::resolve_save(const std::string& save_key, bool alive, TimePoint
 }
 
 bool ServerCore::persist_message(const PendingSave& s) {
-  StoredMessage msg{0, s.request.from, s.recipient_key, s.request.mid, s.request.text,
-                    config_.wall_clock_ms()};
+  if (auto waiting = store_.count_for(s.recipient_key);
+      waiting && *waiting >= config_.max_stored_per_client) {
+    ++stats_.requests["save_mailbox_full"];
+    const std::string why = "mailbox of " + clients_.at(s.recipient_key).nick + " is full (" +
+                            std::to_string(config_.max_stored_per_client) + " messages)";
+    log(LogLevel::kWarn, "refused a message from " + s.request.from + ": " + why);
+    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, why});
+    return false;
+  }
+  StoredMessage msg{
+      0, s.request.from, s.recipient_key, s.request.mid, s.request.text, config_.wall_clock_ms()};
   const auto r = store_.save(msg);
   if (!r) {
     ++stats_.requests["save_failed"];
     log(LogLevel::kError, "could not save a message from " + s.request.from + " for " +
                               s.request.to + ": " + r.error().what);
-    reply(s.sender, s.request.id,
-          Ack{0, AckStatus::kError, 0, "storage failure: " + r.error().what});
+    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, r.error().what});
     return false;
   }
   if (*r == SaveResult::kSaved) {

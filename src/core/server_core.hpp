@@ -35,11 +35,12 @@
 namespace udpchat {
 
 struct ServerConfig {
-  Duration ack_timeout = kDefaultAckTimeout;  ///< ping window; spacing of retries
-  int retries = kDefaultServerRetries;        ///< tries of server -> client datagrams
-  std::size_t max_clients = 100000;           ///< registrations refused beyond this
+  Duration ack_timeout = kDefaultAckTimeout;     ///< ping window; spacing of retries
+  int retries = kDefaultServerRetries;           ///< tries of server -> client datagrams
+  std::size_t max_clients = kDefaultMaxClients;  ///< registrations refused beyond this
+  std::size_t max_stored_per_client = kDefaultMaxStoredPerClient;  ///< saves refused beyond
   /// Wall clock in ms since the Unix epoch, for the saved-at time of messages.
-  std::function<std::int64_t()> wall_clock_ms;
+  std::function<std::int64_t()> wall_clock_ms{};
 };
 
 /// Counters for SPEC 4's statistics.

@@ -58,6 +58,16 @@ inline constexpr std::chrono::milliseconds kInitialRto{100};
 inline constexpr std::chrono::minutes kDuplicateMemory{10};
 inline constexpr std::size_t kDuplicateCapacity = 65536;
 
+/// Resource bounds (issue: bounded resources), each configurable on the
+/// command line and refused with a clear line when reached:
+/// registered nicknames per server (--max-clients; SPEC 10 sizes one server
+/// for 100,000), messages waiting at the server per recipient
+/// (--max-stored), and messages typed for one peer and not yet through
+/// (client, --max-pending).
+inline constexpr std::size_t kDefaultMaxClients = 100000;
+inline constexpr std::size_t kDefaultMaxStoredPerClient = 10000;
+inline constexpr std::size_t kDefaultMaxPendingPerPeer = 100;
+
 /// How many parts one table version may be split into; a table announcing
 /// more is dropped as malformed (bounds the reassembly buffer).
 inline constexpr std::uint32_t kMaxTableParts = 4096;

@@ -85,14 +85,26 @@ std::string message_text_problem(std::string_view text) {
 }
 
 std::string printable(std::string_view text) {
+  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
   std::string out;
   out.reserve(text.size());
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) {
-      out += "\xEF\xBF\xBD";  // U+FFFD REPLACEMENT CHARACTER
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0U;
+    const auto third = i + 2 < text.size() ? static_cast<unsigned char>(text[i + 2]) : 0U;
+    if (c < 0x20 || c == 0x7F) {  // C0 controls and DEL
+      out += kReplacement;
+    } else if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {  // C1 controls, e.g. CSI
+      out += kReplacement;
+      i += 1;
+    } else if (c == 0xE2 && ((next == 0x80 && third >= 0xAA && third <= 0xAE) ||
+                             (next == 0x81 && third >= 0xA6 && third <= 0xA9))) {
+      // Bidirectional embeddings, overrides and isolates (U+202A..U+202E,
+      // U+2066..U+2069): they could make a line read as something else.
+      out += kReplacement;
+      i += 2;
     } else {
-      out += ch;
+      out += text[i];
     }
   }
   return out;

@@ -28,8 +28,10 @@ namespace udpchat {
 /// "[Message is not valid UTF-8.]".
 [[nodiscard]] std::string message_text_problem(std::string_view text);
 
-/// `text` with every C0 control character and DEL replaced by U+FFFD, so a
-/// hostile peer cannot move the cursor or forge lines on the terminal.
+/// `text` with every C0 and C1 control character, DEL, and bidirectional
+/// embedding/override/isolate (U+202A..U+202E, U+2066..U+2069) replaced by
+/// U+FFFD, so a hostile peer cannot move the cursor, forge lines or reorder
+/// what the terminal shows. Other UTF-8 passes unchanged.
 [[nodiscard]] std::string printable(std::string_view text);
 
 }  // namespace udpchat

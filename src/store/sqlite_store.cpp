@@ -90,9 +90,9 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
   }
   const auto failed = [&store](const StoreError& e) {
     const bool locked = e.what.find("locked") != std::string::npos;
-    return std::unexpected(StoreError{
-        store->path_ + ": " + e.what +
-        (locked ? " (is another server using this data directory?)" : "")});
+    return std::unexpected(
+        StoreError{store->path_ + ": " + e.what +
+                   (locked ? " (is another server using this data directory?)" : "")});
   };
   // The first write (the schema) takes the exclusive lock for the life of
   // the server; a second server fails here or at the journal mode.
@@ -156,7 +156,9 @@ std::expected<SaveResult, StoreError> SqliteStore::save(const StoredMessage& m) 
                     SQLITE_TRANSIENT);
   sqlite3_bind_int64(insert_message_, 6, m.saved_at_ms);
   if (sqlite3_step(insert_message_) != SQLITE_DONE) {
-    return std::unexpected(error("cannot save message"));
+    // The bare SQLite message ("database or disk is full", "attempt to
+    // write a readonly database"): the sender is shown it as it is.
+    return std::unexpected(StoreError{sqlite3_errmsg(db_)});
   }
   return sqlite3_changes(db_) == 0 ? SaveResult::kDuplicate : SaveResult::kSaved;
 }
@@ -201,7 +203,7 @@ std::expected<void, StoreError> SqliteStore::mark_delivered(std::int64_t seq) {
 }
 
 std::expected<void, StoreError> SqliteStore::mark_delivered_by_key(std::string_view sender_key,
-                                                                  std::uint64_t mid) {
+                                                                   std::uint64_t mid) {
   Reset r{delivered_by_key_};
   bind_text(delivered_by_key_, 1, sender_key);
   sqlite3_bind_int64(delivered_by_key_, 2, static_cast<sqlite3_int64>(mid));

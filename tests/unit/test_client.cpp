@@ -15,7 +15,7 @@ const TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
 
 // A client registered as alice whose table holds alice and bob (online).
 struct Registered {
-  ClientSession s{ClientConfig{"alice", kServer, 500ms, 5, 30s, {}}, 1000};
+  ClientSession s{ClientConfig{.nick = "alice", .server = kServer}, 1000};
   Registered() {
     s.start(kT0);
     const auto out = s.take_outgoing();

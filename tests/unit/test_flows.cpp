@@ -155,7 +155,7 @@ TEST_SUITE("flows") {
     CHECK(w.lines(A) == std::vector<std::string>{">>> [No ACK from bob, message sent to server.]",
                                                  ">>> [Client bob exists!!]",
                                                  ">>> [Message received by bob.]"});
-    CHECK(w.count(B, ">>> alice: hello") == 1);  // direct and relayed: shown once
+    CHECK(w.count(B, ">>> alice: hello") == 1);    // direct and relayed: shown once
     CHECK(w.store.count_for("bob").value() == 0);  // kept during the relay, deleted after
   }
 
@@ -165,8 +165,8 @@ TEST_SUITE("flows") {
     // alice's direct send and the server's relay never reach bob; the ping does.
     w.fault = [&](const Endpoint&, const Endpoint& to, const Message& m) {
       Fate f;
-      f.drop = to.port == B &&
-               (std::holds_alternative<Chat>(m) || std::holds_alternative<Deliver>(m));
+      f.drop =
+          to.port == B && (std::holds_alternative<Chat>(m) || std::holds_alternative<Deliver>(m));
       return f;
     };
     w.type(A, "send bob do not lose me");
@@ -465,8 +465,8 @@ TEST_SUITE("flows") {
     w.type(A, "send bob during");
     w.run_for(2s);
     REQUIRE(w.lines(A).size() == 1);
-    CHECK(w.lines(A)[0].rfind(">>> [Server could not save the message for bob: storage failure",
-                              0) == 0);
+    CHECK(w.lines(A)[0] ==
+          ">>> [Server could not save the message for bob: database or disk is full]");
     w.store.fail_writes = false;
     w.type(B, "reg bob");
     w.run_for(3s);
@@ -558,3 +558,83 @@ TEST_SUITE("flows") {
   }
 
 }  // TEST_SUITE
+
+TEST_SUITE("bounded resources") {
+  TEST_CASE("a full mailbox refuses further messages with a clear line; nothing stored is lost") {
+    World w;
+    ServerConfig config;  // a server with room for 2 waiting messages per recipient
+    w.crash_server();
+    config.ack_timeout = w.ack_timeout;
+    config.retries = w.retries;
+    config.max_stored_per_client = 2;
+    config.wall_clock_ms = [&w] { return w.wall_ms(); };
+    w.server = std::make_unique<ServerCore>(config, w.store, 42);
+    REQUIRE(w.server->start(w.now));
+    w.server_alive = true;
+    three_clients(w);
+    w.type(B, "dereg bob");
+    w.run_for(1s);
+    w.lines(A).clear();
+    for (int i = 0; i < 3; ++i) {
+      w.type(A, "send bob n" + std::to_string(i));
+      w.run_for(1s);
+    }
+    CHECK(w.lines(A) ==
+          std::vector<std::string>{kSaved, kSaved,
+                                   ">>> [Server could not save the message for bob: mailbox of bob "
+                                   "is full (2 messages)]"});
+    w.type(B, "reg bob");
+    w.run_for(3s);
+    int stored = 0;
+    for (const auto& l : w.lines(B)) stored += l.rfind(">>> alice: T", 0) == 0 ? 1 : 0;
+    CHECK(stored == 2);
+  }
+
+  TEST_CASE("a full server refuses a new nickname and the client exits 1") {
+    World w;
+    w.crash_server();
+    ServerConfig config;
+    config.max_clients = 2;
+    w.server = std::make_unique<ServerCore>(config, w.store, 43);
+    REQUIRE(w.server->start(w.now));
+    w.server_alive = true;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    w.run_for(1s);
+    w.start_client("carol", C);
+    w.run_for(1s);
+    CHECK(w.lines(C) ==
+          std::vector<std::string>{">>> [Registration refused: the server is full (2 clients)]"});
+    CHECK(w.session(C).exit_status() == 1);
+    // Known nicknames still register.
+    w.kill(A);
+    w.start_client("alice", A);
+    w.run_for(1s);
+    CHECK(w.lines(A).at(0) == kWelcome);
+  }
+
+  TEST_CASE("too many messages waiting for one peer: refused with a clear line, others go on") {
+    World w;
+    for (const auto& [nick, port] : {std::pair{"alice", A}, {"bob", B}, {"carol", C}}) {
+      auto& n = w.start_client(nick, port);
+      (void)n;
+    }
+    w.run_for(1s);
+    // Rebuild alice with a bound of 3 messages per peer.
+    w.kill(A);
+    w.nodes.at(A).config.max_pending_per_peer = 3;
+    w.nodes.at(A).session = std::make_unique<ClientSession>(w.nodes.at(A).config, 999);
+    w.nodes.at(A).alive = true;
+    w.nodes.at(A).session->start(w.now);
+    w.run_for(1s);
+    w.kill(B);  // bob's messages wait out their ack windows
+    w.lines(A).clear();
+    for (int i = 0; i < 4; ++i) w.type(A, "send bob q" + std::to_string(i));
+    w.type(A, "send carol still fine");
+    CHECK(w.lines(A) ==
+          std::vector<std::string>{">>> [Too many messages waiting for bob (max 3).]"});
+    w.run_for(10s);
+    CHECK(w.count(C, ">>> alice: still fine") == 1);
+    CHECK(w.count(A, kSaved) == 3);
+  }
+}

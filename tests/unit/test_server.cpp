@@ -26,8 +26,8 @@ std::vector<T> of_type(const std::vector<Outgoing>& out, const Endpoint& to) {
 
 struct Server {
   MemoryStore store;
-  ServerCore core{ServerConfig{500ms, 5, 100000, [] { return std::int64_t{1700000000000}; }}, store,
-                  1};
+  ServerCore core{
+      ServerConfig{.wall_clock_ms = [] { return std::int64_t{1700000000000}; }}, store, 1};
   Server() { REQUIRE(core.start(kT0)); }
   std::vector<Outgoing> feed(const Message& m, const Endpoint& from, TimePoint t = kT0) {
     core.on_datagram(encode(m), from, t);
