@@ -25,9 +25,10 @@ std::expected<SaveResult, StoreError> MemoryStore::save(const StoredMessage& m) 
   return SaveResult::kSaved;
 }
 
-std::expected<std::optional<StoredMessage>, StoreError> MemoryStore::oldest_for(
-    std::string_view to_key) {
-  for (const auto& [seq, m] : messages_) {
+std::expected<std::optional<StoredMessage>, StoreError> MemoryStore::next_for(
+    std::string_view to_key, std::int64_t after_seq) {
+  for (auto it = messages_.upper_bound(after_seq); it != messages_.end(); ++it) {
+    const StoredMessage& m = it->second;
     if (m.to_key == to_key) {
       return m;
     }

@@ -55,9 +55,14 @@ class OfflineStore {
   virtual ~OfflineStore() = default;
   /// Stores `m` durably (m.seq is ignored and assigned).
   virtual std::expected<SaveResult, StoreError> save(const StoredMessage& m) = 0;
+  /// The first undelivered message for `to_key` saved after sequence
+  /// number `after_seq` (0: the oldest), if any.
+  virtual std::expected<std::optional<StoredMessage>, StoreError> next_for(
+      std::string_view to_key, std::int64_t after_seq) = 0;
   /// The oldest undelivered message for `to_key`, if any.
-  virtual std::expected<std::optional<StoredMessage>, StoreError> oldest_for(
-      std::string_view to_key) = 0;
+  std::expected<std::optional<StoredMessage>, StoreError> oldest_for(std::string_view to_key) {
+    return next_for(to_key, 0);
+  }
   /// How many undelivered messages wait for `to_key`.
   virtual std::expected<std::size_t, StoreError> count_for(std::string_view to_key) = 0;
   /// Deletes the message `seq` after its recipient acknowledged it (keeps
@@ -79,8 +84,8 @@ class OfflineStore {
 class MemoryStore final : public OfflineStore {
  public:
   std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
-  std::expected<std::optional<StoredMessage>, StoreError> oldest_for(
-      std::string_view to_key) override;
+  std::expected<std::optional<StoredMessage>, StoreError> next_for(std::string_view to_key,
+                                                                   std::int64_t after_seq) override;
   std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
   std::expected<void, StoreError> mark_delivered(std::int64_t seq) override;
   std::expected<void, StoreError> mark_delivered_by_key(std::string_view sender_key,

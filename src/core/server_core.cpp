@@ -268,6 +268,7 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
     online_at_.erase(c.endpoint);
   }
   stop_delivery(c);  // restarted below, to wherever the client is now
+  c.delivered_upto = 0;
   c.nick = m.nick;
   c.endpoint = from;
   c.online = true;
@@ -382,16 +383,16 @@ void ServerCore::handle(const Ack& m, const Endpoint& from, TimePoint now) {
     case Purpose::kStored:
       if (c != clients_.end()) {
         c->second.delivery_id = 0;
-      }
-      if (auto r = store_.mark_delivered(p.seq); !r) {
-        // It stays stored: delivering on would send the same message again
-        // and again. The next registration resumes; the client's duplicate
-        // suppression hides the copy it already showed.
-        log(LogLevel::kError, "could not delete a delivered message: " + r.error().what +
-                                  "; delivery to " + p.client_key + " paused");
-        return;
+        c->second.delivered_upto = p.seq;
       }
       ++stats_.messages_delivered;
+      if (auto r = store_.mark_delivered(p.seq); !r) {
+        // Delivered but still stored: remember it so it is not sent again,
+        // and delete it when the store accepts writes again.
+        log(LogLevel::kError,
+            "could not delete a delivered message: " + r.error().what + " (will retry)");
+        undeleted_.insert(p.seq);
+      }
       deliver_next(p.client_key, now);
       return;
     case Purpose::kTable:
@@ -629,7 +630,10 @@ void ServerCore::deliver_next(const std::string& key, TimePoint now) {
   if (!c.online || c.delivery_id != 0) {
     return;
   }
-  auto next = store_.oldest_for(key);
+  auto next = store_.next_for(key, c.delivered_upto);
+  while (next && next->has_value() && undeleted_.contains((*next)->seq)) {
+    next = store_.next_for(key, (*next)->seq);  // delivered already, not yet deleted
+  }
   if (!next) {
     log(LogLevel::kError, "could not read stored messages: " + next.error().what);
     return;
@@ -692,6 +696,15 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
   }
 }
 
+void ServerCore::retry_deletions() {
+  while (!undeleted_.empty()) {
+    if (!store_.mark_delivered(*undeleted_.begin())) {
+      return;  // still failing; next sweep
+    }
+    undeleted_.erase(undeleted_.begin());
+  }
+}
+
 void ServerCore::sweep_liveness(TimePoint now) {
   std::vector<std::string> silent;
   for (const auto& [key, c] : clients_) {
@@ -713,6 +726,7 @@ void ServerCore::on_timeout(TimePoint now) {
     on_expired(id, now);
   }
   if (now >= next_sweep_) {
+    retry_deletions();
     sweep_liveness(now);
     next_sweep_ = now + kSweepInterval;
   }

@@ -106,6 +106,7 @@ class ServerCore {
     Duration heartbeat = kDefaultHeartbeat;
     TimePoint last_heard{};
     std::uint64_t delivery_id = 0;         ///< transport id of the stored message in flight
+    std::int64_t delivered_upto = 0;       ///< seq of the last stored message it acked
     std::vector<std::uint64_t> table_ids;  ///< pending table parts to it
   };
   // Who waits for the outcome of a verification ping.
@@ -171,6 +172,7 @@ class ServerCore {
   void on_expired(std::uint64_t id, TimePoint now);
   void heard_from(const Endpoint& from, TimePoint now);
   void sweep_liveness(TimePoint now);
+  void retry_deletions();
 
   ServerConfig config_;
   OfflineStore& store_;
@@ -191,6 +193,10 @@ class ServerCore {
   std::map<std::pair<Endpoint, std::uint64_t>, std::string> replies_;
   std::deque<std::pair<Endpoint, std::uint64_t>> reply_order_;
 
+  /// Stored messages acked by their recipient whose deletion failed (disk
+  /// full, read-only): never sent again by this process, deleted by the
+  /// sweep once the store accepts writes again.
+  std::set<std::int64_t> undeleted_;
   TimePoint next_sweep_{};
   bool shutting_down_ = false;
   std::vector<Outgoing> outgoing_;

@@ -118,7 +118,7 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sender_key, mid) DO NOTHING"},
       {&store->oldest_,
        "SELECT seq, sender, mid, body, saved_at_ms FROM messages "
-       "WHERE recipient = ? AND delivered = 0 ORDER BY seq LIMIT 1"},
+       "WHERE recipient = ? AND delivered = 0 AND seq > ? ORDER BY seq LIMIT 1"},
       {&store->count_, "SELECT count(*) FROM messages WHERE recipient = ? AND delivered = 0"},
       {&store->delivered_, "UPDATE messages SET delivered = 1, body = NULL WHERE seq = ?"},
       {&store->delivered_by_key_,
@@ -163,10 +163,11 @@ std::expected<SaveResult, StoreError> SqliteStore::save(const StoredMessage& m) 
   return sqlite3_changes(db_) == 0 ? SaveResult::kDuplicate : SaveResult::kSaved;
 }
 
-std::expected<std::optional<StoredMessage>, StoreError> SqliteStore::oldest_for(
-    std::string_view to_key) {
+std::expected<std::optional<StoredMessage>, StoreError> SqliteStore::next_for(
+    std::string_view to_key, std::int64_t after_seq) {
   Reset r{oldest_};
   bind_text(oldest_, 1, to_key);
+  sqlite3_bind_int64(oldest_, 2, after_seq);
   const int rc = sqlite3_step(oldest_);
   if (rc == SQLITE_DONE) {
     return std::optional<StoredMessage>{};

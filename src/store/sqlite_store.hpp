@@ -30,8 +30,8 @@ class SqliteStore final : public OfflineStore {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
-  std::expected<std::optional<StoredMessage>, StoreError> oldest_for(
-      std::string_view to_key) override;
+  std::expected<std::optional<StoredMessage>, StoreError> next_for(std::string_view to_key,
+                                                                   std::int64_t after_seq) override;
   std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
   std::expected<void, StoreError> mark_delivered(std::int64_t seq) override;
   std::expected<void, StoreError> mark_delivered_by_key(std::string_view sender_key,

@@ -1,0 +1,194 @@
+"""test_faults.py: crashes and storage faults on real processes (issue 3).
+
+- The server killed with SIGKILL in the middle of a stream of saves: every
+  message it acknowledged is delivered after its restart, once, in order.
+- A recipient killed in the middle of receiving its stored messages: it gets
+  the rest next time, and nothing twice.
+- A disk that fills up (a small tmpfs mounted by the test; root only): each
+  refused save is one clear line at the sender and an ERROR log line at the
+  server; what was stored before is delivered; chat goes on; saves work
+  again once there is space.
+- A data directory on a read-only file system: the server refuses to start
+  with a clear error (exit 1).
+
+Mounting needs root; without it the two storage tests are skipped.
+"""
+
+import os
+import re
+import subprocess
+
+from harness import (BYE, HAVE_MESSAGES, SAVED, TABLE, WELCOME, msg, received_by,
+                     stored, wait_registered)
+from test_chat import check, check_equal, expect_stored
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here; the runner counts it as skipped."""
+
+
+def _mount_tmpfs(path, size):
+    if os.geteuid() != 0:
+        raise Skip("mounting a tmpfs needs root")
+    os.makedirs(path, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Skip("cannot mount a tmpfs here: " + r.stderr.strip())
+
+
+def _umount(path):
+    subprocess.run(["umount", "-l", path], capture_output=True)
+
+
+def _remount(path, options):
+    r = subprocess.run(["mount", "-o", "remount," + options, path], capture_output=True, text=True)
+    check(r.returncode == 0, "remount %s %s: %s" % (options, path, r.stderr))
+
+
+def _acked_order(a, n_typed):
+    """Indexes (0-based) of the messages alice typed to one offline peer that
+    the server acknowledged. Sends to one peer complete in order, so the
+    k-th outcome line belongs to the k-th message."""
+    outcomes = [l for l in a.lines()
+                if l == SAVED or l.startswith(">>> [Server could not save")
+                or l == ">>> [Server not responding]"]
+    acked = [i for i, l in enumerate(outcomes[:n_typed]) if l == SAVED]
+    return acked
+
+
+def test_server_killed_during_a_stream_of_saves(ctx):
+    n = 120
+    server, c = ctx.chat(["alice", "bob"], client_extra=["--max-pending", "1000"])
+    a, b = c["alice"], c["bob"]
+    b.send("dereg bob")
+    b.expect(BYE)
+    a.expect(TABLE)
+    texts = ["stream %03d" % i for i in range(n)]
+    for t in texts:
+        a.send("send bob " + t)
+    # Kill it mid-stream: after a third of the acknowledgements.
+    for _ in range(n // 3):
+        a.expect(SAVED)
+    server.kill()
+    # alice's save in flight is unanswered: she is told, and exits 1.
+    a.expect(">>> [Server not responding]", timeout=20)
+    a.expect_exit(1, timeout=20)
+    acked = _acked_order(a, n)
+    check(len(acked) >= n // 3, "alice saw %d acknowledgements" % len(acked))
+    check_equal(acked, list(range(len(acked))), "acknowledged messages are a prefix")
+
+    ctx.server(port=server.port, data_dir=server.data_dir)
+    mark = b.mark()
+    b.send("reg bob")
+    wait_registered(b, stored_messages=True)
+    for i in acked:
+        expect_stored(b, "alice", texts[i])
+    # Anything saved but not yet acknowledged when the server died may come
+    # too (it was durable); nothing comes twice and the order holds.
+    b.send("list")
+    b.expect(re.compile(r">>> bob 127\.0\.0\.1:\d+ online"))
+    shown = [l for l in b.since(mark) if l.startswith(">>> alice: ")]
+    got = [int(re.search(r"stream (\d+)$", l).group(1)) for l in shown]
+    check_equal(got, sorted(set(got)), "stored messages at bob: each once, in order")
+    check(set(acked) <= set(got), "every acknowledged message was delivered")
+
+
+def test_recipient_killed_while_receiving_stored_messages(ctx):
+    n = 60
+    server, c = ctx.chat(["alice", "bob"], client_extra=["--max-pending", "1000"])
+    a, b = c["alice"], c["bob"]
+    bob_port = b.port
+    b.send("dereg bob")
+    b.expect(BYE)
+    a.expect(TABLE)
+    texts = ["kept %03d" % i for i in range(n)]
+    for t in texts:
+        a.send("send bob " + t)
+    for _ in texts:
+        a.expect(SAVED)
+    b.send("reg bob")
+    wait_registered(b, stored_messages=True)
+    for t in texts[:n // 2]:
+        expect_stored(b, "alice", t)
+    b.kill()  # in the middle of the delivery
+    first = [l for l in b.lines() if l.startswith(">>> alice: ")]
+
+    b2 = ctx.client("bob", server, port=bob_port, wait=False)
+    wait_registered(b2, stored_messages=True)
+    rest = texts[len(first):]
+    for t in rest:
+        expect_stored(b2, "alice", t)
+    a.send("send bob done")  # a marker: direct, after every stored one
+    a.expect(received_by("bob"))
+    b2.expect(msg("alice", "done"))
+    second = [l for l in b2.lines() if l.startswith(">>> alice: ") and l != msg("alice", "done")]
+    all_shown = [re.search(r"(kept \d+)$", l).group(1) for l in first + second]
+    check_equal(all_shown, texts, "stored messages over both processes: each once, in order")
+
+
+def test_disk_full_refuses_saves_clearly_and_keeps_serving(ctx):
+    data = os.path.join(ctx.tmp, "small-disk")
+    _mount_tmpfs(data, "600k")
+    try:
+        server = ctx.server(data_dir=data)
+        a = ctx.client("alice", server, extra=["--max-pending", "2000"])
+        b = ctx.client("bob", server)
+        a.expect(TABLE)
+        b.send("dereg bob")
+        b.expect(BYE)
+        a.expect(TABLE)
+        filler = "x" * 980
+        n = 800  # ~800 KB of messages for a 600 KB disk
+        mark = a.mark()
+        for i in range(n):
+            a.send("send bob %03d %s" % (i, filler))
+        full = ">>> [Server could not save the message for bob: database or disk is full]"
+        # One outcome line per message, nothing else (nobody else is online).
+        outcomes = a.wait_lines(n, start=mark, timeout=120)[:n]
+        check(all(l in (SAVED, full) for l in outcomes), "unexpected lines: %r" % [
+            l for l in outcomes if l not in (SAVED, full)][:3])
+        saved = [i for i, l in enumerate(outcomes) if l == SAVED]
+        refused = len(outcomes) - len(saved)
+        print("    disk full: %d of %d messages saved, %d refused" % (len(saved), n, refused))
+        check(len(saved) > 0 and refused > 0, "saved %d, refused %d" % (len(saved), refused))
+        check_equal(saved, list(range(len(saved))), "saved messages are the first ones")
+        server.expect(re.compile(r".* ERROR .*database or disk is full.*"), stream="err")
+        check(server.alive(), "the server exited on a full disk")
+
+        # Chat goes on; what was stored is delivered, in order, once.
+        b.send("reg bob")
+        wait_registered(b, stored_messages=True)
+        for i in saved:
+            b.expect(stored("alice", "%03d %s" % (i, filler)))
+        a.send("send bob direct still works")
+        a.expect(received_by("bob"))
+        b.expect(msg("alice", "direct still works"))
+        shown = [l for l in b.lines() if l.startswith(">>> alice: ")]
+        check_equal(len(shown), len(saved) + 1, "messages shown at bob")
+
+        # Space again: saves work again.
+        _remount(data, "size=8m")
+        b.send("dereg bob")
+        b.expect(BYE)
+        a.expect(TABLE)
+        a.send("send bob after the disk was grown")
+        a.expect(SAVED)
+    finally:
+        ctx.close()
+        _umount(data)
+
+
+def test_read_only_data_directory_refuses_to_start(ctx):
+    data = os.path.join(ctx.tmp, "read-only")
+    _mount_tmpfs(data, "1m")
+    try:
+        _remount(data, "ro")
+        r = ctx.run(["-s", str(ctx.free_port()), "--data-dir", data, "--bind", "127.0.0.1"],
+                    timeout=20)
+        check_equal(r.rc, 1, "exit status of a server on a read-only data directory")
+        text = r.err
+        check("cannot open the store" in text and "read" in text.lower(),
+              "the error names the store and the cause: %r" % text)
+    finally:
+        _umount(data)
