@@ -554,15 +554,25 @@ void ClientSession::handle(const Notice& m, const Endpoint& from, TimePoint now)
     return;
   }
   // Outcome of a message the server relayed for us after "exists".
+  const std::string key = nickname_key(m.nick);
+  const auto it = peers_.find(key);
+  const bool ours = it != peers_.end() && !it->second.messages.empty() &&
+                    it->second.messages.front().mid == m.mid &&
+                    (it->second.stage == SendStage::kSaving ||
+                     it->second.stage == SendStage::kAwaitingRelay);
+  if (ours && it->second.stage == SendStage::kSaving) {
+    // The "exists" ack was lost or is late, but the server only relays
+    // after finding the peer alive: say so first, as the ack would have.
+    sender_.cancel(it->second.request_id);
+    requests_.erase(it->second.request_id);
+    say("[Client " + it->second.messages.front().peer + " exists!!]");
+  }
   if (m.kind == NoticeKind::kDelivered) {
     say("[Message received by " + m.nick + ".]");
   } else {
     say("[Messages received by the server and saved]");
   }
-  const std::string key = nickname_key(m.nick);
-  const auto it = peers_.find(key);
-  if (it != peers_.end() && it->second.stage == SendStage::kAwaitingRelay &&
-      !it->second.messages.empty() && it->second.messages.front().mid == m.mid) {
+  if (ours) {
     finish_front(key, now);
   }
 }

@@ -104,6 +104,11 @@ SANITIZER_RE = re.compile(
     r"|\.(c|cc|cpp|cxx|h|hpp|hxx):\d+:\d+: runtime error: ")
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run on this machine (not root, no nft,
+    no mount); the runner reports it as skipped, with the reason."""
+
+
 class HarnessError(AssertionError):
     """An expected line did not come, or a process did not behave."""
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""run_integration.py: run the real-process tests of test_chat.py.
+"""run_integration.py: run the real-process tests of tests/integration.
 
     python3 tests/integration/run_integration.py [--binary PATH] [-k SUBSTRING]
 
-Runs every function named test_* in test_chat.py, in the order they are
-written, one after the other, each with a fresh harness.Context (temporary
+Runs every function named test_* of every module tests/integration/test_*.py
+(modules in the order of their file names, functions in the order they are
+written), one after the other, each with a fresh harness.Context (temporary
 directory, free loopback ports). Prints `PASS name (1.2 s)` or `FAIL name`
 followed by the traceback and what every process involved printed, and ends
 with the line `N passed, N failed`. Exit status 0 only if none failed (2 if
@@ -12,6 +13,8 @@ the binary is missing).
 """
 
 import argparse
+import glob
+import importlib
 import os
 import signal
 import sys
@@ -33,10 +36,22 @@ def default_binary():
     return os.environ.get("UDPCHAT_BIN") or os.path.join(REPO, "build", "udpchat")
 
 
-def discover(module, substring):
-    tests = [(name, fn) for name, fn in vars(module).items()
-             if name.startswith("test_") and callable(fn)]
-    tests.sort(key=lambda t: t[1].__code__.co_firstlineno)
+def test_modules():
+    """The modules test_*.py beside this file, imported, by file name."""
+    names = sorted(os.path.splitext(os.path.basename(p))[0]
+                   for p in glob.glob(os.path.join(HERE, "test_*.py")))
+    return [importlib.import_module(name) for name in names]
+
+
+def discover(modules, substring):
+    """(name, function) of every test_* function defined in `modules`."""
+    tests = []
+    for module in modules:
+        found = [(name, fn) for name, fn in vars(module).items()
+                 if name.startswith("test_") and callable(fn)
+                 and getattr(fn, "__module__", None) == module.__name__]
+        found.sort(key=lambda t: t[1].__code__.co_firstlineno)
+        tests += found
     if substring:
         tests = [t for t in tests if substring in t[0]]
     return tests
@@ -58,8 +73,7 @@ def main(argv=None):
     # A SIGTERM to the runner stops the current test's processes too.
     signal.signal(signal.SIGTERM, _interrupted)
 
-    import test_chat
-    tests = discover(test_chat, args.substring)
+    tests = discover(test_modules(), args.substring)
     if args.list:
         for name, _ in tests:
             print(name)
@@ -75,14 +89,17 @@ def main(argv=None):
         return 2
 
     print("udpchat integration tests: %d test(s), binary %s" % (len(tests), binary), flush=True)
-    passed = failed = 0
+    passed = failed = skipped = 0
     suite_start = time.monotonic()
     for name, fn in tests:
         ctx = harness.Context(binary, timeout=args.timeout, keep_tmp=args.keep_tmp)
         t0 = time.monotonic()
         error = None
+        skip = None
         try:
             fn(ctx)
+        except harness.Skip as e:
+            skip = str(e)
         except KeyboardInterrupt:
             print("interrupted during %s: stopping its processes" % name, flush=True)
             raise
@@ -95,7 +112,10 @@ def main(argv=None):
             bad = ctx.sanitizer_reports()
             if bad:
                 error = "sanitizer report in the stderr of: %s\n" % ", ".join(bad)
-        if error is None:
+        if skip is not None:
+            skipped += 1
+            print("SKIP %s: %s" % (name, skip), flush=True)
+        elif error is None:
             passed += 1
             print("PASS %s (%.1f s)" % (name, elapsed), flush=True)
         else:
@@ -106,7 +126,8 @@ def main(argv=None):
             print(ctx.dump())
             print(flush=True)
     print("(%.1f s in all)" % (time.monotonic() - suite_start))
-    print("%d passed, %d failed" % (passed, failed), flush=True)
+    print("%d passed, %d failed" % (passed, failed) +
+          (", %d skipped" % skipped if skipped else ""), flush=True)
     return 0 if failed == 0 else 1
 
 

@@ -18,13 +18,8 @@ import os
 import re
 import subprocess
 
-from harness import (BYE, HAVE_MESSAGES, SAVED, TABLE, WELCOME, msg, received_by,
-                     stored, wait_registered)
+from harness import (BYE, SAVED, TABLE, Skip, msg, received_by, stored, wait_registered)
 from test_chat import check, check_equal, expect_stored
-
-
-class Skip(Exception):
-    """Raised by a test that cannot run here; the runner counts it as skipped."""
 
 
 def _mount_tmpfs(path, size):

@@ -638,3 +638,35 @@ TEST_SUITE("bounded resources") {
     CHECK(w.count(A, kSaved) == 3);
   }
 }
+
+TEST_SUITE("flows under loss") {
+  TEST_CASE("the relay outcome arrives before the lost 'exists' ack: lines stay in order") {
+    World w;
+    three_clients(w);
+    // bob's acks to alice are lost (so she falls back to the server), and
+    // the server's first ack of her save is lost too.
+    int save_acks_dropped = 0;
+    w.fault = [&](const Endpoint& from, const Endpoint& to, const Message& m) {
+      Fate f;
+      if (from.port == B && to.port == A && std::holds_alternative<Ack>(m)) f.drop = true;
+      if (from == w.server_endpoint && to.port == A && std::holds_alternative<Ack>(m) &&
+          std::get<Ack>(m).status == AckStatus::kExists && save_acks_dropped == 0) {
+        ++save_acks_dropped;
+        f.drop = true;
+      }
+      return f;
+    };
+    w.lines(A).clear();
+    w.type(A, "send bob hello");
+    w.type(A, "send bob again");
+    w.run_for(6s);
+    CHECK(save_acks_dropped == 1);
+    const std::vector<std::string> first(w.lines(A).begin(), w.lines(A).begin() + 3);
+    CHECK(first == std::vector<std::string>{">>> [No ACK from bob, message sent to server.]",
+                                            ">>> [Client bob exists!!]",
+                                            ">>> [Message received by bob.]"});
+    CHECK(w.count(A, ">>> [Client bob exists!!]") == 2);  // once per message
+    CHECK(w.count(B, ">>> alice: hello") == 1);
+    CHECK(w.count(B, ">>> alice: again") == 1);
+  }
+}
