@@ -187,3 +187,36 @@ def test_read_only_data_directory_refuses_to_start(ctx):
               "the error names the store and the cause: %r" % text)
     finally:
         _umount(data)
+
+
+def test_resource_bounds_are_refused_with_clear_lines(ctx):
+    server = ctx.server(extra=["--max-clients", "2", "--max-stored", "2"])
+    a = ctx.client("alice", server, extra=["--max-pending", "2"])
+    b = ctx.client("bob", server)
+    a.expect(TABLE)
+    # A third nickname does not fit.
+    c = ctx.client("carol", server, wait=False)
+    c.expect(">>> [Registration refused: the server is full (2 clients)]")
+    c.expect_exit(1)
+    # bob's mailbox holds two messages.
+    b.send("dereg bob")
+    b.expect(BYE)
+    a.expect(TABLE)
+    for i in range(2):
+        a.send("send bob box %d" % i)
+        a.expect(SAVED)
+    a.send("send bob box 2")
+    a.expect(">>> [Server could not save the message for bob: mailbox of bob is full (2 messages)]")
+    b.send("reg bob")
+    wait_registered(b, stored_messages=True)
+    b.expect(stored("alice", "box 0"))
+    b.expect(stored("alice", "box 1"))
+    # alice may have two messages waiting for one peer: the third is refused
+    # at once, and nothing of it is sent.
+    b.kill()
+    mark = a.mark()
+    for i in range(3):
+        a.send("send bob wait %d" % i)
+    a.expect(">>> [Too many messages waiting for bob (max 2).]")
+    check_equal(a.since(mark)[0], ">>> [Too many messages waiting for bob (max 2).]",
+                "alice's first line after the three sends")
