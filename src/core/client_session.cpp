@@ -401,6 +401,12 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         // Printed with the first stored message, after the table line.
         stored_announced_ = m.stored > 0;
         next_heartbeat_ = now + config_.heartbeat;
+        // A table that came while we registered and shows us offline may be
+        // older than our registration, or newer (the server lost track of
+        // us again). A heartbeat now asks; "offline" makes us register again.
+        if (const TableEntry* self = find_peer(config_.nick); self != nullptr && !self->online) {
+          next_heartbeat_ = now;
+        }
       } else {
         if (m.status == AckStatus::kInUse) {
           say("[Nickname " + config_.nick + " is already in use.]");
@@ -508,7 +514,9 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
 
 void ClientSession::handle(const Ping& m, const Endpoint& from, TimePoint now) {
   (void)now;
-  if (phase_ == Phase::kRegistered) {
+  // Registering counts as alive: a server that pings us meanwhile (a
+  // message for us arrived) must not mark us offline again.
+  if (phase_ == Phase::kRegistered || phase_ == Phase::kRegistering) {
     reply_ack(m.id, from);
   }
 }
@@ -556,10 +564,10 @@ void ClientSession::handle(const Notice& m, const Endpoint& from, TimePoint now)
   // Outcome of a message the server relayed for us after "exists".
   const std::string key = nickname_key(m.nick);
   const auto it = peers_.find(key);
-  const bool ours = it != peers_.end() && !it->second.messages.empty() &&
-                    it->second.messages.front().mid == m.mid &&
-                    (it->second.stage == SendStage::kSaving ||
-                     it->second.stage == SendStage::kAwaitingRelay);
+  const bool ours =
+      it != peers_.end() && !it->second.messages.empty() &&
+      it->second.messages.front().mid == m.mid &&
+      (it->second.stage == SendStage::kSaving || it->second.stage == SendStage::kAwaitingRelay);
   if (ours && it->second.stage == SendStage::kSaving) {
     // The "exists" ack was lost or is late, but the server only relays
     // after finding the peer alive: say so first, as the ack would have.

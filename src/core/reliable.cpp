@@ -61,6 +61,10 @@ void ReliableSender::send(std::uint64_t id, const Endpoint& to, std::string byte
   if (policy.adaptive) {
     e.give_up = now + policy.interval;
     e.next_send = now + rtt(to).rto(policy.interval / 2);
+  } else if (policy.doubling) {
+    // Tries at 0, 1, 3, 7... x interval; given up one spacing after the last.
+    e.give_up = now + policy.interval * ((1LL << std::min(policy.max_attempts, 20)) - 1);
+    e.next_send = now + policy.interval;
   } else {
     e.give_up = now + policy.interval * policy.max_attempts;
     e.next_send = now + policy.interval;
@@ -112,6 +116,8 @@ std::vector<std::uint64_t> ReliableSender::poll(TimePoint now, std::vector<Outgo
       // Exponential backoff (RFC 6298 5.5), still bounded by the window.
       const Duration base = rtt(e.to).rto(e.policy.interval / 2);
       e.next_send = now + base * (1 << std::min(e.attempts - 1, 4));
+    } else if (e.policy.doubling) {
+      e.next_send = now + e.policy.interval * (1LL << std::min(e.attempts - 1, 20));
     } else {
       e.next_send = now + e.policy.interval;
     }

@@ -54,13 +54,22 @@ class RttEstimator {
 ///  - adaptive (`adaptive` true): retransmitted every RTO of the destination
 ///    (RFC 6298) but given up `window` after the first send, so one lost
 ///    datagram does not exceed the ack window (SPEC 2: 500 ms).
+///  - backoff (`doubling` true): like fixed, but the spacing doubles after
+///    each try (first, 2 first, 4 first...): for news that should reach a
+///    peer that may be cut off for a while, without flooding it.
 struct RetryPolicy {
   bool adaptive = false;
-  Duration interval{};  ///< fixed: spacing; adaptive: the window
+  Duration interval{};  ///< fixed: spacing; adaptive: the window; backoff: first spacing
   int max_attempts = 1;
+  bool doubling = false;
 
-  static RetryPolicy fixed(Duration spacing, int attempts) { return {false, spacing, attempts}; }
-  static RetryPolicy window(Duration window) { return {true, window, 64}; }
+  static RetryPolicy fixed(Duration spacing, int attempts) {
+    return {false, spacing, attempts, false};
+  }
+  static RetryPolicy window(Duration window) { return {true, window, 64, false}; }
+  static RetryPolicy backoff(Duration first, int attempts) {
+    return {false, first, attempts, true};
+  }
 };
 
 /// Keeps datagrams that expect an acknowledgement and retransmits them.

@@ -429,6 +429,7 @@ void ServerCore::verification_done(const std::string& key, bool alive, TimePoint
     return;
   }
   const std::vector<Waiter> waiters = std::move(it->second.waiters);
+  bool table_resent = false;
   verifying_.erase(it);
   if (!alive) {
     log(LogLevel::kInfo, clients_.at(key).nick + " did not answer a verification ping: offline");
@@ -438,6 +439,11 @@ void ServerCore::verification_done(const std::string& key, bool alive, TimePoint
   for (const auto& w : waiters) {
     if (const auto* s = std::get_if<SaveWaiter>(&w)) {
       resolve_save(s->save_key, alive, now);
+    } else if (std::holds_alternative<TableWaiter>(w)) {
+      if (alive && !table_resent) {
+        table_resent = true;
+        send_table(key, table(), now);  // its acks were all lost: again
+      }
     } else if (std::holds_alternative<RestartWaiter>(w) ||
                std::holds_alternative<DeliveryWaiter>(w)) {
       if (alive) {
@@ -617,9 +623,15 @@ void ServerCore::send_table(const std::string& key, const std::vector<TableEntry
     pending_.erase(id);
   }
   c.table_ids.clear();
+  // A client held offline is told with backoff (about a minute in all):
+  // it may be cut off for a while, and until it hears this it believes it
+  // is registered (SPEC 8: it re-registers when it sees it is offline).
+  constexpr int kOfflineNoticeTries = 8;
+  const RetryPolicy policy =
+      c.online ? server_policy() : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
   for (const TablePart& part : split_table(version_, entries, [this] { return ids_.next(); })) {
     c.table_ids.push_back(part.id);
-    send_reliable(part.id, c.endpoint, part, server_policy(), {Purpose::kTable, key, {}, 0}, now);
+    send_reliable(part.id, c.endpoint, part, policy, {Purpose::kTable, key, {}, 0}, now);
   }
 }
 
@@ -688,6 +700,11 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
     case Purpose::kTable:
       if (c != clients_.end()) {
         std::erase(c->second.table_ids, id);
+        // Never acked: is it still there? Alive: the table again; silent:
+        // marked offline (and told with backoff, see send_table).
+        if (c->second.online) {
+          verify(p.client_key, TableWaiter{}, now);
+        }
       }
       return;
     case Purpose::kNotice:

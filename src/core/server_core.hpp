@@ -119,7 +119,9 @@ class ServerCore {
   };
   struct RestartWaiter {};   ///< after a restart: is it still there?
   struct DeliveryWaiter {};  ///< a stored delivery went unacknowledged
-  using Waiter = std::variant<SaveWaiter, RegisterWaiter, RestartWaiter, DeliveryWaiter>;
+  struct TableWaiter {};     ///< a table update went unacknowledged
+  using Waiter =
+      std::variant<SaveWaiter, RegisterWaiter, RestartWaiter, DeliveryWaiter, TableWaiter>;
   struct Verification {
     std::uint64_t ping_id = 0;
     std::vector<Waiter> waiters;
