@@ -54,6 +54,7 @@ class World {
     config.ack_timeout = ack_timeout;
     config.retries = retries;
     config.wall_clock_ms = [this] { return wall_ms(); };
+    if (configure_server) configure_server(config);
     server = std::make_unique<ServerCore>(config, store, next_seed());
     auto started = server->start(now);
     (void)started;
@@ -80,6 +81,7 @@ class World {
     n.config.server_retries = retries;
     n.config.heartbeat = heartbeat;
     n.config.format_time = [](std::int64_t ms) { return "T" + std::to_string(ms); };
+    if (configure_client) configure_client(n.config);
     n.session = std::make_unique<ClientSession>(n.config, next_seed());
     n.alive = true;
     n.session->start(now);
@@ -114,7 +116,9 @@ class World {
 
   // --- time -----------------------------------------------------------------------
   /// Runs every event due up to now + `d`.
-  void run_for(Duration d) { run_until([] { return false; }, d); }
+  void run_for(Duration d) {
+    run_until([] { return false; }, d);
+  }
 
   /// Runs events until `done()` holds (checked after each event) or `limit`
   /// passed. Returns whether `done()` held.
@@ -142,6 +146,9 @@ class World {
 
   // --- configuration and observation ----------------------------------------------
   std::function<Fate(const Endpoint& from, const Endpoint& to, const Message& m)> fault;
+  /// Adjust the configuration of servers and clients started from now on.
+  std::function<void(ServerConfig&)> configure_server;
+  std::function<void(ClientConfig&)> configure_client;
   /// Observers (all optional): a datagram handed to a live process, a line
   /// printed, a line typed.
   std::function<void(const Endpoint& from, const Endpoint& to, const Message& m)> on_deliver;

@@ -562,15 +562,9 @@ TEST_SUITE("flows") {
 TEST_SUITE("bounded resources") {
   TEST_CASE("a full mailbox refuses further messages with a clear line; nothing stored is lost") {
     World w;
-    ServerConfig config;  // a server with room for 2 waiting messages per recipient
+    w.configure_server = [](ServerConfig& c) { c.max_stored_per_client = 2; };
     w.crash_server();
-    config.ack_timeout = w.ack_timeout;
-    config.retries = w.retries;
-    config.max_stored_per_client = 2;
-    config.wall_clock_ms = [&w] { return w.wall_ms(); };
-    w.server = std::make_unique<ServerCore>(config, w.store, 42);
-    REQUIRE(w.server->start(w.now));
-    w.server_alive = true;
+    w.start_server();
     three_clients(w);
     w.type(B, "dereg bob");
     w.run_for(1s);
@@ -592,12 +586,9 @@ TEST_SUITE("bounded resources") {
 
   TEST_CASE("a full server refuses a new nickname and the client exits 1") {
     World w;
+    w.configure_server = [](ServerConfig& c) { c.max_clients = 2; };
     w.crash_server();
-    ServerConfig config;
-    config.max_clients = 2;
-    w.server = std::make_unique<ServerCore>(config, w.store, 43);
-    REQUIRE(w.server->start(w.now));
-    w.server_alive = true;
+    w.start_server();
     w.start_client("alice", A);
     w.start_client("bob", B);
     w.run_for(1s);
@@ -615,18 +606,8 @@ TEST_SUITE("bounded resources") {
 
   TEST_CASE("too many messages waiting for one peer: refused with a clear line, others go on") {
     World w;
-    for (const auto& [nick, port] : {std::pair{"alice", A}, {"bob", B}, {"carol", C}}) {
-      auto& n = w.start_client(nick, port);
-      (void)n;
-    }
-    w.run_for(1s);
-    // Rebuild alice with a bound of 3 messages per peer.
-    w.kill(A);
-    w.nodes.at(A).config.max_pending_per_peer = 3;
-    w.nodes.at(A).session = std::make_unique<ClientSession>(w.nodes.at(A).config, 999);
-    w.nodes.at(A).alive = true;
-    w.nodes.at(A).session->start(w.now);
-    w.run_for(1s);
+    w.configure_client = [](ClientConfig& c) { c.max_pending_per_peer = 3; };
+    three_clients(w);
     w.kill(B);  // bob's messages wait out their ack windows
     w.lines(A).clear();
     for (int i = 0; i < 4; ++i) w.type(A, "send bob q" + std::to_string(i));
