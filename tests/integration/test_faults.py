@@ -220,3 +220,43 @@ def test_resource_bounds_are_refused_with_clear_lines(ctx):
     a.expect(">>> [Too many messages waiting for bob (max 2).]")
     check_equal(a.since(mark)[0], ">>> [Too many messages waiting for bob (max 2).]",
                 "alice's first line after the three sends")
+
+
+def _chattr(flag, paths):
+    r = subprocess.run(["chattr", flag] + paths, capture_output=True, text=True)
+    return r.returncode == 0, r.stderr.strip()
+
+
+def test_store_made_read_only_while_running(ctx):
+    """The store's files turn immutable (chattr +i: even root cannot write)
+    while the server runs: saves are refused with one clear line, stored
+    messages are still delivered, and saves work again afterwards."""
+    if os.geteuid() != 0:
+        raise Skip("chattr +i needs root")
+    server, c = ctx.chat(["alice", "bob"])
+    a, b = c["alice"], c["bob"]
+    b.send("dereg bob")
+    b.expect(BYE)
+    a.expect(TABLE)
+    a.send("send bob before")
+    a.expect(SAVED)
+    files = [os.path.join(server.data_dir, f) for f in os.listdir(server.data_dir)]
+    ok, why = _chattr("+i", files + [server.data_dir])
+    if not ok:
+        raise Skip("this file system has no immutable attribute: " + why)
+    try:
+        a.send("send bob while read-only")
+        a.expect(re.compile(r">>> \[Server could not save the message for bob: .+\]"))
+        server.expect(re.compile(r".* ERROR could not save a message from alice for bob: .+"),
+                      stream="err")
+        b.send("reg bob")
+        wait_registered(b, stored_messages=True)
+        b.expect(stored("alice", "before"))
+        check(server.alive(), "the server exited when its store turned read-only")
+    finally:
+        _chattr("-i", files + [server.data_dir])
+    b.send("dereg bob")
+    b.expect(BYE)
+    a.expect(TABLE)
+    a.send("send bob after")
+    a.expect(SAVED)
