@@ -146,6 +146,13 @@ class ClientShell {
   }
 
   void pump() {
+    // Print before sending: an ack must never leave before its message is
+    // on the screen. A crash in between then shows a message twice (in the
+    // next process) instead of losing it (docs/RELIABILITY.md).
+    for (const auto& rec : session_.take_logs()) {
+      write_log(level_, rec.level, rec.text);
+    }
+    print_lines(session_.take_lines());
     for (auto& out : session_.take_outgoing()) {
       asio::error_code ec;
       const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
@@ -153,10 +160,6 @@ class ClientShell {
       if (ec)
         write_log(level_, LogLevel::kDebug, "send to " + out.to.to_string() + ": " + ec.message());
     }
-    for (const auto& rec : session_.take_logs()) {
-      write_log(level_, rec.level, rec.text);
-    }
-    print_lines(session_.take_lines());
     if (session_.exit_status() && !done_) {
       done_ = true;
       socket_.close();

@@ -343,19 +343,19 @@ class Proc:
         with buf.cond:
             start = buf.cursor
             while True:
-                todo = list(patterns)
+                missing = list(patterns)
                 found = []
                 last = start - 1
                 for i in range(start, len(buf.lines)):
-                    for p in todo:
+                    for p in missing:
                         if matches(p, buf.lines[i]):
-                            todo.remove(p)
+                            missing.remove(p)
                             found.append(buf.lines[i])
                             last = i
                             break
-                    if not todo:
+                    if not missing:
                         break
-                if not todo:
+                if not missing:
                     buf.cursor = last + 1
                     return found
                 remaining = deadline - time.monotonic()
@@ -363,7 +363,7 @@ class Proc:
                     snapshot, eof = list(buf.lines), buf.eof
                     break
                 buf.cond.wait(remaining)
-        self._fail_wait("%s lines %s" % (stream, ", ".join(describe_pattern(p) for p in todo)),
+        self._fail_wait("%s lines %s" % (stream, ", ".join(describe_pattern(p) for p in missing)),
                         snapshot, start, timeout, eof)
 
     def wait_lines(self, n, start=0, timeout=None, stream="out"):

@@ -16,6 +16,7 @@ Mounting needs root; without it the two storage tests are skipped.
 
 import os
 import re
+import signal
 import subprocess
 
 from harness import (BYE, SAVED, TABLE, Skip, msg, received_by, stored, wait_registered)
@@ -90,7 +91,7 @@ def test_server_killed_during_a_stream_of_saves(ctx):
 
 
 def test_recipient_killed_while_receiving_stored_messages(ctx):
-    n = 60
+    n = 200
     server, c = ctx.chat(["alice", "bob"], client_extra=["--max-pending", "1000"])
     a, b = c["alice"], c["bob"]
     bob_port = b.port
@@ -98,28 +99,39 @@ def test_recipient_killed_while_receiving_stored_messages(ctx):
     b.expect(BYE)
     a.expect(TABLE)
     texts = ["kept %03d" % i for i in range(n)]
+    mark = a.mark()
     for t in texts:
         a.send("send bob " + t)
-    for _ in texts:
-        a.expect(SAVED)
+    outcomes = a.wait_lines(n, start=mark, timeout=60)[:n]
+    check_equal(outcomes, [SAVED] * n, "alice's outcomes")
     b.send("reg bob")
     wait_registered(b, stored_messages=True)
-    for t in texts[:n // 2]:
-        expect_stored(b, "alice", t)
-    b.kill()  # in the middle of the delivery
+    expect_stored(b, "alice", texts[19])
+    # Freeze it at once, then kill it: in the middle of the delivery (on
+    # loopback the rest would otherwise arrive within milliseconds).
+    b.signal(signal.SIGSTOP)
+    b.kill()
     first = [l for l in b.lines() if l.startswith(">>> alice: ")]
+    check(len(first) < n, "bob received all %d messages before the kill" % n)
 
     b2 = ctx.client("bob", server, port=bob_port, wait=False)
     wait_registered(b2, stored_messages=True)
-    rest = texts[len(first):]
-    for t in rest:
-        expect_stored(b2, "alice", t)
+    expect_stored(b2, "alice", texts[-1])  # stored messages come in order: the last is last
     a.send("send bob done")  # a marker: direct, after every stored one
     a.expect(received_by("bob"))
     b2.expect(msg("alice", "done"))
     second = [l for l in b2.lines() if l.startswith(">>> alice: ") and l != msg("alice", "done")]
-    all_shown = [re.search(r"(kept \d+)$", l).group(1) for l in first + second]
-    check_equal(all_shown, texts, "stored messages over both processes: each once, in order")
+    shown1 = [re.search(r"(kept \d+)$", l).group(1) for l in first]
+    shown2 = [re.search(r"(kept \d+)$", l).group(1) for l in second]
+    # The one message on the screen of the killed process whose ack had not
+    # left yet may be shown again by the next process (a terminal is not a
+    # transaction; see docs/RELIABILITY.md). Nothing else repeats, nothing
+    # is missing, the order holds.
+    repeated = 1 if shown1 and shown2 and shown2[0] == shown1[-1] else 0
+    print("    recipient killed after %d of %d stored messages; the next process got %d"
+          " (%d repeated)" % (len(first), n, len(second), repeated))
+    check_equal(shown1 + shown2[repeated:], texts,
+                "stored messages over both processes: each once, in order")
 
 
 def test_disk_full_refuses_saves_clearly_and_keeps_serving(ctx):
