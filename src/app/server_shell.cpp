@@ -37,9 +37,8 @@ class ServerShell {
         signals_(io, SIGINT, SIGTERM),
         usr1_(io, SIGUSR1) {}
 
-  void run(TimePoint now) {
+  void run() {
     pump();
-    (void)now;
     asio::co_spawn(io_, receive_loop(), asio::detached);
     wait_signal();
     wait_usr1();
@@ -205,7 +204,7 @@ int run_server(const ServerOptions& options) {
               to_endpoint(socket.local_endpoint()).to_string().c_str(), data_dir.c_str());
   std::fflush(stdout);
   ServerShell shell(io, std::move(socket), core, level);
-  shell.run(Clock::now());
+  shell.run();
   for (const auto& rec : core.take_logs()) {
     write_log(level, rec.level, rec.text);
   }

@@ -96,6 +96,13 @@ void ClientSession::send_register(TimePoint now) {
   log(LogLevel::kDebug, "registering as " + config_.nick + " with " + config_.server.to_string());
 }
 
+void ClientSession::send_deregister(TimePoint now) {
+  phase_ = Phase::kDeregistering;
+  next_heartbeat_.reset();
+  const std::uint64_t id = ids_.next();
+  send_to_server(Deregister{id, config_.nick}, id, {RequestKind::kDeregister, {}}, now);
+}
+
 void ClientSession::start(TimePoint now) {
   send_register(now);
 }
@@ -203,10 +210,7 @@ void ClientSession::cmd_dereg(std::string_view args, TimePoint now) {
     say("[You can only deregister yourself (" + config_.nick + ").]");
     return;
   }
-  phase_ = Phase::kDeregistering;
-  next_heartbeat_.reset();
-  const std::uint64_t id = ids_.next();
-  send_to_server(Deregister{id, config_.nick}, id, {RequestKind::kDeregister, {}}, now);
+  send_deregister(now);
 }
 
 void ClientSession::cmd_reg(std::string_view args, TimePoint now) {
@@ -266,10 +270,7 @@ void ClientSession::maybe_finish_quit(TimePoint now) {
     return;
   }
   if (phase_ == Phase::kRegistered) {
-    phase_ = Phase::kDeregistering;
-    next_heartbeat_.reset();
-    const std::uint64_t id = ids_.next();
-    send_to_server(Deregister{id, config_.nick}, id, {RequestKind::kDeregister, {}}, now);
+    send_deregister(now);
     return;
   }
   phase_ = Phase::kExited;
@@ -471,7 +472,6 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
 }
 
 void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint now) {
-  (void)now;
   if (phase_ != Phase::kRegistered && phase_ != Phase::kRegistering) {
     ++dropped_;  // offline: silent (SPEC 2); the server does not expect an ack
     return;

@@ -124,6 +124,7 @@ class ClientSession {
   void maybe_finish_quit(TimePoint now);
 
   void send_register(TimePoint now);
+  void send_deregister(TimePoint now);
   std::uint64_t send_to_server(const Message& m, std::uint64_t id, ServerRequest req,
                                TimePoint now);
   void reply_ack(std::uint64_t id, const Endpoint& to);
