@@ -99,6 +99,12 @@ class ServerCore {
   [[nodiscard]] std::vector<TableEntry> table() const;
 
  private:
+  /// How often liveness and failed deletions are swept.
+  static constexpr Duration kSweepInterval = std::chrono::seconds(1);
+  /// Heartbeat intervals a client may announce (SPEC 8), clamped to this.
+  static constexpr milliseconds kMinHeartbeat{100};
+  static constexpr milliseconds kMaxHeartbeat{24 * 3600 * 1000};
+
   struct Client {
     std::string nick;
     Endpoint endpoint;

@@ -1,0 +1,129 @@
+// client_commands.cpp: what each typed command does (SPEC 2): parsing,
+// the mistake lines, and handing the work to the send pipeline or the
+// server requests.
+#include "core/client_session.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/text.hpp"
+
+namespace udpchat {
+namespace {
+
+// Splits "word rest" at the first space; rest excludes that one space.
+std::pair<std::string_view, std::string_view> split_word(std::string_view s) {
+  const auto space = s.find(' ');
+  if (space == std::string_view::npos) {
+    return {s, {}};
+  }
+  return {s.substr(0, space), s.substr(space + 1)};
+}
+
+std::string_view skip_spaces(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') {
+    s.remove_prefix(1);
+  }
+  return s;
+}
+
+}  // namespace
+
+void ClientSession::execute(std::string_view line, TimePoint now) {
+  const auto [word, rest] = split_word(skip_spaces(line));
+  if (word.empty()) {
+    return;
+  }
+  if (word == "send") {
+    cmd_send(rest, now);
+  } else if (word == "dereg") {
+    cmd_dereg(rest, now);
+  } else if (word == "reg") {
+    cmd_reg(rest, now);
+  } else if (word == "list" || word == "who") {
+    cmd_list();
+  } else if (word == "help") {
+    cmd_help();
+  } else if (word == "quit" || word == "exit") {
+    begin_quit(now);
+  } else {
+    say("[Unknown command: " + printable(word) + ". Type help for the commands.]");
+  }
+}
+
+void ClientSession::cmd_send(std::string_view args, TimePoint now) {
+  const auto [peer, text] = split_word(skip_spaces(args));
+  if (peer.empty() || text.empty()) {
+    say("[Usage: send <nick> <message>]");
+    return;
+  }
+  if (phase_ != Phase::kRegistered) {
+    say("[You are not registered. Use: reg <nick>]");
+    return;
+  }
+  if (const std::string problem = message_text_problem(text); !problem.empty()) {
+    say(problem);
+    return;
+  }
+  const TableEntry* entry = find_peer(peer);
+  if (entry == nullptr) {
+    say("[Unknown client " + printable(peer) + ".]");
+    return;
+  }
+  const std::string key = nickname_key(entry->nick);
+  if (const auto it = peers_.find(key);
+      it != peers_.end() && it->second.messages.size() >= config_.max_pending_per_peer) {
+    say("[Too many messages waiting for " + entry->nick + " (max " +
+        std::to_string(config_.max_pending_per_peer) + ").]");
+    return;
+  }
+  PeerQueue& q = peers_[key];
+  q.messages.push_back({entry->nick, std::string(text), ids_.next()});
+  if (q.stage == SendStage::kIdle) {
+    dispatch_front(key, now);
+  }
+}
+
+void ClientSession::cmd_dereg(std::string_view args, TimePoint now) {
+  const auto [nick, extra] = split_word(skip_spaces(args));
+  if (nick.empty() || !skip_spaces(extra).empty()) {
+    say("[Usage: dereg <nick>]");
+    return;
+  }
+  if (phase_ != Phase::kRegistered) {
+    say("[You are not registered. Use: reg <nick>]");
+    return;
+  }
+  if (nickname_key(nick) != nickname_key(config_.nick)) {
+    say("[You can only deregister yourself (" + config_.nick + ").]");
+    return;
+  }
+  send_deregister(now);
+}
+
+void ClientSession::cmd_reg(std::string_view args, TimePoint now) {
+  const auto [nick, extra] = split_word(skip_spaces(args));
+  if (nick.empty() || !skip_spaces(extra).empty()) {
+    say("[Usage: reg <nick>]");
+    return;
+  }
+  if (!is_valid_nickname(nick)) {
+    say("[Invalid nickname " + printable(nick) + ": use 1 to 32 of A-Z a-z 0-9 _ - .]");
+    return;
+  }
+  if (phase_ == Phase::kRegistered) {
+    say("[You are already registered as " + config_.nick + ".]");
+    return;
+  }
+  config_.nick = std::string(nick);
+  send_register(now);
+}
+
+void ClientSession::cmd_help() {
+  say("Commands:");
+  say("  send <nick> <message>   send <message> to <nick> (acknowledged, or saved by the server)");
+  say("  list, who               show every known client, its address and status");
+  say("  dereg <nick>            go offline (your own nickname); you stay running");
+  say("  reg <nick>              register again and receive your saved messages");
+  say("  help                    show this list");
+  say("  quit, exit              deregister and leave (also end of input or Ctrl+C)");
+}
+
+}  // namespace udpchat

@@ -1,0 +1,128 @@
+// client_requests.cpp: requests to the server (register, deregister,
+// save, heartbeat; SPEC 3: tried up to --server-retries times) and what
+// each acknowledgement means; verification pings.
+#include "core/client_session.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/text.hpp"
+
+namespace udpchat {
+
+// --- requests to the server ----------------------------------------------------
+
+std::uint64_t ClientSession::send_to_server(const Message& m, std::uint64_t id, ServerRequest req,
+                                            TimePoint now) {
+  requests_[id] = std::move(req);
+  sender_.send(id, config_.server, encode(m),
+               RetryPolicy::fixed(config_.ack_timeout, config_.server_retries), now, outgoing_);
+  return id;
+}
+
+void ClientSession::send_register(TimePoint now) {
+  phase_ = Phase::kRegistering;
+  const std::uint64_t id = ids_.next();
+  const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
+  send_to_server(Register{id, config_.nick, static_cast<std::uint32_t>(hb)}, id,
+                 {RequestKind::kRegister, {}}, now);
+  log(LogLevel::kDebug, "registering as " + config_.nick + " with " + config_.server.to_string());
+}
+
+void ClientSession::send_deregister(TimePoint now) {
+  phase_ = Phase::kDeregistering;
+  next_heartbeat_.reset();
+  const std::uint64_t id = ids_.next();
+  send_to_server(Deregister{id, config_.nick}, id, {RequestKind::kDeregister, {}}, now);
+}
+
+void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, TimePoint now) {
+  switch (req.kind) {
+    case RequestKind::kRegister:
+      if (m.status == AckStatus::kOk) {
+        phase_ = Phase::kRegistered;
+        first_registration_ = false;
+        say("[Welcome, You are registered.]");
+        if (table_line_pending_) {
+          say("[Client table updated.]");
+          table_line_pending_ = false;
+        }
+        // Printed with the first stored message, after the table line.
+        stored_announced_ = m.stored > 0;
+        next_heartbeat_ = now + config_.heartbeat;
+        // A table that came while we registered and shows us offline may be
+        // older than our registration, or newer (the server lost track of
+        // us again). A heartbeat now asks; "offline" makes us register again.
+        if (const TableEntry* self = find_peer(config_.nick); self != nullptr && !self->online) {
+          next_heartbeat_ = now;
+        }
+      } else {
+        if (m.status == AckStatus::kInUse) {
+          say("[Nickname " + config_.nick + " is already in use.]");
+        } else {
+          say("[Registration refused: " + printable(m.detail) + "]");
+        }
+        phase_ = Phase::kOffline;
+        if (first_registration_) {
+          exit_status_ = 1;
+          phase_ = Phase::kExited;
+        }
+      }
+      return;
+    case RequestKind::kDeregister:
+      phase_ = Phase::kOffline;
+      say("[You are Offline. Bye.]");
+      // Messages typed before the dereg keep going to their outcome (a
+      // direct ack, or the server, which accepts saves from the address
+      // the nickname is registered at even when it is offline).
+      if (quitting_) {
+        phase_ = Phase::kExited;
+        exit_status_ = 0;
+      }
+      return;
+    case RequestKind::kHeartbeat:
+      if (m.status == AckStatus::kOffline && phase_ == Phase::kRegistered) {
+        log(LogLevel::kInfo, "server holds us offline; registering again");
+        send_register(now);
+      }
+      return;
+    case RequestKind::kSave: {
+      const auto it = peers_.find(req.peer_key);
+      if (it == peers_.end() || it->second.messages.empty()) {
+        return;
+      }
+      PeerQueue& q = it->second;
+      const std::string peer = q.messages.front().peer;
+      switch (m.status) {
+        case AckStatus::kSaved:
+          say("[Messages received by the server and saved]");
+          finish_front(req.peer_key, now);
+          return;
+        case AckStatus::kExists:
+          say("[Client " + peer + " exists!!]");
+          // The server relays it itself and then sends a Notice; wait for
+          // it (bounded) so this peer still sees our messages in order.
+          q.stage = SendStage::kAwaitingRelay;
+          q.relay_guard = now + config_.ack_timeout * (config_.server_retries + 2);
+          return;
+        case AckStatus::kUnknown:
+          say("[Unknown client " + peer + ".]");
+          finish_front(req.peer_key, now);
+          return;
+        default:
+          say("[Server could not save the message for " + peer + ": " +
+              (m.detail.empty() ? std::string("error") : printable(m.detail)) + "]");
+          finish_front(req.peer_key, now);
+          return;
+      }
+    }
+  }
+}
+
+void ClientSession::handle(const Ping& m, const Endpoint& from, TimePoint now) {
+  (void)now;
+  // Registering counts as alive: a server that pings us meanwhile (a
+  // message for us arrived) must not mark us offline again.
+  if (phase_ == Phase::kRegistered || phase_ == Phase::kRegistering) {
+    reply_ack(m.id, from);
+  }
+}
+
+}  // namespace udpchat
