@@ -82,16 +82,17 @@ void ClientSession::cmd_send(std::string_view args, TimePoint now) {
 }
 
 void ClientSession::cmd_dereg(std::string_view args, TimePoint now) {
+  // `dereg` alone deregisters oneself, as the classic program did.
   const auto [nick, extra] = split_word(skip_spaces(args));
-  if (nick.empty() || !skip_spaces(extra).empty()) {
-    say("[Usage: dereg <nick>]");
+  if (!skip_spaces(extra).empty()) {
+    say("[Usage: dereg [<nick>]]");
     return;
   }
   if (phase_ != Phase::kRegistered) {
     say("[You are not registered. Use: reg <nick>]");
     return;
   }
-  if (nickname_key(nick) != nickname_key(config_.nick)) {
+  if (!nick.empty() && nickname_key(nick) != nickname_key(config_.nick)) {
     say("[You can only deregister yourself (" + config_.nick + ").]");
     return;
   }
@@ -120,7 +121,7 @@ void ClientSession::cmd_help() {
   say("Commands:");
   say("  send <nick> <message>   send <message> to <nick> (acknowledged, or saved by the server)");
   say("  list, who               show every known client, its address and status");
-  say("  dereg <nick>            go offline (your own nickname); you stay running");
+  say("  dereg [<nick>]          go offline (alone, or with your own nickname); you stay running");
   say("  reg <nick>              register again and receive your saved messages");
   say("  help                    show this list");
   say("  quit, exit              deregister and leave (also end of input or Ctrl+C)");

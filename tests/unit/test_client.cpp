@@ -53,7 +53,7 @@ TEST_SUITE("client") {
           Lines{">>> [Message too long: 1001 bytes (max 1000).]"});
     CHECK(c.type("send bob \xff\xfe") == Lines{">>> [Message is not valid UTF-8.]"});
     CHECK(c.type("fly away") == Lines{">>> [Unknown command: fly. Type help for the commands.]"});
-    CHECK(c.type("dereg") == Lines{">>> [Usage: dereg <nick>]"});
+    CHECK(c.type("dereg alice bob") == Lines{">>> [Usage: dereg [<nick>]]"});
     CHECK(c.type("dereg bob") == Lines{">>> [You can only deregister yourself (alice).]"});
     CHECK(c.type("reg") == Lines{">>> [Usage: reg <nick>]"});
     CHECK(c.type("reg alice") == Lines{">>> [You are already registered as alice.]"});
@@ -79,6 +79,17 @@ TEST_SUITE("client") {
     CHECK(c.s.take_outgoing().size() == 1);
     CHECK(c.type("dereg ALICE").empty());
     CHECK(c.s.take_outgoing().size() == 1);
+  }
+
+  TEST_CASE("dereg alone deregisters oneself, as the classic program did") {
+    Registered c;
+    CHECK(c.type("dereg").empty());
+    const auto out = c.s.take_outgoing();
+    REQUIRE(out.size() == 1);
+    const auto m = decode(out[0].bytes);
+    REQUIRE(m);
+    REQUIRE(std::holds_alternative<Deregister>(*m));
+    CHECK(std::get<Deregister>(*m).nick == "alice");
   }
 
   TEST_CASE("help lists the commands") {
