@@ -1,7 +1,8 @@
 // server_shell.cpp: the asio shell around ServerCore: one UDP socket, one
 // timer for the core's deadline, signals (SIGINT/SIGTERM: shut down;
-// SIGUSR1: statistics). Single-threaded: the core is only touched from the
-// io_context's thread.
+// SIGUSR1: statistics), and the store writer thread (group commit) whose
+// completions are posted back to the event loop. The core is only touched
+// from the io_context's thread; the event loop never waits on the disk.
 #include <asio.hpp>
 
 #include <array>
@@ -14,6 +15,7 @@
 #include "app/shell.hpp"
 #include "core/server_core.hpp"
 #include "store/sqlite_store.hpp"
+#include "store/store_writer.hpp"
 
 namespace udpchat {
 namespace {
@@ -28,14 +30,22 @@ std::int64_t wall_clock_ms() {
 
 class ServerShell {
  public:
-  ServerShell(asio::io_context& io, udp::socket socket, ServerCore& core, LogLevel level)
+  ServerShell(asio::io_context& io, udp::socket socket, ServerCore& core, OfflineStore& store,
+              LogLevel level)
       : io_(io),
         socket_(std::move(socket)),
         core_(core),
         timer_(io),
         level_(level),
         signals_(io, SIGINT, SIGTERM),
-        usr1_(io, SIGUSR1) {}
+        usr1_(io, SIGUSR1),
+        writer_(store, [this](std::vector<StoreCompletion> done) {
+          // From the writer thread: hand the completions to the event loop.
+          asio::post(io_, [this, done = std::move(done)] { on_completions(done); });
+        }) {}
+
+  /// Commits what is still queued and ends the writer thread.
+  void stop_writer() { writer_.stop(); }
 
   void run() {
     pump();
@@ -74,7 +84,16 @@ class ServerShell {
     }
   }
 
+  void on_completions(const std::vector<StoreCompletion>& done) {
+    const auto now = Clock::now();
+    for (const auto& c : done) {
+      core_.on_store_completion(c, now);
+    }
+    pump();
+  }
+
   void pump() {
+    writer_.submit(core_.take_store_commands());
     for (auto& out : core_.take_outgoing()) {
       asio::error_code ec;
       const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
@@ -162,6 +181,7 @@ class ServerShell {
   asio::signal_set usr1_;
   bool stopping_ = false;
   TimePoint stop_deadline_{};
+  StoreWriter writer_;  ///< last: its thread starts once the rest is built
 };
 
 }  // namespace
@@ -192,19 +212,21 @@ int run_server(const ServerOptions& options) {
   config.wall_clock_ms = wall_clock_ms;
   config.max_clients = options.max_clients;
   config.max_stored_per_client = options.max_stored;
-  ServerCore core(config, **store,
-                  std::random_device{}() * 0x100000000ULL + std::random_device{}());
-  if (auto r = core.start(Clock::now()); !r) {
-    std::cerr << "udpchat: cannot read the store: " << r.error().what << "\n";
+  ServerCore core(config, std::random_device{}() * 0x100000000ULL + std::random_device{}());
+  const auto state = (*store)->load();
+  if (!state) {
+    std::cerr << "udpchat: cannot read the store: " << state.error().what << "\n";
     return 1;
   }
+  core.start(*state, Clock::now());
   std::error_code fs_ec;
   const auto data_dir = std::filesystem::absolute(options.data_dir, fs_ec).lexically_normal();
   std::printf("udpchat server listening on %s, data directory %s\n",
               to_endpoint(socket.local_endpoint()).to_string().c_str(), data_dir.c_str());
   std::fflush(stdout);
-  ServerShell shell(io, std::move(socket), core, level);
+  ServerShell shell(io, std::move(socket), core, **store, level);
   shell.run();
+  shell.stop_writer();
   for (const auto& rec : core.take_logs()) {
     write_log(level, rec.level, rec.text);
   }

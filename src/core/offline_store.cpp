@@ -12,51 +12,51 @@ std::unexpected<StoreError> full() {
 
 std::expected<SaveResult, StoreError> MemoryStore::save(const StoredMessage& m) {
   auto key = std::make_pair(nickname_key(m.from), m.mid);
-  if (keys_.contains(key)) {
+  if (s_.keys.contains(key)) {
     return SaveResult::kDuplicate;
   }
   if (fail_writes) {
     return full();
   }
   StoredMessage copy = m;
-  copy.seq = next_seq_++;
-  keys_.emplace(std::move(key), copy.seq);
-  messages_.emplace(copy.seq, std::move(copy));
+  copy.seq = s_.next_seq++;
+  s_.keys.emplace(std::move(key), copy.seq);
+  s_.messages.emplace(copy.seq, std::move(copy));
   return SaveResult::kSaved;
 }
 
-std::expected<std::optional<StoredMessage>, StoreError> MemoryStore::next_for(
-    std::string_view to_key, std::int64_t after_seq) {
-  for (auto it = messages_.upper_bound(after_seq); it != messages_.end(); ++it) {
-    const StoredMessage& m = it->second;
-    if (m.to_key == to_key) {
-      return m;
+std::expected<std::vector<StoredMessage>, StoreError> MemoryStore::fetch_for(
+    std::string_view to_key, std::int64_t after_seq, std::size_t limit) {
+  std::vector<StoredMessage> out;
+  for (auto it = s_.messages.upper_bound(after_seq); it != s_.messages.end() && out.size() < limit;
+       ++it) {
+    if (it->second.to_key == to_key) {
+      out.push_back(it->second);
     }
   }
-  return std::optional<StoredMessage>{};
+  return out;
 }
 
 std::expected<std::size_t, StoreError> MemoryStore::count_for(std::string_view to_key) {
   std::size_t n = 0;
-  for (const auto& [seq, m] : messages_) {
+  for (const auto& [seq, m] : s_.messages) {
     n += m.to_key == to_key ? 1 : 0;
   }
   return n;
 }
 
-std::expected<void, StoreError> MemoryStore::mark_delivered(std::int64_t seq) {
+std::expected<std::size_t, StoreError> MemoryStore::mark_delivered(std::int64_t seq) {
   if (fail_writes) {
     return full();
   }
-  messages_.erase(seq);
-  return {};
+  return s_.messages.erase(seq);
 }
 
-std::expected<void, StoreError> MemoryStore::mark_delivered_by_key(std::string_view sender_key,
-                                                                   std::uint64_t mid) {
-  const auto it = keys_.find(std::make_pair(std::string(sender_key), mid));
-  if (it == keys_.end()) {
-    return {};
+std::expected<std::size_t, StoreError> MemoryStore::mark_delivered_by_key(
+    std::string_view sender_key, std::uint64_t mid) {
+  const auto it = s_.keys.find(std::make_pair(std::string(sender_key), mid));
+  if (it == s_.keys.end()) {
+    return 0;
   }
   return mark_delivered(it->second);
 }
@@ -65,7 +65,7 @@ std::expected<void, StoreError> MemoryStore::put_client(const ClientRecord& c) {
   if (fail_writes) {
     return full();
   }
-  clients_[nickname_key(c.nick)] = c;
+  s_.clients[nickname_key(c.nick)] = c;
   return {};
 }
 
@@ -73,17 +73,41 @@ std::expected<void, StoreError> MemoryStore::put_table_version(std::uint64_t ver
   if (fail_writes) {
     return full();
   }
-  table_version_ = version;
+  s_.table_version = version;
   return {};
 }
 
 std::expected<StoredState, StoreError> MemoryStore::load() {
-  StoredState s;
-  for (const auto& [key, c] : clients_) {
-    s.clients.push_back(c);
+  StoredState st;
+  for (const auto& [key, c] : s_.clients) {
+    st.clients.push_back(c);
   }
-  s.table_version = table_version_;
-  return s;
+  st.table_version = s_.table_version;
+  for (const auto& [seq, m] : s_.messages) {
+    ++st.waiting[m.to_key];
+  }
+  return st;
+}
+
+std::expected<void, StoreError> MemoryStore::begin() {
+  snapshot_ = s_;
+  return {};
+}
+
+std::expected<void, StoreError> MemoryStore::commit() {
+  if (fail_commit) {
+    rollback();
+    return std::unexpected(StoreError{"disk I/O error"});
+  }
+  snapshot_.reset();
+  return {};
+}
+
+void MemoryStore::rollback() {
+  if (snapshot_) {
+    s_ = std::move(*snapshot_);
+    snapshot_.reset();
+  }
 }
 
 }  // namespace udpchat

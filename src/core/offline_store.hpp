@@ -1,11 +1,13 @@
 // offline_store.hpp: what the server needs from durable storage.
 //
-// Contract (SPEC 6): when `save` returns a value, the message is durable (it
-// survives SIGKILL and power loss). Saves are idempotent by (sender
-// nickname key, message id): saving the same pair twice stores it once, and
-// a pair stays known after its message was delivered, so a late
-// retransmission is not stored again. Every operation reports failure (disk
-// full, read-only, corrupt) as a StoreError value; none throws.
+// Contract (SPEC 6): outside a transaction, when a write returns a value it
+// is durable (it survives SIGKILL and power loss); inside `begin()` ..
+// `commit()`, the writes are durable when `commit` returned a value. The
+// server core does not call this interface itself: it hands StoreCommands
+// to a store writer that batches them (store_ops.hpp, group commit). Saves are idempotent by
+// (sender nickname key, message id): saving the same pair twice stores it once, and a pair stays
+// known after its message was delivered, so a late retransmission is not stored again. Every
+// operation reports failure (disk full, read-only, corrupt) as a StoreError value; none throws.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +50,9 @@ enum class SaveResult : std::uint8_t { kSaved, kDuplicate };
 struct StoredState {
   std::vector<ClientRecord> clients;
   std::uint64_t table_version = 0;
+  /// Undelivered messages per recipient nickname key (absent: none), so
+  /// the server keeps counts instead of counting rows on every save.
+  std::map<std::string, std::size_t> waiting;
 };
 
 class OfflineStore {
@@ -55,10 +60,19 @@ class OfflineStore {
   virtual ~OfflineStore() = default;
   /// Stores `m` durably (m.seq is ignored and assigned).
   virtual std::expected<SaveResult, StoreError> save(const StoredMessage& m) = 0;
-  /// The first undelivered message for `to_key` saved after sequence
-  /// number `after_seq` (0: the oldest), if any.
-  virtual std::expected<std::optional<StoredMessage>, StoreError> next_for(
-      std::string_view to_key, std::int64_t after_seq) = 0;
+  /// Up to `limit` undelivered messages for `to_key` saved after sequence
+  /// number `after_seq` (0: from the oldest), in the order saved.
+  virtual std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
+                                                                          std::int64_t after_seq,
+                                                                          std::size_t limit) = 0;
+  /// The first undelivered message for `to_key` saved after `after_seq`.
+  std::expected<std::optional<StoredMessage>, StoreError> next_for(std::string_view to_key,
+                                                                   std::int64_t after_seq) {
+    auto v = fetch_for(to_key, after_seq, 1);
+    if (!v) return std::unexpected(v.error());
+    if (v->empty()) return std::optional<StoredMessage>{};
+    return std::optional<StoredMessage>(std::move(v->front()));
+  }
   /// The oldest undelivered message for `to_key`, if any.
   std::expected<std::optional<StoredMessage>, StoreError> oldest_for(std::string_view to_key) {
     return next_for(to_key, 0);
@@ -66,42 +80,63 @@ class OfflineStore {
   /// How many undelivered messages wait for `to_key`.
   virtual std::expected<std::size_t, StoreError> count_for(std::string_view to_key) = 0;
   /// Deletes the message `seq` after its recipient acknowledged it (keeps
-  /// only its idempotency key).
-  virtual std::expected<void, StoreError> mark_delivered(std::int64_t seq) = 0;
+  /// only its idempotency key). Returns the undelivered rows it changed
+  /// (0 or 1).
+  virtual std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) = 0;
   /// The same, for the message known by its idempotency key (sender
-  /// nickname key, message id); no such message is not an error.
-  virtual std::expected<void, StoreError> mark_delivered_by_key(std::string_view sender_key,
-                                                                std::uint64_t mid) = 0;
+  /// nickname key, message id); no such message is not an error (0).
+  virtual std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
+                                                                       std::uint64_t mid) = 0;
   /// Inserts or replaces the client row (key: nickname key).
   virtual std::expected<void, StoreError> put_client(const ClientRecord& c) = 0;
   virtual std::expected<void, StoreError> put_table_version(std::uint64_t version) = 0;
   virtual std::expected<StoredState, StoreError> load() = 0;
+
+  /// Transactions (group commit): writes between `begin` and `commit` are
+  /// made durable together by `commit`. A write that fails inside a
+  /// transaction is undone alone, unless the store had to roll the whole
+  /// transaction back: then `in_transaction()` is false afterwards.
+  virtual std::expected<void, StoreError> begin() = 0;
+  virtual std::expected<void, StoreError> commit() = 0;
+  virtual void rollback() = 0;
+  [[nodiscard]] virtual bool in_transaction() const = 0;
 };
 
 /// An OfflineStore in memory, for tests and simulations. "Durable" means it
 /// survives the ServerCore object (a simulated crash). `fail_writes` makes
-/// every write fail, like a full disk.
+/// every write fail, like a full disk; `fail_commit` makes commits fail
+/// (the transaction is rolled back).
 class MemoryStore final : public OfflineStore {
  public:
   std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
-  std::expected<std::optional<StoredMessage>, StoreError> next_for(std::string_view to_key,
-                                                                   std::int64_t after_seq) override;
+  std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
+                                                                  std::int64_t after_seq,
+                                                                  std::size_t limit) override;
   std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
-  std::expected<void, StoreError> mark_delivered(std::int64_t seq) override;
-  std::expected<void, StoreError> mark_delivered_by_key(std::string_view sender_key,
-                                                        std::uint64_t mid) override;
+  std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) override;
+  std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
+                                                               std::uint64_t mid) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
   std::expected<StoredState, StoreError> load() override;
+  std::expected<void, StoreError> begin() override;
+  std::expected<void, StoreError> commit() override;
+  void rollback() override;
+  [[nodiscard]] bool in_transaction() const override { return snapshot_.has_value(); }
 
   bool fail_writes = false;
+  bool fail_commit = false;
 
  private:
-  std::map<std::int64_t, StoredMessage> messages_;                      // undelivered, by seq
-  std::map<std::pair<std::string, std::uint64_t>, std::int64_t> keys_;  // idempotency keys
-  std::map<std::string, ClientRecord> clients_;
-  std::uint64_t table_version_ = 0;
-  std::int64_t next_seq_ = 1;
+  struct State {
+    std::map<std::int64_t, StoredMessage> messages;                      ///< undelivered, by seq
+    std::map<std::pair<std::string, std::uint64_t>, std::int64_t> keys;  ///< idempotency keys
+    std::map<std::string, ClientRecord> clients;
+    std::uint64_t table_version = 0;
+    std::int64_t next_seq = 1;
+  };
+  State s_;
+  std::optional<State> snapshot_;  ///< the state at begin(), restored by rollback()
 };
 
 }  // namespace udpchat

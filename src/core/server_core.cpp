@@ -13,16 +13,10 @@
 #include "protocol/text.hpp"
 
 namespace udpchat {
-namespace {
-
-constexpr std::size_t kReplyCacheCapacity = 65536;  ///< cached acks, FIFO-evicted
-
-}  // namespace
-
 // --- construction and plumbing --------------------------------------------------
 
-ServerCore::ServerCore(ServerConfig config, OfflineStore& store, std::uint64_t id_seed)
-    : config_(std::move(config)), store_(store), ids_(id_seed) {
+ServerCore::ServerCore(ServerConfig config, std::uint64_t id_seed)
+    : config_(std::move(config)), ids_(id_seed) {
   if (!config_.wall_clock_ms) {
     config_.wall_clock_ms = [] { return std::int64_t{0}; };
   }
@@ -52,29 +46,16 @@ RetryPolicy ServerCore::server_policy() const {
 }
 
 void ServerCore::reply(const Endpoint& to, std::uint64_t id, Ack ack) {
-  ack.id = id;
-  // A detail comes from a store error text: keep the datagram small and
-  // its UTF-8 whole (cut before a continuation byte).
-  constexpr std::size_t kMaxDetailBytes = 200;
-  if (ack.detail.size() > kMaxDetailBytes) {
-    std::size_t cut = kMaxDetailBytes;
-    while (cut > 0 && (static_cast<unsigned char>(ack.detail[cut]) & 0xC0U) == 0x80U) --cut;
-    ack.detail.resize(cut);
-  }
-  std::string bytes = encode(ack);
-  const auto key = std::make_pair(to, id);
-  if (!replies_.contains(key)) {
-    reply_order_.push_back(key);
-    if (reply_order_.size() > kReplyCacheCapacity) {
-      replies_.erase(reply_order_.front());
-      reply_order_.pop_front();
-    }
-  }
-  replies_[key] = bytes;
+  std::string bytes = encode_reply(id, std::move(ack));
+  cache_reply(to, id, bytes);
   outgoing_.push_back({to, std::move(bytes)});
 }
 
 bool ServerCore::replay_cached(const Endpoint& from, std::uint64_t id) {
+  if (replies_held_.contains({from, id})) {
+    ++stats_.requests["retransmitted"];
+    return true;  // answered once what it changed is durable
+  }
   const auto it = replies_.find({from, id});
   if (it == replies_.end()) {
     return false;
@@ -100,31 +81,26 @@ void ServerCore::send_reliable(std::uint64_t id, const Endpoint& to, const Messa
 
 void ServerCore::persist(const Client& c) {
   const auto hb = std::chrono::duration_cast<milliseconds>(c.heartbeat).count();
-  if (auto r = store_.put_client({c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb)});
-      !r) {
-    log(LogLevel::kError, "could not persist client " + c.nick + ": " + r.error().what);
-  }
+  issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb)}},
+        {.after = After::kLogFailure, .key = "client " + c.nick});
 }
 
 void ServerCore::bump_version() {
   ++version_;
   table_dirty_ = true;
-  if (auto r = store_.put_table_version(version_); !r) {
-    log(LogLevel::kError, "could not persist table version: " + r.error().what);
-  }
+  issue(PutVersionOp{version_}, {.after = After::kLogFailure, .key = "the table version"});
 }
 
 // --- start ----------------------------------------------------------------------
 
-std::expected<void, StoreError> ServerCore::start(TimePoint now) {
-  auto state = store_.load();
-  if (!state) {
-    return std::unexpected(state.error());
+void ServerCore::start(const StoredState& state, TimePoint now) {
+  version_ = state.table_version;
+  for (const auto& [key, n] : state.waiting) {
+    mailboxes_[key].waiting = n;
   }
-  version_ = state->table_version;
   next_sweep_ = now + kSweepInterval;
   std::vector<std::string> to_verify;
-  for (const auto& rec : state->clients) {
+  for (const auto& rec : state.clients) {
     const std::string key = nickname_key(rec.nick);
     Client c;
     c.nick = rec.nick;
@@ -145,7 +121,6 @@ std::expected<void, StoreError> ServerCore::start(TimePoint now) {
   for (const auto& key : to_verify) {
     verify(key, RestartWaiter{}, now);
   }
-  return {};
 }
 
 // --- datagrams ------------------------------------------------------------------
@@ -195,15 +170,15 @@ void ServerCore::handle(const Ack& m, const Endpoint& from, TimePoint now) {
       if (c != clients_.end()) {
         c->second.delivery_id = 0;
         c->second.delivered_upto = p.seq;
+        if (!c->second.prefetched.empty() && c->second.prefetched.front().seq == p.seq) {
+          c->second.prefetched.pop_front();
+        }
       }
       ++stats_.messages_delivered;
-      if (auto r = store_.mark_delivered(p.seq); !r) {
-        // Delivered but still stored: remember it so it is not sent again,
-        // and delete it when the store accepts writes again.
-        log(LogLevel::kError,
-            "could not delete a delivered message: " + r.error().what + " (will retry)");
-        undeleted_.insert(p.seq);
-      }
+      // Delivered: it is never sent again by this process (undeleted_ until
+      // the delete is durable; on_deleted keeps it there if it fails).
+      undeleted_.insert(p.seq);
+      issue(DeleteOp{p.seq}, {.after = After::kDelete, .key = p.client_key, .seq = p.seq});
       deliver_next(p.client_key, now);
       return;
     case Purpose::kTable:
@@ -311,9 +286,9 @@ void ServerCore::begin_shutdown(TimePoint now) {
 }
 
 bool ServerCore::shutdown_complete() const {
-  return shutting_down_ && std::none_of(pending_.begin(), pending_.end(), [](const auto& p) {
-           return p.second.purpose == Purpose::kShutdown;
-         });
+  return shutting_down_ && all_durable() && held_.empty() &&
+         std::none_of(pending_.begin(), pending_.end(),
+                      [](const auto& p) { return p.second.purpose == Purpose::kShutdown; });
 }
 
 }  // namespace udpchat

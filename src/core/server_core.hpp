@@ -2,12 +2,18 @@
 // state machine: registry of clients, table broadcast, mailbox for offline
 // clients, verification pings and liveness.
 //
-// Doors (STYLE.md): `start` (reads the store), `on_datagram`, `on_timeout`
-// at `next_deadline()`, `begin_shutdown`; take datagrams (`take_outgoing`)
-// and log records (`take_logs`).
+// Doors (sans-I/O, as quiche's connections): `start` (with the state the
+// shell read from the store), `on_datagram`, `on_timeout` at
+// `next_deadline()`, `on_store_completion`, `begin_shutdown`; take datagrams
+// (`take_outgoing`), storage work (`take_store_commands`, store_ops.hpp)
+// and log records (`take_logs`). It never touches a disk or waits.
 //
-// Guarantees: a save is acknowledged only after OfflineStore::save returned
-// (durable); a stored message is deleted only after its recipient acked it;
+// Guarantees: a save is acknowledged only after the completion of the
+// transaction that made it durable; every datagram that reveals a state
+// change (a registration or deregistration ack, a table) is held until the
+// store commands issued before it are durable, so a crash never leaves a
+// client believing what the restarted server does not know; a stored
+// message is deleted only after its recipient acked it;
 // requests about a nickname are acted on only from the address it is
 // registered at (SPEC 4); every request is answered idempotently (a reply
 // cache keyed by (source, transport id) answers retransmissions with the
@@ -15,6 +21,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -28,6 +35,7 @@
 #include "core/log.hpp"
 #include "core/offline_store.hpp"
 #include "core/reliable.hpp"
+#include "core/store_ops.hpp"
 #include "core/time.hpp"
 #include "protocol/limits.hpp"
 #include "protocol/messages.hpp"
@@ -60,11 +68,12 @@ struct ServerStats {
 
 class ServerCore {
  public:
-  ServerCore(ServerConfig config, OfflineStore& store, std::uint64_t id_seed);
+  ServerCore(ServerConfig config, std::uint64_t id_seed);
 
-  /// Loads the client table from the store and sends a verification ping to
-  /// every client it holds online (SPEC 6). Error: the store cannot be read.
-  std::expected<void, StoreError> start(TimePoint now);
+  /// Takes the state read from the store (clients, table version, mailbox
+  /// sizes) and sends a verification ping to every client held online
+  /// (SPEC 6).
+  void start(const StoredState& state, TimePoint now);
   void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now);
   void on_timeout(TimePoint now);
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
@@ -75,6 +84,12 @@ class ServerCore {
   [[nodiscard]] bool shutdown_complete() const;
 
   std::vector<Outgoing> take_outgoing();
+  /// Storage work issued since the last call, in ticket order, for the
+  /// store writer (store_ops.hpp).
+  std::vector<StoreCommand> take_store_commands() { return std::exchange(store_out_, {}); }
+  /// The outcome of command `c.ticket`; completions must come in ticket
+  /// order (a completion out of order is logged and ignored).
+  void on_store_completion(const StoreCompletion& c, TimePoint now);
   std::vector<LogRecord> take_logs() { return std::exchange(logs_, {}); }
 
   [[nodiscard]] ServerStats& stats() { return stats_; }
@@ -91,9 +106,12 @@ class ServerCore {
     std::size_t saves = 0;
     std::size_t verifications = 0;
     std::size_t cached_replies = 0;
+    std::size_t store_commands = 0;  ///< issued, completion not yet back
+    std::size_t held = 0;            ///< datagrams waiting for durability
   };
   [[nodiscard]] PendingWork pending_work() const {
-    return {sender_.size(), saves_.size(), verifying_.size(), replies_.size()};
+    return {sender_.size(),  saves_.size(),         verifying_.size(),
+            replies_.size(), ops_in_flight_.size(), held_.size()};
   }
   /// The table as clients receive it, sorted by nickname key.
   [[nodiscard]] std::vector<TableEntry> table() const;
@@ -104,6 +122,8 @@ class ServerCore {
   /// Heartbeat intervals a client may announce (SPEC 8), clamped to this.
   static constexpr milliseconds kMinHeartbeat{100};
   static constexpr milliseconds kMaxHeartbeat{24 * 3600 * 1000};
+  /// Stored messages read ahead per FetchOp for one recipient.
+  static constexpr std::size_t kFetchBatch = 16;
 
   struct Client {
     std::string nick;
@@ -114,6 +134,45 @@ class ServerCore {
     std::uint64_t delivery_id = 0;         ///< transport id of the stored message in flight
     std::int64_t delivered_upto = 0;       ///< seq of the last stored message it acked
     std::vector<std::uint64_t> table_ids;  ///< pending table parts to it
+    // Stored delivery reads ahead a few messages at a time (FetchOp).
+    std::deque<StoredMessage> prefetched;  ///< read, not yet sent; front is in flight
+    std::int64_t fetched_upto = 0;         ///< seq of the last message read
+    bool fetching = false;                 ///< a FetchOp is in flight
+    bool drained = false;                  ///< the last fetch found no more
+    std::uint64_t delivery_epoch = 0;      ///< bumped when delivery restarts
+  };
+  /// Undelivered messages per recipient, kept as counts (never counted
+  /// from the store on the hot path).
+  struct Mailbox {
+    std::size_t waiting = 0;  ///< durable, undelivered
+    std::size_t saving = 0;   ///< SaveOps in flight
+  };
+  /// What to do when a store command completes.
+  enum class After : std::uint8_t {
+    kLogFailure,     ///< a client row or the version: log a failure
+    kSave,           ///< ack the sender "saved" (or the error)
+    kSaveThenRelay,  ///< ack "exists", send the table, relay
+    kFetch,          ///< stored messages read for `key`
+    kDelete,         ///< stored message `seq` delivered
+    kDeleteRelayed,  ///< relayed message deleted from `key`'s mailbox
+    kRetryDelete,    ///< a delete that failed before, tried again
+  };
+  struct OpWaiter {
+    After after = After::kLogFailure;
+    std::string key{};  ///< save key, client key, or what failed (kLogFailure)
+    std::uint64_t epoch = 0;
+    std::int64_t seq = 0;
+    std::string sender_key{};  ///< kDeleteRelayed: the message's idempotency key
+    std::uint64_t mid = 0;
+  };
+  /// A datagram held until the store commands issued before it are durable.
+  struct Held {
+    std::uint64_t after_ticket = 0;
+    Endpoint to;
+    std::uint64_t id = 0;
+    std::string bytes;
+    bool is_reply = false;  ///< an ack (cached when sent) or a reliable send
+    RetryPolicy policy{};
   };
   // Who waits for the outcome of a verification ping.
   struct SaveWaiter {
@@ -149,6 +208,17 @@ class ServerCore {
   };
 
   void log(LogLevel level, std::string text);
+  std::uint64_t issue(StoreOp op, OpWaiter waiter);
+  [[nodiscard]] bool all_durable() const { return ops_in_flight_.empty(); }
+  void reply_when_durable(const Endpoint& to, std::uint64_t id, Ack ack);
+  void send_reliable_when_durable(std::uint64_t id, const Endpoint& to, const Message& m,
+                                  RetryPolicy policy, Pending pending, TimePoint now);
+  void release_held(TimePoint now);
+  void on_saved(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r, TimePoint now);
+  void on_fetched(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r, TimePoint now);
+  void on_deleted(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r);
+  static std::string encode_reply(std::uint64_t id, Ack ack);
+  void cache_reply(const Endpoint& to, std::uint64_t id, const std::string& bytes);
   void drop(const char* cause, const Endpoint& from);
   void reply(const Endpoint& to, std::uint64_t id, Ack ack);
   bool replay_cached(const Endpoint& from, std::uint64_t id);
@@ -168,7 +238,8 @@ class ServerCore {
   void verification_done(const std::string& key, bool alive, TimePoint now);
   void resolve_save(const std::string& save_key, bool alive, TimePoint now);
   void store_and_ack(const std::string& save_key, TimePoint now);
-  bool persist_message(const PendingSave& s);
+  bool persist_message(const std::string& save_key, const PendingSave& s, After then);
+  void relay(const std::string& save_key, TimePoint now);
   void relay_outcome(const std::string& save_key, bool delivered, TimePoint now);
   void mark_offline(const std::string& key, bool tell_client, TimePoint now);
   void persist(const Client& c);
@@ -183,7 +254,6 @@ class ServerCore {
   void retry_deletions();
 
   ServerConfig config_;
-  OfflineStore& store_;
   IdGenerator ids_;
   ReliableSender sender_;
   ServerStats stats_;
@@ -201,10 +271,19 @@ class ServerCore {
   std::map<std::pair<Endpoint, std::uint64_t>, std::string> replies_;
   std::deque<std::pair<Endpoint, std::uint64_t>> reply_order_;
 
-  /// Stored messages acked by their recipient whose deletion failed (disk
-  /// full, read-only): never sent again by this process, deleted by the
-  /// sweep once the store accepts writes again.
+  /// Stored messages acked by their recipient and not yet durably deleted
+  /// (the delete is in flight, or failed: disk full, read-only): never sent
+  /// again by this process; failed ones are retried by the sweep.
   std::set<std::int64_t> undeleted_;
+  std::vector<OpWaiter> delete_retry_;                  ///< failed deletes, retried by the sweep
+  std::size_t retrying_deletes_ = 0;                    ///< retried deletes in flight
+  std::unordered_map<std::string, Mailbox> mailboxes_;  ///< by recipient key
+
+  std::vector<StoreCommand> store_out_;                           ///< not yet taken
+  std::deque<std::pair<std::uint64_t, OpWaiter>> ops_in_flight_;  ///< by ticket
+  std::uint64_t next_ticket_ = 1;
+  std::deque<Held> held_;
+  std::set<std::pair<Endpoint, std::uint64_t>> replies_held_;  ///< acks not yet released
   TimePoint next_sweep_{};
   bool shutting_down_ = false;
   std::vector<Outgoing> outgoing_;

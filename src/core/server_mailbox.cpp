@@ -45,23 +45,82 @@ void ServerCore::handle(const Save& m, const Endpoint& from, TimePoint now) {
 }
 
 void ServerCore::resolve_save(const std::string& save_key, bool alive, TimePoint now) {
+  (void)now;  // the outcome comes with the save's completion (on_saved)
   const auto it = saves_.find(save_key);
   if (it == saves_.end()) {
     return;
   }
-  PendingSave& s = it->second;
-  if (!alive) {
-    store_and_ack(save_key, now);
+  // SPEC 2. Silent recipient: save and ack "saved". Alive: the message is
+  // made durable first (once the sender has our ack, a crash of this server
+  // must not lose it: it is then delivered from the store if the relay never
+  // completes), then the sender hears "exists" and we relay it ourselves.
+  if (!persist_message(save_key, it->second, alive ? After::kSaveThenRelay : After::kSave)) {
+    saves_.erase(it);
+  }
+}
+
+bool ServerCore::persist_message(const std::string& save_key, const PendingSave& s, After then) {
+  Mailbox& box = mailboxes_[s.recipient_key];
+  if (box.waiting + box.saving >= config_.max_stored_per_client) {
+    ++stats_.requests["save_mailbox_full"];
+    const std::string why = "mailbox of " + clients_.at(s.recipient_key).nick + " is full (" +
+                            std::to_string(config_.max_stored_per_client) + " messages)";
+    log(LogLevel::kWarn, "refused a message from " + s.request.from + ": " + why);
+    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, why});
+    return false;
+  }
+  ++box.saving;
+  issue(SaveOp{{0, s.request.from, s.recipient_key, s.request.mid, s.request.text,
+                config_.wall_clock_ms()}},
+        {.after = then, .key = save_key});
+  return true;
+}
+
+void ServerCore::store_and_ack(const std::string& save_key, TimePoint now) {
+  resolve_save(save_key, false, now);
+}
+
+void ServerCore::on_saved(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r,
+                          TimePoint now) {
+  const auto it = saves_.find(w.key);
+  if (it == saves_.end()) {
     return;
   }
-  // SPEC 2: tell the sender, send it the current table, relay the message
-  // ourselves with the same message id. It is made durable first: once the
-  // sender has our ack, a crash of this server must not lose it (it is then
-  // delivered from the store if the relay never completes).
-  if (!persist_message(s)) {
+  PendingSave& s = it->second;
+  Mailbox& box = mailboxes_[s.recipient_key];
+  --box.saving;
+  if (!r) {
+    ++stats_.requests["save_failed"];
+    log(LogLevel::kError, "could not save a message from " + s.request.from + " for " +
+                              s.request.to + ": " + r.error().what);
+    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, r.error().what});
     saves_.erase(it);
     return;
   }
+  const bool fresh = std::get<SaveResult>(*r) == SaveResult::kSaved;
+  if (fresh) {
+    ++box.waiting;
+    ++stats_.messages_stored;
+  }
+  const auto recipient = clients_.find(s.recipient_key);
+  const bool relay_now =
+      w.after == After::kSaveThenRelay && recipient != clients_.end() && recipient->second.online;
+  if (relay_now) {
+    relay(w.key, now);
+    return;
+  }
+  ++stats_.requests["save"];
+  log(LogLevel::kInfo, "saved a message from " + s.request.from + " for " + s.request.to);
+  reply(s.sender, s.request.id, Ack{0, AckStatus::kSaved, 0, {}});
+  saves_.erase(it);  // `s` is gone from here on
+  if (fresh && recipient != clients_.end() && recipient->second.online) {
+    recipient->second.drained = false;  // came online meanwhile: deliver it
+    deliver_next(recipient->first, now);
+  }
+}
+
+void ServerCore::relay(const std::string& save_key, TimePoint now) {
+  PendingSave& s = saves_.at(save_key);
   ++stats_.requests["save_exists"];
   reply(s.sender, s.request.id, Ack{0, AckStatus::kExists, 0, {}});
   if (const auto sender = clients_.find(nickname_key(s.request.from)); sender != clients_.end()) {
@@ -76,48 +135,6 @@ void ServerCore::resolve_save(const std::string& save_key, bool alive, TimePoint
                 {Purpose::kRelay, s.recipient_key, save_key, 0}, now);
 }
 
-bool ServerCore::persist_message(const PendingSave& s) {
-  if (auto waiting = store_.count_for(s.recipient_key);
-      waiting && *waiting >= config_.max_stored_per_client) {
-    ++stats_.requests["save_mailbox_full"];
-    const std::string why = "mailbox of " + clients_.at(s.recipient_key).nick + " is full (" +
-                            std::to_string(config_.max_stored_per_client) + " messages)";
-    log(LogLevel::kWarn, "refused a message from " + s.request.from + ": " + why);
-    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, why});
-    return false;
-  }
-  StoredMessage msg{
-      0, s.request.from, s.recipient_key, s.request.mid, s.request.text, config_.wall_clock_ms()};
-  const auto r = store_.save(msg);
-  if (!r) {
-    ++stats_.requests["save_failed"];
-    log(LogLevel::kError, "could not save a message from " + s.request.from + " for " +
-                              s.request.to + ": " + r.error().what);
-    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, r.error().what});
-    return false;
-  }
-  if (*r == SaveResult::kSaved) {
-    ++stats_.messages_stored;
-  }
-  return true;
-}
-
-void ServerCore::store_and_ack(const std::string& save_key, TimePoint now) {
-  (void)now;
-  const auto it = saves_.find(save_key);
-  if (it == saves_.end()) {
-    return;
-  }
-  const PendingSave s = std::move(it->second);
-  saves_.erase(it);
-  if (!persist_message(s)) {
-    return;
-  }
-  ++stats_.requests["save"];
-  log(LogLevel::kInfo, "saved a message from " + s.request.from + " for " + s.request.to);
-  reply(s.sender, s.request.id, Ack{0, AckStatus::kSaved, 0, {}});
-}
-
 void ServerCore::relay_outcome(const std::string& save_key, bool delivered, TimePoint now) {
   const auto it = saves_.find(save_key);
   if (it == saves_.end()) {
@@ -128,11 +145,10 @@ void ServerCore::relay_outcome(const std::string& save_key, bool delivered, Time
   const std::string sender_key = nickname_key(s.request.from);
   NoticeKind kind = NoticeKind::kDelivered;
   if (delivered) {
-    if (auto r = store_.mark_delivered_by_key(sender_key, s.request.mid); !r) {
-      // It stays stored and is delivered again at the next registration;
-      // the recipient's duplicate suppression hides it.
-      log(LogLevel::kError, "could not delete a relayed message: " + r.error().what);
-    }
+    // If the delete fails, it stays stored and is delivered again at the
+    // next registration; the recipient's duplicate suppression hides it.
+    issue(DeleteByKeyOp{sender_key, s.request.mid},
+          {After::kDeleteRelayed, s.recipient_key, 0, 0, sender_key, s.request.mid});
   } else {
     // It answered the ping but not the relay: take it as gone. The message
     // was saved before the relay, so it waits for the next registration.
@@ -156,22 +172,71 @@ void ServerCore::deliver_next(const std::string& key, TimePoint now) {
   if (!c.online || c.delivery_id != 0) {
     return;
   }
-  auto next = store_.next_for(key, c.delivered_upto);
-  while (next && next->has_value() && undeleted_.contains((*next)->seq)) {
-    next = store_.next_for(key, (*next)->seq);  // delivered already, not yet deleted
+  while (!c.prefetched.empty() && undeleted_.contains(c.prefetched.front().seq)) {
+    c.prefetched.pop_front();  // delivered already, not yet deleted
   }
-  if (!next) {
-    log(LogLevel::kError, "could not read stored messages: " + next.error().what);
+  if (c.prefetched.empty()) {
+    const auto box = mailboxes_.find(key);
+    if (c.fetching || c.drained || box == mailboxes_.end() || box->second.waiting == 0) {
+      return;
+    }
+    c.fetching = true;
+    issue(FetchOp{key, c.fetched_upto, kFetchBatch},
+          {.after = After::kFetch, .key = key, .epoch = c.delivery_epoch});
     return;
   }
-  if (!next->has_value()) {
-    return;
-  }
-  const StoredMessage& m = **next;
+  const StoredMessage& m = c.prefetched.front();
   const std::uint64_t id = ids_.next();
   c.delivery_id = id;
   send_reliable(id, c.endpoint, Deliver{id, m.from, m.mid, m.text, m.saved_at_ms}, server_policy(),
                 {Purpose::kStored, key, {}, m.seq}, now);
+}
+
+void ServerCore::on_fetched(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r,
+                            TimePoint now) {
+  const auto it = clients_.find(w.key);
+  if (it == clients_.end() || it->second.delivery_epoch != w.epoch) {
+    return;  // delivery restarted meanwhile; that fetch is stale
+  }
+  Client& c = it->second;
+  c.fetching = false;
+  if (!r) {
+    // Tried again at its next heartbeat or registration.
+    log(LogLevel::kError, "could not read stored messages: " + r.error().what);
+    return;
+  }
+  const auto& messages = std::get<std::vector<StoredMessage>>(*r);
+  for (const StoredMessage& m : messages) {
+    c.fetched_upto = std::max(c.fetched_upto, m.seq);
+    if (!undeleted_.contains(m.seq)) {
+      c.prefetched.push_back(m);
+    }
+  }
+  c.drained = messages.size() < kFetchBatch;
+  deliver_next(w.key, now);
+}
+
+void ServerCore::on_deleted(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r) {
+  if (w.after == After::kRetryDelete) {
+    --retrying_deletes_;
+  }
+  if (!r) {
+    // Delivered but still stored: never sent again by this process
+    // (undeleted_; a relayed one may be, and duplicate suppression hides
+    // it), deleted by the sweep when the store accepts writes again.
+    log(LogLevel::kError,
+        "could not delete a delivered message: " + r.error().what + " (will retry)");
+    delete_retry_.push_back(w);
+    return;
+  }
+  if (std::get<std::size_t>(*r) > 0) {
+    if (auto box = mailboxes_.find(w.key); box != mailboxes_.end() && box->second.waiting > 0) {
+      --box->second.waiting;
+    }
+  }
+  if (w.sender_key.empty()) {
+    undeleted_.erase(w.seq);
+  }
 }
 
 void ServerCore::stop_delivery(Client& c) {
@@ -180,14 +245,23 @@ void ServerCore::stop_delivery(Client& c) {
     pending_.erase(c.delivery_id);
     c.delivery_id = 0;
   }
+  c.prefetched.clear();
+  c.fetched_upto = 0;
+  c.fetching = false;
+  c.drained = false;
+  ++c.delivery_epoch;
 }
 
 void ServerCore::retry_deletions() {
-  while (!undeleted_.empty()) {
-    if (!store_.mark_delivered(*undeleted_.begin())) {
-      return;  // still failing; next sweep
-    }
-    undeleted_.erase(undeleted_.begin());
+  if (retrying_deletes_ > 0) {
+    return;  // the last round is still in flight
+  }
+  for (OpWaiter& w : std::exchange(delete_retry_, {})) {
+    ++retrying_deletes_;
+    StoreOp op = w.sender_key.empty() ? StoreOp{DeleteOp{w.seq}}
+                                      : StoreOp{DeleteByKeyOp{w.sender_key, w.mid}};
+    w.after = After::kRetryDelete;
+    issue(std::move(op), std::move(w));
   }
 }
 

@@ -77,16 +77,16 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   persist(c);
   bump_version();
   std::uint32_t waiting = 0;
-  if (auto n = store_.count_for(key); n) {
-    waiting = static_cast<std::uint32_t>(*n);
-  } else {
-    log(LogLevel::kError, "could not count stored messages: " + n.error().what);
+  if (const auto box = mailboxes_.find(key); box != mailboxes_.end()) {
+    // Saves in flight count too: "[You Have Messages]" is printed only
+    // with the first stored message, so one that then fails shows nothing.
+    waiting = static_cast<std::uint32_t>(box->second.waiting + box->second.saving);
   }
   ++stats_.requests["register"];
   log(LogLevel::kInfo,
       "registered " + m.nick + " at " + from.to_string() +
           (waiting > 0 ? ", " + std::to_string(waiting) + " stored messages" : ""));
-  reply(from, m.id, Ack{0, AckStatus::kOk, waiting, {}});
+  reply_when_durable(from, m.id, Ack{0, AckStatus::kOk, waiting, {}});
   flush_tables(now);  // the table goes before the stored messages
   deliver_next(key, now);
 }
@@ -106,7 +106,7 @@ void ServerCore::handle(const Deregister& m, const Endpoint& from, TimePoint now
   if (c->online) {
     mark_offline(key, false, now);
   }
-  reply(from, m.id, Ack{0, AckStatus::kOk, 0, {}});
+  reply_when_durable(from, m.id, Ack{0, AckStatus::kOk, 0, {}});
 }
 
 void ServerCore::handle(const Heartbeat& m, const Endpoint& from, TimePoint now) {
@@ -114,6 +114,14 @@ void ServerCore::handle(const Heartbeat& m, const Endpoint& from, TimePoint now)
     return;
   }
   Client* c = authorised(m.nick, from);
+  if (c == nullptr && !clients_.contains(nickname_key(m.nick))) {
+    // A nickname this server does not know (its registration was never
+    // made durable before a crash): "offline" makes the client register
+    // again. The answer is no larger than the heartbeat.
+    ++stats_.requests["heartbeat_unknown"];
+    reply(from, m.id, Ack{0, AckStatus::kOffline, 0, {}});
+    return;
+  }
   if (c == nullptr) {
     drop("unauthorised", from);
     return;
@@ -194,7 +202,8 @@ void ServerCore::send_table(const std::string& key, const std::vector<TableEntry
       c.online ? server_policy() : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
   for (const TablePart& part : split_table(version_, entries, [this] { return ids_.next(); })) {
     c.table_ids.push_back(part.id);
-    send_reliable(part.id, c.endpoint, part, policy, {Purpose::kTable, key, {}, 0}, now);
+    send_reliable_when_durable(part.id, c.endpoint, part, policy, {Purpose::kTable, key, {}, 0},
+                               now);
   }
 }
 

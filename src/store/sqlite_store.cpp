@@ -118,11 +118,13 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sender_key, mid) DO NOTHING"},
       {&store->oldest_,
        "SELECT seq, sender, mid, body, saved_at_ms FROM messages "
-       "WHERE recipient = ? AND delivered = 0 AND seq > ? ORDER BY seq LIMIT 1"},
+       "WHERE recipient = ? AND delivered = 0 AND seq > ? ORDER BY seq LIMIT ?"},
       {&store->count_, "SELECT count(*) FROM messages WHERE recipient = ? AND delivered = 0"},
-      {&store->delivered_, "UPDATE messages SET delivered = 1, body = NULL WHERE seq = ?"},
+      {&store->delivered_,
+       "UPDATE messages SET delivered = 1, body = NULL WHERE seq = ? AND delivered = 0"},
       {&store->delivered_by_key_,
-       "UPDATE messages SET delivered = 1, body = NULL WHERE sender_key = ? AND mid = ?"},
+       "UPDATE messages SET delivered = 1, body = NULL "
+       "WHERE sender_key = ? AND mid = ? AND delivered = 0"},
       {&store->put_client_,
        "INSERT OR REPLACE INTO clients (nick_key, nick, address, port, online, heartbeat_ms) "
        "VALUES (?, ?, ?, ?, ?, ?)"},
@@ -163,26 +165,28 @@ std::expected<SaveResult, StoreError> SqliteStore::save(const StoredMessage& m) 
   return sqlite3_changes(db_) == 0 ? SaveResult::kDuplicate : SaveResult::kSaved;
 }
 
-std::expected<std::optional<StoredMessage>, StoreError> SqliteStore::next_for(
-    std::string_view to_key, std::int64_t after_seq) {
+std::expected<std::vector<StoredMessage>, StoreError> SqliteStore::fetch_for(
+    std::string_view to_key, std::int64_t after_seq, std::size_t limit) {
   Reset r{oldest_};
   bind_text(oldest_, 1, to_key);
   sqlite3_bind_int64(oldest_, 2, after_seq);
-  const int rc = sqlite3_step(oldest_);
-  if (rc == SQLITE_DONE) {
-    return std::optional<StoredMessage>{};
+  sqlite3_bind_int64(oldest_, 3, static_cast<sqlite3_int64>(limit));
+  std::vector<StoredMessage> out;
+  int rc = 0;
+  while ((rc = sqlite3_step(oldest_)) == SQLITE_ROW) {
+    StoredMessage m;
+    m.seq = sqlite3_column_int64(oldest_, 0);
+    m.from = column_text(oldest_, 1);
+    m.to_key = std::string(to_key);
+    m.mid = static_cast<std::uint64_t>(sqlite3_column_int64(oldest_, 2));
+    m.text = column_text(oldest_, 3);
+    m.saved_at_ms = sqlite3_column_int64(oldest_, 4);
+    out.push_back(std::move(m));
   }
-  if (rc != SQLITE_ROW) {
+  if (rc != SQLITE_DONE) {
     return std::unexpected(error("cannot read stored messages"));
   }
-  StoredMessage m;
-  m.seq = sqlite3_column_int64(oldest_, 0);
-  m.from = column_text(oldest_, 1);
-  m.to_key = std::string(to_key);
-  m.mid = static_cast<std::uint64_t>(sqlite3_column_int64(oldest_, 2));
-  m.text = column_text(oldest_, 3);
-  m.saved_at_ms = sqlite3_column_int64(oldest_, 4);
-  return m;
+  return out;
 }
 
 std::expected<std::size_t, StoreError> SqliteStore::count_for(std::string_view to_key) {
@@ -194,24 +198,24 @@ std::expected<std::size_t, StoreError> SqliteStore::count_for(std::string_view t
   return static_cast<std::size_t>(sqlite3_column_int64(count_, 0));
 }
 
-std::expected<void, StoreError> SqliteStore::mark_delivered(std::int64_t seq) {
+std::expected<std::size_t, StoreError> SqliteStore::mark_delivered(std::int64_t seq) {
   Reset r{delivered_};
   sqlite3_bind_int64(delivered_, 1, seq);
   if (sqlite3_step(delivered_) != SQLITE_DONE) {
     return std::unexpected(error("cannot delete delivered message"));
   }
-  return {};
+  return static_cast<std::size_t>(sqlite3_changes(db_));
 }
 
-std::expected<void, StoreError> SqliteStore::mark_delivered_by_key(std::string_view sender_key,
-                                                                   std::uint64_t mid) {
+std::expected<std::size_t, StoreError> SqliteStore::mark_delivered_by_key(
+    std::string_view sender_key, std::uint64_t mid) {
   Reset r{delivered_by_key_};
   bind_text(delivered_by_key_, 1, sender_key);
   sqlite3_bind_int64(delivered_by_key_, 2, static_cast<sqlite3_int64>(mid));
   if (sqlite3_step(delivered_by_key_) != SQLITE_DONE) {
     return std::unexpected(error("cannot delete delivered message"));
   }
-  return {};
+  return static_cast<std::size_t>(sqlite3_changes(db_));
 }
 
 std::expected<void, StoreError> SqliteStore::put_client(const ClientRecord& c) {
@@ -271,7 +275,45 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
     state.table_version = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
   }
   sqlite3_finalize(s);
+  // Mailbox sizes, once at start (the messages_waiting index covers it).
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT recipient, count(*) FROM messages WHERE delivered = 0 "
+                         "GROUP BY recipient",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    return std::unexpected(error("cannot count stored messages"));
+  }
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    state.waiting[column_text(s, 0)] = static_cast<std::size_t>(sqlite3_column_int64(s, 1));
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) {
+    return std::unexpected(error("cannot count stored messages"));
+  }
   return state;
+}
+
+std::expected<void, StoreError> SqliteStore::begin() {
+  if (auto r = exec("BEGIN IMMEDIATE"); !r) {
+    return std::unexpected(StoreError{"cannot begin a transaction: " + r.error().what});
+  }
+  return {};
+}
+
+std::expected<void, StoreError> SqliteStore::commit() {
+  if (auto r = exec("COMMIT"); !r) {
+    return std::unexpected(StoreError{r.error().what});
+  }
+  return {};
+}
+
+void SqliteStore::rollback() {
+  if (in_transaction()) {
+    (void)exec("ROLLBACK");
+  }
+}
+
+bool SqliteStore::in_transaction() const {
+  return sqlite3_get_autocommit(db_) == 0;
 }
 
 std::expected<void, StoreError> SqliteStore::checkpoint() {

@@ -2,7 +2,7 @@
 //
 // One file, <data-dir>/udpchat.db, in write-ahead-log mode with
 // synchronous=FULL: every commit is fsynced to the WAL before it returns,
-// so a save is durable when `save` returns (SPEC 6). The database is opened
+// so a write is durable when it (or, in a transaction, `commit`) returns. The database is opened
 // in exclusive locking mode, so a second server on the same data directory
 // fails at start instead of sharing it. Delivered messages lose their body
 // but keep their (sender, message id) row as an idempotency key for
@@ -30,15 +30,21 @@ class SqliteStore final : public OfflineStore {
   SqliteStore& operator=(const SqliteStore&) = delete;
 
   std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
-  std::expected<std::optional<StoredMessage>, StoreError> next_for(std::string_view to_key,
-                                                                   std::int64_t after_seq) override;
+  std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
+                                                                  std::int64_t after_seq,
+                                                                  std::size_t limit) override;
   std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
-  std::expected<void, StoreError> mark_delivered(std::int64_t seq) override;
-  std::expected<void, StoreError> mark_delivered_by_key(std::string_view sender_key,
-                                                        std::uint64_t mid) override;
+  std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) override;
+  std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
+                                                               std::uint64_t mid) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
   std::expected<StoredState, StoreError> load() override;
+  /// BEGIN IMMEDIATE / COMMIT (one fsync of the WAL) / ROLLBACK.
+  std::expected<void, StoreError> begin() override;
+  std::expected<void, StoreError> commit() override;
+  void rollback() override;
+  [[nodiscard]] bool in_transaction() const override;
 
   /// Copies the WAL into the database file (at a clean shutdown).
   std::expected<void, StoreError> checkpoint();

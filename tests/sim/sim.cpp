@@ -28,6 +28,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocol/text.hpp"
@@ -44,6 +45,7 @@ struct Totals {
   std::uint64_t typed = 0, peer_acked = 0, saved = 0, exists = 0, told_failed = 0;
   std::uint64_t sender_died = 0, shown = 0, cross_restart_repeats = 0;
   std::uint64_t client_crashes = 0, server_crashes = 0, partitions = 0;
+  std::uint64_t store_failures = 0, store_batches = 0, store_commands = 0;
   World::NetworkStats net;
 };
 
@@ -106,6 +108,8 @@ class Scenario {
   TimePoint start_;
   int clients_ = 0;
   double drop_ = 0, dup_ = 0, delay_ = 0;
+  double store_fault_ = 0;  ///< share of saves and deletes that fail
+  std::uint64_t store_failures_ = 0;
   Duration jitter_{};
   /// Half the seeds use short heartbeats, half a longer one, so repairs
   /// that must not wait for a heartbeat are seen waiting (SPEC 8 promises
@@ -323,10 +327,15 @@ std::string Scenario::final_checks(Totals& totals) {
     }
   }
   const auto work = w_.server->pending_work();
-  if (work.saves != 0 || work.verifications != 0) {
-    return "the server still has " + std::to_string(work.saves) + " saves and " +
-           std::to_string(work.verifications) + " verifications in progress";
+  if (work.saves != 0 || work.verifications != 0 || work.store_commands != 0 || work.held != 0) {
+    return "the server still has " + std::to_string(work.saves) + " saves, " +
+           std::to_string(work.verifications) + " verifications, " +
+           std::to_string(work.store_commands) + " store commands and " +
+           std::to_string(work.held) + " held datagrams in progress";
   }
+  totals.store_failures += store_failures_;
+  totals.store_batches += w_.store_batches;
+  totals.store_commands += w_.store_commands;
   return {};
 }
 
@@ -339,6 +348,21 @@ std::string Scenario::run(Totals& totals) {
   jitter_ = between(1ms, 120ms);
   heartbeat_ = uniform() < 0.5 ? Duration(5s) : Duration(60s);
   w_.latency = between(100us, 20ms);
+  // The store writer: most seeds commit in groups that take a while, and
+  // hear of it later still; some fail a share of saves and deletes.
+  if (uniform() < 0.7) {
+    w_.store_latency = between(Duration::zero(), 30ms);
+    w_.completion_delay = between(Duration::zero(), 5ms);
+  }
+  store_fault_ = uniform() < 0.2 ? uniform() * 0.1 : 0.0;
+  w_.store.fault = [this](std::string_view op) {
+    const bool fail = (op == "save" || op == "delete") && uniform() < store_fault_;
+    if (fail) {
+      ++store_failures_;
+      event(std::string("store: ") + std::string(op) + " fails");
+    }
+    return fail;
+  };
   install_hooks();
   event("seed " + std::to_string(seed_) + ": " + std::to_string(clients_) + " clients, drop " +
         std::to_string(drop_) + ", duplicate " + std::to_string(dup_) + ", delay " +
@@ -353,6 +377,7 @@ std::string Scenario::run(Totals& totals) {
   }
   // Heal: no more faults, everyone back, everyone registered.
   event("heal");
+  store_fault_ = 0;
   w_.fault = [this](const Endpoint& from, const Endpoint& to, const Message& m) {
     // Still learn ids, never lose anything.
     if (const auto* c = std::get_if<Chat>(&m); c != nullptr && c->text.starts_with("m")) {
@@ -443,6 +468,10 @@ int main(int argc, char** argv) {
   std::printf("simulation: faults: client crashes %llu, server crashes %llu, partitions %llu\n",
               static_cast<unsigned long long>(totals.client_crashes), static_cast<unsigned long long>(totals.server_crashes),
               static_cast<unsigned long long>(totals.partitions));
+  std::printf("simulation: store: %llu commands in %llu group commits, %llu writes failed\n",
+              static_cast<unsigned long long>(totals.store_commands),
+              static_cast<unsigned long long>(totals.store_batches),
+              static_cast<unsigned long long>(totals.store_failures));
   std::printf("seeds: %llu passed, %llu failed\n", static_cast<unsigned long long>(totals.seeds - totals.failed),
               static_cast<unsigned long long>(totals.failed));
   return totals.failed == 0 ? 0 : 1;

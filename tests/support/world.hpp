@@ -1,7 +1,14 @@
 // world.hpp: a deterministic in-memory network for the sans-I/O state
 // machines: one ServerCore over a MemoryStore, any number of ClientSessions,
 // a fake clock, and datagrams that take `latency` to arrive and can be
-// dropped, duplicated or delayed by a test's fault hook.
+// dropped, duplicated or delayed by a test's fault hook. The server's store
+// writer is modelled too: commands queue, a batch commits `store_latency`
+// after it started (group commit: what queues meanwhile is the next batch),
+// its completions reach the server `completion_delay` later, and any write
+// can be failed by `store.fault`. A server crash loses what was not
+// committed, and the completions of what was committed but not yet heard
+// (a crash between commit and ack). With both delays zero the writer
+// commits at once, inside the event that issued the commands.
 //
 // Nothing here touches a socket or the real clock, so a scenario runs in
 // microseconds and the same inputs always give the same outputs. Used by the
@@ -10,6 +17,7 @@
 #pragma once
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,7 +27,9 @@
 
 #include "core/client_session.hpp"
 #include "core/server_core.hpp"
+#include "core/store_ops.hpp"
 #include "protocol/codec.hpp"
+#include "support/store_driver.hpp"
 
 namespace udpchat::test {
 
@@ -55,16 +65,20 @@ class World {
     config.retries = retries;
     config.wall_clock_ms = [this] { return wall_ms(); };
     if (configure_server) configure_server(config);
-    server = std::make_unique<ServerCore>(config, store, next_seed());
-    auto started = server->start(now);
-    (void)started;
+    server = std::make_unique<ServerCore>(config, next_seed());
+    server->start(*memory.load(), now);
     server_alive = true;
     collect();
   }
-  /// The server process dies: its memory is gone, its store stays.
+  /// The server process dies: its memory is gone, its store stays with
+  /// what was committed.
   void crash_server() {
     server.reset();
     server_alive = false;
+    store_queue_.clear();
+    committing_.clear();
+    commit_at_.reset();
+    completions_.clear();
   }
 
   // --- clients ------------------------------------------------------------------
@@ -130,6 +144,8 @@ class World {
         if (c && (!t || *c < *t)) t = c;
       };
       if (!wire_.empty()) consider(wire_.begin()->first);
+      consider(commit_at_);
+      if (!completions_.empty()) consider(completions_.begin()->first);
       if (server_alive) consider(server->next_deadline());
       for (auto& [port, n] : nodes) {
         if (n.alive) consider(n.session->next_deadline());
@@ -163,7 +179,11 @@ class World {
   Duration ack_timeout = std::chrono::milliseconds(500);
   int retries = 5;
   Endpoint server_endpoint{"127.0.0.1", 9000};
-  MemoryStore store;
+  MemoryStore memory;           ///< what is durable
+  FaultyStore store{memory};    ///< the server's store; `store.fault` fails writes
+  Duration store_latency{};     ///< time a batch takes to commit
+  Duration completion_delay{};  ///< from commit to the server hearing of it
+  std::uint64_t store_batches = 0, store_commands = 0;
   std::unique_ptr<ServerCore> server;
   bool server_alive = false;
   std::map<std::uint16_t, Node> nodes;
@@ -202,9 +222,21 @@ class World {
   }
 
   void collect() {
-    if (server_alive) {
+    while (server_alive) {
       for (auto& o : server->take_outgoing()) post(server_endpoint, std::move(o));
       server->take_logs();
+      for (auto& c : server->take_store_commands()) store_queue_.push_back(std::move(c));
+      if (store_latency != Duration::zero() || completion_delay != Duration::zero()) {
+        start_batch();
+        break;
+      }
+      if (store_queue_.empty()) break;
+      // A writer with no latency: commit now, complete now.
+      const std::vector<StoreCommand> batch(store_queue_.begin(), store_queue_.end());
+      store_queue_.clear();
+      ++store_batches;
+      store_commands += batch.size();
+      for (const auto& c : apply_batch(store, batch)) server->on_store_completion(c, now);
     }
     for (auto& [port, n] : nodes) {
       if (!n.alive) continue;
@@ -239,7 +271,34 @@ class World {
     }
   }
 
+  void start_batch() {
+    if (commit_at_ || store_queue_.empty()) return;
+    committing_.assign(store_queue_.begin(), store_queue_.end());
+    store_queue_.clear();
+    commit_at_ = now + store_latency;
+  }
+
+  void step_store() {
+    if (commit_at_ && *commit_at_ <= now) {
+      ++store_batches;
+      store_commands += committing_.size();
+      for (auto& c : apply_batch(store, committing_)) {
+        completions_.emplace(now + completion_delay, std::move(c));
+      }
+      committing_.clear();
+      commit_at_.reset();
+      start_batch();
+    }
+    while (server_alive && !completions_.empty() && completions_.begin()->first <= now) {
+      const StoreCompletion c = std::move(completions_.begin()->second);
+      completions_.erase(completions_.begin());
+      server->on_store_completion(c, now);
+      collect();
+    }
+  }
+
   void step() {
+    step_store();
     // Deliver every datagram due now, then fire every deadline due now.
     while (!wire_.empty() && wire_.begin()->first <= now) {
       const InFlight d = std::move(wire_.begin()->second);
@@ -258,6 +317,10 @@ class World {
   }
 
   std::multimap<TimePoint, InFlight> wire_;
+  std::deque<StoreCommand> store_queue_;                   ///< issued, not yet in a batch
+  std::vector<StoreCommand> committing_;                   ///< the batch being committed
+  std::optional<TimePoint> commit_at_;                     ///< when it commits
+  std::multimap<TimePoint, StoreCompletion> completions_;  ///< committed, not yet heard
   std::uint64_t seed_ = 0;
 };
 

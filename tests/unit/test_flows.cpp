@@ -460,14 +460,14 @@ TEST_SUITE("flows") {
     w.run_for(1s);
     w.type(A, "send bob before");
     w.run_for(2s);
-    w.store.fail_writes = true;
+    w.memory.fail_writes = true;
     w.lines(A).clear();
     w.type(A, "send bob during");
     w.run_for(2s);
     REQUIRE(w.lines(A).size() == 1);
     CHECK(w.lines(A)[0] ==
           ">>> [Server could not save the message for bob: database or disk is full]");
-    w.store.fail_writes = false;
+    w.memory.fail_writes = false;
     w.type(B, "reg bob");
     w.run_for(3s);
     bool before = false;

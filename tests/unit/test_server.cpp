@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "support/doctest_print.hpp"
+#include "support/store_driver.hpp"
 #include "support/world.hpp"
 
 using namespace udpchat;
@@ -26,11 +27,12 @@ std::vector<T> of_type(const std::vector<Outgoing>& out, const Endpoint& to) {
 
 struct Server {
   MemoryStore store;
-  ServerCore core{
-      ServerConfig{.wall_clock_ms = [] { return std::int64_t{1700000000000}; }}, store, 1};
-  Server() { REQUIRE(core.start(kT0)); }
+  ServerCore core{ServerConfig{.wall_clock_ms = [] { return std::int64_t{1700000000000}; }}, 1};
+  Server() { core.start(*store.load(), kT0); }
+  /// One datagram in, with a store writer that commits at once.
   std::vector<Outgoing> feed(const Message& m, const Endpoint& from, TimePoint t = kT0) {
     core.on_datagram(encode(m), from, t);
+    test::drain_store(core, store, t);
     return core.take_outgoing();
   }
 };
@@ -106,6 +108,18 @@ TEST_SUITE("server") {
     s.feed(Deregister{3, "alice"}, kAlice);
     out = s.feed(Heartbeat{4, "alice", 9}, kAlice);
     CHECK(of_type<Ack>(out, kAlice).at(0).status == AckStatus::kOffline);
+  }
+
+  TEST_CASE("a heartbeat for a nickname the server does not know is answered 'offline'") {
+    Server s;
+    auto out = s.feed(Heartbeat{2, "ghost", 0}, kAlice);
+    REQUIRE(of_type<Ack>(out, kAlice).size() == 1);
+    CHECK(of_type<Ack>(out, kAlice)[0].status == AckStatus::kOffline);
+    // A known nickname from another address is still not answered.
+    s.feed(Register{1, "alice", 30000}, kAlice);
+    out = s.feed(Heartbeat{3, "alice", 0}, kBob);
+    CHECK(out.empty());
+    CHECK(s.core.stats().dropped["unauthorised"] == 1);
   }
 
   TEST_CASE("statistics count requests and drops") {

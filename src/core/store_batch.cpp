@@ -1,0 +1,89 @@
+// store_batch.cpp: apply_batch, group commit of StoreCommands against any
+// OfflineStore (see store_ops.hpp for the contract).
+#include <type_traits>
+
+#include "core/store_ops.hpp"
+
+namespace udpchat {
+namespace {
+
+std::expected<StoreValue, StoreError> run(OfflineStore& store, const StoreOp& op) {
+  return std::visit(
+      [&store](const auto& o) -> std::expected<StoreValue, StoreError> {
+        using T = std::decay_t<decltype(o)>;
+        const auto wrap = [](auto r) -> std::expected<StoreValue, StoreError> {
+          if (!r) return std::unexpected(r.error());
+          if constexpr (std::is_void_v<typename decltype(r)::value_type>) {
+            return StoreValue{};
+          } else {
+            return StoreValue{std::move(*r)};
+          }
+        };
+        if constexpr (std::is_same_v<T, SaveOp>) {
+          return wrap(store.save(o.message));
+        } else if constexpr (std::is_same_v<T, DeleteOp>) {
+          return wrap(store.mark_delivered(o.seq));
+        } else if constexpr (std::is_same_v<T, DeleteByKeyOp>) {
+          return wrap(store.mark_delivered_by_key(o.sender_key, o.mid));
+        } else if constexpr (std::is_same_v<T, PutClientOp>) {
+          return wrap(store.put_client(o.client));
+        } else if constexpr (std::is_same_v<T, PutVersionOp>) {
+          return wrap(store.put_table_version(o.version));
+        } else {
+          return wrap(store.fetch_for(o.to_key, o.after_seq, o.limit));
+        }
+      },
+      op);
+}
+
+}  // namespace
+
+std::vector<StoreCompletion> apply_batch(OfflineStore& store, std::span<const StoreCommand> batch) {
+  std::vector<StoreCompletion> done;
+  done.reserve(batch.size());
+  std::vector<std::size_t> txn;  // completions of writes in the open transaction
+  const auto fail_txn = [&done, &txn](const StoreError& e) {
+    for (const std::size_t i : txn) done[i].result = std::unexpected(e);
+    txn.clear();
+  };
+  // Writes, in order, in one transaction; reads wait for the commit so that
+  // they see only what is durable (never a write that is then rolled back).
+  auto opened = store.begin();
+  for (const StoreCommand& cmd : batch) {
+    done.emplace_back();  // the result starts as an empty success
+    done.back().ticket = cmd.ticket;
+    if (std::holds_alternative<FetchOp>(cmd.op)) {
+      continue;
+    }
+    if (!opened) {
+      done.back().result = std::unexpected(opened.error());
+      opened = store.begin();
+      continue;
+    }
+    auto r = run(store, cmd.op);
+    if (!r && !store.in_transaction()) {
+      // The store rolled back the whole transaction: what it held so far
+      // is not durable either. Tell each, and go on in a new one.
+      fail_txn(r.error());
+      done.back().result = std::move(r);
+      opened = store.begin();
+      continue;
+    }
+    done.back().result = std::move(r);
+    txn.push_back(done.size() - 1);
+  }
+  if (opened) {
+    if (auto c = store.commit(); !c) {
+      store.rollback();
+      fail_txn(c.error());
+    }
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (std::holds_alternative<FetchOp>(batch[i].op)) {
+      done[i].result = run(store, batch[i].op);
+    }
+  }
+  return done;
+}
+
+}  // namespace udpchat

@@ -1,0 +1,73 @@
+// store_driver.hpp: test doubles for the server's store writer.
+//
+//  - drain_store: runs every command the core issued at once, as a writer
+//    with no latency would, feeding completions back until none is left.
+//  - FaultyStore: an OfflineStore over a MemoryStore whose `fault` hook can
+//    fail any single write (like a full disk for one transaction).
+#pragma once
+
+#include <functional>
+#include <string_view>
+
+#include "core/server_core.hpp"
+#include "core/store_ops.hpp"
+
+namespace udpchat::test {
+
+inline void drain_store(ServerCore& core, OfflineStore& store, TimePoint now) {
+  for (auto cmds = core.take_store_commands(); !cmds.empty(); cmds = core.take_store_commands()) {
+    for (const auto& c : apply_batch(store, cmds)) core.on_store_completion(c, now);
+  }
+}
+
+class FaultyStore final : public OfflineStore {
+ public:
+  explicit FaultyStore(MemoryStore& inner) : inner_(inner) {}
+  /// Called before each write with its name ("save", "delete", "client",
+  /// "version"); true fails it like a full disk.
+  std::function<bool(std::string_view op)> fault;
+
+  std::expected<SaveResult, StoreError> save(const StoredMessage& m) override {
+    if (failed("save")) return full();
+    return inner_.save(m);
+  }
+  std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
+                                                                  std::int64_t after_seq,
+                                                                  std::size_t limit) override {
+    return inner_.fetch_for(to_key, after_seq, limit);
+  }
+  std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override {
+    return inner_.count_for(to_key);
+  }
+  std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) override {
+    if (failed("delete")) return full();
+    return inner_.mark_delivered(seq);
+  }
+  std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
+                                                               std::uint64_t mid) override {
+    if (failed("delete")) return full();
+    return inner_.mark_delivered_by_key(sender_key, mid);
+  }
+  std::expected<void, StoreError> put_client(const ClientRecord& c) override {
+    if (failed("client")) return full();
+    return inner_.put_client(c);
+  }
+  std::expected<void, StoreError> put_table_version(std::uint64_t version) override {
+    if (failed("version")) return full();
+    return inner_.put_table_version(version);
+  }
+  std::expected<StoredState, StoreError> load() override { return inner_.load(); }
+  std::expected<void, StoreError> begin() override { return inner_.begin(); }
+  std::expected<void, StoreError> commit() override { return inner_.commit(); }
+  void rollback() override { inner_.rollback(); }
+  [[nodiscard]] bool in_transaction() const override { return inner_.in_transaction(); }
+
+ private:
+  bool failed(std::string_view op) const { return fault && fault(op); }
+  static std::unexpected<StoreError> full() {
+    return std::unexpected(StoreError{"database or disk is full"});
+  }
+  MemoryStore& inner_;
+};
+
+}  // namespace udpchat::test
