@@ -114,14 +114,6 @@ void ServerCore::handle(const Heartbeat& m, const Endpoint& from, TimePoint now)
     return;
   }
   Client* c = authorised(m.nick, from);
-  if (c == nullptr && !clients_.contains(nickname_key(m.nick))) {
-    // A nickname this server does not know (its registration was never
-    // made durable before a crash): "offline" makes the client register
-    // again. The answer is no larger than the heartbeat.
-    ++stats_.requests["heartbeat_unknown"];
-    reply(from, m.id, Ack{0, AckStatus::kOffline, 0, {}});
-    return;
-  }
   if (c == nullptr) {
     drop("unauthorised", from);
     return;
