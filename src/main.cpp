@@ -116,9 +116,15 @@ int main(int argc, char** argv) {
                 cxxopts::value<std::string>(),
                 "N")("max-pending", "client: messages waiting for one peer at most (default 100)",
                      cxxopts::value<std::string>(), "N")(
-      "log-level", "trace, debug, info, warn or error (default: server info, client warn)",
-      cxxopts::value<std::string>()->default_value("default"),
-      "LEVEL")("h,help", "show this help")("version", "show the version")(
+      "table-batch-ms",
+      "server: table changes within this window go out as one version (default 20)",
+      cxxopts::value<std::string>(), "N")(
+      "full-table-limit",
+      "server: up to this many registered clients everyone holds the whole table (default 1000)",
+      cxxopts::value<std::string>(),
+      "N")("log-level", "trace, debug, info, warn or error (default: server info, client warn)",
+           cxxopts::value<std::string>()->default_value("default"),
+           "LEVEL")("h,help", "show this help")("version", "show the version")(
       "args", "positional arguments", cxxopts::value<std::vector<std::string>>());
   options.parse_positional({"args"});
 
@@ -151,6 +157,9 @@ int main(int argc, char** argv) {
       o.max_clients =
           static_cast<std::size_t>(parse_bounded(r, "max-clients", 1, 10000000, 100000));
       o.max_stored = static_cast<std::size_t>(parse_bounded(r, "max-stored", 1, 10000000, 10000));
+      o.table_batch = milliseconds(parse_bounded(r, "table-batch-ms", 0, 10000, 20));
+      o.full_table_limit =
+          static_cast<std::size_t>(parse_bounded(r, "full-table-limit", 0, 10000000, 1000));
       o.common = parse_common(r);
       if (default_level) o.common.log_level = LogLevel::kInfo;
       return run_server(o);

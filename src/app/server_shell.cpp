@@ -212,6 +212,8 @@ int run_server(const ServerOptions& options) {
   config.wall_clock_ms = wall_clock_ms;
   config.max_clients = options.max_clients;
   config.max_stored_per_client = options.max_stored;
+  config.table_batch = options.table_batch;
+  config.full_table_limit = options.full_table_limit;
   ServerCore core(config, std::random_device{}() * 0x100000000ULL + std::random_device{}());
   const auto state = (*store)->load();
   if (!state) {

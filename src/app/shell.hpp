@@ -29,6 +29,8 @@ struct ServerOptions {
   std::string data_dir = "./udpchat-data";
   std::size_t max_clients = kDefaultMaxClients;
   std::size_t max_stored = kDefaultMaxStoredPerClient;
+  Duration table_batch = kDefaultTableBatch;
+  std::size_t full_table_limit = kDefaultFullTableLimit;
 };
 
 struct ClientOptions {

@@ -38,7 +38,7 @@ void ClientSession::execute(std::string_view line, TimePoint now) {
   } else if (word == "reg") {
     cmd_reg(rest, now);
   } else if (word == "list" || word == "who") {
-    cmd_list();
+    cmd_list(rest, now);
   } else if (word == "help") {
     cmd_help();
   } else if (word == "quit" || word == "exit") {
@@ -63,21 +63,27 @@ void ClientSession::cmd_send(std::string_view args, TimePoint now) {
     return;
   }
   const TableEntry* entry = find_peer(peer);
-  if (entry == nullptr) {
+  if (entry == nullptr && !is_valid_nickname(peer)) {
     say("[Unknown client " + printable(peer) + ".]");
     return;
   }
-  const std::string key = nickname_key(entry->nick);
+  // A nickname not held is asked of the server first (SPEC 10: lookup).
+  const std::string nick = entry != nullptr ? entry->nick : std::string(peer);
+  const std::string key = nickname_key(nick);
   if (const auto it = peers_.find(key);
       it != peers_.end() && it->second.messages.size() >= config_.max_pending_per_peer) {
-    say("[Too many messages waiting for " + entry->nick + " (max " +
+    say("[Too many messages waiting for " + nick + " (max " +
         std::to_string(config_.max_pending_per_peer) + ").]");
     return;
   }
   PeerQueue& q = peers_[key];
-  q.messages.push_back({entry->nick, std::string(text), ids_.next()});
+  q.messages.push_back({nick, std::string(text), ids_.next()});
   if (q.stage == SendStage::kIdle) {
-    dispatch_front(key, now);
+    if (entry == nullptr) {
+      start_lookup(key, now);
+    } else {
+      dispatch_front(key, now);
+    }
   }
 }
 
@@ -120,7 +126,8 @@ void ClientSession::cmd_reg(std::string_view args, TimePoint now) {
 void ClientSession::cmd_help() {
   say("Commands:");
   say("  send <nick> <message>   send <message> to <nick> (acknowledged, or saved by the server)");
-  say("  list, who               show every known client, its address and status");
+  say("  list, who               show the clients you hold, their address and status");
+  say("  list <prefix>           ask the server for up to 50 nicknames starting with <prefix>");
   say("  dereg [<nick>]          go offline (alone, or with your own nickname); you stay running");
   say("  reg <nick>              register again and receive your saved messages");
   say("  help                    show this list");

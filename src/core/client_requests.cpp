@@ -38,6 +38,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
     case RequestKind::kRegister:
       if (m.status == AckStatus::kOk) {
         phase_ = Phase::kRegistered;
+        if (m.total != 0) total_clients_ = m.total;
         first_registration_ = false;
         say("[Welcome, You are registered.]");
         if (table_line_pending_) {
@@ -77,7 +78,11 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         exit_status_ = 0;
       }
       return;
+    case RequestKind::kLookup:
+    case RequestKind::kFind:
+      return;  // answered by Rows, not by an ack
     case RequestKind::kHeartbeat:
+      if (m.total != 0) total_clients_ = m.total;
       if (m.status == AckStatus::kOffline && phase_ == Phase::kRegistered) {
         log(LogLevel::kInfo, "server holds us offline; registering again");
         send_register(now);

@@ -18,16 +18,6 @@ std::string shown_key(std::string_view from, std::uint64_t mid) {
 
 // --- sending messages ----------------------------------------------------------
 
-const TableEntry* ClientSession::find_peer(std::string_view nick) const {
-  const std::string key = nickname_key(nick);
-  for (const auto& e : table_) {
-    if (nickname_key(e.nick) == key) {
-      return &e;
-    }
-  }
-  return nullptr;
-}
-
 void ClientSession::dispatch_front(const std::string& peer_key, TimePoint now) {
   PeerQueue& q = peers_.at(peer_key);
   if (q.messages.empty()) {

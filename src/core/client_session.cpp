@@ -147,7 +147,8 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
         if constexpr (std::is_same_v<T, Ack> || std::is_same_v<T, Chat>) {
           handle(m, from, now);
         } else if constexpr (std::is_same_v<T, TablePart> || std::is_same_v<T, Ping> ||
-                             std::is_same_v<T, Deliver> || std::is_same_v<T, Notice>) {
+                             std::is_same_v<T, Deliver> || std::is_same_v<T, Notice> ||
+                             std::is_same_v<T, Rows>) {
           if (!from_server) {  // SPEC 4: server datagrams only from the server
             ++dropped_;
             log(LogLevel::kDebug, "dropped server datagram from " + from.to_string());

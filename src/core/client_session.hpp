@@ -73,7 +73,13 @@ class ClientSession {
   [[nodiscard]] bool registered() const { return phase_ == Phase::kRegistered; }
   [[nodiscard]] const std::string& nick() const { return config_.nick; }
   [[nodiscard]] std::uint64_t table_version() const { return table_version_; }
-  [[nodiscard]] const std::vector<TableEntry>& table() const { return table_; }
+  /// The rows held, sorted by nickname key (all of them on a server of at
+  /// most --full-table-limit clients; else its own and those looked up).
+  [[nodiscard]] std::vector<TableEntry> table() const;
+  /// Number of rows held (cheap: no copy).
+  [[nodiscard]] std::size_t rows_held() const { return table_.size(); }
+  /// Clients registered at the server, as its last table update said.
+  [[nodiscard]] std::size_t clients_registered() const { return total_clients_; }
   /// Datagrams awaiting an ack, and messages typed but without outcome.
   [[nodiscard]] std::size_t unacked() const { return sender_.size(); }
   [[nodiscard]] std::size_t messages_in_flight() const {
@@ -95,7 +101,7 @@ class ClientSession {
     std::string text;
     std::uint64_t mid = 0;
   };
-  enum class SendStage : std::uint8_t { kIdle, kDirect, kSaving, kAwaitingRelay };
+  enum class SendStage : std::uint8_t { kIdle, kLookingUp, kDirect, kSaving, kAwaitingRelay };
   /// Messages to one peer, in the order typed; only the front is in flight.
   struct PeerQueue {
     std::deque<OutgoingMessage> messages;
@@ -103,10 +109,17 @@ class ClientSession {
     std::uint64_t request_id = 0;  ///< transport id of the datagram in flight
     TimePoint relay_guard{};       ///< kAwaitingRelay: give up waiting then
   };
-  enum class RequestKind : std::uint8_t { kRegister, kDeregister, kSave, kHeartbeat };
+  enum class RequestKind : std::uint8_t {
+    kRegister,
+    kDeregister,
+    kSave,
+    kHeartbeat,
+    kLookup,
+    kFind
+  };
   struct ServerRequest {
     RequestKind kind;
-    std::string peer_key;  ///< kSave: whose queue
+    std::string peer_key;  ///< kSave, kLookup: whose queue
   };
 
   void say(std::string text);
@@ -118,7 +131,10 @@ class ClientSession {
   void cmd_send(std::string_view args, TimePoint now);
   void cmd_dereg(std::string_view args, TimePoint now);
   void cmd_reg(std::string_view args, TimePoint now);
-  void cmd_list();
+  void cmd_list(std::string_view args, TimePoint now);
+  void start_lookup(const std::string& peer_key, TimePoint now);
+  void lookup_done(const std::string& peer_key, const std::vector<TableEntry>& rows, TimePoint now);
+  void merge_row(const TableEntry& row);
   void cmd_help();
   void begin_quit(TimePoint now);
   void maybe_finish_quit(TimePoint now);
@@ -139,6 +155,7 @@ class ClientSession {
   void handle(const Chat& m, const Endpoint& from, TimePoint now);
   void handle(const Deliver& m, const Endpoint& from, TimePoint now);
   void handle(const Notice& m, const Endpoint& from, TimePoint now);
+  void handle(const Rows& m, const Endpoint& from, TimePoint now);
   void handle_server_ack(const Ack& m, const ServerRequest& req, TimePoint now);
   void on_expired(std::uint64_t id, TimePoint now);
 
@@ -162,9 +179,13 @@ class ClientSession {
   std::unordered_map<std::uint64_t, ServerRequest> requests_;  ///< transport id -> request
 
   std::uint64_t table_version_ = 0;
-  std::vector<TableEntry> table_;
+  std::map<std::string, TableEntry> table_;  ///< by nickname key
+  std::size_t total_clients_ = 0;
   std::uint64_t assembling_version_ = 0;
+  std::uint64_t assembling_from_ = 0;
   std::vector<std::optional<std::vector<TableEntry>>> assembling_;
+  /// Answers (Rows) to lookups and finds, by request id, until complete.
+  std::map<std::uint64_t, std::vector<std::optional<std::vector<TableEntry>>>> answers_;
 
   std::vector<Outgoing> outgoing_;
   std::vector<std::string> lines_;

@@ -1,5 +1,8 @@
-// client_table.cpp: the client table: parts reassembled into versions,
-// never an older version over a newer (SPEC 3), and `list`.
+// client_table.cpp: the rows the client holds (SPEC 10): table updates
+// reassembled from their parts and merged row by row (never an older row
+// over a newer one, never an older version over a newer), gaps repaired
+// by a heartbeat; lookups before a send to a nickname not held; `list`
+// and `list <prefix>`.
 #include <algorithm>
 
 #include "core/client_session.hpp"
@@ -7,6 +10,25 @@
 #include "protocol/text.hpp"
 
 namespace udpchat {
+
+std::vector<TableEntry> ClientSession::table() const {
+  std::vector<TableEntry> rows;
+  rows.reserve(table_.size());
+  for (const auto& [key, e] : table_) rows.push_back(e);
+  return rows;
+}
+
+const TableEntry* ClientSession::find_peer(std::string_view nick) const {
+  const auto it = table_.find(nickname_key(nick));
+  return it == table_.end() ? nullptr : &it->second;
+}
+
+void ClientSession::merge_row(const TableEntry& row) {
+  TableEntry& held = table_[nickname_key(row.nick)];
+  if (held.nick.empty() || row.version >= held.version) {
+    held = row;
+  }
+}
 
 void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint now) {
   if (phase_ != Phase::kRegistered && phase_ != Phase::kRegistering) {
@@ -17,11 +39,21 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
   if (m.version <= table_version_) {
     return;  // never replace a newer table with an older one (SPEC 3)
   }
-  if (m.version != assembling_version_ || assembling_.size() != m.parts) {
+  if (m.from > table_version_) {
+    // A delta from a version we never had (we missed one): ask again with
+    // the version we hold. Acked all the same, so it is not retransmitted.
+    log(LogLevel::kInfo, "table update from version " + std::to_string(m.from) + ", we hold " +
+                             std::to_string(table_version_) + ": asking again");
+    if (phase_ == Phase::kRegistered) next_heartbeat_ = now;
+    return;
+  }
+  if (m.version != assembling_version_ || m.from != assembling_from_ ||
+      assembling_.size() != m.parts) {
     if (m.version < assembling_version_) {
       return;
     }
     assembling_version_ = m.version;
+    assembling_from_ = m.from;
     assembling_.assign(m.parts, std::nullopt);
   }
   assembling_[m.part] = m.entries;
@@ -29,12 +61,11 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
                   [](const auto& p) { return !p.has_value(); })) {
     return;
   }
-  std::vector<TableEntry> table;
-  for (auto& part : assembling_) {
-    table.insert(table.end(), part->begin(), part->end());
+  for (const auto& part : assembling_) {
+    for (const TableEntry& row : *part) merge_row(row);
   }
-  table_ = std::move(table);
   table_version_ = m.version;
+  if (m.total != 0) total_clients_ = m.total;
   assembling_.clear();
   if (phase_ == Phase::kRegistering) {
     table_line_pending_ = true;
@@ -49,14 +80,94 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
   }
 }
 
-void ClientSession::cmd_list() {
+// --- lookups and finds ---------------------------------------------------------------
+
+void ClientSession::start_lookup(const std::string& peer_key, TimePoint now) {
+  PeerQueue& q = peers_.at(peer_key);
+  q.stage = SendStage::kLookingUp;
+  const std::uint64_t id = ids_.next();
+  q.request_id = id;
+  send_to_server(Lookup{id, config_.nick, q.messages.front().peer}, id,
+                 {RequestKind::kLookup, peer_key}, now);
+}
+
+void ClientSession::lookup_done(const std::string& peer_key, const std::vector<TableEntry>& rows,
+                                TimePoint now) {
+  for (const TableEntry& row : rows) merge_row(row);
+  const auto it = peers_.find(peer_key);
+  if (it == peers_.end() || it->second.stage != SendStage::kLookingUp) {
+    return;
+  }
+  PeerQueue& q = it->second;
+  const TableEntry* entry = find_peer(peer_key);
+  if (entry == nullptr) {
+    for (const OutgoingMessage& msg : q.messages) say("[Unknown client " + msg.peer + ".]");
+    peers_.erase(it);
+    maybe_finish_quit(now);
+    return;
+  }
+  for (OutgoingMessage& msg : q.messages) msg.peer = entry->nick;  // as registered
+  q.stage = SendStage::kIdle;
+  dispatch_front(peer_key, now);
+}
+
+void ClientSession::handle(const Rows& m, const Endpoint& from, TimePoint now) {
+  const auto r = requests_.find(m.id);
+  if (r == requests_.end()) {
+    return;  // a late or repeated answer
+  }
+  auto& parts = answers_[m.id];
+  if (parts.size() != m.parts) parts.assign(m.parts, std::nullopt);
+  parts[m.part] = m.entries;
+  if (std::any_of(parts.begin(), parts.end(), [](const auto& p) { return !p.has_value(); })) {
+    return;  // the request is retransmitted until every part came
+  }
+  std::vector<TableEntry> rows;
+  for (const auto& p : parts) rows.insert(rows.end(), p->begin(), p->end());
+  answers_.erase(m.id);
+  sender_.acknowledge(m.id, from, now);
+  const ServerRequest req = std::move(r->second);
+  requests_.erase(r);
+  if (req.kind == RequestKind::kLookup) {
+    lookup_done(req.peer_key, rows, now);
+    return;
+  }
+  for (const TableEntry& e : rows) {
+    say(e.nick + " " + Endpoint{e.address, e.port}.to_string() +
+        (e.online ? " online" : " offline"));
+  }
+  say("[" + std::to_string(rows.size()) + " of " + std::to_string(m.matches) + " clients shown.]");
+}
+
+void ClientSession::cmd_list(std::string_view args, TimePoint now) {
+  std::string_view prefix = args;
+  while (!prefix.empty() && prefix.front() == ' ') prefix.remove_prefix(1);
+  while (!prefix.empty() && prefix.back() == ' ') prefix.remove_suffix(1);
+  if (!prefix.empty()) {
+    if (!is_valid_nickname(prefix)) {
+      say("[Usage: list [<prefix>]: a prefix is 1 to 32 of A-Z a-z 0-9 _ - .]");
+      return;
+    }
+    if (phase_ != Phase::kRegistered && phase_ != Phase::kOffline) {
+      say("[You are not registered. Use: reg <nick>]");
+      return;
+    }
+    const std::uint64_t id = ids_.next();
+    send_to_server(Find{id, config_.nick, std::string(prefix)}, id, {RequestKind::kFind, {}}, now);
+    return;
+  }
   if (table_.empty()) {
     say("[No clients known yet.]");
     return;
   }
-  for (const auto& e : table_) {
+  for (const auto& [key, e] : table_) {
     say(e.nick + " " + Endpoint{e.address, e.port}.to_string() +
         (e.online ? " online" : " offline"));
+  }
+  // The count is the server's as of the last table or heartbeat.
+  if (total_clients_ > table_.size()) {
+    say("[" + std::to_string(table_.size()) + " of " + std::to_string(total_clients_) +
+        " clients shown; list <prefix> finds more.]");
   }
 }
 

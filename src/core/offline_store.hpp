@@ -38,6 +38,7 @@ struct ClientRecord {
   Endpoint endpoint;
   bool online = false;
   std::uint32_t heartbeat_ms = 0;
+  std::uint64_t row_version = 0;  ///< table version at which the row last changed
 };
 
 struct StoreError {

@@ -81,20 +81,18 @@ void ServerCore::send_reliable(std::uint64_t id, const Endpoint& to, const Messa
 
 void ServerCore::persist(const Client& c) {
   const auto hb = std::chrono::duration_cast<milliseconds>(c.heartbeat).count();
-  issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb)}},
+  issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb), c.row_version}},
         {.after = After::kLogFailure, .key = "client " + c.nick});
-}
-
-void ServerCore::bump_version() {
-  ++version_;
-  table_dirty_ = true;
-  issue(PutVersionOp{version_}, {.after = After::kLogFailure, .key = "the table version"});
 }
 
 // --- start ----------------------------------------------------------------------
 
 void ServerCore::start(const StoredState& state, TimePoint now) {
   version_ = state.table_version;
+  for (const auto& rec : state.clients) {
+    // A row persisted with a version whose PutVersion did not commit.
+    version_ = std::max(version_, rec.row_version);
+  }
   for (const auto& [key, n] : state.waiting) {
     mailboxes_[key].waiting = n;
   }
@@ -109,6 +107,8 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     c.heartbeat =
         std::clamp<Duration>(milliseconds(rec.heartbeat_ms), kMinHeartbeat, kMaxHeartbeat);
     c.last_heard = now;
+    c.row_version = rec.row_version;
+    by_version_[c.row_version].insert(key);
     if (c.online) {
       online_at_[c.endpoint] = key;
       to_verify.push_back(key);
@@ -138,7 +138,8 @@ void ServerCore::on_datagram(std::string_view bytes, const Endpoint& from, TimeP
         using T = std::decay_t<decltype(m)>;
         if constexpr (std::is_same_v<T, Register> || std::is_same_v<T, Deregister> ||
                       std::is_same_v<T, Save> || std::is_same_v<T, Heartbeat> ||
-                      std::is_same_v<T, Ack>) {
+                      std::is_same_v<T, Ack> || std::is_same_v<T, Lookup> ||
+                      std::is_same_v<T, Find>) {
           handle(m, from, now);
         } else {
           drop("unexpected_type", from);
@@ -184,6 +185,9 @@ void ServerCore::handle(const Ack& m, const Endpoint& from, TimePoint now) {
     case Purpose::kTable:
       if (c != clients_.end()) {
         std::erase(c->second.table_ids, m.id);
+        if (c->second.table_ids.empty()) {  // every part of the update arrived
+          c->second.held_version = std::max(c->second.held_version, c->second.sending_version);
+        }
       }
       return;
     case Purpose::kNotice:
@@ -225,7 +229,7 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
       if (c != clients_.end()) {
         std::erase(c->second.table_ids, id);
         // Never acked: is it still there? Alive: the table again; silent:
-        // marked offline (and told with backoff, see send_table).
+        // marked offline (and told with backoff, see send_parts).
         if (c->second.online) {
           verify(p.client_key, TableWaiter{}, now);
         }
@@ -266,8 +270,10 @@ void ServerCore::on_timeout(TimePoint now) {
 }
 
 std::optional<TimePoint> ServerCore::next_deadline() const {
-  const auto t = sender_.next_deadline();
-  return t ? std::min(*t, next_sweep_) : next_sweep_;
+  TimePoint t = next_sweep_;
+  if (const auto r = sender_.next_deadline()) t = std::min(t, *r);
+  if (batch_due_ && !dirty_.empty()) t = std::min(t, *batch_due_);
+  return t;
 }
 
 // --- shutdown ----------------------------------------------------------------------

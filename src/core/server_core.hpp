@@ -47,6 +47,12 @@ struct ServerConfig {
   int retries = kDefaultServerRetries;           ///< tries of server -> client datagrams
   std::size_t max_clients = kDefaultMaxClients;  ///< registrations refused beyond this
   std::size_t max_stored_per_client = kDefaultMaxStoredPerClient;  ///< saves refused beyond
+  /// Changes within this window go out as one table version (0: at once,
+  /// after each datagram or timer).
+  Duration table_batch = kDefaultTableBatch;
+  /// Up to this many registered clients every online client holds the
+  /// whole table; beyond it, the rows it is interested in (SPEC 10).
+  std::size_t full_table_limit = kDefaultFullTableLimit;
   /// Wall clock in ms since the Unix epoch, for the saved-at time of messages.
   std::function<std::int64_t()> wall_clock_ms{};
 };
@@ -113,8 +119,14 @@ class ServerCore {
     return {sender_.size(),  saves_.size(),         verifying_.size(),
             replies_.size(), ops_in_flight_.size(), held_.size()};
   }
-  /// The table as clients receive it, sorted by nickname key.
+  /// The whole table, every row with its version, sorted by nickname key.
   [[nodiscard]] std::vector<TableEntry> table() const;
+  /// The rows client `nick` should hold: all of them up to
+  /// full_table_limit registered clients, else its own and those it is
+  /// interested in. Empty for an unknown nickname.
+  [[nodiscard]] std::vector<TableEntry> rows_for(std::string_view nick) const;
+  /// True while every online client holds the whole table.
+  [[nodiscard]] bool full_table() const { return clients_.size() <= config_.full_table_limit; }
 
  private:
   /// How often liveness and failed deletions are swept.
@@ -134,6 +146,12 @@ class ServerCore {
     std::uint64_t delivery_id = 0;         ///< transport id of the stored message in flight
     std::int64_t delivered_upto = 0;       ///< seq of the last stored message it acked
     std::vector<std::uint64_t> table_ids;  ///< pending table parts to it
+    // Table sync (SPEC 10): versioned rows, updates by delta.
+    std::uint64_t row_version = 0;      ///< table version at which this row last changed
+    std::uint64_t held_version = 0;     ///< version the client is known to hold (0: none)
+    std::uint64_t sending_version = 0;  ///< version of the update in table_ids
+    bool awaiting_table = false;        ///< registered, no table sent yet: no delivery
+    std::deque<std::string> interest;   ///< rows it looked up or wrote to, oldest first
     // Stored delivery reads ahead a few messages at a time (FetchOp).
     std::deque<StoredMessage> prefetched;  ///< read, not yet sent; front is in flight
     std::int64_t fetched_upto = 0;         ///< seq of the last message read
@@ -232,6 +250,8 @@ class ServerCore {
   void handle(const Save& m, const Endpoint& from, TimePoint now);
   void handle(const Heartbeat& m, const Endpoint& from, TimePoint now);
   void handle(const Ack& m, const Endpoint& from, TimePoint now);
+  void handle(const Lookup& m, const Endpoint& from, TimePoint now);
+  void handle(const Find& m, const Endpoint& from, TimePoint now);
 
   void accept_registration(const Register& m, const Endpoint& from, TimePoint now);
   void verify(const std::string& key, Waiter waiter, TimePoint now);
@@ -243,9 +263,21 @@ class ServerCore {
   void relay_outcome(const std::string& save_key, bool delivered, TimePoint now);
   void mark_offline(const std::string& key, bool tell_client, TimePoint now);
   void persist(const Client& c);
-  void bump_version();
-  void flush_tables(TimePoint now);
-  void send_table(const std::string& key, const std::vector<TableEntry>& entries, TimePoint now);
+  void touch(const std::string& key, TimePoint now);
+  /// Publishes the open batch when it is due, or at once with `now_please`
+  /// (a client marked offline after a failed verification: SPEC 2 wants
+  /// the table out before the save is acknowledged).
+  void flush_tables(TimePoint now, bool now_please = false);
+  void publish(TimePoint now);
+  void send_update(const std::string& key, TimePoint now);
+  void send_snapshot(const std::string& key, TimePoint now);
+  void send_parts(Client& c, const std::string& key, std::vector<TableEntry> rows,
+                  std::uint64_t from, TimePoint now);
+  void cancel_table_parts(Client& c);
+  [[nodiscard]] TableEntry row_of(const Client& c) const;
+  [[nodiscard]] std::vector<TableEntry> rows_since(const std::string& key,
+                                                   std::uint64_t from) const;
+  void add_interest(const std::string& key, const std::string& row_key);
   void deliver_next(const std::string& key, TimePoint now);
   void stop_delivery(Client& c);
   void on_expired(std::uint64_t id, TimePoint now);
@@ -260,9 +292,14 @@ class ServerCore {
 
   std::map<std::string, Client> clients_;                              ///< by nickname key
   std::unordered_map<Endpoint, std::string, EndpointHash> online_at_;  ///< endpoint -> key
-  std::uint64_t version_ = 0;
-  bool table_dirty_ = false;
-  std::set<std::string> table_extra_;  ///< offline clients to send the new table to
+  std::uint64_t version_ = 0;           ///< last published table version
+  std::set<std::string> dirty_;         ///< rows changed since it (get version_ + 1)
+  std::optional<TimePoint> batch_due_;  ///< when the open batch is published
+  std::set<std::string> table_extra_;   ///< offline clients to send the new table to
+  /// Rows by the version at which they last changed: deltas in O(changes).
+  std::map<std::uint64_t, std::set<std::string>> by_version_;
+  /// Row key -> clients interested in it beyond full_table_limit.
+  std::unordered_map<std::string, std::set<std::string>> watchers_;
 
   std::map<std::string, Verification> verifying_;       ///< by client key
   std::map<std::string, PendingSave> saves_;            ///< by "sender_key/mid"

@@ -36,6 +36,7 @@ void ServerCore::handle(const Save& m, const Endpoint& from, TimePoint now) {
     return;
   }
   saves_[save_key] = PendingSave{m, from, to_key, false};
+  add_interest(nickname_key(m.from), to_key);  // it writes to them: it holds their row
   if (!recipient->second.online) {
     store_and_ack(save_key, now);
     return;
@@ -124,7 +125,7 @@ void ServerCore::relay(const std::string& save_key, TimePoint now) {
   ++stats_.requests["save_exists"];
   reply(s.sender, s.request.id, Ack{0, AckStatus::kExists, 0, {}});
   if (const auto sender = clients_.find(nickname_key(s.request.from)); sender != clients_.end()) {
-    send_table(sender->first, table(), now);
+    send_update(sender->first, now);
   }
   s.relaying = true;
   const std::uint64_t id = ids_.next();
@@ -153,7 +154,7 @@ void ServerCore::relay_outcome(const std::string& save_key, bool delivered, Time
     // It answered the ping but not the relay: take it as gone. The message
     // was saved before the relay, so it waits for the next registration.
     mark_offline(s.recipient_key, true, now);
-    flush_tables(now);
+    flush_tables(now, true);
     kind = NoticeKind::kSaved;
   }
   const auto sender = clients_.find(sender_key);
@@ -169,7 +170,7 @@ void ServerCore::relay_outcome(const std::string& save_key, bool delivered, Time
 
 void ServerCore::deliver_next(const std::string& key, TimePoint now) {
   Client& c = clients_.at(key);
-  if (!c.online || c.delivery_id != 0) {
+  if (!c.online || c.delivery_id != 0 || c.awaiting_table) {
     return;
   }
   while (!c.prefetched.empty() && undeleted_.contains(c.prefetched.front().seq)) {

@@ -1,6 +1,6 @@
 // server_registry.cpp: ServerCore's registry of clients: registration
 // (with SPEC 4's nickname rules), deregistration, heartbeats, marking
-// clients offline, and the table sent to clients.
+// clients offline. The table they receive is server_table.cpp's.
 #include <algorithm>
 
 #include "core/server_core.hpp"
@@ -74,8 +74,8 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
                                     : std::clamp<Duration>(milliseconds(m.heartbeat_ms),
                                                            kMinHeartbeat, kMaxHeartbeat);
   online_at_[from] = key;
-  persist(c);
-  bump_version();
+  touch(key, now);
+  c.held_version = 0;  // a new process, perhaps: it gets a snapshot
   std::uint32_t waiting = 0;
   if (const auto box = mailboxes_.find(key); box != mailboxes_.end()) {
     // Saves in flight count too: "[You Have Messages]" is printed only
@@ -86,8 +86,13 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   log(LogLevel::kInfo,
       "registered " + m.nick + " at " + from.to_string() +
           (waiting > 0 ? ", " + std::to_string(waiting) + " stored messages" : ""));
-  reply_when_durable(from, m.id, Ack{0, AckStatus::kOk, waiting, {}});
-  flush_tables(now);  // the table goes before the stored messages
+  reply_when_durable(from, m.id,
+                     Ack{0, AckStatus::kOk, waiting, {}, static_cast<std::uint32_t>(clients_.size())});
+  // Its table (a snapshot) goes out when the batch is published; stored
+  // messages wait for it, so the client shows the welcome, the table,
+  // then the stored messages.
+  c.awaiting_table = true;
+  flush_tables(now);
   deliver_next(key, now);
 }
 
@@ -124,26 +129,17 @@ void ServerCore::handle(const Heartbeat& m, const Endpoint& from, TimePoint now)
     return;
   }
   c->last_heard = now;
-  reply(from, m.id, Ack{0, AckStatus::kOk, 0, {}});
+  reply(from, m.id, Ack{0, AckStatus::kOk, 0, {}, static_cast<std::uint32_t>(clients_.size())});
   deliver_next(nickname_key(m.nick), now);  // resumes a stalled delivery, if any
-  if (m.table_version < version_) {
-    send_table(nickname_key(m.nick), table(), now);  // the client missed an update
+  // The version it holds: if rows it is interested in changed since (it
+  // missed an update), the delta again. Not while an update is in flight.
+  if (c->table_ids.empty() && m.table_version < version_) {
+    c->held_version = m.table_version;
+    send_update(nickname_key(m.nick), now);
   }
-}
-
-// --- the table ----------------------------------------------------------------------
-
-std::vector<TableEntry> ServerCore::table() const {
-  std::vector<TableEntry> entries;
-  entries.reserve(clients_.size());
-  for (const auto& [key, c] : clients_) {
-    entries.push_back({c.nick, c.endpoint.address, c.endpoint.port, c.online});
-  }
-  return entries;
 }
 
 void ServerCore::mark_offline(const std::string& key, bool tell_client, TimePoint now) {
-  (void)now;
   auto it = clients_.find(key);
   if (it == clients_.end() || !it->second.online) {
     return;
@@ -151,51 +147,11 @@ void ServerCore::mark_offline(const std::string& key, bool tell_client, TimePoin
   Client& c = it->second;
   c.online = false;
   online_at_.erase(c.endpoint);
-  for (const std::uint64_t id : c.table_ids) {
-    sender_.cancel(id);
-    pending_.erase(id);
-  }
-  c.table_ids.clear();
+  cancel_table_parts(c);
   stop_delivery(c);
-  persist(c);
-  bump_version();
+  touch(key, now);
   if (tell_client) {
     table_extra_.insert(key);  // SPEC 8: so it can notice and re-register
-  }
-}
-
-void ServerCore::flush_tables(TimePoint now) {
-  if (!table_dirty_) {
-    return;
-  }
-  table_dirty_ = false;
-  const std::vector<TableEntry> entries = table();
-  for (const auto& [key, c] : clients_) {
-    if (c.online || table_extra_.contains(key)) {
-      send_table(key, entries, now);
-    }
-  }
-  table_extra_.clear();
-}
-
-void ServerCore::send_table(const std::string& key, const std::vector<TableEntry>& entries,
-                            TimePoint now) {
-  Client& c = clients_.at(key);
-  for (const std::uint64_t id : c.table_ids) {  // superseded by this version
-    sender_.cancel(id);
-    pending_.erase(id);
-  }
-  c.table_ids.clear();
-  // A client held offline is told with backoff (about a minute in all):
-  // it may be cut off for a while, and until it hears this it believes it
-  // is registered (SPEC 8: it re-registers when it sees it is offline).
-  constexpr int kOfflineNoticeTries = 8;
-  const RetryPolicy policy =
-      c.online ? server_policy() : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
-  for (const TablePart& part : split_table(version_, entries, [this] { return ids_.next(); })) {
-    c.table_ids.push_back(part.id);
-    send_reliable_when_durable(part.id, c.endpoint, part, policy, {Purpose::kTable, key, {}, 0},
-                               now);
   }
 }
 

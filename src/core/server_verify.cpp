@@ -34,7 +34,7 @@ void ServerCore::verification_done(const std::string& key, bool alive, TimePoint
   if (!alive) {
     log(LogLevel::kInfo, clients_.at(key).nick + " did not answer a verification ping: offline");
     mark_offline(key, true, now);
-    flush_tables(now);  // SPEC 2: broadcast first, then save and ack
+    flush_tables(now, true);  // SPEC 2: broadcast first, then save and ack
   }
   for (const auto& w : waiters) {
     if (const auto* s = std::get_if<SaveWaiter>(&w)) {
@@ -42,7 +42,7 @@ void ServerCore::verification_done(const std::string& key, bool alive, TimePoint
     } else if (std::holds_alternative<TableWaiter>(w)) {
       if (alive && !table_resent) {
         table_resent = true;
-        send_table(key, table(), now);  // its acks were all lost: again
+        send_update(key, now);  // its acks were all lost: again
       }
     } else if (std::holds_alternative<RestartWaiter>(w) ||
                std::holds_alternative<DeliveryWaiter>(w)) {

@@ -20,7 +20,15 @@ constexpr const char* kNoticeNames[] = {"delivered", "saved", "shutdown"};
 // --- encoding -------------------------------------------------------------
 
 json entry_to_json(const TableEntry& e) {
-  return json::array({e.nick, e.address, e.port, e.online});
+  return json::array({e.nick, e.address, e.port, e.online, e.version});
+}
+
+json entries_to_json(const std::vector<TableEntry>& entries) {
+  json out = json::array();
+  for (const auto& e : entries) {
+    out.push_back(entry_to_json(e));
+  }
+  return out;
 }
 
 json to_json(const Register& m) {
@@ -44,15 +52,35 @@ json to_json(const Ack& m) {
   if (!m.detail.empty()) {
     j["detail"] = m.detail;
   }
+  if (m.total != 0) {
+    j["total"] = m.total;
+  }
   return j;
 }
 json to_json(const TablePart& m) {
-  json entries = json::array();
-  for (const auto& e : m.entries) {
-    entries.push_back(entry_to_json(e));
+  json j = {{"t", "table"},   {"id", m.id},       {"ver", m.version},
+            {"part", m.part}, {"parts", m.parts}, {"entries", entries_to_json(m.entries)}};
+  if (m.from != 0) {
+    j["from"] = m.from;
   }
-  return {{"t", "table"},   {"id", m.id},       {"ver", m.version},
-          {"part", m.part}, {"parts", m.parts}, {"entries", std::move(entries)}};
+  if (m.total != 0) {
+    j["total"] = m.total;
+  }
+  return j;
+}
+json to_json(const Lookup& m) {
+  return {{"t", "lookup"}, {"id", m.id}, {"from", m.from}, {"nick", m.nick}};
+}
+json to_json(const Find& m) {
+  return {{"t", "find"}, {"id", m.id}, {"from", m.from}, {"prefix", m.prefix}};
+}
+json to_json(const Rows& m) {
+  return {{"t", "rows"},
+          {"id", m.id},
+          {"part", m.part},
+          {"parts", m.parts},
+          {"entries", entries_to_json(m.entries)},
+          {"n", m.matches}};
 }
 json to_json(const Ping& m) {
   return {{"t", "ping"}, {"id", m.id}};
@@ -156,8 +184,11 @@ std::optional<std::uint8_t> get_enum(const json& j, const char* key,
 }
 
 std::optional<TableEntry> get_entry(const json& e) {
-  if (!e.is_array() || e.size() != 4 || !e[0].is_string() || !e[1].is_string() ||
-      !e[2].is_number_unsigned() || !e[3].is_boolean()) {
+  // [nick, address, port, online] or, with the row's version,
+  // [nick, address, port, online, version].
+  if (!e.is_array() || e.size() < 4 || e.size() > 5 || !e[0].is_string() || !e[1].is_string() ||
+      !e[2].is_number_unsigned() || !e[3].is_boolean() ||
+      (e.size() == 5 && !e[4].is_number_unsigned())) {
     return std::nullopt;
   }
   TableEntry out;
@@ -170,6 +201,24 @@ std::optional<TableEntry> get_entry(const json& e) {
   }
   out.port = static_cast<std::uint16_t>(port);
   out.online = e[3].get<bool>();
+  if (e.size() == 5) {
+    out.version = e[4].get<std::uint64_t>();
+  }
+  return out;
+}
+
+std::optional<std::vector<TableEntry>> get_entries(const json& j) {
+  const auto it = j.find("entries");
+  if (it == j.end() || !it->is_array()) {
+    return std::nullopt;
+  }
+  std::vector<TableEntry> out;
+  out.reserve(it->size());
+  for (const auto& e : *it) {
+    auto entry = get_entry(e);
+    if (!entry) return std::nullopt;
+    out.push_back(std::move(*entry));
+  }
   return out;
 }
 
@@ -224,25 +273,57 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
       if (!detail) return bad;
       a.detail = std::move(*detail);
     }
+    if (field(j, "total") != nullptr) {
+      auto total = get_small<std::uint32_t>(j, "total");
+      if (!total) return bad;
+      a.total = *total;
+    }
     return a;
   }
   if (type == "table") {
     auto ver = get_u64(j, "ver");
     auto part = get_small<std::uint32_t>(j, "part");
     auto parts = get_small<std::uint32_t>(j, "parts");
-    const json* entries = field(j, "entries");
-    if (!all(ver, part, parts) || entries == nullptr || !entries->is_array() || *parts == 0 ||
-        *parts > kMaxTableParts || *part >= *parts) {
+    auto entries = get_entries(j);
+    if (!all(ver, part, parts, entries) || *parts == 0 || *parts > kMaxTableParts ||
+        *part >= *parts) {
       return bad;
     }
-    TablePart t{*id, *ver, *part, *parts, {}};
-    t.entries.reserve(entries->size());
-    for (const auto& e : *entries) {
-      auto entry = get_entry(e);
-      if (!entry) return bad;
-      t.entries.push_back(std::move(*entry));
+    TablePart t{*id, *ver, *part, *parts, std::move(*entries), 0, 0};
+    if (field(j, "from") != nullptr) {
+      auto from = get_u64(j, "from");
+      if (!from || *from >= *ver) return bad;  // an update moves forward
+      t.from = *from;
+    }
+    if (field(j, "total") != nullptr) {
+      auto total = get_small<std::uint32_t>(j, "total");
+      if (!total) return bad;
+      t.total = *total;
     }
     return t;
+  }
+  if (type == "lookup") {
+    auto from = get_nick(j, "from");
+    auto nick = get_nick(j, "nick");
+    if (!all(from, nick)) return bad;
+    return Lookup{*id, std::move(*from), std::move(*nick)};
+  }
+  if (type == "find") {
+    auto from = get_nick(j, "from");
+    auto prefix = get_nick(j, "prefix");  // a prefix follows the nickname rules
+    if (!all(from, prefix)) return bad;
+    return Find{*id, std::move(*from), std::move(*prefix)};
+  }
+  if (type == "rows") {
+    auto part = get_small<std::uint32_t>(j, "part");
+    auto parts = get_small<std::uint32_t>(j, "parts");
+    auto entries = get_entries(j);
+    auto n = get_small<std::uint32_t>(j, "n");
+    if (!all(part, parts, entries, n) || *parts == 0 || *parts > kMaxTableParts ||
+        *part >= *parts) {
+      return bad;
+    }
+    return Rows{*id, *part, *parts, std::move(*entries), *n};
   }
   if (type == "ping") {
     return Ping{*id};
@@ -299,6 +380,21 @@ std::string encode(const Message& m) {
 
 std::size_t encoded_entry_size(const TableEntry& e) {
   return json::to_cbor(entry_to_json(e)).size();
+}
+
+std::vector<std::vector<TableEntry>> split_entries(const std::vector<TableEntry>& entries) {
+  std::vector<std::vector<TableEntry>> groups(1);
+  std::size_t used = kTablePartEnvelopeBytes;
+  for (const auto& e : entries) {
+    const std::size_t sz = encoded_entry_size(e);
+    if (used + sz > kMaxDatagramBytes && !groups.back().empty()) {
+      groups.emplace_back();
+      used = kTablePartEnvelopeBytes;
+    }
+    groups.back().push_back(e);
+    used += sz;
+  }
+  return groups;
 }
 
 std::expected<Message, DecodeError> decode(std::string_view bytes) {

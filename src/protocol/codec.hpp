@@ -41,42 +41,34 @@ enum class DecodeError : std::uint8_t {
 /// than kMaxMessageBytes, table part numbering.
 [[nodiscard]] std::expected<Message, DecodeError> decode(std::string_view bytes);
 
-/// Splits a whole table (version `version`) into parts that each encode to
-/// at most kMaxDatagramBytes. `next_id` is called once per part for its
-/// transport id. An empty table still yields one (empty) part.
-template <typename NextId>
-[[nodiscard]] std::vector<TablePart> split_table(std::uint64_t version,
-                                                 const std::vector<TableEntry>& entries,
-                                                 NextId&& next_id);
-
 /// Encoded size of one table entry inside a part, in bytes.
 [[nodiscard]] std::size_t encoded_entry_size(const TableEntry& e);
 
-/// Bytes of a TablePart's envelope without entries: the map, its keys and
-/// worst-case (9-byte) integers, with slack. Measured in the codec tests.
-inline constexpr std::size_t kTablePartEnvelopeBytes = 96;
+/// Bytes of a TablePart's (or Rows') envelope without entries: the map,
+/// its keys and worst-case (9-byte) integers, with slack. Measured in the
+/// codec tests.
+inline constexpr std::size_t kTablePartEnvelopeBytes = 128;
 
+/// Splits `entries` into groups that each fit one datagram with a
+/// kTablePartEnvelopeBytes envelope. No entries still yields one (empty)
+/// group.
+[[nodiscard]] std::vector<std::vector<TableEntry>> split_entries(
+    const std::vector<TableEntry>& entries);
+
+/// A table update from version `from` (0: a snapshot) to `version`, split
+/// into parts that each encode to at most kMaxDatagramBytes. `next_id` is
+/// called once per part for its transport id; `total` is the number of
+/// registered clients.
 template <typename NextId>
-std::vector<TablePart> split_table(std::uint64_t version, const std::vector<TableEntry>& entries,
-                                   NextId&& next_id) {
+[[nodiscard]] std::vector<TablePart> split_table(std::uint64_t version,
+                                                 const std::vector<TableEntry>& entries,
+                                                 NextId&& next_id, std::uint64_t from = 0,
+                                                 std::uint32_t total = 0) {
   std::vector<TablePart> parts;
-  parts.emplace_back();
-  std::size_t used = kTablePartEnvelopeBytes;
-  for (const auto& e : entries) {
-    const std::size_t sz = encoded_entry_size(e);
-    if (used + sz > kMaxDatagramBytes && !parts.back().entries.empty()) {
-      parts.emplace_back();
-      used = kTablePartEnvelopeBytes;
-    }
-    parts.back().entries.push_back(e);
-    used += sz;
-  }
-  const auto count = static_cast<std::uint32_t>(parts.size());
+  auto groups = split_entries(entries);
+  const auto count = static_cast<std::uint32_t>(groups.size());
   for (std::uint32_t i = 0; i < count; ++i) {
-    parts[i].id = next_id();
-    parts[i].version = version;
-    parts[i].part = i;
-    parts[i].parts = count;
+    parts.push_back({next_id(), version, i, count, std::move(groups[i]), from, total});
   }
   return parts;
 }

@@ -68,6 +68,17 @@ inline constexpr std::size_t kDefaultMaxClients = 100000;
 inline constexpr std::size_t kDefaultMaxStoredPerClient = 10000;
 inline constexpr std::size_t kDefaultMaxPendingPerPeer = 100;
 
+/// SPEC 10: changes within this window go out as one table version.
+inline constexpr std::chrono::milliseconds kDefaultTableBatch{20};
+/// SPEC 10: up to this many registered clients, every online client holds
+/// the whole table; beyond it, each holds the rows it needs (interest).
+inline constexpr std::size_t kDefaultFullTableLimit = 1000;
+/// `list <prefix>` shows at most this many nicknames (SPEC 2).
+inline constexpr std::size_t kMaxFindResults = 50;
+/// Rows a client may be interested in beyond its own (lookups); the oldest
+/// interest is forgotten first. Bounds the server's memory per client.
+inline constexpr std::size_t kMaxInterest = 4096;
+
 /// How many parts one table version may be split into; a table announcing
 /// more is dropped as malformed (bounds the reassembly buffer).
 inline constexpr std::uint32_t kMaxTableParts = 4096;

@@ -66,33 +66,73 @@ enum class AckStatus : std::uint8_t {
 };
 
 /// Anyone -> anyone: acknowledges the datagram whose transport id is `id`.
-/// `stored` (registration only): how many stored messages wait.
+/// `stored` (registration only): how many stored messages wait. `total`
+/// (registration and heartbeat acks): clients registered at the server.
 struct Ack {
   std::uint64_t id = 0;
   AckStatus status = AckStatus::kOk;
   std::uint32_t stored = 0;
   std::string detail;
+  std::uint32_t total = 0;
   friend bool operator==(const Ack&, const Ack&) = default;
 };
 
-/// One row of the client table.
+/// One row of the client table. `version` is the table version at which
+/// the row last changed: a client never replaces a row with an older one.
 struct TableEntry {
   std::string nick;
   std::string address;
   std::uint16_t port = 0;
   bool online = false;
+  std::uint64_t version = 0;
   friend bool operator==(const TableEntry&, const TableEntry&) = default;
 };
 
-/// Server -> client: part `part` (0-based) of `parts` of table `version`.
-/// A table too large for one datagram travels in several parts.
+/// Server -> client: part `part` (0-based) of `parts` of a table update
+/// that brings a client from version `from` to version `version`: the rows
+/// (of interest to it) that changed after `from`. `from` 0 is a snapshot:
+/// the rows as of `version`, whatever the client held. `total`: clients
+/// registered at the server. A large update travels in several parts.
 struct TablePart {
   std::uint64_t id = 0;
   std::uint64_t version = 0;
   std::uint32_t part = 0;
   std::uint32_t parts = 1;
   std::vector<TableEntry> entries;
+  std::uint64_t from = 0;
+  std::uint32_t total = 0;
   friend bool operator==(const TablePart&, const TablePart&) = default;
+};
+
+/// Client -> server: the row of `nick`, which client `from` does not hold
+/// (before a send); the server answers with `Rows` and from then on pushes
+/// changes of that row to `from` (interest).
+struct Lookup {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string nick;
+  friend bool operator==(const Lookup&, const Lookup&) = default;
+};
+
+/// Client -> server: up to kMaxFindResults registered nicknames starting
+/// with `prefix` (without regard to case), for `list <prefix>`.
+struct Find {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string prefix;
+  friend bool operator==(const Find&, const Find&) = default;
+};
+
+/// Server -> client: the answer to the Lookup or Find whose id is `id`,
+/// part `part` of `parts`; `matches`: how many registered nicknames match
+/// (a Lookup: 0 or 1).
+struct Rows {
+  std::uint64_t id = 0;
+  std::uint32_t part = 0;
+  std::uint32_t parts = 1;
+  std::vector<TableEntry> entries;
+  std::uint32_t matches = 0;
+  friend bool operator==(const Rows&, const Rows&) = default;
 };
 
 /// Server -> client: verification ping; answered with `Ack{id}`.
@@ -139,6 +179,6 @@ struct Notice {
 
 /// Every datagram udpchat sends or accepts.
 using Message = std::variant<Register, Deregister, Save, Heartbeat, Ack, TablePart, Ping, Chat,
-                             Deliver, Notice>;
+                             Deliver, Notice, Lookup, Find, Rows>;
 
 }  // namespace udpchat

@@ -10,7 +10,7 @@
 namespace udpchat {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;  ///< 2: clients.row_version (table deltas)
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS clients (
   address      TEXT    NOT NULL,
   port         INTEGER NOT NULL,
   online       INTEGER NOT NULL,
-  heartbeat_ms INTEGER NOT NULL
+  heartbeat_ms INTEGER NOT NULL,
+  row_version  INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 )sql";
@@ -102,6 +103,12 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
       return failed(r.error());
     }
   }
+  // Schema 1 had no row versions: add the column (its rows count as
+  // changed at version 0, so any client gets them in its first update).
+  if (auto r = store->exec("ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0");
+      !r && r.error().what.find("duplicate column") == std::string::npos) {
+    return failed(r.error());
+  }
   if (auto r = store->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !r) {
     return failed(r.error());
   }
@@ -126,8 +133,9 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        "UPDATE messages SET delivered = 1, body = NULL "
        "WHERE sender_key = ? AND mid = ? AND delivered = 0"},
       {&store->put_client_,
-       "INSERT OR REPLACE INTO clients (nick_key, nick, address, port, online, heartbeat_ms) "
-       "VALUES (?, ?, ?, ?, ?, ?)"},
+       "INSERT OR REPLACE INTO clients "
+       "(nick_key, nick, address, port, online, heartbeat_ms, row_version) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?)"},
       {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
   };
   for (const auto& [stmt, sql] : statements) {
@@ -226,6 +234,7 @@ std::expected<void, StoreError> SqliteStore::put_client(const ClientRecord& c) {
   sqlite3_bind_int(put_client_, 4, c.endpoint.port);
   sqlite3_bind_int(put_client_, 5, c.online ? 1 : 0);
   sqlite3_bind_int64(put_client_, 6, c.heartbeat_ms);
+  sqlite3_bind_int64(put_client_, 7, static_cast<sqlite3_int64>(c.row_version));
   if (sqlite3_step(put_client_) != SQLITE_DONE) {
     return std::unexpected(error("cannot save client"));
   }
@@ -246,7 +255,7 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
   StoredState state;
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_,
-                         "SELECT nick, address, port, online, heartbeat_ms FROM clients "
+                         "SELECT nick, address, port, online, heartbeat_ms, row_version FROM clients "
                          "ORDER BY nick_key",
                          -1, &s, nullptr) != SQLITE_OK) {
     return std::unexpected(error("cannot read clients"));
@@ -259,6 +268,7 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
     c.endpoint.port = static_cast<std::uint16_t>(sqlite3_column_int(s, 2));
     c.online = sqlite3_column_int(s, 3) != 0;
     c.heartbeat_ms = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
+    c.row_version = static_cast<std::uint64_t>(sqlite3_column_int64(s, 5));
     if (is_valid_nickname(c.nick)) {
       state.clients.push_back(std::move(c));
     }

@@ -51,7 +51,7 @@ struct Totals {
 
 const char* kind_of(const Message& m) {
   constexpr const char* kNames[] = {"reg", "dereg", "save", "hb", "ack",
-                                    "table", "ping", "chat", "deliver", "notice"};
+                                    "table", "ping", "chat", "deliver", "notice", "lookup", "find", "rows"};
   return kNames[m.index()];
 }
 
@@ -109,6 +109,7 @@ class Scenario {
   int clients_ = 0;
   double drop_ = 0, dup_ = 0, delay_ = 0;
   double store_fault_ = 0;  ///< share of saves and deletes that fail
+  bool interest_ = false;   ///< more clients than the full-table limit
   std::uint64_t store_failures_ = 0;
   Duration jitter_{};
   /// Half the seeds use short heartbeats, half a longer one, so repairs
@@ -174,6 +175,20 @@ void Scenario::install_hooks() {
   w_.on_type = [this](std::uint16_t port, const std::string& line) { event("typed at " + std::to_string(port) + ": " + line); };
   w_.on_print = [this](std::uint16_t port, const std::string& line) {
     event("printed at " + std::to_string(port) + ": " + line);
+    // A lookup found no such nickname (not registered yet): the oldest
+    // message without outcome from this process to it was refused.
+    if (const std::string unknown = ">>> [Unknown client "; line.starts_with(unknown)) {
+      const std::string to = line.substr(unknown.size(), line.size() - unknown.size() - 2);
+      const auto& sender = w_.nodes.at(port);
+      for (Typed& t : typed_) {
+        if (t.from_port == port && t.incarnation == sender.incarnation && t.to == to &&
+            t.outcome == Outcome::kNone) {
+          t.outcome = Outcome::kRefused;
+          break;
+        }
+      }
+      return;
+    }
     // ">>> <nick>: m<n>" (direct or relayed) or ">>> <nick>: T<ms> m<n>" (stored).
     const auto colon = line.find(": ");
     if (line.rfind(">>> ", 0) != 0 || colon == std::string::npos || line[4] == '[') return;
@@ -235,10 +250,10 @@ void Scenario::random_action(Totals& totals) {
     if (!node.alive || !node.session->registered()) return;
     const int j = pick(clients_);
     const std::string to = nick_of(j);
-    const auto& table = node.session->table();
+    const auto table = node.session->table();
     const bool known = std::any_of(table.begin(), table.end(),
                                    [&](const TableEntry& e) { return e.nick == to; });
-    if (!known) return;
+    if (!known && !interest_) return;  // beyond the full-table limit: a lookup first
     const std::size_t n = typed_.size();
     typed_.push_back({nick_of(i), to, port, node.incarnation, Outcome::kNone, false});
     ++totals.typed;
@@ -313,7 +328,22 @@ std::string Scenario::final_checks(Totals& totals) {
     if (!node.alive || !node.session->registered()) {
       return nick_of(i) + " is not registered at the end";
     }
-    if (node.session->table_version() != w_.server->table_version() || node.session->table() != table) {
+    if (interest_) {
+      // Interest mode: its own row is current, and no row it holds is newer
+      // than the server's (rows looked up before a server restart may be
+      // stale: the restarted server does not know that interest).
+      for (const TableEntry& held : node.session->table()) {
+        const auto srv = std::find_if(table.begin(), table.end(), [&](const TableEntry& e) {
+          return nickname_key(e.nick) == nickname_key(held.nick);
+        });
+        if (srv == table.end() || held.version > srv->version ||
+            (held.nick == nick_of(i) && held != *srv)) {
+          return nick_of(i) + " holds a row of " + held.nick + " the server does not (version " +
+                 std::to_string(held.version) + ")";
+        }
+      }
+    } else if (node.session->table_version() != w_.server->table_version() ||
+               node.session->table() != table) {
       return nick_of(i) + " holds table version " + std::to_string(node.session->table_version()) +
              ", the server " + std::to_string(w_.server->table_version());
     }
@@ -355,6 +385,16 @@ std::string Scenario::run(Totals& totals) {
     w_.completion_delay = between(Duration::zero(), 5ms);
   }
   store_fault_ = uniform() < 0.2 ? uniform() * 0.1 : 0.0;
+  // Table sync: a batching window from none to 50 ms; a quarter of the
+  // seeds run beyond the full-table limit (interest and lookups).
+  const Duration batch = uniform() < 0.3 ? Duration::zero() : between(1ms, 50ms);
+  interest_ = uniform() < 0.25;
+  w_.configure_server = [batch, interest = interest_](ServerConfig& c) {
+    c.table_batch = batch;
+    if (interest) c.full_table_limit = 2;
+  };
+  w_.crash_server();  // the World started one with the defaults: start it again
+  w_.start_server();
   w_.store.fault = [this](std::string_view op) {
     const bool fail = (op == "save" || op == "delete") && uniform() < store_fault_;
     if (fail) {

@@ -48,7 +48,7 @@ TEST_SUITE("client") {
     CHECK(c.type("send") == Lines{">>> [Usage: send <nick> <message>]"});
     CHECK(c.type("send bob") == Lines{">>> [Usage: send <nick> <message>]"});
     CHECK(c.type("send bob ") == Lines{">>> [Usage: send <nick> <message>]"});
-    CHECK(c.type("send zed hi") == Lines{">>> [Unknown client zed.]"});
+    CHECK(c.type("send z*d hi") == Lines{">>> [Unknown client z*d.]"});
     CHECK(c.type("send bob " + std::string(1001, 'x')) ==
           Lines{">>> [Message too long: 1001 bytes (max 1000).]"});
     CHECK(c.type("send bob \xff\xfe") == Lines{">>> [Message is not valid UTF-8.]"});

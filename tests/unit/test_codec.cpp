@@ -136,6 +136,7 @@ std::vector<Message> sample_messages() {
       Ack{9, AckStatus::kOffline, 0, ""},
       Ack{10, AckStatus::kError, 0, "database or disk is full"},
       Ack{kMaxU64, AckStatus::kOk, kMaxU32, "\u00e9t\u00e9 \U0001F600"},
+      Ack{19, AckStatus::kOk, 0, "", 100000},
       TablePart{11, 1, 0, 1, {}},
       TablePart{12, 42, 0, 1, {{"alice", "127.0.0.1", 40000, true}, {"Bob", "::1", 1024, false}}},
       TablePart{kMaxU64,
@@ -143,6 +144,20 @@ std::vector<Message> sample_messages() {
                 kMaxTableParts - 1,
                 kMaxTableParts,
                 {{kNickA, kLongIpv6, 65535, true}, {"z", "10.0.0.1", 0, false}}},
+      TablePart{15, 9, 0, 1, {{"alice", "127.0.0.1", 40000, true, 8}}, 4, 1000},
+      TablePart{kMaxU64,
+                kMaxU64,
+                0,
+                1,
+                {{kNickA, kLongIpv6, 65535, true, kMaxU64}},
+                kMaxU64 - 1,
+                kMaxU32},
+      Lookup{16, "alice", "bob"},
+      Lookup{kMaxU64, kNickA, kNickB},
+      Find{17, "alice", "b"},
+      Find{kMaxU64, kNickA, kNickB},
+      Rows{18, 0, 1, {}, 0},
+      Rows{kMaxU64, 1, 2, {{"bob", "::1", 6002, false, 3}}, kMaxU32},
       Ping{13},
       Ping{0},
       Ping{kMaxU64},
@@ -254,7 +269,7 @@ TEST_SUITE("codec: worst-case sizes fit one datagram") {
   }
 
   TEST_CASE("kTablePartEnvelopeBytes covers an empty TablePart with maximal integers") {
-    const TablePart empty{kMaxU64, kMaxU64, kMaxU32, kMaxU32, {}};
+    const TablePart empty{kMaxU64, kMaxU64, kMaxU32, kMaxU32, {}, kMaxU64 - 1, kMaxU32};
     // An array of up to 65535 entries has a 3-byte header instead of 1.
     CHECK(encode(empty).size() + 2 <= kTablePartEnvelopeBytes);
   }
@@ -437,9 +452,12 @@ TEST_SUITE("codec: decode rejects bad datagrams") {
         if (key == "v" || key == "t") {
           continue;
         }
-        // An Ack's "stored" and "detail" are optional (left out when 0 / empty).
+        // An Ack's "stored" and "detail", a table's "from" and "total" are
+        // optional (left out when 0 / empty).
         const bool optional =
-            std::holds_alternative<Ack>(m) && (key == "stored" || key == "detail");
+            (std::holds_alternative<Ack>(m) &&
+             (key == "stored" || key == "detail" || key == "total")) ||
+            (std::holds_alternative<TablePart>(m) && (key == "from" || key == "total"));
         json j = full;
         j.erase(key);
         CAPTURE(full.dump());
@@ -586,7 +604,9 @@ TEST_SUITE("codec: decode rejects bad datagrams") {
     const json good = as_json(TablePart{1, 1, 0, 1, {{"alice", "::1", 1, true}}});
     const std::vector<json> bad_entries = {
         json::array({"alice", "::1", 1}),
-        json::array({"alice", "::1", 1, true, 0}),
+        json::array({"alice", "::1", 1, true, 0, 0}),
+        json::array({"alice", "::1", 1, true, -1}),
+        json::array({"alice", "::1", 1, true, "7"}),
         json::array(),
         json::object({{"nick", "alice"}}),
         json("alice"),

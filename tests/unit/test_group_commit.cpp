@@ -58,7 +58,11 @@ std::vector<T> of_type(const std::vector<Outgoing>& out, const Endpoint& to) {
 /// (and how) each completes.
 struct ManualServer {
   MemoryStore store;
-  ServerCore core{ServerConfig{.wall_clock_ms = [] { return std::int64_t{1700000000000}; }}, 1};
+  // Tables at the end of each datagram (no batching window): the test sees
+  // each update in the output of the datagram that caused it.
+  ServerCore core{ServerConfig{.table_batch = Duration::zero(),
+                               .wall_clock_ms = [] { return std::int64_t{1700000000000}; }},
+                  1};
   ManualServer() { core.start(*store.load(), kT0); }
   std::vector<Outgoing> feed(const Message& m, const Endpoint& from) {
     core.on_datagram(encode(m), from, kT0);

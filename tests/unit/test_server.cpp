@@ -27,7 +27,11 @@ std::vector<T> of_type(const std::vector<Outgoing>& out, const Endpoint& to) {
 
 struct Server {
   MemoryStore store;
-  ServerCore core{ServerConfig{.wall_clock_ms = [] { return std::int64_t{1700000000000}; }}, 1};
+  // Tables at the end of each datagram (no batching window): the test sees
+  // each update in the output of the datagram that caused it.
+  ServerCore core{ServerConfig{.table_batch = Duration::zero(),
+                               .wall_clock_ms = [] { return std::int64_t{1700000000000}; }},
+                  1};
   Server() { core.start(*store.load(), kT0); }
   /// One datagram in, with a store writer that commits at once.
   std::vector<Outgoing> feed(const Message& m, const Endpoint& from, TimePoint t = kT0) {
@@ -101,10 +105,19 @@ TEST_SUITE("server") {
 
   TEST_CASE("heartbeats: a client behind on the table gets it again; an offline one is told") {
     Server s;
-    s.feed(Register{1, "alice", 30000}, kAlice);
-    auto out = s.feed(Heartbeat{2, "alice", 0}, kAlice);
+    auto out = s.feed(Register{1, "alice", 30000}, kAlice);
+    const auto first = of_type<TablePart>(out, kAlice);
+    REQUIRE(first.size() == 1);
+    // Acked, but the client says it holds nothing (it lost it): again.
+    s.feed(Ack{first[0].id, AckStatus::kOk, 0, {}}, kAlice);
+    out = s.feed(Heartbeat{2, "alice", 0}, kAlice);
     CHECK(of_type<Ack>(out, kAlice).at(0).status == AckStatus::kOk);
-    CHECK(of_type<TablePart>(out, kAlice).size() == 1);
+    REQUIRE(of_type<TablePart>(out, kAlice).size() == 1);
+    CHECK(of_type<TablePart>(out, kAlice)[0].from == 0);  // a snapshot
+    // A client that holds the newest version gets nothing more.
+    s.feed(Ack{of_type<TablePart>(out, kAlice)[0].id, AckStatus::kOk, 0, {}}, kAlice);
+    out = s.feed(Heartbeat{5, "alice", s.core.table_version()}, kAlice);
+    CHECK(of_type<TablePart>(out, kAlice).empty());
     s.feed(Deregister{3, "alice"}, kAlice);
     out = s.feed(Heartbeat{4, "alice", 9}, kAlice);
     CHECK(of_type<Ack>(out, kAlice).at(0).status == AckStatus::kOffline);

@@ -1,0 +1,239 @@
+// server_table.cpp: ServerCore's table sync (SPEC 10). Every row carries
+// the version at which it last changed. Changes collect in a batch of
+// --table-batch-ms and are published as one version; each interested
+// client then gets the rows changed since the version it is known to hold
+// (a delta), or, when it holds nothing, a snapshot. Up to
+// --full-table-limit registered clients everyone is interested in every
+// row; beyond it a client is interested in its own row and the rows it
+// looked up or wrote to (interest), and `lookup` / `find` answer the rest.
+#include <algorithm>
+
+#include "core/server_core.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/text.hpp"
+
+namespace udpchat {
+namespace {
+
+/// A client held offline is told with backoff (about a minute in all): it
+/// may be cut off for a while, and until it hears this it believes it is
+/// registered (SPEC 8: it re-registers when it sees it is offline).
+constexpr int kOfflineNoticeTries = 8;
+
+}  // namespace
+
+TableEntry ServerCore::row_of(const Client& c) const {
+  return {c.nick, c.endpoint.address, c.endpoint.port, c.online, c.row_version};
+}
+
+std::vector<TableEntry> ServerCore::table() const {
+  std::vector<TableEntry> entries;
+  entries.reserve(clients_.size());
+  for (const auto& [key, c] : clients_) {
+    entries.push_back(row_of(c));
+  }
+  return entries;
+}
+
+std::vector<TableEntry> ServerCore::rows_for(std::string_view nick) const {
+  const auto it = clients_.find(nickname_key(nick));
+  if (it == clients_.end()) {
+    return {};
+  }
+  if (full_table()) {
+    return table();
+  }
+  std::vector<TableEntry> rows{row_of(it->second)};
+  for (const std::string& k : it->second.interest) {
+    if (const auto r = clients_.find(k); r != clients_.end()) rows.push_back(row_of(r->second));
+  }
+  std::sort(rows.begin(), rows.end(), [](const TableEntry& a, const TableEntry& b) {
+    return nickname_key(a.nick) < nickname_key(b.nick);
+  });
+  return rows;
+}
+
+std::vector<TableEntry> ServerCore::rows_since(const std::string& key, std::uint64_t from) const {
+  std::vector<TableEntry> rows;
+  const Client& c = clients_.at(key);
+  if (full_table()) {
+    for (auto it = by_version_.upper_bound(from); it != by_version_.end(); ++it) {
+      for (const std::string& k : it->second) rows.push_back(row_of(clients_.at(k)));
+    }
+    return rows;
+  }
+  if (c.row_version > from) rows.push_back(row_of(c));
+  for (const std::string& k : c.interest) {
+    if (const auto r = clients_.find(k); r != clients_.end() && r->second.row_version > from) {
+      rows.push_back(row_of(r->second));
+    }
+  }
+  return rows;
+}
+
+void ServerCore::touch(const std::string& key, TimePoint now) {
+  Client& c = clients_.at(key);
+  const std::uint64_t next = version_ + 1;  // the version the open batch gets
+  if (c.row_version != next) {
+    if (auto b = by_version_.find(c.row_version); b != by_version_.end()) {
+      b->second.erase(key);
+      if (b->second.empty()) by_version_.erase(b);
+    }
+    c.row_version = next;
+    by_version_[next].insert(key);
+  }
+  dirty_.insert(key);
+  persist(c);
+  if (!batch_due_) {
+    batch_due_ = now + config_.table_batch;
+  }
+}
+
+void ServerCore::flush_tables(TimePoint now, bool now_please) {
+  if (dirty_.empty() || (!now_please && batch_due_ && now < *batch_due_)) {
+    return;
+  }
+  publish(now);
+}
+
+void ServerCore::publish(TimePoint now) {
+  ++version_;
+  batch_due_.reset();
+  issue(PutVersionOp{version_}, {.after = After::kLogFailure, .key = "the table version"});
+  const std::set<std::string> told_offline = std::exchange(table_extra_, {});
+  std::set<std::string> targets = told_offline;
+  if (full_table()) {
+    for (const auto& [addr, key] : online_at_) targets.insert(key);
+  } else {
+    for (const std::string& k : dirty_) {
+      targets.insert(k);  // its own row (online, or told it is offline)
+      if (const auto w = watchers_.find(k); w != watchers_.end()) {
+        targets.insert(w->second.begin(), w->second.end());
+      }
+    }
+  }
+  dirty_.clear();
+  for (const std::string& k : targets) {
+    const auto it = clients_.find(k);
+    if (it != clients_.end() && (it->second.online || told_offline.contains(k))) {
+      send_update(k, now);
+    }
+  }
+}
+
+void ServerCore::cancel_table_parts(Client& c) {
+  for (const std::uint64_t id : c.table_ids) {  // superseded by a newer update
+    sender_.cancel(id);
+    pending_.erase(id);
+  }
+  c.table_ids.clear();
+}
+
+void ServerCore::send_update(const std::string& key, TimePoint now) {
+  Client& c = clients_.at(key);
+  if (c.held_version == 0) {
+    send_snapshot(key, now);
+    return;
+  }
+  if (c.held_version >= version_) {
+    return;  // it holds the newest already
+  }
+  std::vector<TableEntry> rows = rows_since(key, c.held_version);
+  if (rows.empty()) {
+    return;  // nothing it is interested in changed
+  }
+  send_parts(c, key, std::move(rows), c.held_version, now);
+}
+
+void ServerCore::send_snapshot(const std::string& key, TimePoint now) {
+  Client& c = clients_.at(key);
+  // Labelled with the last published version; rows changed in the open
+  // batch are in it already (with their newer row versions), and the
+  // delta at the batch's end brings the client to the next version.
+  send_parts(c, key, rows_for(c.nick), 0, now);
+}
+
+void ServerCore::send_parts(Client& c, const std::string& key, std::vector<TableEntry> rows,
+                            std::uint64_t from, TimePoint now) {
+  cancel_table_parts(c);
+  if (version_ == 0 || from >= version_) {
+    return;  // nothing was ever published (no version to label it with)
+  }
+  const RetryPolicy policy =
+      c.online ? server_policy() : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
+  c.sending_version = version_;
+  const bool first = std::exchange(c.awaiting_table, false);
+  const auto total = static_cast<std::uint32_t>(clients_.size());
+  for (const TablePart& part : split_table(
+           version_, rows, [this] { return ids_.next(); }, from, total)) {
+    c.table_ids.push_back(part.id);
+    send_reliable_when_durable(part.id, c.endpoint, part, policy, {Purpose::kTable, key, {}, 0},
+                               now);
+  }
+  if (first) {
+    deliver_next(key, now);  // the stored messages, after the table
+  }
+}
+
+// --- interest, lookup and find ---------------------------------------------------------
+
+void ServerCore::add_interest(const std::string& key, const std::string& row_key) {
+  if (key == row_key || !clients_.contains(row_key)) {
+    return;
+  }
+  Client& c = clients_.at(key);
+  if (std::find(c.interest.begin(), c.interest.end(), row_key) != c.interest.end()) {
+    return;
+  }
+  c.interest.push_back(row_key);
+  watchers_[row_key].insert(key);
+  if (c.interest.size() > kMaxInterest) {  // forget the oldest
+    const std::string old = std::move(c.interest.front());
+    c.interest.pop_front();
+    if (auto w = watchers_.find(old); w != watchers_.end()) {
+      w->second.erase(key);
+      if (w->second.empty()) watchers_.erase(w);
+    }
+  }
+}
+
+void ServerCore::handle(const Lookup& m, const Endpoint& from, TimePoint now) {
+  (void)now;
+  if (authorised(m.from, from) == nullptr) {
+    drop("unauthorised", from);
+    return;
+  }
+  ++stats_.requests["lookup"];
+  const std::string row_key = nickname_key(m.nick);
+  Rows answer{m.id, 0, 1, {}, 0};
+  if (const auto it = clients_.find(row_key); it != clients_.end()) {
+    answer.entries.push_back(row_of(it->second));
+    answer.matches = 1;
+    add_interest(nickname_key(m.from), row_key);
+  }
+  outgoing_.push_back({from, encode(answer)});
+}
+
+void ServerCore::handle(const Find& m, const Endpoint& from, TimePoint now) {
+  (void)now;
+  if (authorised(m.from, from) == nullptr) {
+    drop("unauthorised", from);
+    return;
+  }
+  ++stats_.requests["find"];
+  const std::string prefix = nickname_key(m.prefix);
+  std::vector<TableEntry> rows;
+  std::uint32_t matches = 0;
+  for (auto it = clients_.lower_bound(prefix);
+       it != clients_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    ++matches;
+    if (rows.size() < kMaxFindResults) rows.push_back(row_of(it->second));
+  }
+  auto groups = split_entries(rows);
+  const auto parts = static_cast<std::uint32_t>(groups.size());
+  for (std::uint32_t i = 0; i < parts; ++i) {
+    outgoing_.push_back({from, encode(Rows{m.id, i, parts, std::move(groups[i]), matches})});
+  }
+}
+
+}  // namespace udpchat
