@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
       o.max_stored = static_cast<std::size_t>(parse_bounded(r, "max-stored", 1, 10000000, 10000));
       o.table_batch = milliseconds(parse_bounded(r, "table-batch-ms", 0, 10000, 20));
       o.full_table_limit =
-          static_cast<std::size_t>(parse_bounded(r, "full-table-limit", 0, 10000000, 1000));
+          static_cast<std::size_t>(parse_bounded(r, "full-table-limit", 0, 20000, 1000));
       o.common = parse_common(r);
       if (default_level) o.common.log_level = LogLevel::kInfo;
       return run_server(o);

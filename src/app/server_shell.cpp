@@ -11,6 +11,8 @@
 #include <iostream>
 #include <random>
 
+#include <sys/socket.h>
+
 #include "app/net.hpp"
 #include "app/shell.hpp"
 #include "core/server_core.hpp"
@@ -26,6 +28,24 @@ std::int64_t wall_clock_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+/// Socket buffers of kSocketBufferBytes each way: the kernel charges each
+/// queued datagram its whole buffer (about 1 KiB for a 20-byte ack), so the
+/// default 208 KiB holds only ~200 of them, and a burst of acks from a
+/// thousand clients would be dropped before the server reads it. As root the
+/// size is forced past net.core.rmem_max; otherwise the kernel caps it.
+constexpr int kSocketBufferBytes = 16 * 1024 * 1024;
+
+void size_socket_buffers(udp::socket& socket) {
+  const int fd = socket.native_handle();
+  const int size = kSocketBufferBytes;
+  for (const auto& [force, plain] :
+       {std::pair{SO_RCVBUFFORCE, SO_RCVBUF}, std::pair{SO_SNDBUFFORCE, SO_SNDBUF}}) {
+    if (setsockopt(fd, SOL_SOCKET, force, &size, sizeof size) != 0) {
+      (void)setsockopt(fd, SOL_SOCKET, plain, &size, sizeof size);
+    }
+  }
 }
 
 class ServerShell {
@@ -46,6 +66,13 @@ class ServerShell {
 
   /// Commits what is still queued and ends the writer thread.
   void stop_writer() { writer_.stop(); }
+
+  /// One statistics line: store commands and the transactions (group
+  /// commits) they took.
+  [[nodiscard]] std::string writer_report() const {
+    return "statistics: store writer: " + std::to_string(writer_.commands()) + " commands in " +
+           std::to_string(writer_.batches()) + " transactions\n";
+  }
 
   void run() {
     pump();
@@ -165,6 +192,7 @@ class ServerShell {
         return;
       }
       std::fputs(core_.stats_report().c_str(), stdout);
+      std::fputs(writer_report().c_str(), stdout);
       std::fflush(stdout);
       if (socket_.is_open()) {
         wait_usr1();
@@ -206,6 +234,7 @@ int run_server(const ServerOptions& options) {
               << ec.message() << "\n";
     return 1;
   }
+  size_socket_buffers(socket);
   ServerConfig config;
   config.ack_timeout = options.common.ack_timeout;
   config.retries = options.common.server_retries;
@@ -236,6 +265,7 @@ int run_server(const ServerOptions& options) {
     write_log(level, LogLevel::kWarn, "store checkpoint: " + r.error().what);
   }
   std::fputs(core.stats_report().c_str(), stdout);
+  std::fputs(shell.writer_report().c_str(), stdout);
   std::fflush(stdout);
   write_log(level, LogLevel::kInfo, "stopped");
   return 0;

@@ -187,6 +187,7 @@ void ServerCore::handle(const Ack& m, const Endpoint& from, TimePoint now) {
         std::erase(c->second.table_ids, m.id);
         if (c->second.table_ids.empty()) {  // every part of the update arrived
           c->second.held_version = std::max(c->second.held_version, c->second.sending_version);
+          send_update(p.client_key, now);  // what changed while it was in flight
         }
       }
       return;
@@ -227,7 +228,9 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
       return;
     case Purpose::kTable:
       if (c != clients_.end()) {
+        // The update failed as a whole: its other parts are given up too.
         std::erase(c->second.table_ids, id);
+        cancel_table_parts(c->second);
         // Never acked: is it still there? Alive: the table again; silent:
         // marked offline (and told with backoff, see send_parts).
         if (c->second.online) {

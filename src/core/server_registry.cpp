@@ -75,6 +75,7 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
                                                            kMinHeartbeat, kMaxHeartbeat);
   online_at_[from] = key;
   touch(key, now);
+  cancel_table_parts(c);
   c.held_version = 0;  // a new process, perhaps: it gets a snapshot
   std::uint32_t waiting = 0;
   if (const auto box = mailboxes_.find(key); box != mailboxes_.end()) {
@@ -86,8 +87,8 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   log(LogLevel::kInfo,
       "registered " + m.nick + " at " + from.to_string() +
           (waiting > 0 ? ", " + std::to_string(waiting) + " stored messages" : ""));
-  reply_when_durable(from, m.id,
-                     Ack{0, AckStatus::kOk, waiting, {}, static_cast<std::uint32_t>(clients_.size())});
+  reply_when_durable(
+      from, m.id, Ack{0, AckStatus::kOk, waiting, {}, static_cast<std::uint32_t>(clients_.size())});
   // Its table (a snapshot) goes out when the batch is published; stored
   // messages wait for it, so the client shows the welcome, the table,
   // then the stored messages.

@@ -131,6 +131,13 @@ void ServerCore::cancel_table_parts(Client& c) {
 
 void ServerCore::send_update(const std::string& key, TimePoint now) {
   Client& c = clients_.at(key);
+  if (!c.table_ids.empty()) {
+    // One update in flight per client (stop and wait): when it is acked,
+    // the next one carries everything that changed meanwhile. Without this
+    // a storm of registrations resends a growing snapshot at every batch
+    // to each client that has not acked the last one yet.
+    return;
+  }
   if (c.held_version == 0) {
     send_snapshot(key, now);
     return;
@@ -155,12 +162,15 @@ void ServerCore::send_snapshot(const std::string& key, TimePoint now) {
 
 void ServerCore::send_parts(Client& c, const std::string& key, std::vector<TableEntry> rows,
                             std::uint64_t from, TimePoint now) {
-  cancel_table_parts(c);
   if (version_ == 0 || from >= version_) {
     return;  // nothing was ever published (no version to label it with)
   }
-  const RetryPolicy policy =
-      c.online ? server_policy() : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
+  // Retransmission backs off (0.5, 1, 2, 4 s: RFC 6298 section 5.5's
+  // doubling): a client slow to ack a large update, or a storm of them,
+  // gets fewer copies instead of a congestion collapse of retransmissions.
+  const RetryPolicy policy = c.online
+                                 ? RetryPolicy::backoff(config_.ack_timeout, config_.retries)
+                                 : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
   c.sending_version = version_;
   const bool first = std::exchange(c.awaiting_table, false);
   const auto total = static_cast<std::uint32_t>(clients_.size());

@@ -49,13 +49,22 @@ TEST_SUITE("server") {
     auto out = s.feed(Register{1, "alice", 30000}, kAlice);
     REQUIRE(of_type<Ack>(out, kAlice).size() == 1);
     CHECK(of_type<Ack>(out, kAlice)[0].status == AckStatus::kOk);
-    CHECK(of_type<TablePart>(out, kAlice).size() == 1);
+    const auto first = of_type<TablePart>(out, kAlice);
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].from == 0);  // a snapshot
+    // Not acked yet: one update in flight per client, the next waits.
     out = s.feed(Register{1, "bob", 30000}, kBob);
+    CHECK(of_type<TablePart>(out, kAlice).empty());
+    REQUIRE(of_type<TablePart>(out, kBob).size() == 1);  // bob's snapshot
+    CHECK(of_type<TablePart>(out, kBob)[0].entries.size() == 2);
+    // Acked: the next one goes at once, a delta of what changed meanwhile.
+    out = s.feed(Ack{first[0].id, AckStatus::kOk, 0, {}}, kAlice);
     const auto tables = of_type<TablePart>(out, kAlice);
     REQUIRE(tables.size() == 1);
     CHECK(tables[0].version == 2);
-    CHECK(tables[0].entries.size() == 2);
-    CHECK(of_type<TablePart>(out, kBob).size() == 1);
+    CHECK(tables[0].from == 1);
+    REQUIRE(tables[0].entries.size() == 1);
+    CHECK(tables[0].entries[0].nick == "bob");
     CHECK(s.store.load()->clients.size() == 2);
     CHECK(s.store.load()->table_version == 2);
   }
