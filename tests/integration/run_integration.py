@@ -61,6 +61,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description="udpchat real-process integration tests")
     ap.add_argument("--binary", default=default_binary(),
                     help="the udpchat binary (default: $UDPCHAT_BIN or build/udpchat)")
+    ap.add_argument("--loadgen", default=None,
+                    help="the load generator udpchat_loadgen (default: beside the binary)")
     ap.add_argument("-k", dest="substring", default=None,
                     help="run only the tests whose name contains SUBSTRING")
     ap.add_argument("--timeout", type=float, default=harness.DEFAULT_TIMEOUT,
@@ -93,6 +95,8 @@ def main(argv=None):
     suite_start = time.monotonic()
     for name, fn in tests:
         ctx = harness.Context(binary, timeout=args.timeout, keep_tmp=args.keep_tmp)
+        ctx.loadgen = os.path.abspath(args.loadgen) if args.loadgen else os.path.join(
+            os.path.dirname(binary), "udpchat_loadgen")
         t0 = time.monotonic()
         error = None
         skip = None

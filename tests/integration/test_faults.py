@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 from harness import (BYE, SAVED, TABLE, Skip, msg, received_by, stored, wait_registered)
 from test_chat import check, check_equal, expect_stored
@@ -88,6 +89,62 @@ def test_server_killed_during_a_stream_of_saves(ctx):
     got = [int(re.search(r"stream (\d+)$", l).group(1)) for l in shown]
     check_equal(got, sorted(set(got)), "stored messages at bob: each once, in order")
     check(set(acked) <= set(got), "every acknowledged message was delivered")
+
+
+def test_server_killed_during_concurrent_saves(ctx):
+    """Six senders stream saves at once (the store writer commits them in
+    groups); the server is SIGKILLed mid-flood. Every save any sender saw
+    acknowledged is delivered after the restart, each once, in order."""
+    n, senders = 100, ["s%d" % i for i in range(6)]
+    server, c = ctx.chat(["bob"] + senders, client_extra=["--max-pending", "1000"])
+    b = c["bob"]
+    b.send("dereg bob")
+    b.expect(BYE)
+    for s in senders:
+        c[s].expect(TABLE)
+    for i in range(n):
+        for s in senders:
+            c[s].send("send bob %s flood %03d" % (s, i))
+    # Kill it once a fifth of all saves are acknowledged (bounded wait).
+    deadline = time.monotonic() + 60
+    while sum(c[s].count(SAVED) for s in senders) < n * len(senders) // 5:
+        check(time.monotonic() < deadline, "the flood of saves did not get going")
+        time.sleep(0.005)
+    server.kill()
+    acked = {}
+    for s in senders:
+        c[s].expect(">>> [Server not responding]", timeout=20)
+        c[s].expect_exit(1, timeout=20)
+        acked[s] = _acked_order(c[s], n)
+        check_equal(acked[s], list(range(len(acked[s]))), "%s: acknowledged are a prefix" % s)
+    total = sum(len(v) for v in acked.values())
+    print("    %d saves acknowledged before the kill, by %d senders" % (total, len(senders)))
+
+    ctx.server(port=server.port, data_dir=server.data_dir)
+    mark = b.mark()
+    b.send("reg bob")
+    wait_registered(b, stored_messages=True)
+
+    def shown():
+        return [l for l in b.since(mark) if re.match(r">>> s\d: ", l)]
+
+    def delivered(s):
+        return {int(re.search(r"flood (\d+)$", l).group(1)) for l in shown()
+                if l.startswith(">>> %s: " % s)}
+
+    deadline = time.monotonic() + 60  # bounded: the stored delivery, one by one
+    while not all(set(acked[s]) <= delivered(s) for s in senders):
+        check(time.monotonic() < deadline, "acknowledged messages missing at bob")
+        time.sleep(0.05)
+    # A marker after them: nothing else of theirs is still on its way twice.
+    b.send("list")
+    b.expect(re.compile(r">>> bob 127\.0\.0\.1:\d+ online"))
+    shown = shown()
+    for s in senders:
+        got = [int(re.search(r"flood (\d+)$", l).group(1)) for l in shown
+               if l.startswith(">>> %s: " % s)]
+        check_equal(got, sorted(set(got)), "%s's messages at bob: each once, in order" % s)
+        check(set(acked[s]) <= set(got), "every acknowledged message of %s was delivered" % s)
 
 
 def test_recipient_killed_while_receiving_stored_messages(ctx):

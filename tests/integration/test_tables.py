@@ -7,6 +7,7 @@ A message typed before the first table arrived (a script piping its
 commands) is sent, not refused.
 """
 
+import os
 import subprocess
 import time
 
@@ -70,3 +71,34 @@ def test_send_typed_before_the_first_table(ctx):
     if WELCOME not in lines or ">>> [Message received by bob.]" not in lines:
         raise AssertionError("alice printed %r" % lines)
     b.expect(msg("alice", "typed before any table"))
+
+
+def test_storm_of_2000_registrations_converges(ctx):
+    """Virtual clients of the load generator (real ClientSessions on real
+    sockets) register at once: 2,000 beyond the full-table limit (each then
+    holds its own row), and 1,000 with whole tables. Bounded in time; what
+    is checked is counts (every one registered and holding its rows, and
+    datagrams per registration), never timings."""
+    cases = (("interest", 2000, 1, [], 10),
+             ("whole tables", 1000, 1000, ["--full-table-limit", "1000"], 80))
+    if os.environ.get("UDPCHAT_SANITIZED"):
+        # Under AddressSanitizer both processes run ~10x slower: the same
+        # two regimes, smaller.
+        cases = (("interest", 400, 1, ["--full-table-limit", "100"], 10),
+                 ("whole tables", 200, 200, [], 80))
+    for what, clients, rows, extra, bound in cases:
+        server = ctx.server(data_dir=ctx.data_dir(what.replace(" ", "-")),
+                            extra=extra + ["--log-level", "warn"], name="server-" + what[:5])
+        r = subprocess.run([ctx.loadgen, "storm", "--server-port", str(server.port),
+                            "--clients", str(clients), "--rows", str(rows), "--timeout-s", "120"],
+                           capture_output=True, text=True, timeout=180)
+        print("    %s: %s" % (what, r.stdout.strip()))
+        if r.returncode != 0 or " converged in " not in r.stdout:
+            raise AssertionError("the storm of %d (%s) did not converge: %r %r" % (
+                clients, what, r.stdout, r.stderr[-2000:]))
+        per_registration = float(r.stdout.split("(")[1].split()[0])
+        if per_registration > bound:
+            raise AssertionError("%s: %.1f datagrams to clients per registration (bound %d)" % (
+                what, per_registration, bound))
+        server.signal(15)
+        server.wait(timeout=30)

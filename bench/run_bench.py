@@ -1,0 +1,330 @@
+#!/usr/bin/env python3
+"""run_bench.py: udpchat's benchmark suite (./UdpChat bench).
+
+One benchmark per row of the performance targets. Each runs real
+`udpchat -s` servers and the load generator (bench/loadgen.cpp: real
+ClientSessions on real sockets), measures its baseline in the same run,
+and prints the figure, the baseline, their ratio, the target and the
+command that reproduces it. Writes bench/results/results.md and, with
+gnuplot, latency.png and storm.png there. Never a pass/fail test: the
+figures go to docs/PERFORMANCE.md by hand, with the machine they ran on.
+
+Usage: run_bench.py --build DIR [--out DIR] [--quick]
+"""
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+ROWS = []      # (figure, measured, baseline, ratio, target, met, command)
+STORM = []     # (n, seconds, datagrams per registration, mode)
+
+
+def log(text):
+    print(text, flush=True)
+
+
+class Server:
+    """A udpchat server on 127.0.0.1 with its own data directory."""
+
+    def __init__(self, build, root, port, extra=()):
+        self.data = tempfile.mkdtemp(prefix="server-", dir=root)
+        self.port = port
+        self.argv = [os.path.join(build, "udpchat"), "-s", str(port), "--data-dir", self.data,
+                     "--bind", "127.0.0.1", "--log-level", "warn"] + list(extra)
+        self.out = open(os.path.join(self.data, "stdout"), "w+")
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.argv, stdout=self.out, stderr=subprocess.DEVNULL)
+        self.start_s = self._wait_start(t0)
+
+    def _wait_start(self, t0, timeout=120):
+        while time.monotonic() - t0 < timeout:
+            self.out.flush()
+            with open(self.out.name) as f:
+                if "listening on" in f.read():
+                    return time.monotonic() - t0
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited: %s" % self.argv)
+            time.sleep(0.01)
+        raise RuntimeError("server did not start in %d s" % timeout)
+
+    def rss_mib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+        return float("nan")
+
+    def stats(self):
+        """SIGUSR1, then the statistics lines it printed."""
+        with open(self.out.name) as f:
+            before = len(f.read())
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with open(self.out.name) as f:
+                text = f.read()[before:]
+            if "store writer" in text:
+                return text
+            time.sleep(0.05)
+        return ""
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.out.close()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def loadgen(build, *args, timeout=600):
+    argv = [os.path.join(build, "udpchat_loadgen")] + [str(a) for a in args]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    out = r.stdout.strip()
+    if r.returncode != 0:
+        log("  (loadgen exit %d: %s %s)" % (r.returncode, out, r.stderr.strip()[-500:]))
+    shown = [os.path.basename(a) if i == 0 or os.path.isabs(a) else a
+             for i, a in enumerate(argv)]
+    return out, " ".join(shown)
+
+
+def num(pattern, text, default=float("nan")):
+    m = re.search(pattern, text)
+    return float(m.group(1)) if m else default
+
+
+def row(figure, measured, baseline, ratio, target, met, command):
+    ROWS.append((figure, measured, baseline, ratio, target, "yes" if met else "**no**", command))
+    log("  %s: %s | baseline %s | ratio %s | target %s | %s" % (
+        figure, measured, baseline, ratio, target, "met" if met else "NOT met"))
+
+
+def bench_latency(build, root, port, out_dir, n):
+    log("send -> ack latency vs a bare UDP ping-pong (%d samples, 1000-byte messages)" % n)
+    bare_file, send_file = os.path.join(out_dir, "bare.txt"), os.path.join(out_dir, "send.txt")
+    bare, _ = loadgen(build, "bare", "--messages", n, "--bytes", 1000, "--samples", bare_file)
+    s = Server(build, root, port)
+    try:
+        send, cmd = loadgen(build, "pingpong", "--server-port", port, "--messages", n,
+                            "--bytes", 1000, "--samples", send_file)
+    finally:
+        s.stop()
+    log("  " + bare + "\n  " + send)
+    for p, limit in (("p50", 1.5), ("p99", 2.0)):
+        b = num(r"%s ([\d.]+) us" % p, bare)
+        v = num(r"%s ([\d.]+) us" % p, send)
+        row("direct send to ack, %s" % p, "%.1f us" % v, "%.1f us" % b, "%.2fx" % (v / b),
+            "<= %.1fx" % limit, v / b <= limit, cmd)
+    return bare_file, send_file
+
+
+def bench_saves(build, root, port, senders, recipients, messages):
+    log("durable saves: %d senders x %d offline recipients x %d messages" % (
+        senders, recipients, messages))
+    s = Server(build, root, port, ["--max-stored", "1000000"])
+    try:
+        out, cmd = loadgen(build, "saves", "--server-port", port, "--senders", senders,
+                           "--recipients", recipients, "--messages", messages, "--heartbeats",
+                           "--timeout-s", 300)
+        stats = s.stats()
+    finally:
+        s.stop()
+    log("  " + out.replace("\n", "\n  "))
+    rate = num(r"([\d.]+) saves/s", out)
+    commands = num(r"store writer: (\d+) commands", stats)
+    txns = num(r"in (\d+) transactions", stats)
+    batch = max(1, int(round(commands / txns))) if txns == txns and txns > 0 else 100
+    p99 = num(r"service time p50 \d+ us, p99 (\d+) us", stats)
+    rtt99 = num(r"p99 (\d+) us\n?", out.split("\n")[-1]) if "round trip" in out else float("nan")
+    # SQLite's own rate at the server's mean batch size, in the same place.
+    d = tempfile.mkdtemp(prefix="sqlite-", dir=root)
+    base, bcmd = loadgen(build, "sqlite", "--dir", d, "--messages", 200000, "--batch", batch,
+                         "--bytes", 6)
+    shutil.rmtree(d, ignore_errors=True)
+    log("  " + base + " (server: %d commands in %d transactions, mean batch %d)" % (
+        commands, txns, batch))
+    srate = num(r"([\d.]+) rows/s", base)
+    row("durable saves per second", "%.0f /s" % rate, "SQLite %.0f rows/s (batch %d)" % (
+        srate, batch), "%.2f" % (rate / srate), ">= 100,000/s and >= 0.33",
+        rate >= 100000 and rate / srate >= 1 / 3, cmd + "; " + bcmd)
+    row("service time p99 during the save flood", "%.0f us" % p99,
+        "request round trip p99 %.0f us (at the load generator)" % rtt99, "-", "<= 1 ms",
+        p99 <= 1000, cmd + " (server statistics)")
+
+
+def bench_storms(build, root, port, sizes):
+    for n in sizes:
+        s = Server(build, root, port)
+        try:
+            rows = n if n <= 1000 else 1
+            out, cmd = loadgen(build, "storm", "--server-port", port, "--clients", n,
+                               "--rows", rows, "--timeout-s", 120)
+        finally:
+            s.stop()
+        log("  " + out.replace("\n", "\n  "))
+        secs = num(r"in ([\d.]+) s", out)
+        per = num(r"\(([\d.]+) per registration\)", out)
+        STORM.append((n, secs, per, "whole tables" if n <= 1000 else "interest"))
+        if n == 1000:
+            row("storm of 1,000 registrations, whole tables", "%.2f s" % secs, "-", "-",
+                "<= 2 s", secs <= 2.0 and "converged" in out, cmd)
+        if n == max(sizes):
+            base = [p for (m, _, p, _) in STORM if m == 1000 or m == 2000]
+            flat = all(per <= 1.5 * b for b in base[1:]) if len(base) > 1 else True
+            row("storm of %d registrations" % n, "%.2f s, %.1f datagrams each" % (secs, per),
+                "2,000: %.1f datagrams each" % base[-1] if base else "-", "-",
+                "<= 3 s, flat from 1,000", secs <= 3.0 and "converged" in out, cmd)
+
+
+def bench_online(build, root, port, n, hold):
+    log("%d clients online with heartbeats (every 10 s), held %d s" % (n, hold))
+    s = Server(build, root, port)
+    try:
+        p = subprocess.Popen([os.path.join(build, "udpchat_loadgen"), "online", "--server-port",
+                              str(port), "--clients", str(n), "--heartbeat-ms", "10000",
+                              "--hold-s", str(hold), "--timeout-s", "120"],
+                             stdout=subprocess.PIPE, text=True)
+        first = p.stdout.readline()
+        time.sleep(hold / 2)
+        rss = s.rss_mib()
+        rest = p.communicate(timeout=hold + 180)[0]
+    finally:
+        s.stop()
+    log("  " + (first + rest).strip().replace("\n", "\n  "))
+    row("%d clients online, server RSS" % n, "%.0f MiB" % rss, "-", "-", "<= 256 MiB",
+        rss <= 256 and "%d clients still registered" % n in rest,
+        "udpchat_loadgen online --clients %d --heartbeat-ms 10000 --hold-s %d" % (n, hold))
+
+
+def bench_offline(build, root, port, n):
+    log("%d registered offline clients: server start" % n)
+    s = Server(build, root, port)
+    data = s.data
+    s.proc.send_signal(signal.SIGTERM)
+    s.proc.wait(timeout=30)
+    db = sqlite3.connect(os.path.join(data, "udpchat.db"))
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO clients (nick_key, nick, address, port, online, heartbeat_ms, "
+                   "row_version) VALUES (?, ?, '127.0.0.1', ?, 0, 30000, 1)",
+                   (("o%d" % i, "o%d" % i, 1024 + i % 60000) for i in range(n)))
+    db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('table_version', 1)")
+    db.commit()
+    db.close()
+    s.out.close()
+    s2 = Server.__new__(Server)
+    s2.data, s2.port = data, port
+    s2.argv = s.argv
+    s2.out = open(os.path.join(data, "stdout2"), "w+")
+    t0 = time.monotonic()
+    s2.proc = subprocess.Popen(s2.argv, stdout=s2.out, stderr=subprocess.DEVNULL)
+    start = s2._wait_start(t0)
+    rss = s2.rss_mib()
+    s2.stop()
+    row("%d registered clients offline: start, RSS" % n, "%.2f s, %.0f MiB" % (start, rss),
+        "-", "-", "<= 5 s, <= 1 GiB", start <= 5 and rss <= 1024,
+        "udpchat -s (store of %d client rows)" % n)
+
+
+def plots(out_dir, bare_file, send_file):
+    if not shutil.which("gnuplot"):
+        log("gnuplot not found: no plots")
+        return
+    def cdf(src, dst):
+        with open(src) as f:
+            v = sorted(float(x) for x in f if x.strip())
+        with open(dst, "w") as f:
+            for i, x in enumerate(v):
+                f.write("%f %f\n" % (x, (i + 1) / len(v)))
+    cdf(bare_file, os.path.join(out_dir, "bare.cdf"))
+    cdf(send_file, os.path.join(out_dir, "send.cdf"))
+    with open(os.path.join(out_dir, "storm.dat"), "w") as f:
+        for n, secs, per, mode in STORM:
+            f.write("%d %f %f\n" % (n, secs, per))
+    script = """
+set terminal png size 900,500
+set output '%(d)s/latency.png'
+set title 'Round trip on loopback (1000-byte message): distribution'
+set xlabel 'microseconds'; set ylabel 'fraction of samples'; set logscale x; set key bottom right
+plot '%(d)s/bare.cdf' using 1:2 with lines title 'bare UDP ping-pong', \\
+     '%(d)s/send.cdf' using 1:2 with lines title 'udpchat send -> ack'
+unset logscale x
+set output '%(d)s/storm.png'
+set title 'Registration storms (whole tables up to 1,000, interest beyond)'
+set xlabel 'clients registering at once'; set logscale x
+set ylabel 'seconds to converge'; set y2label 'datagrams to clients per registration'
+set ytics nomirror; set y2tics; set key top left
+plot '%(d)s/storm.dat' using 1:2 with linespoints axes x1y1 title 'seconds', \\
+     '%(d)s/storm.dat' using 1:3 with linespoints axes x1y2 title 'datagrams per registration'
+""" % {"d": out_dir}
+    subprocess.run(["gnuplot"], input=script, text=True, check=False)
+
+
+def write_results(out_dir, started):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    lines = ["# udpchat benchmark results", "",
+             "Machine: %s, %d cores, %s; run %s, %.0f s." % (
+                 cpu, os.cpu_count(), platform.platform(), time.strftime("%Y-%m-%d %H:%M UTC",
+                 time.gmtime()), time.monotonic() - started), "",
+             "| figure | measured | baseline (same run) | ratio | target | met | command |",
+             "|---|---|---|---|---|---|---|"]
+    for r in ROWS:
+        lines.append("| " + " | ".join(r) + " |")
+    lines.append("| send_all to 1,000 online clients | - | - | - | deliveries/s >= 1/3 of "
+                 "bare one-way datagrams/s | not built | channels are not built yet |")
+    lines += ["", "Storms (default `--full-table-limit` 1000):", "",
+              "| clients | seconds | datagrams to clients per registration | tables |",
+              "|---|---|---|---|"]
+    for n, secs, per, mode in STORM:
+        lines.append("| %d | %.3f | %.1f | %s |" % (n, secs, per, mode))
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(text)
+    print("\n" + text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                  "results"))
+    ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    out_dir = os.path.abspath(args.out)
+    os.makedirs(out_dir, exist_ok=True)
+    root = tempfile.mkdtemp(prefix="udpchat-bench-", dir=out_dir)
+    started = time.monotonic()
+    port = 47900
+    q = args.quick
+    try:
+        bare_file, send_file = bench_latency(build, root, port, out_dir, 2000 if q else 20000)
+        bench_saves(build, root, port + 1, 50 if q else 200, 10 if q else 20, 5 if q else 25)
+        log("registration storms")
+        bench_storms(build, root, port + 2, [250, 1000, 2000] if q else
+                     [250, 500, 1000, 2000, 5000, 10000])
+        bench_online(build, root, port + 3, 5000 if q else 100000, 4 if q else 15)
+        bench_offline(build, root, port + 4, 50000 if q else 1000000)
+        plots(out_dir, bare_file, send_file)
+        write_results(out_dir, started)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
