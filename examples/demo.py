@@ -5,7 +5,7 @@
 
 Starts a server (its SQLite store in a fresh temporary directory, removed at
 the end) and three clients, alice, bob and carol, on free 127.0.0.1 ports,
-and goes through every flow of SPEC section 2: registration and table
+and goes through every flow of manual §4: registration and table
 updates, list, direct messages with acknowledgements, UTF-8 text, mistakes,
 dereg and the messages the server saves meanwhile, reg and the stored
 messages with their timestamps, a client killed with SIGKILL and the others

@@ -1,4 +1,4 @@
-// main.cpp: the command line (SPEC 1), parsed with cxxopts. Picks the mode
+// main.cpp: the command line (manual §3), parsed with cxxopts. Picks the mode
 // and hands plain options to the asio shells. Usage errors name the
 // argument and the rule it broke, and exit with status 2.
 #include <arpa/inet.h>

@@ -3,7 +3,7 @@
 //
 // Standard input: on a terminal, libedit (readline interface, callback
 // mode) reads keys on the io thread, shows the ">>> " prompt and redraws
-// the typed line under each incoming message (SPEC 2). Otherwise a reader
+// the typed line under each incoming message (manual §4). Otherwise a reader
 // thread reads whole lines (pipes, files, /dev/null all work; epoll cannot
 // watch regular files) and posts them to the io thread.
 #include <asio.hpp>

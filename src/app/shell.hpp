@@ -3,7 +3,7 @@
 // Nothing here includes asio: main.cpp parses the command line (cxxopts)
 // and hands over plain option structs. Each run_* function owns the socket,
 // timers, terminal and signals of its mode and returns the exit status
-// (SPEC 1: 0 normal end, 1 runtime failure).
+// (manual §3: 0 normal end, 1 runtime failure).
 #pragma once
 
 #include <cstdint>

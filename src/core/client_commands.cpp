@@ -1,4 +1,4 @@
-// client_commands.cpp: what each typed command does (SPEC 2): parsing,
+// client_commands.cpp: what each typed command does (manual §4): parsing,
 // the mistake lines, and handing the work to the send pipeline or the
 // server requests.
 #include "core/client_session.hpp"
@@ -67,7 +67,7 @@ void ClientSession::cmd_send(std::string_view args, TimePoint now) {
     say("[Unknown client " + printable(peer) + ".]");
     return;
   }
-  // A nickname not held is asked of the server first (SPEC 10: lookup).
+  // A nickname not held is asked of the server first (manual §6.9: lookup).
   const std::string nick = entry != nullptr ? entry->nick : std::string(peer);
   const std::string key = nickname_key(nick);
   if (const auto it = peers_.find(key);

@@ -1,5 +1,5 @@
 // client_requests.cpp: requests to the server (register, deregister,
-// save, heartbeat; SPEC 3: tried up to --server-retries times) and what
+// save, heartbeat; manual §5: tried up to --server-retries times) and what
 // each acknowledgement means; verification pings.
 #include "core/client_session.hpp"
 #include "protocol/codec.hpp"

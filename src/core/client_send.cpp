@@ -83,7 +83,7 @@ void ClientSession::handle(const Ack& m, const Endpoint& from, TimePoint now) {
 
 void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
   if (phase_ != Phase::kRegistered) {
-    ++dropped_;  // deregistered: neither shown nor acknowledged (SPEC 2)
+    ++dropped_;  // deregistered: neither shown nor acknowledged (manual §4)
     return;
   }
   reply_ack(m.id, from);

@@ -88,7 +88,7 @@ void ClientSession::on_quit(TimePoint now) {
 
 bool ClientSession::input_blocked() const {
   // Registration and deregistration change what every later command means,
-  // so commands typed meanwhile wait for their outcome (SPEC 3: in order).
+  // so commands typed meanwhile wait for their outcome (manual §5: in order).
   return quitting_ || phase_ == Phase::kRegistering || phase_ == Phase::kDeregistering ||
          phase_ == Phase::kExited;
 }
@@ -112,7 +112,7 @@ void ClientSession::maybe_finish_quit(TimePoint now) {
       phase_ == Phase::kDeregistering) {
     return;
   }
-  // Messages already typed get their outcome before we leave (SPEC 3).
+  // Messages already typed get their outcome before we leave (manual §5).
   const bool sends_in_flight = std::any_of(peers_.begin(), peers_.end(), [](const auto& p) {
     return p.second.stage != SendStage::kIdle;
   });
@@ -149,7 +149,7 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
         } else if constexpr (std::is_same_v<T, TablePart> || std::is_same_v<T, Ping> ||
                              std::is_same_v<T, Deliver> || std::is_same_v<T, Notice> ||
                              std::is_same_v<T, Rows>) {
-          if (!from_server) {  // SPEC 4: server datagrams only from the server
+          if (!from_server) {  // manual §6: server datagrams only from the server
             ++dropped_;
             log(LogLevel::kDebug, "dropped server datagram from " + from.to_string());
             return;

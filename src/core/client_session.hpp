@@ -1,4 +1,4 @@
-// client_session.hpp: the client of SPEC section 2 as a sans-I/O state machine.
+// client_session.hpp: the client of manual §4 as a sans-I/O state machine.
 //
 // Doors (STYLE.md): feed it typed lines (`on_line`), the end of input or a
 // signal (`on_quit`), datagrams (`on_datagram`) and the passing of time
@@ -6,7 +6,7 @@
 // (`take_outgoing`), lines for the user (`take_lines`, each starting with
 // ">>> "), log records (`take_logs`), and, once, an exit status.
 //
-// Guarantees (SPEC 3): commands act in the order typed; a send to a peer
+// Guarantees (manual §5): commands act in the order typed; a send to a peer
 // waits for the outcome of the previous send to that peer; a message is
 // shown at most once per (sender, message id); every typed message ends
 // acknowledged by the peer, saved at the server, or reported failed
@@ -32,11 +32,11 @@
 namespace udpchat {
 
 struct ClientConfig {
-  std::string nick;                                              ///< valid nickname (SPEC 5)
-  Endpoint server;                                               ///< resolved numeric address
-  Duration ack_timeout = kDefaultAckTimeout;                     ///< direct-message ack window
-  int server_retries = kDefaultServerRetries;                    ///< tries per server request
-  Duration heartbeat = kDefaultHeartbeat;                        ///< heartbeat interval (SPEC 8)
+  std::string nick;                            ///< valid nickname (manual §7)
+  Endpoint server;                             ///< resolved numeric address
+  Duration ack_timeout = kDefaultAckTimeout;   ///< direct-message ack window
+  int server_retries = kDefaultServerRetries;  ///< tries per server request
+  Duration heartbeat = kDefaultHeartbeat;      ///< heartbeat interval (manual §6.6)
   std::size_t max_pending_per_peer = kDefaultMaxPendingPerPeer;  ///< typed, not yet through
   /// Formats a server timestamp (ms since the Unix epoch) as
   /// "YYYY-MM-DD HH:MM:SS" in the local time zone.

@@ -1,4 +1,4 @@
-// client_table.cpp: the rows the client holds (SPEC 10): table updates
+// client_table.cpp: the rows the client holds (manual §6.9): table updates
 // reassembled from their parts and merged row by row (never an older row
 // over a newer one, never an older version over a newer), gaps repaired
 // by a heartbeat; lookups before a send to a nickname not held; `list`
@@ -32,12 +32,12 @@ void ClientSession::merge_row(const TableEntry& row) {
 
 void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint now) {
   if (phase_ != Phase::kRegistered && phase_ != Phase::kRegistering) {
-    ++dropped_;  // offline: silent (SPEC 2); the server does not expect an ack
+    ++dropped_;  // offline: silent (manual §4); the server does not expect an ack
     return;
   }
   reply_ack(m.id, from);
   if (m.version <= table_version_) {
-    return;  // never replace a newer table with an older one (SPEC 3)
+    return;  // never replace a newer table with an older one (manual §5)
   }
   if (m.from > table_version_) {
     // A delta from a version we never had (we missed one): ask again with
@@ -72,7 +72,7 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
   } else {
     say("[Client table updated.]");
   }
-  // SPEC 8: a registered client that finds itself offline re-registers.
+  // manual §6.6: a registered client that finds itself offline re-registers.
   const TableEntry* self = find_peer(config_.nick);
   if (phase_ == Phase::kRegistered && self != nullptr && !self->online) {
     log(LogLevel::kInfo, "the table shows us offline; registering again");

@@ -1,6 +1,6 @@
 // offline_store.hpp: what the server needs from durable storage.
 //
-// Contract (SPEC 6): outside a transaction, when a write returns a value it
+// Contract (manual §6.5): outside a transaction, when a write returns a value it
 // is durable (it survives SIGKILL and power loss); inside `begin()` ..
 // `commit()`, the writes are durable when `commit` returned a value. The
 // server core does not call this interface itself: it hands StoreCommands

@@ -50,10 +50,10 @@ class RttEstimator {
 /// How one datagram is retried.
 ///  - fixed interval (`adaptive` false): tried `max_attempts` times,
 ///    `interval` apart, and given up `interval` after the last try
-///    (SPEC 3: requests to the server, 5 tries 500 ms apart).
+///    (manual §5: requests to the server, 5 tries 500 ms apart).
 ///  - adaptive (`adaptive` true): retransmitted every RTO of the destination
 ///    (RFC 6298) but given up `window` after the first send, so one lost
-///    datagram does not exceed the ack window (SPEC 2: 500 ms).
+///    datagram does not exceed the ack window (manual §4: 500 ms).
 ///  - backoff (`doubling` true): like fixed, but the spacing doubles after
 ///    each try (first, 2 first, 4 first...): for news that should reach a
 ///    peer that may be cut off for a while, without flooding it.

@@ -232,7 +232,7 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
         std::erase(c->second.table_ids, id);
         cancel_table_parts(c->second);
         // Never acked: is it still there? Alive: the table again; silent:
-        // marked offline (and told with backoff, see send_parts).
+        // marked offline (and told with backoff, see send_prepared).
         if (c->second.online) {
           verify(p.client_key, TableWaiter{}, now);
         }

@@ -1,4 +1,4 @@
-// server_core.hpp: the server of SPEC sections 2, 4, 6 and 8 as a sans-I/O
+// server_core.hpp: the server (docs/MANUAL.md, sections 4 to 6) as a sans-I/O
 // state machine: registry of clients, table broadcast, mailbox for offline
 // clients, verification pings and liveness.
 //
@@ -15,7 +15,7 @@
 // client believing what the restarted server does not know; a stored
 // message is deleted only after its recipient acked it;
 // requests about a nickname are acted on only from the address it is
-// registered at (SPEC 4); every request is answered idempotently (a reply
+// registered at (manual §6); every request is answered idempotently (a reply
 // cache keyed by (source, transport id) answers retransmissions with the
 // same ack). Nothing here throws on any datagram.
 #pragma once
@@ -37,6 +37,7 @@
 #include "core/reliable.hpp"
 #include "core/store_ops.hpp"
 #include "core/time.hpp"
+#include "protocol/codec.hpp"
 #include "protocol/limits.hpp"
 #include "protocol/messages.hpp"
 
@@ -51,13 +52,13 @@ struct ServerConfig {
   /// after each datagram or timer).
   Duration table_batch = kDefaultTableBatch;
   /// Up to this many registered clients every online client holds the
-  /// whole table; beyond it, the rows it is interested in (SPEC 10).
+  /// whole table; beyond it, the rows it is interested in (manual §6.9).
   std::size_t full_table_limit = kDefaultFullTableLimit;
   /// Wall clock in ms since the Unix epoch, for the saved-at time of messages.
   std::function<std::int64_t()> wall_clock_ms{};
 };
 
-/// Counters for SPEC 4's statistics.
+/// Counters for manual §6's statistics.
 struct ServerStats {
   std::uint64_t datagrams_in = 0;
   std::uint64_t datagrams_out = 0;
@@ -78,13 +79,13 @@ class ServerCore {
 
   /// Takes the state read from the store (clients, table version, mailbox
   /// sizes) and sends a verification ping to every client held online
-  /// (SPEC 6).
+  /// (manual §6.5).
   void start(const StoredState& state, TimePoint now);
   void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now);
   void on_timeout(TimePoint now);
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
-  /// Tells every online client the server is shutting down (SPEC 4).
+  /// Tells every online client the server is shutting down (manual §6).
   void begin_shutdown(TimePoint now);
   /// True once every shutdown notice was acked or given up.
   [[nodiscard]] bool shutdown_complete() const;
@@ -131,7 +132,7 @@ class ServerCore {
  private:
   /// How often liveness and failed deletions are swept.
   static constexpr Duration kSweepInterval = std::chrono::seconds(1);
-  /// Heartbeat intervals a client may announce (SPEC 8), clamped to this.
+  /// Heartbeat intervals a client may announce (manual §6.6), clamped to this.
   static constexpr milliseconds kMinHeartbeat{100};
   static constexpr milliseconds kMaxHeartbeat{24 * 3600 * 1000};
   /// Stored messages read ahead per FetchOp for one recipient.
@@ -146,7 +147,7 @@ class ServerCore {
     std::uint64_t delivery_id = 0;         ///< transport id of the stored message in flight
     std::int64_t delivered_upto = 0;       ///< seq of the last stored message it acked
     std::vector<std::uint64_t> table_ids;  ///< pending table parts to it
-    // Table sync (SPEC 10): versioned rows, updates by delta.
+    // Table sync (manual §6.9): versioned rows, updates by delta.
     std::uint64_t row_version = 0;      ///< table version at which this row last changed
     std::uint64_t held_version = 0;     ///< version the client is known to hold (0: none)
     std::uint64_t sending_version = 0;  ///< version of the update in table_ids
@@ -229,7 +230,7 @@ class ServerCore {
   std::uint64_t issue(StoreOp op, OpWaiter waiter);
   [[nodiscard]] bool all_durable() const { return ops_in_flight_.empty(); }
   void reply_when_durable(const Endpoint& to, std::uint64_t id, Ack ack);
-  void send_reliable_when_durable(std::uint64_t id, const Endpoint& to, const Message& m,
+  void send_reliable_when_durable(std::uint64_t id, const Endpoint& to, std::string bytes,
                                   RetryPolicy policy, Pending pending, TimePoint now);
   void release_held(TimePoint now);
   void on_saved(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r, TimePoint now);
@@ -265,14 +266,12 @@ class ServerCore {
   void persist(const Client& c);
   void touch(const std::string& key, TimePoint now);
   /// Publishes the open batch when it is due, or at once with `now_please`
-  /// (a client marked offline after a failed verification: SPEC 2 wants
+  /// (a client marked offline after a failed verification: manual §4 wants
   /// the table out before the save is acknowledged).
   void flush_tables(TimePoint now, bool now_please = false);
   void publish(TimePoint now);
   void send_update(const std::string& key, TimePoint now);
-  void send_snapshot(const std::string& key, TimePoint now);
-  void send_parts(Client& c, const std::string& key, std::vector<TableEntry> rows,
-                  std::uint64_t from, TimePoint now);
+  void send_prepared(Client& c, const std::string& key, PreparedUpdate& update, TimePoint now);
   void cancel_table_parts(Client& c);
   [[nodiscard]] TableEntry row_of(const Client& c) const;
   [[nodiscard]] std::vector<TableEntry> rows_since(const std::string& key,
@@ -298,6 +297,10 @@ class ServerCore {
   std::set<std::string> table_extra_;   ///< offline clients to send the new table to
   /// Rows by the version at which they last changed: deltas in O(changes).
   std::map<std::uint64_t, std::set<std::string>> by_version_;
+  /// Whole-table updates of the current version, by `from` (0: snapshot),
+  /// prepared once for every client that needs the same one; cleared at
+  /// every change.
+  std::map<std::uint64_t, PreparedUpdate> prepared_;
   /// Row key -> clients interested in it beyond full_table_limit.
   std::unordered_map<std::string, std::set<std::string>> watchers_;
 

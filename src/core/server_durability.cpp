@@ -58,16 +58,16 @@ void ServerCore::reply_when_durable(const Endpoint& to, std::uint64_t id, Ack ac
       {ops_in_flight_.back().first, to, id, encode_reply(id, std::move(ack)), true, {}});
 }
 
-void ServerCore::send_reliable_when_durable(std::uint64_t id, const Endpoint& to, const Message& m,
+void ServerCore::send_reliable_when_durable(std::uint64_t id, const Endpoint& to, std::string bytes,
                                             RetryPolicy policy, Pending pending, TimePoint now) {
-  if (all_durable()) {
-    send_reliable(id, to, m, policy, std::move(pending), now);
-    return;
-  }
   // Registered as pending now, so that a newer table can cancel it before
   // it ever leaves (release_held skips ids no longer pending).
   pending_[id] = std::move(pending);
-  held_.push_back({ops_in_flight_.back().first, to, id, encode(m), false, policy});
+  if (all_durable()) {
+    sender_.send(id, to, std::move(bytes), policy, now, outgoing_);
+    return;
+  }
+  held_.push_back({ops_in_flight_.back().first, to, id, std::move(bytes), false, policy});
 }
 
 void ServerCore::release_held(TimePoint now) {

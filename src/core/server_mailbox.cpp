@@ -41,7 +41,7 @@ void ServerCore::handle(const Save& m, const Endpoint& from, TimePoint now) {
     store_and_ack(save_key, now);
     return;
   }
-  // SPEC 2: the table shows the recipient online; verify before saving.
+  // manual §4: the table shows the recipient online; verify before saving.
   verify(to_key, SaveWaiter{save_key}, now);
 }
 
@@ -51,7 +51,7 @@ void ServerCore::resolve_save(const std::string& save_key, bool alive, TimePoint
   if (it == saves_.end()) {
     return;
   }
-  // SPEC 2. Silent recipient: save and ack "saved". Alive: the message is
+  // manual §4. Silent recipient: save and ack "saved". Alive: the message is
   // made durable first (once the sender has our ack, a crash of this server
   // must not lose it: it is then delivered from the store if the relay never
   // completes), then the sender hears "exists" and we relay it ourselves.

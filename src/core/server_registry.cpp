@@ -1,5 +1,5 @@
 // server_registry.cpp: ServerCore's registry of clients: registration
-// (with SPEC 4's nickname rules), deregistration, heartbeats, marking
+// (with manual §6's nickname rules), deregistration, heartbeats, marking
 // clients offline. The table they receive is server_table.cpp's.
 #include <algorithm>
 
@@ -39,7 +39,7 @@ void ServerCore::handle(const Register& m, const Endpoint& from, TimePoint now) 
     accept_registration(m, from, now);
     return;
   }
-  // Held by a client at another address: is it still alive? (SPEC 4)
+  // Held by a client at another address: is it still alive? (manual §6)
   if (const auto v = verifying_.find(key); v != verifying_.end()) {
     for (const auto& w : v->second.waiters) {
       if (const auto* r = std::get_if<RegisterWaiter>(&w);
@@ -152,7 +152,7 @@ void ServerCore::mark_offline(const std::string& key, bool tell_client, TimePoin
   stop_delivery(c);
   touch(key, now);
   if (tell_client) {
-    table_extra_.insert(key);  // SPEC 8: so it can notice and re-register
+    table_extra_.insert(key);  // manual §6.6: so it can notice and re-register
   }
 }
 

@@ -1,4 +1,4 @@
-// server_stats.cpp: ServerCore's statistics (SPEC 4's counters and the
+// server_stats.cpp: ServerCore's statistics (manual §6's counters and the
 // service-time percentiles) and their text report.
 #include <algorithm>
 #include <sstream>

@@ -1,4 +1,4 @@
-// server_table.cpp: ServerCore's table sync (SPEC 10). Every row carries
+// server_table.cpp: ServerCore's table sync (manual §6.9). Every row carries
 // the version at which it last changed. Changes collect in a batch of
 // --table-batch-ms and are published as one version; each interested
 // client then gets the rows changed since the version it is known to hold
@@ -17,7 +17,7 @@ namespace {
 
 /// A client held offline is told with backoff (about a minute in all): it
 /// may be cut off for a while, and until it hears this it believes it is
-/// registered (SPEC 8: it re-registers when it sees it is offline).
+/// registered (manual §6.6: it re-registers when it sees it is offline).
 constexpr int kOfflineNoticeTries = 8;
 
 }  // namespace
@@ -83,6 +83,7 @@ void ServerCore::touch(const std::string& key, TimePoint now) {
     by_version_[next].insert(key);
   }
   dirty_.insert(key);
+  prepared_.clear();  // the rows changed: prepared updates are stale
   persist(c);
   if (!batch_due_) {
     batch_due_ = now + config_.table_batch;
@@ -98,6 +99,7 @@ void ServerCore::flush_tables(TimePoint now, bool now_please) {
 
 void ServerCore::publish(TimePoint now) {
   ++version_;
+  prepared_.clear();
   batch_due_.reset();
   issue(PutVersionOp{version_}, {.after = After::kLogFailure, .key = "the table version"});
   const std::set<std::string> told_offline = std::exchange(table_extra_, {});
@@ -138,33 +140,34 @@ void ServerCore::send_update(const std::string& key, TimePoint now) {
     // to each client that has not acked the last one yet.
     return;
   }
-  if (c.held_version == 0) {
-    send_snapshot(key, now);
+  const std::uint64_t from = c.held_version;  // 0: it holds nothing, a snapshot
+  if (version_ == 0 || (from != 0 && from >= version_)) {
+    return;  // nothing published yet, or it holds the newest
+  }
+  const auto total = static_cast<std::uint32_t>(clients_.size());
+  if (full_table()) {
+    // Every client at the same version needs the same update: prepare once.
+    auto it = prepared_.find(from);
+    if (it == prepared_.end()) {
+      it = prepared_
+               .emplace(from, PreparedUpdate(version_, from == 0 ? table() : rows_since(key, from),
+                                             from, total))
+               .first;
+    }
+    if (from != 0 && it->second.rows() == 0) return;
+    send_prepared(c, key, it->second, now);
     return;
   }
-  if (c.held_version >= version_) {
-    return;  // it holds the newest already
-  }
-  std::vector<TableEntry> rows = rows_since(key, c.held_version);
-  if (rows.empty()) {
+  std::vector<TableEntry> rows = from == 0 ? rows_for(c.nick) : rows_since(key, from);
+  if (from != 0 && rows.empty()) {
     return;  // nothing it is interested in changed
   }
-  send_parts(c, key, std::move(rows), c.held_version, now);
+  PreparedUpdate update(version_, rows, from, total);
+  send_prepared(c, key, update, now);
 }
 
-void ServerCore::send_snapshot(const std::string& key, TimePoint now) {
-  Client& c = clients_.at(key);
-  // Labelled with the last published version; rows changed in the open
-  // batch are in it already (with their newer row versions), and the
-  // delta at the batch's end brings the client to the next version.
-  send_parts(c, key, rows_for(c.nick), 0, now);
-}
-
-void ServerCore::send_parts(Client& c, const std::string& key, std::vector<TableEntry> rows,
-                            std::uint64_t from, TimePoint now) {
-  if (version_ == 0 || from >= version_) {
-    return;  // nothing was ever published (no version to label it with)
-  }
+void ServerCore::send_prepared(Client& c, const std::string& key, PreparedUpdate& update,
+                               TimePoint now) {
   // Retransmission backs off (0.5, 1, 2, 4 s: RFC 6298 section 5.5's
   // doubling): a client slow to ack a large update, or a storm of them,
   // gets fewer copies instead of a congestion collapse of retransmissions.
@@ -173,12 +176,11 @@ void ServerCore::send_parts(Client& c, const std::string& key, std::vector<Table
                                  : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
   c.sending_version = version_;
   const bool first = std::exchange(c.awaiting_table, false);
-  const auto total = static_cast<std::uint32_t>(clients_.size());
-  for (const TablePart& part : split_table(
-           version_, rows, [this] { return ids_.next(); }, from, total)) {
-    c.table_ids.push_back(part.id);
-    send_reliable_when_durable(part.id, c.endpoint, part, policy, {Purpose::kTable, key, {}, 0},
-                               now);
+  for (std::uint32_t i = 0; i < update.parts(); ++i) {
+    const std::uint64_t id = ids_.next();
+    c.table_ids.push_back(id);
+    send_reliable_when_durable(id, c.endpoint, update.encode(i, id), policy,
+                               {Purpose::kTable, key, {}, 0}, now);
   }
   if (first) {
     deliver_next(key, now);  // the stored messages, after the table

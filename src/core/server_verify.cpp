@@ -34,7 +34,7 @@ void ServerCore::verification_done(const std::string& key, bool alive, TimePoint
   if (!alive) {
     log(LogLevel::kInfo, clients_.at(key).nick + " did not answer a verification ping: offline");
     mark_offline(key, true, now);
-    flush_tables(now, true);  // SPEC 2: broadcast first, then save and ack
+    flush_tables(now, true);  // manual §4: broadcast first, then save and ack
   }
   for (const auto& w : waiters) {
     if (const auto* s = std::get_if<SaveWaiter>(&w)) {

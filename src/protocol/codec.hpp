@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <expected>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,18 +32,46 @@ enum class DecodeError : std::uint8_t {
 [[nodiscard]] const char* to_string(DecodeError e) noexcept;
 
 /// Encodes `m`. The result is at most kMaxDatagramBytes when every string
-/// field respects SPEC 5 (nicknames <= 32 bytes, text <= 1000 bytes, at most
+/// field respects manual §7 (nicknames <= 32 bytes, text <= 1000 bytes, at most
 /// `max_entries_per_part` table entries); callers that build tables use
 /// `split_table`. Never throws for valid UTF-8 input.
 [[nodiscard]] std::string encode(const Message& m);
 
 /// Decodes one datagram payload. Never throws, never reads past `bytes`.
-/// Validates what the kind needs: nicknames (SPEC 5), UTF-8 text no longer
+/// Validates what the kind needs: nicknames (manual §7), UTF-8 text no longer
 /// than kMaxMessageBytes, table part numbering.
 [[nodiscard]] std::expected<Message, DecodeError> decode(std::string_view bytes);
 
-/// Encoded size of one table entry inside a part, in bytes.
+/// Encoded size of one table entry inside a part, in bytes: computed from
+/// the CBOR rules (RFC 8949 section 3: an argument of 0, 1, 2, 4 or 8 bytes
+/// after the initial byte), the same minimal lengths nlohmann_json writes
+/// (checked against it in the codec tests).
 [[nodiscard]] std::size_t encoded_entry_size(const TableEntry& e);
+
+/// A table update (version, rows, from, total) split into parts and
+/// prepared once, then encoded for many clients: the parts' CBOR trees are
+/// built once and each `encode` only sets the transport id. Moving is cheap.
+class PreparedUpdate {
+ public:
+  PreparedUpdate(std::uint64_t version, const std::vector<TableEntry>& rows, std::uint64_t from,
+                 std::uint32_t total);
+  ~PreparedUpdate();
+  PreparedUpdate(PreparedUpdate&&) noexcept;
+  PreparedUpdate& operator=(PreparedUpdate&&) noexcept;
+  PreparedUpdate(const PreparedUpdate&) = delete;
+  PreparedUpdate& operator=(const PreparedUpdate&) = delete;
+
+  [[nodiscard]] std::uint32_t parts() const;
+  [[nodiscard]] std::size_t rows() const { return rows_; }
+  /// The datagram of part `part` (< parts()) with transport id `id`; equal
+  /// to encode() of the same TablePart.
+  [[nodiscard]] std::string encode(std::uint32_t part, std::uint64_t id);
+
+ private:
+  struct Trees;
+  std::unique_ptr<Trees> trees_;
+  std::size_t rows_ = 0;
+};
 
 /// Bytes of a TablePart's (or Rows') envelope without entries: the map,
 /// its keys and worst-case (9-byte) integers, with slack. Measured in the

@@ -1,7 +1,7 @@
 // limits.hpp: every size limit and protocol default of udpchat, named once.
 //
-// Each constant carries its unit and the reason for its value. SPEC.md
-// sections 3 and 5 are the source of the numbers; this header is the only
+// Each constant carries its unit and the reason for its value. The user's
+// manual (docs/MANUAL.md, sections 5 and 7) gives the same numbers; this header is the only
 // place they are written down in code.
 #pragma once
 
@@ -12,7 +12,7 @@
 namespace udpchat {
 
 /// Wire protocol version carried in every datagram ("v"). A datagram of any
-/// other version is dropped and counted (SPEC 5).
+/// other version is dropped and counted (manual §7).
 inline constexpr std::uint32_t kProtocolVersion = 1;
 
 /// Largest UDP payload we ever send or accept, in bytes. 1200 stays below the
@@ -21,27 +21,27 @@ inline constexpr std::uint32_t kProtocolVersion = 1;
 /// RFC 9000 section 14).
 inline constexpr std::size_t kMaxDatagramBytes = 1200;
 
-/// Longest chat message, in bytes of UTF-8 as typed (SPEC 5). Its CBOR
+/// Longest chat message, in bytes of UTF-8 as typed (manual §7). Its CBOR
 /// encoding costs 3 bytes of header and no escaping, so the worst case fits
-/// a datagram with ~80 bytes left for a later AEAD nonce and tag (SPEC 9).
+/// a datagram with ~80 bytes left for a later AEAD nonce and tag (encryption, to come).
 inline constexpr std::size_t kMaxMessageBytes = 1000;
 
 /// Nicknames (and group names): 1 to 32 characters from [A-Za-z0-9_.-].
 inline constexpr std::size_t kMaxNicknameLength = 32;
 
-/// Lowest and highest port a user may name (SPEC 1): below 1024 needs
+/// Lowest and highest port a user may name (manual §3): below 1024 needs
 /// privileges and belongs to well-known services.
 inline constexpr unsigned kMinPort = 1024;
 inline constexpr unsigned kMaxPort = 65535;
 
-/// SPEC 1 defaults: the acknowledgement window of a direct message, and the
+/// manual §3 defaults: the acknowledgement window of a direct message, and the
 /// spacing of retries to the server.
 inline constexpr std::chrono::milliseconds kDefaultAckTimeout{500};
-/// SPEC 3: requests to the server are tried up to 5 times, 500 ms apart.
+/// manual §5: requests to the server are tried up to 5 times, 500 ms apart.
 inline constexpr int kDefaultServerRetries = 5;
-/// SPEC 8: the client's heartbeat interval, announced at registration.
+/// manual §6.6: the client's heartbeat interval, announced at registration.
 inline constexpr std::chrono::milliseconds kDefaultHeartbeat{30000};
-/// SPEC 8: the server marks a client offline after this many heartbeat
+/// manual §6.6: the server marks a client offline after this many heartbeat
 /// intervals without hearing from it.
 inline constexpr int kMissedHeartbeatsBeforeOffline = 3;
 
@@ -60,7 +60,7 @@ inline constexpr std::size_t kDuplicateCapacity = 65536;
 
 /// Resource bounds (issue: bounded resources), each configurable on the
 /// command line and refused with a clear line when reached:
-/// registered nicknames per server (--max-clients; SPEC 10 sizes one server
+/// registered nicknames per server (--max-clients; manual §6.9 sizes one server
 /// for 100,000), messages waiting at the server per recipient
 /// (--max-stored), and messages typed for one peer and not yet through
 /// (client, --max-pending).
@@ -68,12 +68,12 @@ inline constexpr std::size_t kDefaultMaxClients = 100000;
 inline constexpr std::size_t kDefaultMaxStoredPerClient = 10000;
 inline constexpr std::size_t kDefaultMaxPendingPerPeer = 100;
 
-/// SPEC 10: changes within this window go out as one table version.
+/// manual §6.9: changes within this window go out as one table version.
 inline constexpr std::chrono::milliseconds kDefaultTableBatch{20};
-/// SPEC 10: up to this many registered clients, every online client holds
+/// manual §6.9: up to this many registered clients, every online client holds
 /// the whole table; beyond it, each holds the rows it needs (interest).
 inline constexpr std::size_t kDefaultFullTableLimit = 1000;
-/// `list <prefix>` shows at most this many nicknames (SPEC 2).
+/// `list <prefix>` shows at most this many nicknames (manual §4).
 inline constexpr std::size_t kMaxFindResults = 50;
 /// Rows a client may be interested in beyond its own (lookups); the oldest
 /// interest is forgotten first. Bounds the server's memory per client.

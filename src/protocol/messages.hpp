@@ -19,7 +19,7 @@
 namespace udpchat {
 
 /// Client -> server: register `nick` at the datagram's source address.
-/// `heartbeat_ms` is the interval the client promises (SPEC 8).
+/// `heartbeat_ms` is the interval the client promises (manual §6.6).
 struct Register {
   std::uint64_t id = 0;
   std::string nick;

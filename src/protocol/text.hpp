@@ -1,6 +1,6 @@
 // text.hpp: validation of the strings users type and datagrams carry.
 //
-// Pure functions, no allocation beyond their results. SPEC section 5.
+// Pure functions, no allocation beyond their results. manual §7.
 #pragma once
 
 #include <string>
@@ -14,11 +14,11 @@ namespace udpchat {
 [[nodiscard]] bool is_valid_utf8(std::string_view s) noexcept;
 
 /// True if `nick` is 1 to kMaxNicknameLength characters of [A-Za-z0-9_.-].
-/// Group names follow the same rule (SPEC 7).
+/// Group names follow the same rule (groups, to come).
 [[nodiscard]] bool is_valid_nickname(std::string_view nick) noexcept;
 
 /// The case-folded key of a valid nickname (ASCII lower case): two nicknames
-/// with equal keys are the same nickname (SPEC 5: unique without regard to
+/// with equal keys are the same nickname (manual §7: unique without regard to
 /// case).
 [[nodiscard]] std::string nickname_key(std::string_view nick);
 

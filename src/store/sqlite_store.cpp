@@ -254,10 +254,11 @@ std::expected<void, StoreError> SqliteStore::put_table_version(std::uint64_t ver
 std::expected<StoredState, StoreError> SqliteStore::load() {
   StoredState state;
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT nick, address, port, online, heartbeat_ms, row_version FROM clients "
-                         "ORDER BY nick_key",
-                         -1, &s, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(
+          db_,
+          "SELECT nick, address, port, online, heartbeat_ms, row_version FROM clients "
+          "ORDER BY nick_key",
+          -1, &s, nullptr) != SQLITE_OK) {
     return std::unexpected(error("cannot read clients"));
   }
   int rc = 0;

@@ -1,4 +1,4 @@
-// fuzz_decode.cpp: libFuzzer target for udpchat::decode (SPEC 5).
+// fuzz_decode.cpp: libFuzzer target for udpchat::decode (manual §7).
 //
 // Whatever the bytes, decode() must return (no crash, no hang, no leak, no
 // exception, no undefined behaviour: ASan and UBSan watch), and whatever it

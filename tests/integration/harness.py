@@ -33,7 +33,7 @@ DEFAULT_TIMEOUT = float(os.environ.get("UDPCHAT_TEST_TIMEOUT", "10"))
 LOOPBACK = "127.0.0.1"
 
 # ---------------------------------------------------------------------------
-# The exact lines of SPEC section 2 (and section 4 for the server).
+# The exact lines of manual §4 (and section 4 for the server).
 
 SERVER_START_PREFIX = "udpchat server listening on "
 SERVER_START = re.compile(re.escape(SERVER_START_PREFIX) + ".*")

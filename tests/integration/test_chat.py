@@ -1,7 +1,7 @@
 """test_chat.py: udpchat run for real, server and clients on 127.0.0.1.
 
 Each test_* function takes a harness.Context (fresh temporary directory, fresh
-ports) and asserts the exact lines of SPEC section 2. run_integration.py runs
+ports) and asserts the exact lines of manual §4. run_integration.py runs
 them one after the other and stops every process a test started, whatever
 happened. Every wait has a deadline, and no test sleeps: a line that must
 NOT come is checked after a later event it would have come before (a marker
@@ -522,7 +522,7 @@ def test_port_already_bound(ctx):
 
 def test_server_sigterm_and_sigint(ctx):
     """SIGTERM/SIGINT: clients are told, the server prints its statistics
-    and exits 0 (SPEC 4)."""
+    and exits 0 (manual §6)."""
     # Short timeouts: at the end, the clients outlive their server.
     fast = ["--ack-timeout-ms", "100"]
     server, c = ctx.chat(["alice", "bob"], client_extra=fast)

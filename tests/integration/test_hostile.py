@@ -1,6 +1,6 @@
 """test_hostile.py: udpchat under hostile input, real processes on 127.0.0.1.
 
-SPEC 5: any datagram that is too large, not well-formed, of an unknown
+manual §7: any datagram that is too large, not well-formed, of an unknown
 version or type, or with a missing or ill-typed field is dropped and
 counted; it never crashes, blocks or corrupts the program, and nothing
 unauthenticated is answered. docs/PROTOCOL.md: server datagrams are accepted

@@ -7,15 +7,15 @@ harness.Skip that run_integration.py reports as skipped). The server and three c
 loopback, 127.0.0.1; alice and bob each type MESSAGES_PER_SENDER messages
 to carol, interleaved, without waiting, and nobody re-registers by hand:
 what the server saved for carol while it held her offline reaches her when
-she registers again by herself (SPEC 8). Checked: every message
+she registers again by herself (manual §6.6). Checked: every message
 is shown at carol exactly once (direct, relayed or stored), each sender's
 direct/relayed messages in the order typed and its stored ones in the order
 saved; every send got exactly one outcome line at its sender, its lines
-in one of the sequences of SPEC 2 ([No ACK ...]? [Client carol exists!!]?
+in one of the sequences of manual §4 ([No ACK ...]? [Client carol exists!!]?
 then the outcome), and the sender never gave up waiting for a relay
 outcome it had been sent; once every sender has its outcomes, carol (who
 may have been taken offline by a lost ping and registered again by herself,
-SPEC 8) is online in her own table and in the senders' within CONVERGE_S;
+manual §6.6) is online in her own table and in the senders' within CONVERGE_S;
 nobody printed [Server not responding]; no process ended. Figures are printed: what went direct, via the server,
 stored, and what nft dropped.
 
@@ -45,7 +45,7 @@ fails with f = 1 - s = 0.478.
   p < 0.53 %, and then a direct message also never misses its window (the same
   f^5): nothing but a few retransmissions would be tested. So the direct
   window keeps its default (--ack-timeout-ms 500) and all four processes
-  run with --server-retries SERVER_RETRIES = 30 (SPEC 1 option; still
+  run with --server-retries SERVER_RETRIES = 30 (manual §3 option; still
   500 ms apart; the server uses it for tables, stored deliveries and
   notices too).
 - With 30 tries, of which at least 28 count (while the server's
@@ -90,7 +90,7 @@ RECEIVER = "carol"
 DEADLINE_S = 75.0           # every wait of the test together
 EXPECT_TIMEOUT = 30.0       # per expected line, also bounded by the deadline
 SETTLE_S = 1.5              # time for a late duplicate to show at the end
-CONVERGE_S = 15.0           # for carol to be online in every table (SPEC 8)
+CONVERGE_S = 15.0           # for carol to be online in every table (manual §6.6)
 POLL_S = 0.05
 COMMAND_TIMEOUT = 15.0      # each ip/nft command
 
@@ -283,7 +283,7 @@ def list_status(proc, nick, start):
 
 
 def converge_online(nick, procs_to_ask, clock, procs):
-    """SPEC 8: a registered client that was taken offline registers again
+    """manual §6.6: a registered client that was taken offline registers again
     at once. Types `list` at each of procs_to_ask until all of them show
     `nick` online (at most CONVERGE_S). Returns None, or what they last
     showed."""
@@ -479,14 +479,14 @@ def _scenario(ctx, netns, clock):
                clock, procs, progress)
     t_outcomes = time.monotonic()
 
-    # SPEC 8: if a lost ping or relay took carol offline, she saw it in a
+    # manual §6.6: if a lost ping or relay took carol offline, she saw it in a
     # table and registered again: she is online everywhere, by herself.
     stale = converge_online(RECEIVER, [carol] + senders, clock, procs)
     t_converged = time.monotonic()
     if stale:
         notes.append(
             "%s was not online everywhere %.0f s after the last outcome, though running "
-            "and not deregistered (SPEC 8: taken offline, she registers again at once); "
+            "and not deregistered (manual §6.6: taken offline, she registers again at once); "
             "the last `list` showed her as: %s" % (
                 RECEIVER, CONVERGE_S, ", ".join("%s: %s" % kv for kv in stale.items())))
 

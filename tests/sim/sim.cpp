@@ -6,7 +6,7 @@
 // random user actions (send, dereg, reg, list) and crashes: a client killed
 // and restarted on its port, the server killed and restarted on its store.
 // Then the network heals, every client registers again, and the checks of
-// SPEC section 3 run:
+// manual §5 run:
 //
 //  1. at most once: no process shows a message twice (checked as it runs);
 //     a message is shown only at its recipient;
@@ -113,7 +113,7 @@ class Scenario {
   std::uint64_t store_failures_ = 0;
   Duration jitter_{};
   /// Half the seeds use short heartbeats, half a longer one, so repairs
-  /// that must not wait for a heartbeat are seen waiting (SPEC 8 promises
+  /// that must not wait for a heartbeat are seen waiting (manual §6.6 promises
   /// convergence within a heartbeat interval, not sooner).
   Duration heartbeat_ = 5s;
   std::map<std::uint16_t, TimePoint> partitioned_;     // port -> cut off until
@@ -443,7 +443,7 @@ std::string Scenario::run(Totals& totals) {
       else if (!node.session->registered()) w_.type(port_of(i), "reg " + nick_of(i));
     }
   }
-  // Settle: three heartbeat intervals (SPEC 8's repair) and a minute more
+  // Settle: three heartbeat intervals (manual §6.6's repair) and a minute more
   // (the server's backoff notices).
   w_.run_for(heartbeat_ * 3 + 60s);
   totals.net.sent += w_.net.sent;

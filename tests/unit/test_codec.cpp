@@ -1,5 +1,5 @@
 // Unit tests of the wire codec (src/protocol/codec.hpp), the message values
-// (messages.hpp) and the limits they must respect (limits.hpp): SPEC 5.
+// (messages.hpp) and the limits they must respect (limits.hpp): manual §7.
 //
 // Hostile datagrams are built with nlohmann::json::to_cbor, or byte by byte
 // where CBOR itself must be broken.
@@ -257,7 +257,7 @@ TEST_SUITE("codec: worst-case sizes fit one datagram") {
     }
   }
 
-  TEST_CASE("the worst case leaves room for a later AEAD nonce and tag (SPEC 9)") {
+  TEST_CASE("the worst case leaves room for a later AEAD nonce and tag (encryption, to come)") {
     // A 12-byte nonce and a 16-byte tag, as in ChaCha20-Poly1305.
     const Deliver worst{kMaxU64, kNickA, kMaxU64, quotes_1000(), kMinI64};
     CHECK(encode(worst).size() + 12 + 16 <= kMaxDatagramBytes);
@@ -272,6 +272,44 @@ TEST_SUITE("codec: worst-case sizes fit one datagram") {
     const TablePart empty{kMaxU64, kMaxU64, kMaxU32, kMaxU32, {}, kMaxU64 - 1, kMaxU32};
     // An array of up to 65535 entries has a 3-byte header instead of 1.
     CHECK(encode(empty).size() + 2 <= kTablePartEnvelopeBytes);
+  }
+}
+
+TEST_SUITE("codec: sizes and prepared updates") {
+  TEST_CASE("encoded_entry_size is the size nlohmann_json writes, at every length boundary") {
+    for (const std::size_t nick : {1, 23, 24, 32}) {
+      for (const std::size_t addr : {1, 9, 23, 24, 45, 64}) {
+        for (const std::uint16_t port :
+             {std::uint16_t{0}, std::uint16_t{23}, std::uint16_t{24}, std::uint16_t{255},
+              std::uint16_t{256}, std::uint16_t{65535}}) {
+          for (const std::uint64_t version :
+               {std::uint64_t{0}, std::uint64_t{23}, std::uint64_t{24}, std::uint64_t{255},
+                std::uint64_t{256}, std::uint64_t{65535}, std::uint64_t{65536},
+                std::uint64_t{0xFFFFFFFF}, std::uint64_t{0x100000000}, kMaxU64}) {
+            const TableEntry e{std::string(nick, 'n'), std::string(addr, 'a'), port, nick % 2 == 0,
+                               version};
+            const auto cbor =
+                json::to_cbor(json::array({e.nick, e.address, e.port, e.online, e.version}));
+            REQUIRE(encoded_entry_size(e) == cbor.size());
+          }
+        }
+      }
+    }
+  }
+
+  TEST_CASE("a prepared update encodes exactly what encode() does, part by part, for any id") {
+    const auto entries = sample_entries(300, kLongIpv6);
+    PreparedUpdate prepared(9, entries, 4, 300);
+    std::uint64_t id = 1000;
+    const auto parts = split_table(
+        9, entries, [&] { return id++; }, 4, 300);
+    REQUIRE(prepared.parts() == parts.size());
+    CHECK(prepared.rows() == 300);
+    for (std::uint32_t i = 0; i < prepared.parts(); ++i) {
+      CHECK(prepared.encode(i, parts[i].id) == encode(parts[i]));
+      CHECK(prepared.encode(i, kMaxU64) ==
+            encode(TablePart{kMaxU64, 9, i, parts[i].parts, parts[i].entries, 4, 300}));
+    }
   }
 }
 

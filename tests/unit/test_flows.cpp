@@ -1,4 +1,4 @@
-// Every flow of SPEC section 2, end to end through the real client and server
+// Every flow of manual §4, end to end through the real client and server
 // state machines on the in-memory network of tests/support/world.hpp.
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // Unit tests of the offline store: the OfflineStore contract
-// (src/core/offline_store.hpp, SPEC 6) checked against both SqliteStore
+// (src/core/offline_store.hpp, manual §6.5) checked against both SqliteStore
 // (src/store/sqlite_store.hpp) and MemoryStore, then what only the SQLite
 // store promises: files on disk, survival across a reopen, the exclusive lock.
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-// Table sync by versioned deltas and interest (SPEC 10): what the server
+// Table sync by versioned deltas and interest (manual §6.9): what the server
 // sends (deltas of changed rows, batched, snapshots for clients holding
 // nothing), what a client does with updates that are lost, duplicated,
 // reordered or from a version it never had, a server restart in the

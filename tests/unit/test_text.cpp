@@ -1,5 +1,5 @@
 // Unit tests of src/protocol/text.hpp: UTF-8 validation, nicknames, message
-// text limits and terminal-safe printing (SPEC section 5).
+// text limits and terminal-safe printing (manual §7).
 #include <doctest/doctest.h>
 
 #include <string>

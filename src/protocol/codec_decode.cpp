@@ -1,10 +1,12 @@
-#include "protocol/codec.hpp"
-
+// codec_decode.cpp: CBOR datagram -> Message, with every field checked
+// (nicknames, UTF-8 text, sizes, part numbering); never throws.
 #include <nlohmann/json.hpp>
 
 #include <optional>
 #include <type_traits>
 
+#include "protocol/codec.hpp"
+#include "protocol/codec_names.hpp"
 #include "protocol/limits.hpp"
 #include "protocol/text.hpp"
 
@@ -12,93 +14,8 @@ namespace udpchat {
 namespace {
 
 using json = nlohmann::json;
-
-constexpr const char* kAckStatusNames[] = {"ok",     "saved",   "exists", "unknown",
-                                           "in_use", "offline", "error"};
-constexpr const char* kNoticeNames[] = {"delivered", "saved", "shutdown"};
-
-// --- encoding -------------------------------------------------------------
-
-json entry_to_json(const TableEntry& e) {
-  return json::array({e.nick, e.address, e.port, e.online, e.version});
-}
-
-json entries_to_json(const std::vector<TableEntry>& entries) {
-  json out = json::array();
-  for (const auto& e : entries) {
-    out.push_back(entry_to_json(e));
-  }
-  return out;
-}
-
-json to_json(const Register& m) {
-  return {{"t", "reg"}, {"id", m.id}, {"nick", m.nick}, {"hb", m.heartbeat_ms}};
-}
-json to_json(const Deregister& m) {
-  return {{"t", "dereg"}, {"id", m.id}, {"nick", m.nick}};
-}
-json to_json(const Save& m) {
-  return {{"t", "save"}, {"id", m.id},   {"from", m.from},
-          {"to", m.to},  {"mid", m.mid}, {"text", m.text}};
-}
-json to_json(const Heartbeat& m) {
-  return {{"t", "hb"}, {"id", m.id}, {"nick", m.nick}, {"ver", m.table_version}};
-}
-json to_json(const Ack& m) {
-  json j = {{"t", "ack"}, {"id", m.id}, {"st", kAckStatusNames[static_cast<int>(m.status)]}};
-  if (m.stored != 0) {
-    j["stored"] = m.stored;
-  }
-  if (!m.detail.empty()) {
-    j["detail"] = m.detail;
-  }
-  if (m.total != 0) {
-    j["total"] = m.total;
-  }
-  return j;
-}
-json to_json(const TablePart& m) {
-  json j = {{"t", "table"},   {"id", m.id},       {"ver", m.version},
-            {"part", m.part}, {"parts", m.parts}, {"entries", entries_to_json(m.entries)}};
-  if (m.from != 0) {
-    j["from"] = m.from;
-  }
-  if (m.total != 0) {
-    j["total"] = m.total;
-  }
-  return j;
-}
-json to_json(const Lookup& m) {
-  return {{"t", "lookup"}, {"id", m.id}, {"from", m.from}, {"nick", m.nick}};
-}
-json to_json(const Find& m) {
-  return {{"t", "find"}, {"id", m.id}, {"from", m.from}, {"prefix", m.prefix}};
-}
-json to_json(const Rows& m) {
-  return {{"t", "rows"},
-          {"id", m.id},
-          {"part", m.part},
-          {"parts", m.parts},
-          {"entries", entries_to_json(m.entries)},
-          {"n", m.matches}};
-}
-json to_json(const Ping& m) {
-  return {{"t", "ping"}, {"id", m.id}};
-}
-json to_json(const Chat& m) {
-  return {{"t", "chat"}, {"id", m.id}, {"from", m.from}, {"text", m.text}};
-}
-json to_json(const Deliver& m) {
-  return {{"t", "deliver"}, {"id", m.id},     {"from", m.from},
-          {"mid", m.mid},   {"text", m.text}, {"at", m.saved_at_ms}};
-}
-json to_json(const Notice& m) {
-  return {{"t", "notice"},
-          {"id", m.id},
-          {"kind", kNoticeNames[static_cast<int>(m.kind)]},
-          {"nick", m.nick},
-          {"mid", m.mid}};
-}
+using wire::kAckStatusNames;
+using wire::kNoticeNames;
 
 // --- decoding -------------------------------------------------------------
 // Each getter returns nullopt when the field is missing or of the wrong
@@ -369,32 +286,6 @@ const char* to_string(DecodeError e) noexcept {
       return "bad_field";
   }
   return "unknown";
-}
-
-std::string encode(const Message& m) {
-  json j = std::visit([](const auto& msg) { return to_json(msg); }, m);
-  j["v"] = kProtocolVersion;
-  const std::vector<std::uint8_t> bytes = json::to_cbor(j);
-  return {bytes.begin(), bytes.end()};
-}
-
-std::size_t encoded_entry_size(const TableEntry& e) {
-  return json::to_cbor(entry_to_json(e)).size();
-}
-
-std::vector<std::vector<TableEntry>> split_entries(const std::vector<TableEntry>& entries) {
-  std::vector<std::vector<TableEntry>> groups(1);
-  std::size_t used = kTablePartEnvelopeBytes;
-  for (const auto& e : entries) {
-    const std::size_t sz = encoded_entry_size(e);
-    if (used + sz > kMaxDatagramBytes && !groups.back().empty()) {
-      groups.emplace_back();
-      used = kTablePartEnvelopeBytes;
-    }
-    groups.back().push_back(e);
-    used += sz;
-  }
-  return groups;
 }
 
 std::expected<Message, DecodeError> decode(std::string_view bytes) {

@@ -1,0 +1,45 @@
+// measure.hpp: what the benchmarks measure with: elapsed time and
+// percentiles of samples, in microseconds or seconds.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/time.hpp"
+
+namespace udpchat::bench {
+
+inline double seconds_since(TimePoint t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+struct Percentiles {
+  double p50 = 0, p99 = 0;
+};
+
+/// Writes one sample a line (for the plots); nothing when `path` is empty.
+inline void write_samples(const std::string& path, const std::vector<double>& v) {
+  if (path.empty()) return;
+  if (std::FILE* f = std::fopen(path.c_str(), "w")) {
+    for (const double x : v) std::fprintf(f, "%.2f\n", x);
+    std::fclose(f);
+  }
+}
+
+inline Percentiles percentiles(std::vector<double> v) {
+  if (v.empty()) return {};
+  std::sort(v.begin(), v.end());
+  const auto at = [&v](double p) {
+    return v[static_cast<std::size_t>(p / 100.0 * static_cast<double>(v.size() - 1))];
+  };
+  return {at(50), at(99)};
+}
+
+inline double us_since(TimePoint t) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - t).count();
+}
+
+}  // namespace udpchat::bench

@@ -1,0 +1,211 @@
+// virtual_clients.hpp: the load generator's engine. `Load` runs virtual
+// clients, each a real ClientSession (the state machine and codec of
+// `udpchat -c`) on its own non-blocking UDP socket, over one epoll and one
+// timer heap, in the calling thread. Sockets are spread over 127.0.0.2,
+// .3, ... (25,000 a loopback address: each has ~28k ephemeral ports).
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "core/client_session.hpp"
+#include "protocol/codec.hpp"
+
+namespace udpchat::bench {
+
+/// One virtual client: a ClientSession and its socket.
+struct Virtual {
+  std::unique_ptr<ClientSession> session;
+  int fd = -1;
+  std::uint64_t tables = 0;  ///< "[Client table updated.]" lines
+  std::vector<std::string> lines;
+  bool keep_lines = false;
+};
+
+class Load {
+ public:
+  /// Virtual clients of the server at 127.0.0.1:`server_port`, announcing
+  /// heartbeats every `heartbeat_ms`.
+  Load(std::uint16_t server_port, int heartbeat_ms)
+      : heartbeat_ms_(heartbeat_ms), server_{"127.0.0.1", server_port} {
+    epoll_ = epoll_create1(0);
+    if (epoll_ < 0) die("epoll_create1");
+  }
+
+  /// Creates a client `nick` and registers it.
+  std::size_t add(const std::string& nick, bool keep_lines = false) {
+    const std::size_t i = clients_.size();
+    Virtual v;
+    v.keep_lines = keep_lines;
+    v.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    if (v.fd < 0) die("socket (raise the file limit?)");
+    // Big enough for a snapshot of thousands of rows in one burst.
+    const int buf = 4 << 20;
+    if (setsockopt(v.fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0) {
+      setsockopt(v.fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    }
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    local.sin_port = 0;
+    // 127.0.0.2 + i / 25000: each loopback address has ~28k ephemeral ports.
+    local.sin_addr.s_addr = htonl((127U << 24) | (2U + static_cast<unsigned>(i / 25000)));
+    if (bind(v.fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) die("bind");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    if (epoll_ctl(epoll_, EPOLL_CTL_ADD, v.fd, &ev) != 0) die("epoll_ctl");
+    ClientConfig c;
+    c.nick = nick;
+    c.server = server_;
+    c.heartbeat = std::chrono::milliseconds(heartbeat_ms_);
+    c.max_pending_per_peer = 100000;
+    v.session = std::make_unique<ClientSession>(c, 0x9E3779B97F4A7C15ULL * (i + 1));
+    clients_.push_back(std::move(v));
+    clients_.back().session->start(Clock::now());
+    flush(i);
+    return i;
+  }
+
+  void type(std::size_t i, const std::string& line) {
+    clients_[i].session->on_line(line, Clock::now());
+    flush(i);
+  }
+
+  /// Runs until `done()` or `limit` passed; returns done().
+  template <typename Done>
+  bool run(Done&& done, std::chrono::duration<double> limit) {
+    const auto end = Clock::now() + std::chrono::duration_cast<Duration>(limit);
+    std::vector<epoll_event> events(1024);
+    char buf[2048];
+    while (!done()) {
+      const auto now = Clock::now();
+      if (now >= end) return done();
+      fire_timers(now);
+      int wait_ms = 10;
+      if (!timers_.empty()) {
+        const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               timers_.top().first - Clock::now())
+                               .count();
+        wait_ms = static_cast<int>(std::clamp<long long>(until, 0, 10));
+      }
+      const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), wait_ms);
+      for (int k = 0; k < n; ++k) {
+        const std::size_t i = events[static_cast<std::size_t>(k)].data.u64;
+        Virtual& v = clients_[i];
+        for (;;) {
+          sockaddr_in from{};
+          socklen_t len = sizeof from;
+          const ssize_t got =
+              recvfrom(v.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+          if (got < 0) break;
+          ++received_;
+          char addr[INET_ADDRSTRLEN];
+          inet_ntop(AF_INET, &from.sin_addr, addr, sizeof addr);
+          v.session->on_datagram(std::string_view(buf, static_cast<std::size_t>(got)),
+                                 Endpoint{addr, ntohs(from.sin_port)}, Clock::now());
+        }
+        flush(i);
+      }
+    }
+    return true;
+  }
+
+  /// Called with every line a client prints (optional).
+  std::function<void(std::size_t, const std::string&)> line_hook;
+
+  [[nodiscard]] std::size_t size() const { return clients_.size(); }
+  [[nodiscard]] const Virtual& at(std::size_t i) const { return clients_[i]; }
+  [[nodiscard]] std::uint64_t received() const { return received_; }
+  [[nodiscard]] std::uint64_t sent() const { return sent_; }
+
+ private:
+  [[noreturn]] static void die(const char* what) {
+    std::fprintf(stderr, "udpchat_loadgen: %s: %s\n", what, std::strerror(errno));
+    std::exit(1);
+  }
+
+  void flush(std::size_t i) {
+    Virtual& v = clients_[i];
+    for (auto& out : v.session->take_outgoing()) {
+      sockaddr_in to{};
+      to.sin_family = AF_INET;
+      to.sin_port = htons(out.to.port);
+      inet_pton(AF_INET, out.to.address.c_str(), &to.sin_addr);
+      if (sendto(v.fd, out.bytes.data(), out.bytes.size(), 0, reinterpret_cast<sockaddr*>(&to),
+                 sizeof to) >= 0) {
+        ++sent_;
+      }
+    }
+    for (auto& line : v.session->take_lines()) {
+      if (line == ">>> [Client table updated.]") ++v.tables;
+      if (line_hook) line_hook(i, line);
+      if (v.keep_lines) v.lines.push_back(std::move(line));
+    }
+    v.session->take_logs();
+    if (const auto t = v.session->next_deadline()) timers_.emplace(*t, i);
+  }
+
+  void fire_timers(TimePoint now) {
+    while (!timers_.empty() && timers_.top().first <= now) {
+      const auto [t, i] = timers_.top();
+      timers_.pop();
+      const auto due = clients_[i].session->next_deadline();
+      if (!due || *due > now) continue;  // stale entry: a newer one is queued
+      clients_[i].session->on_timeout(now);
+      flush(i);
+    }
+  }
+
+  int heartbeat_ms_;
+  Endpoint server_;
+  int epoll_ = -1;
+  std::vector<Virtual> clients_;
+  using Timer = std::pair<TimePoint, std::size_t>;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+  std::uint64_t received_ = 0, sent_ = 0;
+};
+
+/// Raises RLIMIT_NOFILE to hold `need` sockets (root may raise the hard limit).
+inline void raise_file_limit(std::size_t need) {
+  rlimit r{};
+  getrlimit(RLIMIT_NOFILE, &r);
+  const rlim_t want = static_cast<rlim_t>(need + 64);
+  if (r.rlim_cur < want) {
+    r.rlim_cur = std::min<rlim_t>(want, r.rlim_max < want ? want : r.rlim_max);
+    if (r.rlim_max < want) r.rlim_max = want;  // root may raise the hard limit
+    if (setrlimit(RLIMIT_NOFILE, &r) != 0) {
+      std::fprintf(stderr, "udpchat_loadgen: cannot raise the file limit to %zu: %s\n", need,
+                   std::strerror(errno));
+      std::exit(1);
+    }
+  }
+}
+
+/// Waits (bounded) until clients [first, load.size()) are registered.
+inline bool wait_registered(Load& load, std::size_t first, double timeout_s) {
+  std::size_t ready = first;
+  return load.run(
+      [&] {
+        while (ready < load.size() && load.at(ready).session->registered()) ++ready;
+        return ready == load.size();
+      },
+      std::chrono::duration<double>(timeout_s));
+}
+
+}  // namespace udpchat::bench

@@ -1,0 +1,171 @@
+// codec_encode.cpp: Message -> CBOR datagram (nlohmann_json), and the
+// sizes that split_table and split_entries plan with.
+#include <nlohmann/json.hpp>
+
+#include "protocol/codec.hpp"
+#include "protocol/codec_names.hpp"
+#include "protocol/limits.hpp"
+
+namespace udpchat {
+namespace {
+
+using json = nlohmann::json;
+using wire::kAckStatusNames;
+using wire::kNoticeNames;
+
+json entry_to_json(const TableEntry& e) {
+  return json::array({e.nick, e.address, e.port, e.online, e.version});
+}
+
+json entries_to_json(const std::vector<TableEntry>& entries) {
+  json out = json::array();
+  for (const auto& e : entries) {
+    out.push_back(entry_to_json(e));
+  }
+  return out;
+}
+
+json to_json(const Register& m) {
+  return {{"t", "reg"}, {"id", m.id}, {"nick", m.nick}, {"hb", m.heartbeat_ms}};
+}
+json to_json(const Deregister& m) {
+  return {{"t", "dereg"}, {"id", m.id}, {"nick", m.nick}};
+}
+json to_json(const Save& m) {
+  return {{"t", "save"}, {"id", m.id},   {"from", m.from},
+          {"to", m.to},  {"mid", m.mid}, {"text", m.text}};
+}
+json to_json(const Heartbeat& m) {
+  return {{"t", "hb"}, {"id", m.id}, {"nick", m.nick}, {"ver", m.table_version}};
+}
+json to_json(const Ack& m) {
+  json j = {{"t", "ack"}, {"id", m.id}, {"st", kAckStatusNames[static_cast<int>(m.status)]}};
+  if (m.stored != 0) {
+    j["stored"] = m.stored;
+  }
+  if (!m.detail.empty()) {
+    j["detail"] = m.detail;
+  }
+  if (m.total != 0) {
+    j["total"] = m.total;
+  }
+  return j;
+}
+json to_json(const TablePart& m) {
+  json j = {{"t", "table"},   {"id", m.id},       {"ver", m.version},
+            {"part", m.part}, {"parts", m.parts}, {"entries", entries_to_json(m.entries)}};
+  if (m.from != 0) {
+    j["from"] = m.from;
+  }
+  if (m.total != 0) {
+    j["total"] = m.total;
+  }
+  return j;
+}
+json to_json(const Lookup& m) {
+  return {{"t", "lookup"}, {"id", m.id}, {"from", m.from}, {"nick", m.nick}};
+}
+json to_json(const Find& m) {
+  return {{"t", "find"}, {"id", m.id}, {"from", m.from}, {"prefix", m.prefix}};
+}
+json to_json(const Rows& m) {
+  return {{"t", "rows"},
+          {"id", m.id},
+          {"part", m.part},
+          {"parts", m.parts},
+          {"entries", entries_to_json(m.entries)},
+          {"n", m.matches}};
+}
+json to_json(const Ping& m) {
+  return {{"t", "ping"}, {"id", m.id}};
+}
+json to_json(const Chat& m) {
+  return {{"t", "chat"}, {"id", m.id}, {"from", m.from}, {"text", m.text}};
+}
+json to_json(const Deliver& m) {
+  return {{"t", "deliver"}, {"id", m.id},     {"from", m.from},
+          {"mid", m.mid},   {"text", m.text}, {"at", m.saved_at_ms}};
+}
+json to_json(const Notice& m) {
+  return {{"t", "notice"},
+          {"id", m.id},
+          {"kind", kNoticeNames[static_cast<int>(m.kind)]},
+          {"nick", m.nick},
+          {"mid", m.mid}};
+}
+
+}  // namespace
+
+std::string encode(const Message& m) {
+  json j = std::visit([](const auto& msg) { return to_json(msg); }, m);
+  j["v"] = kProtocolVersion;
+  const std::vector<std::uint8_t> bytes = json::to_cbor(j);
+  return {bytes.begin(), bytes.end()};
+}
+
+namespace {
+
+/// Bytes of a CBOR head (initial byte and argument) for argument `n`.
+std::size_t cbor_head(std::uint64_t n) {
+  if (n < 24) return 1;
+  if (n <= 0xFF) return 2;
+  if (n <= 0xFFFF) return 3;
+  if (n <= 0xFFFFFFFFULL) return 5;
+  return 9;
+}
+
+}  // namespace
+
+std::size_t encoded_entry_size(const TableEntry& e) {
+  return cbor_head(5) + cbor_head(e.nick.size()) + e.nick.size() + cbor_head(e.address.size()) +
+         e.address.size() + cbor_head(e.port) + 1 /* true or false */ + cbor_head(e.version);
+}
+
+struct PreparedUpdate::Trees {
+  std::vector<json> parts;
+};
+
+PreparedUpdate::PreparedUpdate(std::uint64_t version, const std::vector<TableEntry>& rows,
+                               std::uint64_t from, std::uint32_t total)
+    : trees_(std::make_unique<Trees>()), rows_(rows.size()) {
+  auto groups = split_entries(rows);
+  const auto count = static_cast<std::uint32_t>(groups.size());
+  trees_->parts.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    json j = to_json(TablePart{0, version, i, count, std::move(groups[i]), from, total});
+    j["v"] = kProtocolVersion;
+    trees_->parts.push_back(std::move(j));
+  }
+}
+
+PreparedUpdate::~PreparedUpdate() = default;
+PreparedUpdate::PreparedUpdate(PreparedUpdate&&) noexcept = default;
+PreparedUpdate& PreparedUpdate::operator=(PreparedUpdate&&) noexcept = default;
+
+std::uint32_t PreparedUpdate::parts() const {
+  return static_cast<std::uint32_t>(trees_->parts.size());
+}
+
+std::string PreparedUpdate::encode(std::uint32_t part, std::uint64_t id) {
+  json& j = trees_->parts.at(part);
+  j["id"] = id;
+  const std::vector<std::uint8_t> bytes = json::to_cbor(j);
+  return {bytes.begin(), bytes.end()};
+}
+
+std::vector<std::vector<TableEntry>> split_entries(const std::vector<TableEntry>& entries) {
+  std::vector<std::vector<TableEntry>> groups(1);
+  std::size_t used = kTablePartEnvelopeBytes;
+  for (const auto& e : entries) {
+    const std::size_t sz = encoded_entry_size(e);
+    if (used + sz > kMaxDatagramBytes && !groups.back().empty()) {
+      groups.emplace_back();
+      used = kTablePartEnvelopeBytes;
+    }
+    groups.back().push_back(e);
+    used += sz;
+  }
+  return groups;
+}
+
+}  // namespace udpchat
