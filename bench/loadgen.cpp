@@ -57,7 +57,8 @@ struct Options {
   std::size_t bytes = 100;
   std::size_t batch = 100;
   std::string dir;
-  std::string samples;  ///< pingpong/bare: write every sample (us) here
+  std::string samples;         ///< pingpong/bare: write every sample (us) here
+  unsigned first_address = 2;  ///< clients bind 127.0.0.N, N+1, ... (25,000 each)
   bool heartbeats = false;
   std::string prefix = "v";
   std::size_t rows = 0;  ///< rows each must hold to count as converged (0: all N)
@@ -73,7 +74,7 @@ struct Options {
       "--server-port P "
       "[--clients N] [--rows R] [--timeout-s T] [--heartbeat-ms H] [--hold-s T] "
       "[--senders M --recipients R --messages K] [--heartbeats] [--bytes B] [--batch B] "
-      "[--dir D] [--samples FILE] [--prefix P]\n",
+      "[--dir D] [--samples FILE] [--prefix P] [--first-address N]\n",
       why);
   std::exit(2);
 }
@@ -110,6 +111,8 @@ Options parse(int argc, char** argv) {
       o.dir = v;
     else if (a == "--samples")
       o.samples = v;
+    else if (a == "--first-address")
+      o.first_address = static_cast<unsigned>(std::stoul(v));
     else if (a == "--prefix")
       o.prefix = v;
     else if (a == "--rows")
@@ -133,6 +136,7 @@ int storm(const Options& o) {
   if (o.clients == 0) usage("storm needs --clients");
   raise_file_limit(o.clients);
   Load load(o.server_port, o.heartbeat_ms);
+  load.first_address = o.first_address;
   const std::size_t rows = o.rows == 0 ? o.clients : o.rows;
   const auto started = Clock::now();
   for (std::size_t i = 0; i < o.clients; ++i) load.add(o.prefix + std::to_string(i));
@@ -167,15 +171,25 @@ int online(const Options& o) {
   if (o.clients == 0) usage("online needs --clients");
   raise_file_limit(o.clients);
   Load load(o.server_port, o.heartbeat_ms);
+  load.first_address = o.first_address;
   const auto started = Clock::now();
-  for (std::size_t i = 0; i < o.clients; ++i) load.add(o.prefix + std::to_string(i));
+  // Clients arrive in waves of 1,000 (a community logging in, not a storm:
+  // the storm is its own benchmark); each wave registers before the next.
+  constexpr std::size_t kWave = 1000;
   std::size_t registered = 0;
-  const bool ok = load.run(
-      [&] {
-        while (registered < load.size() && load.at(registered).session->registered()) ++registered;
-        return registered == load.size();
-      },
-      std::chrono::duration<double>(o.timeout_s));
+  bool ok = true;
+  while (ok && load.size() < o.clients) {
+    const std::size_t end = std::min(o.clients, load.size() + kWave);
+    while (load.size() < end) load.add(o.prefix + std::to_string(load.size()));
+    ok = load.run(
+        [&] {
+          while (registered < load.size() && load.at(registered).session->registered()) {
+            ++registered;
+          }
+          return registered == load.size();
+        },
+        std::chrono::duration<double>(o.timeout_s));
+  }
   std::printf("online: %zu of %zu clients registered in %.3f s\n", registered, o.clients,
               seconds_since(started));
   std::fflush(stdout);
@@ -191,6 +205,7 @@ int saves(const Options& o) {
   if (o.senders == 0 || o.messages == 0) usage("saves needs --senders and --messages");
   raise_file_limit(o.senders + o.recipients + 2);
   Load load(o.server_port, o.heartbeat_ms);
+  load.first_address = o.first_address;
   std::vector<std::string> to;
   for (std::size_t r = 0; r < o.recipients; ++r) {
     to.push_back(o.prefix + "r" + std::to_string(r));
@@ -264,6 +279,7 @@ int saves(const Options& o) {
 
 int pingpong(const Options& o) {
   Load load(o.server_port, o.heartbeat_ms);
+  load.first_address = o.first_address;
   const std::size_t a = load.add(o.prefix + "ping");
   const std::size_t b = load.add(o.prefix + "pong");
   if (!wait_registered(load, 0, o.timeout_s)) return 1;

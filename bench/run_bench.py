@@ -187,23 +187,39 @@ def bench_storms(build, root, port, sizes):
 
 
 def bench_online(build, root, port, n, hold):
-    log("%d clients online with heartbeats (every 10 s), held %d s" % (n, hold))
+    """n clients online with heartbeats, spread over load generators of at
+    most 15,000 clients each (one socket a client; a process may not hold
+    more files than the hard limit), each on its own loopback addresses."""
+    per = 15000
+    procs = (n + per - 1) // per
+    log("%d clients online with heartbeats (every 10 s), %d load generators, held %d s" % (
+        n, procs, hold))
     s = Server(build, root, port)
+    gens = []
     try:
-        p = subprocess.Popen([os.path.join(build, "udpchat_loadgen"), "online", "--server-port",
-                              str(port), "--clients", str(n), "--heartbeat-ms", "10000",
-                              "--hold-s", str(hold), "--timeout-s", "120"],
-                             stdout=subprocess.PIPE, text=True)
-        first = p.stdout.readline()
+        for k in range(procs):
+            count = min(per, n - k * per)
+            gens.append(subprocess.Popen(
+                [os.path.join(build, "udpchat_loadgen"), "online", "--server-port", str(port),
+                 "--clients", str(count), "--prefix", "o%d_" % k, "--first-address",
+                 str(2 + k), "--heartbeat-ms", "10000", "--hold-s", str(hold),
+                 "--timeout-s", "120"], stdout=subprocess.PIPE, text=True))
+        firsts = [g.stdout.readline() for g in gens]
         time.sleep(hold / 2)
         rss = s.rss_mib()
-        rest = p.communicate(timeout=hold + 180)[0]
+        rests = [g.communicate(timeout=hold + 180)[0] for g in gens]
     finally:
+        for g in gens:
+            if g.poll() is None:
+                g.kill()
         s.stop()
-    log("  " + (first + rest).strip().replace("\n", "\n  "))
+    out = "".join(firsts + rests).strip()
+    log("  " + out.replace("\n", "\n  "))
+    still = sum(int(m) for m in re.findall(r"online: (\d+) clients still registered", out))
     row("%d clients online, server RSS" % n, "%.0f MiB" % rss, "-", "-", "<= 256 MiB",
-        rss <= 256 and "%d clients still registered" % n in rest,
-        "udpchat_loadgen online --clients %d --heartbeat-ms 10000 --hold-s %d" % (n, hold))
+        rss <= 256 and still == n,
+        "%d x udpchat_loadgen online --clients %d --heartbeat-ms 10000 --hold-s %d" % (
+            procs, per, hold))
 
 
 def bench_offline(build, root, port, n):

@@ -64,7 +64,8 @@ class Load {
     local.sin_family = AF_INET;
     local.sin_port = 0;
     // 127.0.0.2 + i / 25000: each loopback address has ~28k ephemeral ports.
-    local.sin_addr.s_addr = htonl((127U << 24) | (2U + static_cast<unsigned>(i / 25000)));
+    local.sin_addr.s_addr =
+        htonl((127U << 24) | (first_address + static_cast<unsigned>(i / 25000)));
     if (bind(v.fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) die("bind");
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -126,6 +127,9 @@ class Load {
     return true;
   }
 
+  /// The last byte of the first loopback address used (127.0.0.N): several
+  /// load generators at once each take their own addresses.
+  unsigned first_address = 2;
   /// Called with every line a client prints (optional).
   std::function<void(std::size_t, const std::string&)> line_hook;
 

@@ -38,6 +38,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
     case RequestKind::kRegister:
       if (m.status == AckStatus::kOk) {
         phase_ = Phase::kRegistered;
+        registered_nick_ = config_.nick;
         if (m.total != 0) total_clients_ = m.total;
         first_registration_ = false;
         say("[Welcome, You are registered.]");
@@ -64,6 +65,10 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         if (first_registration_) {
           exit_status_ = 1;
           phase_ = Phase::kExited;
+        } else {
+          // Still the nickname this address holds at the server (offline):
+          // what `list <prefix>` and the next `reg` speak as.
+          config_.nick = registered_nick_;
         }
       }
       return;

@@ -167,6 +167,7 @@ class ClientSession {
 
   Phase phase_ = Phase::kRegistering;
   bool first_registration_ = true;
+  std::string registered_nick_;  ///< the nickname of the last accepted registration
   bool quitting_ = false;
   bool table_line_pending_ = false;  ///< a table came before the welcome
   bool stored_announced_ = false;    ///< "[You Have Messages]" still to print

@@ -172,7 +172,7 @@ void ServerCore::handle(const Ack& m, const Endpoint& from, TimePoint now) {
         c->second.delivery_id = 0;
         c->second.delivered_upto = p.seq;
         if (!c->second.prefetched.empty() && c->second.prefetched.front().seq == p.seq) {
-          c->second.prefetched.pop_front();
+          c->second.prefetched.erase(c->second.prefetched.begin());  // at most kFetchBatch
         }
       }
       ++stats_.messages_delivered;

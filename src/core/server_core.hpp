@@ -152,13 +152,15 @@ class ServerCore {
     std::uint64_t held_version = 0;     ///< version the client is known to hold (0: none)
     std::uint64_t sending_version = 0;  ///< version of the update in table_ids
     bool awaiting_table = false;        ///< registered, no table sent yet: no delivery
-    std::deque<std::string> interest;   ///< rows it looked up or wrote to, oldest first
+    // Vectors, not deques: an empty std::deque allocates ~600 bytes, which a
+    // million registered clients would pay twice (measured: 1.7 GiB RSS).
+    std::vector<std::string> interest;  ///< rows it looked up or wrote to, oldest first
     // Stored delivery reads ahead a few messages at a time (FetchOp).
-    std::deque<StoredMessage> prefetched;  ///< read, not yet sent; front is in flight
-    std::int64_t fetched_upto = 0;         ///< seq of the last message read
-    bool fetching = false;                 ///< a FetchOp is in flight
-    bool drained = false;                  ///< the last fetch found no more
-    std::uint64_t delivery_epoch = 0;      ///< bumped when delivery restarts
+    std::vector<StoredMessage> prefetched;  ///< read, not yet sent; front is in flight
+    std::int64_t fetched_upto = 0;          ///< seq of the last message read
+    bool fetching = false;                  ///< a FetchOp is in flight
+    bool drained = false;                   ///< the last fetch found no more
+    std::uint64_t delivery_epoch = 0;       ///< bumped when delivery restarts
   };
   /// Undelivered messages per recipient, kept as counts (never counted
   /// from the store on the hot path).

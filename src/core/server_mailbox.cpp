@@ -173,9 +173,9 @@ void ServerCore::deliver_next(const std::string& key, TimePoint now) {
   if (!c.online || c.delivery_id != 0 || c.awaiting_table) {
     return;
   }
-  while (!c.prefetched.empty() && undeleted_.contains(c.prefetched.front().seq)) {
-    c.prefetched.pop_front();  // delivered already, not yet deleted
-  }
+  std::erase_if(c.prefetched, [this](const StoredMessage& m) {
+    return undeleted_.contains(m.seq);  // delivered already, not yet deleted
+  });
   if (c.prefetched.empty()) {
     const auto box = mailboxes_.find(key);
     if (c.fetching || c.drained || box == mailboxes_.end() || box->second.waiting == 0) {
@@ -246,7 +246,7 @@ void ServerCore::stop_delivery(Client& c) {
     pending_.erase(c.delivery_id);
     c.delivery_id = 0;
   }
-  c.prefetched.clear();
+  c.prefetched = {};  // and its memory
   c.fetched_upto = 0;
   c.fetching = false;
   c.drained = false;

@@ -201,7 +201,7 @@ void ServerCore::add_interest(const std::string& key, const std::string& row_key
   watchers_[row_key].insert(key);
   if (c.interest.size() > kMaxInterest) {  // forget the oldest
     const std::string old = std::move(c.interest.front());
-    c.interest.pop_front();
+    c.interest.erase(c.interest.begin());  // rare: at most once per lookup past the bound
     if (auto w = watchers_.find(old); w != watchers_.end()) {
       w->second.erase(key);
       if (w->second.empty()) watchers_.erase(w);

@@ -246,6 +246,27 @@ TEST_SUITE("table sync") {
     CHECK(w.session(A).messages_in_flight() == 0);
   }
 
+  TEST_CASE("a refused reg keeps the nickname held: list <prefix> still works") {
+    World w;
+    start(w, {{"alice", A}, {"bob", B}});
+    w.type(B, "dereg");
+    w.run_for(1s);
+    w.lines(B).clear();
+    w.type(B, "reg alice");  // alice is alive: refused
+    w.run_for(2s);
+    CHECK(w.lines(B) == std::vector<std::string>{">>> [Nickname alice is already in use.]"});
+    w.lines(B).clear();
+    w.type(B, "list al");
+    w.run_for(1s);
+    CHECK(w.lines(B) == std::vector<std::string>{">>> alice 127.0.0.1:6001 online",
+                                                 ">>> [1 of 1 clients shown.]"});
+    CHECK(w.nodes.at(B).alive);
+    w.lines(B).clear();
+    w.type(B, "reg bob");
+    w.run_for(1s);
+    CHECK(w.printed(B, ">>> [Welcome, You are registered.]"));
+  }
+
   TEST_CASE("list <prefix> asks the server: up to 50 nicknames, then a count line") {
     World w;
     w.configure_server = [](ServerConfig& c) { c.full_table_limit = 10; };
