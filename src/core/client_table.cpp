@@ -126,6 +126,7 @@ void ClientSession::handle(const Rows& m, const Endpoint& from, TimePoint now) {
   for (const auto& p : parts) rows.insert(rows.end(), p->begin(), p->end());
   answers_.erase(m.id);
   sender_.acknowledge(m.id, from, now);
+  if (m.total != 0) total_clients_ = m.total;
   const ServerRequest req = std::move(r->second);
   requests_.erase(r);
   if (req.kind == RequestKind::kLookup) {
@@ -164,7 +165,7 @@ void ClientSession::cmd_list(std::string_view args, TimePoint now) {
     say(e.nick + " " + Endpoint{e.address, e.port}.to_string() +
         (e.online ? " online" : " offline"));
   }
-  // The count is the server's as of the last table or heartbeat.
+  // The count is the server's as of the last table, lookup or heartbeat.
   if (total_clients_ > table_.size()) {
     say("[" + std::to_string(table_.size()) + " of " + std::to_string(total_clients_) +
         " clients shown; list <prefix> finds more.]");

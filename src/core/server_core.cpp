@@ -73,6 +73,18 @@ ServerCore::Client* ServerCore::authorised(std::string_view nick, const Endpoint
   return &it->second;
 }
 
+ServerCore::Client* ServerCore::request_from(std::string_view nick, const Endpoint& from,
+                                             std::uint64_t id) {
+  if (replay_cached(from, id)) {
+    return nullptr;
+  }
+  Client* c = authorised(nick, from);
+  if (c == nullptr) {
+    drop("unauthorised", from);
+  }
+  return c;
+}
+
 void ServerCore::send_reliable(std::uint64_t id, const Endpoint& to, const Message& m,
                                RetryPolicy policy, Pending pending, TimePoint now) {
   pending_[id] = std::move(pending);

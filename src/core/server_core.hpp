@@ -244,6 +244,10 @@ class ServerCore {
   void reply(const Endpoint& to, std::uint64_t id, Ack ack);
   bool replay_cached(const Endpoint& from, std::uint64_t id);
   Client* authorised(std::string_view nick, const Endpoint& from);
+  /// The client a request about `nick` from `from` (transport id `id`) is
+  /// acted on for; nullptr when it was answered from the reply cache, or
+  /// dropped (counted) because `from` is not where `nick` is registered.
+  Client* request_from(std::string_view nick, const Endpoint& from, std::uint64_t id);
   void send_reliable(std::uint64_t id, const Endpoint& to, const Message& m, RetryPolicy policy,
                      Pending pending, TimePoint now);
   RetryPolicy server_policy() const;

@@ -17,11 +17,7 @@ std::string save_key_of(std::string_view from, std::uint64_t mid) {
 }  // namespace
 
 void ServerCore::handle(const Save& m, const Endpoint& from, TimePoint now) {
-  if (replay_cached(from, m.id)) {
-    return;
-  }
-  if (authorised(m.from, from) == nullptr) {
-    drop("unauthorised", from);
+  if (request_from(m.from, from, m.id) == nullptr) {
     return;
   }
   const std::string save_key = save_key_of(m.from, m.mid);

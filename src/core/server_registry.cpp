@@ -98,12 +98,8 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
 }
 
 void ServerCore::handle(const Deregister& m, const Endpoint& from, TimePoint now) {
-  if (replay_cached(from, m.id)) {
-    return;
-  }
-  Client* c = authorised(m.nick, from);
+  Client* c = request_from(m.nick, from, m.id);
   if (c == nullptr) {
-    drop("unauthorised", from);
     return;
   }
   ++stats_.requests["deregister"];
@@ -116,12 +112,8 @@ void ServerCore::handle(const Deregister& m, const Endpoint& from, TimePoint now
 }
 
 void ServerCore::handle(const Heartbeat& m, const Endpoint& from, TimePoint now) {
-  if (replay_cached(from, m.id)) {
-    return;
-  }
-  Client* c = authorised(m.nick, from);
+  Client* c = request_from(m.nick, from, m.id);
   if (c == nullptr) {
-    drop("unauthorised", from);
     return;
   }
   ++stats_.requests["heartbeat"];

@@ -211,13 +211,12 @@ void ServerCore::add_interest(const std::string& key, const std::string& row_key
 
 void ServerCore::handle(const Lookup& m, const Endpoint& from, TimePoint now) {
   (void)now;
-  if (authorised(m.from, from) == nullptr) {
-    drop("unauthorised", from);
+  if (request_from(m.from, from, m.id) == nullptr) {
     return;
   }
   ++stats_.requests["lookup"];
   const std::string row_key = nickname_key(m.nick);
-  Rows answer{m.id, 0, 1, {}, 0};
+  Rows answer{m.id, 0, 1, {}, 0, static_cast<std::uint32_t>(clients_.size())};
   if (const auto it = clients_.find(row_key); it != clients_.end()) {
     answer.entries.push_back(row_of(it->second));
     answer.matches = 1;
@@ -228,8 +227,7 @@ void ServerCore::handle(const Lookup& m, const Endpoint& from, TimePoint now) {
 
 void ServerCore::handle(const Find& m, const Endpoint& from, TimePoint now) {
   (void)now;
-  if (authorised(m.from, from) == nullptr) {
-    drop("unauthorised", from);
+  if (request_from(m.from, from, m.id) == nullptr) {
     return;
   }
   ++stats_.requests["find"];
@@ -244,7 +242,8 @@ void ServerCore::handle(const Find& m, const Endpoint& from, TimePoint now) {
   auto groups = split_entries(rows);
   const auto parts = static_cast<std::uint32_t>(groups.size());
   for (std::uint32_t i = 0; i < parts; ++i) {
-    outgoing_.push_back({from, encode(Rows{m.id, i, parts, std::move(groups[i]), matches})});
+    outgoing_.push_back({from, encode(Rows{m.id, i, parts, std::move(groups[i]), matches,
+                                           static_cast<std::uint32_t>(clients_.size())})});
   }
 }
 

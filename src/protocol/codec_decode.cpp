@@ -240,7 +240,13 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
         *part >= *parts) {
       return bad;
     }
-    return Rows{*id, *part, *parts, std::move(*entries), *n};
+    Rows r{*id, *part, *parts, std::move(*entries), *n, 0};
+    if (field(j, "total") != nullptr) {
+      auto total = get_small<std::uint32_t>(j, "total");
+      if (!total) return bad;
+      r.total = *total;
+    }
+    return r;
   }
   if (type == "ping") {
     return Ping{*id};

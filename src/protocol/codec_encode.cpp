@@ -69,12 +69,16 @@ json to_json(const Find& m) {
   return {{"t", "find"}, {"id", m.id}, {"from", m.from}, {"prefix", m.prefix}};
 }
 json to_json(const Rows& m) {
-  return {{"t", "rows"},
-          {"id", m.id},
-          {"part", m.part},
-          {"parts", m.parts},
-          {"entries", entries_to_json(m.entries)},
-          {"n", m.matches}};
+  json j = {{"t", "rows"},
+            {"id", m.id},
+            {"part", m.part},
+            {"parts", m.parts},
+            {"entries", entries_to_json(m.entries)},
+            {"n", m.matches}};
+  if (m.total != 0) {
+    j["total"] = m.total;
+  }
+  return j;
 }
 json to_json(const Ping& m) {
   return {{"t", "ping"}, {"id", m.id}};

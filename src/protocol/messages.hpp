@@ -125,13 +125,14 @@ struct Find {
 
 /// Server -> client: the answer to the Lookup or Find whose id is `id`,
 /// part `part` of `parts`; `matches`: how many registered nicknames match
-/// (a Lookup: 0 or 1).
+/// (a Lookup: 0 or 1); `total`: clients registered at the server.
 struct Rows {
   std::uint64_t id = 0;
   std::uint32_t part = 0;
   std::uint32_t parts = 1;
   std::vector<TableEntry> entries;
   std::uint32_t matches = 0;
+  std::uint32_t total = 0;  ///< clients registered (for list's count line)
   friend bool operator==(const Rows&, const Rows&) = default;
 };
 

@@ -9,7 +9,6 @@ commands) is sent, not refused.
 
 import os
 import subprocess
-import time
 
 from harness import (LOOPBACK, TABLE, WELCOME, list_line, msg, received_by, unknown_client,
                      wait_registered)
@@ -25,13 +24,17 @@ def test_interest_lookup_and_list_prefix(ctx):
     names = ["alice", "bob", "carol", "dave"]
     c = {}
     for n in names:
-        # alice's heartbeats (every 200 ms) bring her the server's count.
-        extra = ["--heartbeat-ms", "200"] if n == "alice" else []
-        c[n] = ctx.client(n, server, extra=extra)
+        c[n] = ctx.client(n, server)
     a = c["alice"]
-    # Held: only its own row; a count line says how many there are, as of
-    # alice's last heartbeat (every 200 ms: three of them pass here).
-    time.sleep(0.6)
+    # Held: only its own row. Her count is still her registration's (she was
+    # alone), so no count line yet; a lookup of a nickname nobody registered
+    # answers "unknown" and brings the server's count.
+    mark = a.mark()
+    a.send("list")
+    a.send("send nobody hi")
+    a.expect(unknown_client("nobody"))
+    check_equal(a.since(mark), [list_line("alice", a.port), unknown_client("nobody")],
+                "alice's lines for 'list' and a send to nobody")
     mark = a.mark()
     a.send("list")
     a.expect(list_line("alice", a.port))
@@ -41,8 +44,6 @@ def test_interest_lookup_and_list_prefix(ctx):
     a.send("send carol hello through a lookup")
     a.expect(received_by("carol"))
     c["carol"].expect(msg("alice", "hello through a lookup"))
-    a.send("send nobody hi")
-    a.expect(unknown_client("nobody"))
     # list <prefix> asks the server (without regard to case).
     mark = a.mark()
     a.send("list D")

@@ -57,6 +57,11 @@ class World {
   };
 
   World() { start_server(); }
+  /// A world whose server is configured by `configure` from the start.
+  explicit World(std::function<void(ServerConfig&)> configure)
+      : configure_server(std::move(configure)) {
+    start_server();
+  }
 
   // --- the server ---------------------------------------------------------------
   void start_server() {

@@ -13,6 +13,7 @@
 #include "core/store_ops.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_writer.hpp"
+#include "support/datagrams.hpp"
 #include "support/doctest_print.hpp"
 #include "support/store_driver.hpp"
 #include "support/world.hpp"
@@ -43,17 +44,6 @@ struct TempDir {
   }
 };
 
-template <typename T>
-std::vector<T> of_type(const std::vector<Outgoing>& out, const Endpoint& to) {
-  std::vector<T> v;
-  for (const auto& o : out) {
-    auto m = decode(o.bytes);
-    REQUIRE(m);
-    if (o.to == to && std::holds_alternative<T>(*m)) v.push_back(std::get<T>(*m));
-  }
-  return v;
-}
-
 /// A server whose store commands are taken by hand, so a test decides when
 /// (and how) each completes.
 struct ManualServer {
@@ -67,6 +57,14 @@ struct ManualServer {
   std::vector<Outgoing> feed(const Message& m, const Endpoint& from) {
     core.on_datagram(encode(m), from, kT0);
     return core.take_outgoing();
+  }
+  /// alice registered, bob registered then deregistered, all committed.
+  void alice_online_bob_offline() {
+    feed(Register{1, "alice", 30000}, kAlice);
+    feed(Register{2, "bob", 30000}, kBob);
+    commit_all();
+    feed(Deregister{3, "bob"}, kBob);
+    commit_all();
   }
   /// Commits everything issued so far, then completes it.
   std::vector<Outgoing> commit_all() {
@@ -165,11 +163,7 @@ TEST_SUITE("group commit") {
 
   TEST_CASE("a save is acknowledged only when its completion comes, however late") {
     ManualServer s;
-    s.feed(Register{1, "alice", 30000}, kAlice);
-    s.feed(Register{2, "bob", 30000}, kBob);
-    s.commit_all();
-    s.feed(Deregister{3, "bob"}, kBob);
-    s.commit_all();
+    s.alice_online_bob_offline();
     auto out = s.feed(Save{10, "alice", "bob", 77, "hi"}, kAlice);
     CHECK(of_type<Ack>(out, kAlice).empty());  // not durable yet
     // A retransmission meanwhile is not executed twice and not answered yet.
@@ -188,11 +182,7 @@ TEST_SUITE("group commit") {
 
   TEST_CASE("a failed save is answered with the store's error; nothing is acked as saved") {
     ManualServer s;
-    s.feed(Register{1, "alice", 30000}, kAlice);
-    s.feed(Register{2, "bob", 30000}, kBob);
-    s.commit_all();
-    s.feed(Deregister{3, "bob"}, kBob);
-    s.commit_all();
+    s.alice_online_bob_offline();
     s.feed(Save{10, "alice", "bob", 77, "hi"}, kAlice);
     const auto cmds = s.core.take_store_commands();
     REQUIRE(cmds.size() == 1);

@@ -1,11 +1,13 @@
 // ServerCore on its own, with clients played by hand.
 #include <doctest/doctest.h>
 
+#include "support/datagrams.hpp"
 #include "support/doctest_print.hpp"
 #include "support/store_driver.hpp"
 #include "support/world.hpp"
 
 using namespace udpchat;
+using udpchat::test::of_type;
 using namespace std::chrono_literals;
 
 namespace {
@@ -13,17 +15,6 @@ namespace {
 const TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
 const Endpoint kAlice{"127.0.0.1", 6001};
 const Endpoint kBob{"127.0.0.1", 6002};
-
-template <typename T>
-std::vector<T> of_type(const std::vector<Outgoing>& out, const Endpoint& to) {
-  std::vector<T> v;
-  for (const auto& o : out) {
-    auto m = decode(o.bytes);
-    REQUIRE(m);
-    if (o.to == to && std::holds_alternative<T>(*m)) v.push_back(std::get<T>(*m));
-  }
-  return v;
-}
 
 struct Server {
   MemoryStore store;

@@ -88,10 +88,7 @@ TEST_SUITE("table sync") {
   }
 
   TEST_CASE("changes inside the batching window go out as one version") {
-    World w;
-    w.configure_server = [](ServerConfig& c) { c.table_batch = 50ms; };
-    w.crash_server();
-    w.start_server();
+    World w([](ServerConfig& c) { c.table_batch = 50ms; });
     start(w, {{"alice", A}});
     w.sent_log.clear();
     const std::uint64_t before = w.server->table_version();
@@ -196,10 +193,7 @@ TEST_SUITE("table sync") {
   }
 
   TEST_CASE("beyond the full-table limit a client holds its own row and looks others up") {
-    World w;
-    w.configure_server = [](ServerConfig& c) { c.full_table_limit = 2; };
-    w.crash_server();
-    w.start_server();
+    World w([](ServerConfig& c) { c.full_table_limit = 2; });
     start(w, {{"alice", A}, {"bob", B}, {"carol", C}, {"dave", D}});
     REQUIRE(w.session(A).table().size() == 1);
     CHECK(w.session(A).table()[0].nick == "alice");
@@ -268,10 +262,7 @@ TEST_SUITE("table sync") {
   }
 
   TEST_CASE("list <prefix> asks the server: up to 50 nicknames, then a count line") {
-    World w;
-    w.configure_server = [](ServerConfig& c) { c.full_table_limit = 10; };
-    w.crash_server();
-    w.start_server();
+    World w([](ServerConfig& c) { c.full_table_limit = 10; });
     std::vector<std::pair<std::string, std::uint16_t>> clients;
     for (int i = 0; i < 60; ++i) {
       clients.emplace_back("user" + std::to_string(100 + i), static_cast<std::uint16_t>(7000 + i));
