@@ -54,7 +54,7 @@ void ClientSession::cmd_send(std::string_view args, TimePoint now) {
     say("[Usage: send <nick> <message>]");
     return;
   }
-  if (phase_ != Phase::kRegistered) {
+  if (phase_ != Phase::kRegistered && phase_ != Phase::kReconnecting) {
     say("[You are not registered. Use: reg <nick>]");
     return;
   }
@@ -68,6 +68,11 @@ void ClientSession::cmd_send(std::string_view args, TimePoint now) {
     return;
   }
   // A nickname not held is asked of the server first (manual §6.9: lookup).
+  if (entry == nullptr && phase_ == Phase::kReconnecting) {
+    say("[Server unreachable: cannot look " + std::string(peer) +
+        " up now; try again when it is back.]");
+    return;
+  }
   const std::string nick = entry != nullptr ? entry->nick : std::string(peer);
   const std::string key = nickname_key(nick);
   if (const auto it = peers_.find(key);
@@ -94,6 +99,10 @@ void ClientSession::cmd_dereg(std::string_view args, TimePoint now) {
     say("[Usage: dereg [<nick>]]");
     return;
   }
+  if (phase_ == Phase::kReconnecting) {
+    say_server_unreachable();
+    return;
+  }
   if (phase_ != Phase::kRegistered) {
     say("[You are not registered. Use: reg <nick>]");
     return;
@@ -117,6 +126,10 @@ void ClientSession::cmd_reg(std::string_view args, TimePoint now) {
   }
   if (phase_ == Phase::kRegistered) {
     say("[You are already registered as " + config_.nick + ".]");
+    return;
+  }
+  if (phase_ == Phase::kReconnecting) {
+    say_server_unreachable();
     return;
   }
   config_.nick = std::string(nick);

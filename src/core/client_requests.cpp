@@ -36,7 +36,10 @@ void ClientSession::send_deregister(TimePoint now) {
 void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, TimePoint now) {
   switch (req.kind) {
     case RequestKind::kRegister:
+      attempt_id_ = 0;
+      next_attempt_.reset();
       if (m.status == AckStatus::kOk) {
+        const bool reconnected = phase_ == Phase::kReconnecting;
         phase_ = Phase::kRegistered;
         registered_nick_ = config_.nick;
         if (m.total != 0) total_clients_ = m.total;
@@ -55,6 +58,10 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         if (const TableEntry* self = find_peer(config_.nick); self != nullptr && !self->online) {
           next_heartbeat_ = now;
         }
+        if (reconnected) {
+          log(LogLevel::kInfo, "registered again after the server was unreachable");
+        }
+        resume_held(now);  // messages held while the server was unreachable
       } else {
         if (m.status == AckStatus::kInUse) {
           say("[Nickname " + config_.nick + " is already in use.]");
@@ -62,6 +69,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
           say("[Registration refused: " + printable(m.detail) + "]");
         }
         phase_ = Phase::kOffline;
+        fail_held(now);
         if (first_registration_) {
           exit_status_ = 1;
           phase_ = Phase::kExited;
@@ -130,7 +138,8 @@ void ClientSession::handle(const Ping& m, const Endpoint& from, TimePoint now) {
   (void)now;
   // Registering counts as alive: a server that pings us meanwhile (a
   // message for us arrived) must not mark us offline again.
-  if (phase_ == Phase::kRegistered || phase_ == Phase::kRegistering) {
+  if (phase_ == Phase::kRegistered || phase_ == Phase::kRegistering ||
+      phase_ == Phase::kReconnecting) {
     reply_ack(m.id, from);
   }
 }

@@ -35,11 +35,18 @@ void ClientSession::dispatch_front(const std::string& peer_key, TimePoint now) {
                  RetryPolicy::window(config_.ack_timeout), now, outgoing_);
     return;
   }
+  if (phase_ == Phase::kReconnecting) {
+    say("[" + msg.peer + " is offline, message kept until the server is back.]");
+  }
   save_at_server(peer_key, now);
 }
 
 void ClientSession::save_at_server(const std::string& peer_key, TimePoint now) {
   PeerQueue& q = peers_.at(peer_key);
+  if (phase_ == Phase::kReconnecting) {
+    hold_for_server(peer_key, SendStage::kSaving, now);  // saved once it is back
+    return;
+  }
   const OutgoingMessage& msg = q.messages.front();
   q.stage = SendStage::kSaving;
   const std::uint64_t id = ids_.next();
@@ -82,7 +89,8 @@ void ClientSession::handle(const Ack& m, const Endpoint& from, TimePoint now) {
 }
 
 void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
-  if (phase_ != Phase::kRegistered) {
+  // Reconnecting counts as registered: peers still chat with us directly.
+  if (phase_ != Phase::kRegistered && phase_ != Phase::kReconnecting) {
     ++dropped_;  // deregistered: neither shown nor acknowledged (manual §4)
     return;
   }
@@ -119,6 +127,16 @@ void ClientSession::handle(const Notice& m, const Endpoint& from, TimePoint now)
   }
   if (m.kind == NoticeKind::kShutdown) {
     say("[Server is shutting down.]");
+    // manual §6.6: keep running and register again once it is back.
+    for (auto it = requests_.begin(); it != requests_.end();) {
+      if (it->second.kind == RequestKind::kHeartbeat) {
+        sender_.cancel(it->first);
+        it = requests_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    server_lost(now);
     return;
   }
   // Outcome of a message the server relayed for us after "exists".

@@ -37,7 +37,7 @@ std::string format_local_time(std::int64_t unix_ms) {
 }
 
 ClientSession::ClientSession(ClientConfig config, std::uint64_t id_seed)
-    : config_(std::move(config)), ids_(id_seed) {
+    : config_(std::move(config)), ids_(id_seed), jitter_(id_seed) {
   if (!config_.format_time) {
     config_.format_time = format_local_time;
   }
@@ -112,9 +112,10 @@ void ClientSession::maybe_finish_quit(TimePoint now) {
       phase_ == Phase::kDeregistering) {
     return;
   }
-  // Messages already typed get their outcome before we leave (manual §5).
+  // Messages already typed get their outcome before we leave (manual §5);
+  // those held for an unreachable server are told they were not sent.
   const bool sends_in_flight = std::any_of(peers_.begin(), peers_.end(), [](const auto& p) {
-    return p.second.stage != SendStage::kIdle;
+    return p.second.stage != SendStage::kIdle && p.second.stage != SendStage::kHeld;
   });
   if (sends_in_flight) {
     return;
@@ -123,6 +124,7 @@ void ClientSession::maybe_finish_quit(TimePoint now) {
     send_deregister(now);
     return;
   }
+  fail_held(now);
   phase_ = Phase::kExited;
   exit_status_ = 0;
 }
@@ -161,6 +163,9 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
         }
       },
       *decoded);
+  if (from_server) {
+    server_heard(now);  // reconnecting: the server is back, register now
+  }
   process_input(now);
 }
 
@@ -170,15 +175,66 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
   if (const auto d = direct_.find(id); d != direct_.end()) {
     const std::string peer_key = d->second;
     direct_.erase(d);
-    say("[No ACK from " + peers_.at(peer_key).messages.front().peer + ", message sent to server.]");
+    const std::string& peer = peers_.at(peer_key).messages.front().peer;
+    if (phase_ == Phase::kReconnecting) {
+      say("[No ACK from " + peer + ", message kept until the server is back.]");
+    } else {
+      say("[No ACK from " + peer + ", message sent to server.]");
+    }
     save_at_server(peer_key, now);
     return;
   }
-  if (const auto r = requests_.find(id); r != requests_.end()) {
-    requests_.erase(r);
-    log(LogLevel::kWarn, "server request " + std::to_string(id) + " unanswered after " +
-                             std::to_string(config_.server_retries) + " tries");
-    fail_server_not_responding();
+  const auto r = requests_.find(id);
+  if (r == requests_.end()) {
+    return;
+  }
+  const ServerRequest req = std::move(r->second);
+  requests_.erase(r);
+  log(LogLevel::kWarn, "server request " + std::to_string(id) + " unanswered");
+  switch (req.kind) {
+    case RequestKind::kRegister:
+      if (phase_ == Phase::kReconnecting) {
+        attempt_id_ = 0;
+        next_attempt_ = now + reconnect_delay();
+      } else if (first_registration_) {
+        fail_server_not_responding();  // it never reached its server
+      } else {
+        server_lost(now);
+      }
+      return;
+    case RequestKind::kDeregister:
+      say("[Server unreachable: you are offline here only.]");
+      phase_ = Phase::kOffline;
+      if (quitting_) {
+        maybe_finish_quit(now);
+      }
+      return;
+    case RequestKind::kHeartbeat:
+      server_lost(now);
+      return;
+    case RequestKind::kFind:
+      server_lost(now);
+      say_server_unreachable();
+      return;
+    case RequestKind::kSave:
+    case RequestKind::kLookup: {
+      const auto q = peers_.find(req.peer_key);
+      if (q == peers_.end() || q->second.messages.empty() || q->second.request_id != id) {
+        return;
+      }
+      const std::string peer = q->second.messages.front().peer;
+      if (phase_ == Phase::kOffline || phase_ == Phase::kDeregistering) {
+        say("[Server not responding: the message for " + peer + " was not sent.]");
+        finish_front(req.peer_key, now);
+        return;
+      }
+      say("[Message for " + peer + " kept until the server is back.]");
+      hold_for_server(req.peer_key,
+                      req.kind == RequestKind::kSave ? SendStage::kSaving : SendStage::kLookingUp,
+                      now);
+      server_lost(now);
+      return;
+    }
   }
 }
 
@@ -203,6 +259,9 @@ void ClientSession::on_timeout(TimePoint now) {
     log(LogLevel::kWarn, "no relay outcome from the server for " + key);
     finish_front(key, now);
   }
+  if (next_attempt_ && *next_attempt_ <= now && phase_ == Phase::kReconnecting) {
+    attempt_registration(now);
+  }
   if (next_heartbeat_ && *next_heartbeat_ <= now && phase_ == Phase::kRegistered) {
     const std::uint64_t id = ids_.next();
     send_to_server(Heartbeat{id, config_.nick, table_version_}, id, {RequestKind::kHeartbeat, {}},
@@ -222,6 +281,9 @@ std::optional<TimePoint> ClientSession::next_deadline() const {
   };
   if (next_heartbeat_ && phase_ == Phase::kRegistered) {
     consider(*next_heartbeat_);
+  }
+  if (next_attempt_ && phase_ == Phase::kReconnecting) {
+    consider(*next_attempt_);
   }
   for (const auto& [key, q] : peers_) {
     if (q.stage == SendStage::kAwaitingRelay) {

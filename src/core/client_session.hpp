@@ -9,8 +9,13 @@
 // Guarantees (manual §5): commands act in the order typed; a send to a peer
 // waits for the outcome of the previous send to that peer; a message is
 // shown at most once per (sender, message id); every typed message ends
-// acknowledged by the peer, saved at the server, or reported failed
-// ("[Server not responding]", which also ends the client with status 1).
+// acknowledged by the peer, saved at the server, or reported failed.
+// A client that reached its server once survives it (manual §6.6): when its
+// heartbeats or requests go unanswered, or the server says it is shutting
+// down, it prints "[Server unreachable, retrying.]" once, keeps chatting
+// directly with peers, holds what needs the server, and re-registers by
+// itself with exponential backoff and jitter. Only a client that never
+// reached its server at start ends ("[Server not responding]", status 1).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -93,7 +99,24 @@ class ClientSession {
   [[nodiscard]] std::uint64_t dropped() const { return dropped_; }
 
  private:
-  enum class Phase : std::uint8_t { kRegistering, kRegistered, kDeregistering, kOffline, kExited };
+  /// kReconnecting: registered, but the server stopped answering (or is
+  /// shutting down); registration attempts go out with backoff.
+  enum class Phase : std::uint8_t {
+    kRegistering,
+    kRegistered,
+    kReconnecting,
+    kDeregistering,
+    kOffline,
+    kExited
+  };
+  /// manual §6.6: the first registration attempt after the server was lost
+  /// waits about kReconnectFirst, each next one twice as long, at most
+  /// kReconnectMax, each with "equal jitter" (half fixed, half random:
+  /// M. Brooker, "Exponential Backoff And Jitter", AWS Architecture Blog,
+  /// 2015), so that the clients of a restarted server do not all come back
+  /// in the same instant.
+  static constexpr Duration kReconnectFirst = std::chrono::seconds(1);
+  static constexpr Duration kReconnectMax = std::chrono::seconds(30);
 
   /// A message typed with `send`, from first try to final outcome.
   struct OutgoingMessage {
@@ -101,13 +124,23 @@ class ClientSession {
     std::string text;
     std::uint64_t mid = 0;
   };
-  enum class SendStage : std::uint8_t { kIdle, kLookingUp, kDirect, kSaving, kAwaitingRelay };
+  /// kHeld: waits for the server to be back (it was unreachable), then goes
+  /// on at `resume` (kLookingUp or kSaving).
+  enum class SendStage : std::uint8_t {
+    kIdle,
+    kLookingUp,
+    kDirect,
+    kSaving,
+    kAwaitingRelay,
+    kHeld
+  };
   /// Messages to one peer, in the order typed; only the front is in flight.
   struct PeerQueue {
     std::deque<OutgoingMessage> messages;
     SendStage stage = SendStage::kIdle;
     std::uint64_t request_id = 0;  ///< transport id of the datagram in flight
     TimePoint relay_guard{};       ///< kAwaitingRelay: give up waiting then
+    SendStage resume = SendStage::kIdle;  ///< kHeld: what to do when the server is back
   };
   enum class RequestKind : std::uint8_t {
     kRegister,
@@ -138,6 +171,24 @@ class ClientSession {
   void cmd_help();
   void begin_quit(TimePoint now);
   void maybe_finish_quit(TimePoint now);
+
+  // Reconnection (client_reconnect.cpp).
+  /// The server stopped answering (or is shutting down): from kRegistered
+  /// (or a re-registration), enter kReconnecting once and schedule an attempt.
+  void server_lost(TimePoint now);
+  /// A datagram from the server while reconnecting: it is back, try now.
+  void server_heard(TimePoint now);
+  void attempt_registration(TimePoint now);
+  [[nodiscard]] Duration reconnect_delay();
+  /// Holds the front message of `peer_key` until the server is back.
+  void hold_for_server(const std::string& peer_key, SendStage resume, TimePoint now);
+  /// Registered again: held messages go on.
+  void resume_held(TimePoint now);
+  /// The server will not take them (nickname lost, quitting): each held
+  /// message gets a line saying it was not sent.
+  void fail_held(TimePoint now);
+  /// One line for a command that needs the server while it is unreachable.
+  void say_server_unreachable();
 
   void send_register(TimePoint now);
   void send_deregister(TimePoint now);
@@ -173,6 +224,10 @@ class ClientSession {
   bool stored_announced_ = false;    ///< "[You Have Messages]" still to print
   std::optional<int> exit_status_;
   std::optional<TimePoint> next_heartbeat_;
+  std::optional<TimePoint> next_attempt_;  ///< kReconnecting: next registration attempt
+  std::uint64_t attempt_id_ = 0;           ///< the attempt in flight (0: none)
+  int attempts_ = 0;                       ///< attempts since the server was lost
+  std::mt19937_64 jitter_;                 ///< seeded from id_seed: deterministic in tests
 
   std::deque<std::string> input_;
   std::map<std::string, PeerQueue> peers_;                     ///< by nickname key

@@ -31,7 +31,8 @@ void ClientSession::merge_row(const TableEntry& row) {
 }
 
 void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint now) {
-  if (phase_ != Phase::kRegistered && phase_ != Phase::kRegistering) {
+  if (phase_ != Phase::kRegistered && phase_ != Phase::kRegistering &&
+      phase_ != Phase::kReconnecting) {
     ++dropped_;  // offline: silent (manual §4); the server does not expect an ack
     return;
   }
@@ -67,7 +68,7 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
   table_version_ = m.version;
   if (m.total != 0) total_clients_ = m.total;
   assembling_.clear();
-  if (phase_ == Phase::kRegistering) {
+  if (phase_ == Phase::kRegistering || (phase_ == Phase::kReconnecting && attempt_id_ != 0)) {
     table_line_pending_ = true;
   } else {
     say("[Client table updated.]");
@@ -147,6 +148,10 @@ void ClientSession::cmd_list(std::string_view args, TimePoint now) {
   if (!prefix.empty()) {
     if (!is_valid_nickname(prefix)) {
       say("[Usage: list [<prefix>]: a prefix is 1 to 32 of A-Z a-z 0-9 _ - .]");
+      return;
+    }
+    if (phase_ == Phase::kReconnecting) {
+      say_server_unreachable();
       return;
     }
     if (phase_ != Phase::kRegistered && phase_ != Phase::kOffline) {

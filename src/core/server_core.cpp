@@ -145,6 +145,12 @@ void ServerCore::on_datagram(std::string_view bytes, const Endpoint& from, TimeP
     return;
   }
   heard_from(from, now);
+  if (shutting_down_ && std::holds_alternative<Register>(*decoded)) {
+    // Told everyone it is going: a registration now would be with a
+    // server about to vanish (the client tries again when it is back).
+    drop("shutting_down", from);
+    return;
+  }
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;

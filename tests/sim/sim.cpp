@@ -157,6 +157,13 @@ void Scenario::install_hooks() {
       if (const auto* a = std::get_if<Ack>(&m)) extra = " id " + std::to_string(a->id);
       event(std::string(kind_of(m)) + " " + from.to_string() + " -> " + to.to_string() + extra);
     }
+    // The outcome of a relay after "exists" (its ack may have been lost).
+    if (const auto* n = std::get_if<Notice>(&m); n != nullptr && from == w_.server_endpoint) {
+      if (const auto c = chat_ids_.find({to.port, n->mid}); c != chat_ids_.end()) {
+        auto& msg = typed_[c->second];
+        if (msg.outcome == Outcome::kNone) msg.outcome = Outcome::kExists;
+      }
+    }
     const auto* a = std::get_if<Ack>(&m);
     if (a == nullptr || to == w_.server_endpoint) return;
     if (const auto c = chat_ids_.find({to.port, a->id}); c != chat_ids_.end() && from != w_.server_endpoint) {
@@ -177,13 +184,25 @@ void Scenario::install_hooks() {
     event("printed at " + std::to_string(port) + ": " + line);
     // A lookup found no such nickname (not registered yet): the oldest
     // message without outcome from this process to it was refused.
+    // So was one the client says it did not send (the server unreachable
+    // while the client was offline by choice, or at quit).
+    std::string to;
     if (const std::string unknown = ">>> [Unknown client "; line.starts_with(unknown)) {
-      const std::string to = line.substr(unknown.size(), line.size() - unknown.size() - 2);
+      to = line.substr(unknown.size(), line.size() - unknown.size() - 2);
+    } else if (const std::string lost = ">>> [Server not responding: the message for ";
+               line.starts_with(lost)) {
+      to = line.substr(lost.size(), line.find(' ', lost.size()) - lost.size());
+    } else if (const std::string held = ">>> [Message for ";
+               line.starts_with(held) && line.ends_with(" not sent: server unreachable.]")) {
+      to = line.substr(held.size(), line.find(' ', held.size()) - held.size());
+    }
+    if (!to.empty()) {
       const auto& sender = w_.nodes.at(port);
       for (Typed& t : typed_) {
         if (t.from_port == port && t.incarnation == sender.incarnation && t.to == to &&
             t.outcome == Outcome::kNone) {
           t.outcome = Outcome::kRefused;
+          event("refused m" + std::to_string(&t - typed_.data()));
           break;
         }
       }

@@ -311,19 +311,6 @@ TEST_SUITE("flows") {
     CHECK(w.session(A).exit_status() == 1);
   }
 
-  TEST_CASE("a server that dies: the next request to it fails with exit 1") {
-    World w;
-    three_clients(w);
-    w.type(B, "dereg bob");
-    w.run_for(1s);
-    w.crash_server();
-    w.lines(A).clear();
-    w.type(A, "send bob anyone?");
-    w.run_for(5s);
-    CHECK(w.lines(A) == std::vector<std::string>{">>> [Server not responding]", ">>> [Exiting]"});
-    CHECK(w.session(A).exit_status() == 1);
-  }
-
   TEST_CASE("nicknames are unique without regard to case; a dead holder loses its nickname") {
     World w;
     w.start_client("alice", A);

@@ -1,0 +1,109 @@
+// client_reconnect.cpp: a client that survives its server (manual §6.6).
+//
+// When a heartbeat or another request goes unanswered after all its tries,
+// or the server says it is shutting down, a client that was registered
+// enters kReconnecting: it prints "[Server unreachable, retrying.]" once,
+// keeps showing and acknowledging direct messages and sending its own
+// directly to peers that answer, holds the messages that need the server
+// (a save after "No ACK", a lookup), and sends one registration attempt
+// after each backoff delay. Any datagram from the server's address (a
+// restarted server pings the clients it held online) makes it try at once.
+// Registered again, it shows the welcome line, receives what was saved
+// for it meanwhile, and the held messages go on in the order typed.
+#include <algorithm>
+
+#include "core/client_session.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/text.hpp"
+
+namespace udpchat {
+
+void ClientSession::say_server_unreachable() {
+  say("[Server unreachable: try again when it is back.]");
+}
+
+void ClientSession::server_lost(TimePoint now) {
+  const bool reregistering = phase_ == Phase::kRegistering && !first_registration_;
+  if (phase_ != Phase::kRegistered && !reregistering) {
+    return;  // already reconnecting, or never registered, or offline by choice
+  }
+  phase_ = Phase::kReconnecting;
+  say("[Server unreachable, retrying.]");
+  log(LogLevel::kWarn, "server " + config_.server.to_string() + " unreachable; reconnecting");
+  next_heartbeat_.reset();
+  attempts_ = 0;
+  attempt_id_ = 0;
+  next_attempt_ = now + reconnect_delay();
+}
+
+void ClientSession::server_heard(TimePoint now) {
+  if (phase_ == Phase::kReconnecting && attempt_id_ == 0) {
+    attempts_ = 0;  // it is back: the backoff starts over if this try fails
+    attempt_registration(now);
+  }
+}
+
+Duration ClientSession::reconnect_delay() {
+  Duration base = kReconnectFirst;
+  for (int i = 0; i < attempts_ && base < kReconnectMax; ++i) base *= 2;
+  base = std::min(base, kReconnectMax);
+  ++attempts_;
+  const Duration half = base / 2;
+  std::uniform_int_distribution<Duration::rep> spread(0, half.count());
+  return half + Duration(spread(jitter_));
+}
+
+void ClientSession::attempt_registration(TimePoint now) {
+  next_attempt_.reset();
+  const std::uint64_t id = ids_.next();
+  attempt_id_ = id;
+  const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
+  requests_[id] = {RequestKind::kRegister, {}};
+  // One datagram per attempt: the backoff between attempts is the retry.
+  sender_.send(id, config_.server,
+               encode(Register{id, config_.nick, static_cast<std::uint32_t>(hb)}),
+               RetryPolicy::fixed(config_.ack_timeout, 1), now, outgoing_);
+  log(LogLevel::kDebug, "registration attempt " + std::to_string(attempts_) + " as " +
+                            config_.nick);
+}
+
+void ClientSession::hold_for_server(const std::string& peer_key, SendStage resume,
+                                    TimePoint now) {
+  (void)now;
+  PeerQueue& q = peers_.at(peer_key);
+  q.stage = SendStage::kHeld;
+  q.resume = resume;
+  q.request_id = 0;
+}
+
+void ClientSession::resume_held(TimePoint now) {
+  std::vector<std::string> held;
+  for (const auto& [key, q] : peers_) {
+    if (q.stage == SendStage::kHeld) held.push_back(key);
+  }
+  for (const std::string& key : held) {
+    PeerQueue& q = peers_.at(key);
+    q.stage = SendStage::kIdle;
+    if (q.resume == SendStage::kLookingUp && find_peer(key) == nullptr) {
+      start_lookup(key, now);
+    } else {
+      save_at_server(key, now);
+    }
+  }
+}
+
+void ClientSession::fail_held(TimePoint now) {
+  (void)now;
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (it->second.stage != SendStage::kHeld) {
+      ++it;
+      continue;
+    }
+    for (const OutgoingMessage& msg : it->second.messages) {
+      say("[Message for " + msg.peer + " not sent: server unreachable.]");
+    }
+    it = peers_.erase(it);
+  }
+}
+
+}  // namespace udpchat
