@@ -37,6 +37,16 @@ void ClientSession::execute(std::string_view line, TimePoint now) {
     cmd_dereg(rest, now);
   } else if (word == "reg") {
     cmd_reg(rest, now);
+  } else if (word == "send_all") {
+    cmd_send_all(rest, now);
+  } else if (word == "send_group") {
+    cmd_send_group(rest, now);
+  } else if (word == "join") {
+    cmd_membership(rest, true, now);
+  } else if (word == "leave") {
+    cmd_membership(rest, false, now);
+  } else if (word == "groups") {
+    cmd_groups(now);
   } else if (word == "list" || word == "who") {
     cmd_list(rest, now);
   } else if (word == "help") {
@@ -139,6 +149,11 @@ void ClientSession::cmd_reg(std::string_view args, TimePoint now) {
 void ClientSession::cmd_help() {
   say("Commands:");
   say("  send <nick> <message>   send <message> to <nick> (acknowledged, or saved by the server)");
+  say("  send_all <message>      send <message> to everyone registered (the channel)");
+  say("  join <group>            join (or create) the group <group>");
+  say("  leave <group>           leave the group <group>");
+  say("  groups                  show every group and its members");
+  say("  send_group <group> <message>  send <message> to the members of <group>");
   say("  list, who               show the clients you hold, their address and status");
   say("  list <prefix>           ask the server for up to 50 nicknames starting with <prefix>");
   say("  dereg [<nick>]          go offline (alone, or with your own nickname); you stay running");

@@ -81,6 +81,16 @@ void ClientSession::resume_held(TimePoint now) {
   for (const auto& [key, q] : peers_) {
     if (q.stage == SendStage::kHeld) held.push_back(key);
   }
+  std::vector<std::string> posts;
+  for (auto& [key, q] : posts_) {
+    if (q.held) {
+      q.held = false;
+      posts.push_back(key);
+    }
+  }
+  for (const std::string& key : posts) {
+    send_front_post(key, now);  // same mid: stored once even if it got there
+  }
   for (const std::string& key : held) {
     PeerQueue& q = peers_.at(key);
     q.stage = SendStage::kIdle;
@@ -94,6 +104,16 @@ void ClientSession::resume_held(TimePoint now) {
 
 void ClientSession::fail_held(TimePoint now) {
   (void)now;
+  for (auto it = posts_.begin(); it != posts_.end();) {
+    if (!it->second.held) {
+      ++it;
+      continue;
+    }
+    for (const OutgoingMessage& msg : it->second.messages) {
+      say("[Message for " + target_name(msg) + " not sent: server unreachable.]");
+    }
+    it = posts_.erase(it);
+  }
   for (auto it = peers_.begin(); it != peers_.end();) {
     if (it->second.stage != SendStage::kHeld) {
       ++it;

@@ -93,7 +93,15 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
       return;
     case RequestKind::kLookup:
     case RequestKind::kFind:
-      return;  // answered by Rows, not by an ack
+    case RequestKind::kGroups:
+      return;  // answered by Rows or GroupList, not by an ack
+    case RequestKind::kPost:
+      post_acked(m, req.peer_key, now);
+      return;
+    case RequestKind::kJoin:
+    case RequestKind::kLeave:
+      membership_acked(m, req);
+      return;
     case RequestKind::kHeartbeat:
       if (m.total != 0) total_clients_ = m.total;
       if (m.status == AckStatus::kOffline && phase_ == Phase::kRegistered) {

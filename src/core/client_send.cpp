@@ -109,14 +109,21 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
   if (!shown_.first_time(shown_key(m.from, m.mid), now)) {
     return;
   }
+  // manual §4.9: channel and group messages carry where they were sent.
+  std::string where;
+  if (m.group == kEveryone) {
+    where = "[Channel] ";
+  } else if (!m.group.empty()) {
+    where = "[" + m.group + "] ";
+  }
   if (m.saved_at_ms != 0) {
     if (stored_announced_) {
       say("[You Have Messages]");
       stored_announced_ = false;
     }
-    say(m.from + ": " + config_.format_time(m.saved_at_ms) + " " + printable(m.text));
+    say(where + m.from + ": " + config_.format_time(m.saved_at_ms) + " " + printable(m.text));
   } else {
-    say(m.from + ": " + printable(m.text));
+    say(where + m.from + ": " + printable(m.text));
   }
 }
 

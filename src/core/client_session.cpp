@@ -114,9 +114,13 @@ void ClientSession::maybe_finish_quit(TimePoint now) {
   }
   // Messages already typed get their outcome before we leave (manual §5);
   // those held for an unreachable server are told they were not sent.
-  const bool sends_in_flight = std::any_of(peers_.begin(), peers_.end(), [](const auto& p) {
-    return p.second.stage != SendStage::kIdle && p.second.stage != SendStage::kHeld;
-  });
+  const bool sends_in_flight =
+      std::any_of(peers_.begin(), peers_.end(),
+                  [](const auto& p) {
+                    return p.second.stage != SendStage::kIdle && p.second.stage != SendStage::kHeld;
+                  }) ||
+      std::any_of(posts_.begin(), posts_.end(),
+                  [](const auto& p) { return p.second.request_id != 0; });
   if (sends_in_flight) {
     return;
   }
@@ -150,7 +154,7 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
           handle(m, from, now);
         } else if constexpr (std::is_same_v<T, TablePart> || std::is_same_v<T, Ping> ||
                              std::is_same_v<T, Deliver> || std::is_same_v<T, Notice> ||
-                             std::is_same_v<T, Rows>) {
+                             std::is_same_v<T, Rows> || std::is_same_v<T, GroupList>) {
           if (!from_server) {  // manual §6: server datagrams only from the server
             ++dropped_;
             log(LogLevel::kDebug, "dropped server datagram from " + from.to_string());
@@ -213,8 +217,14 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
       server_lost(now);
       return;
     case RequestKind::kFind:
+    case RequestKind::kJoin:
+    case RequestKind::kLeave:
+    case RequestKind::kGroups:
       server_lost(now);
       say_server_unreachable();
+      return;
+    case RequestKind::kPost:
+      post_unanswered(req.peer_key, now);
       return;
     case RequestKind::kSave:
     case RequestKind::kLookup: {

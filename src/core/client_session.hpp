@@ -91,6 +91,7 @@ class ClientSession {
   [[nodiscard]] std::size_t messages_in_flight() const {
     std::size_t n = 0;
     for (const auto& [key, q] : peers_) n += q.messages.size();
+    for (const auto& [key, q] : posts_) n += q.messages.size();
     return n;
   }
   /// Keys remembered for duplicate suppression (bounded by kDuplicateCapacity).
@@ -142,17 +143,30 @@ class ClientSession {
     TimePoint relay_guard{};       ///< kAwaitingRelay: give up waiting then
     SendStage resume = SendStage::kIdle;  ///< kHeld: what to do when the server is back
   };
+  /// Channel and group messages (send_all, send_group) to one target, in
+  /// the order typed; only the front is in flight (so a group shows one
+  /// sender's messages in order).
+  struct PostQueue {
+    std::deque<OutgoingMessage> messages;  ///< `peer`: kEveryone or the group as typed
+    std::uint64_t request_id = 0;          ///< the Post in flight (0: none)
+    bool held = false;                     ///< waits for the server to be back
+  };
   enum class RequestKind : std::uint8_t {
     kRegister,
     kDeregister,
     kSave,
     kHeartbeat,
     kLookup,
-    kFind
+    kFind,
+    kPost,
+    kJoin,
+    kLeave,
+    kGroups
   };
   struct ServerRequest {
     RequestKind kind;
-    std::string peer_key;  ///< kSave, kLookup: whose queue
+    std::string peer_key;  ///< kSave, kLookup: whose queue; kPost: the target's;
+                           ///< kJoin, kLeave: the group as typed
   };
 
   void say(std::string text);
@@ -169,6 +183,22 @@ class ClientSession {
   void lookup_done(const std::string& peer_key, const std::vector<TableEntry>& rows, TimePoint now);
   void merge_row(const TableEntry& row);
   void cmd_help();
+  // Channel and groups (client_groups.cpp).
+  void cmd_send_all(std::string_view args, TimePoint now);
+  void cmd_send_group(std::string_view args, TimePoint now);
+  void cmd_membership(std::string_view args, bool join, TimePoint now);
+  void cmd_groups(TimePoint now);
+  /// A channel or group message typed: queued for `target_key`.
+  void queue_post(const std::string& target_key, std::string shown_as, std::string_view text,
+                  TimePoint now);
+  void send_front_post(const std::string& target_key, TimePoint now);
+  void post_acked(const Ack& m, const std::string& target_key, TimePoint now);
+  void post_unanswered(const std::string& target_key, TimePoint now);
+  void membership_acked(const Ack& m, const ServerRequest& req);
+  /// "the channel" or "group <name>", for lines about a post.
+  static std::string target_name(const OutgoingMessage& msg);
+  /// True when `phase_` lets a command that needs the server go; else says why.
+  bool server_command_allowed();
   void begin_quit(TimePoint now);
   void maybe_finish_quit(TimePoint now);
 
@@ -207,6 +237,7 @@ class ClientSession {
   void handle(const Deliver& m, const Endpoint& from, TimePoint now);
   void handle(const Notice& m, const Endpoint& from, TimePoint now);
   void handle(const Rows& m, const Endpoint& from, TimePoint now);
+  void handle(const GroupList& m, const Endpoint& from, TimePoint now);
   void handle_server_ack(const Ack& m, const ServerRequest& req, TimePoint now);
   void on_expired(std::uint64_t id, TimePoint now);
 
@@ -231,6 +262,7 @@ class ClientSession {
 
   std::deque<std::string> input_;
   std::map<std::string, PeerQueue> peers_;                     ///< by nickname key
+  std::map<std::string, PostQueue> posts_;  ///< by target: kEveryone or the group key
   std::unordered_map<std::uint64_t, std::string> direct_;      ///< chat id -> peer key
   std::unordered_map<std::uint64_t, ServerRequest> requests_;  ///< transport id -> request
 
@@ -242,6 +274,8 @@ class ClientSession {
   std::vector<std::optional<std::vector<TableEntry>>> assembling_;
   /// Answers (Rows) to lookups and finds, by request id, until complete.
   std::map<std::uint64_t, std::vector<std::optional<std::vector<TableEntry>>>> answers_;
+  /// Answers (GroupList) to `groups`, by request id, until complete.
+  std::map<std::uint64_t, std::vector<std::optional<std::vector<GroupInfo>>>> group_answers_;
 
   std::vector<Outgoing> outgoing_;
   std::vector<std::string> lines_;

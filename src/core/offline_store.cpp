@@ -1,5 +1,7 @@
 #include "core/offline_store.hpp"
 
+#include <algorithm>
+
 #include "protocol/text.hpp"
 
 namespace udpchat {
@@ -19,7 +21,8 @@ std::expected<SaveResult, StoreError> MemoryStore::save(const StoredMessage& m) 
     return full();
   }
   StoredMessage copy = m;
-  copy.seq = s_.next_seq++;
+  if (copy.seq <= 0) copy.seq = s_.next_seq;
+  s_.next_seq = std::max(s_.next_seq, copy.seq + 1);
   s_.keys.emplace(std::move(key), copy.seq);
   s_.messages.emplace(copy.seq, std::move(copy));
   return SaveResult::kSaved;
@@ -35,6 +38,45 @@ std::expected<std::vector<StoredMessage>, StoreError> MemoryStore::fetch_for(
     }
   }
   return out;
+}
+
+std::expected<std::vector<StoredMessage>, StoreError> MemoryStore::fetch_log(
+    std::string_view log_key, std::int64_t after_seq, std::string_view exclude_sender_key,
+    std::size_t limit) {
+  std::vector<StoredMessage> out;
+  for (auto it = s_.messages.upper_bound(after_seq); it != s_.messages.end() && out.size() < limit;
+       ++it) {
+    if (it->second.to_key == log_key && nickname_key(it->second.from) != exclude_sender_key) {
+      out.push_back(it->second);
+    }
+  }
+  return out;
+}
+
+std::expected<void, StoreError> MemoryStore::put_member(std::string_view group_key,
+                                                        std::string_view name,
+                                                        const MemberRecord& member) {
+  if (fail_writes) {
+    return full();
+  }
+  GroupRecord& g = s_.groups[std::string(group_key)];
+  if (g.name.empty()) g.name = std::string(name);
+  std::erase_if(g.members, [&](const MemberRecord& r) { return r.nick_key == member.nick_key; });
+  g.members.push_back(member);
+  return {};
+}
+
+std::expected<void, StoreError> MemoryStore::remove_member(std::string_view group_key,
+                                                           std::string_view nick_key) {
+  if (fail_writes) {
+    return full();
+  }
+  const auto it = s_.groups.find(std::string(group_key));
+  if (it != s_.groups.end()) {
+    std::erase_if(it->second.members, [&](const MemberRecord& r) { return r.nick_key == nick_key; });
+    if (it->second.members.empty()) s_.groups.erase(it);
+  }
+  return {};
 }
 
 std::expected<std::size_t, StoreError> MemoryStore::count_for(std::string_view to_key) {
@@ -86,6 +128,8 @@ std::expected<StoredState, StoreError> MemoryStore::load() {
   for (const auto& [seq, m] : s_.messages) {
     ++st.waiting[m.to_key];
   }
+  st.last_seq = s_.next_seq - 1;
+  for (const auto& [key, g] : s_.groups) st.groups.push_back(g);
   return st;
 }
 

@@ -22,11 +22,14 @@
 
 namespace udpchat {
 
-/// A message held for an offline recipient.
+/// A message held for an offline recipient, or one message of the log of
+/// the channel (`to_key` kChannelLog) or of a group ("#" + group key):
+/// such a message is stored once and each member reads it from its own
+/// position (ClientRecord::log_upto).
 struct StoredMessage {
-  std::int64_t seq = 0;          ///< order of saving; assigned by the store
+  std::int64_t seq = 0;          ///< order of saving; the server's, or 0: assigned by the store
   std::string from;              ///< sender nickname as registered
-  std::string to_key;            ///< recipient nickname key (lower case)
+  std::string to_key;            ///< recipient nickname key (lower case), or a log key
   std::uint64_t mid = 0;         ///< the sender's message id
   std::string text;              ///< UTF-8, at most kMaxMessageBytes
   std::int64_t saved_at_ms = 0;  ///< wall clock at saving, ms since the Unix epoch
@@ -39,6 +42,32 @@ struct ClientRecord {
   bool online = false;
   std::uint32_t heartbeat_ms = 0;
   std::uint64_t row_version = 0;  ///< table version at which the row last changed
+  /// Position in the channel and group logs: every log message with a
+  /// seq up to this one was delivered to it (or is not for it).
+  std::int64_t log_upto = 0;
+};
+
+/// The log key of the channel, and of a group (by its nickname-style key).
+inline constexpr const char* kChannelLog = "*";
+inline std::string group_log_key(std::string_view group_key) {
+  return "#" + std::string(group_key);
+}
+/// True for a log key (the channel's or a group's), false for a recipient.
+inline bool is_log_key(std::string_view key) {
+  return !key.empty() && (key.front() == '*' || key.front() == '#');
+}
+
+/// One member of a group: it receives the group's messages saved after
+/// `joined_seq`.
+struct MemberRecord {
+  std::string nick_key;
+  std::int64_t joined_seq = 0;
+};
+
+/// A group as persisted: its name as first written, and its members.
+struct GroupRecord {
+  std::string name;
+  std::vector<MemberRecord> members;
 };
 
 struct StoreError {
@@ -54,6 +83,9 @@ struct StoredState {
   /// Undelivered messages per recipient nickname key (absent: none), so
   /// the server keeps counts instead of counting rows on every save.
   std::map<std::string, std::size_t> waiting;
+  /// The highest message seq ever stored (the server numbers on from it).
+  std::int64_t last_seq = 0;
+  std::vector<GroupRecord> groups;
 };
 
 class OfflineStore {
@@ -78,6 +110,19 @@ class OfflineStore {
   std::expected<std::optional<StoredMessage>, StoreError> oldest_for(std::string_view to_key) {
     return next_for(to_key, 0);
   }
+  /// Up to `limit` messages of the log `log_key` saved after `after_seq`
+  /// and not sent by `exclude_sender_key`, in the order saved.
+  virtual std::expected<std::vector<StoredMessage>, StoreError> fetch_log(
+      std::string_view log_key, std::int64_t after_seq, std::string_view exclude_sender_key,
+      std::size_t limit) = 0;
+  /// Adds (or updates) member `nick_key` of the group `group_key`, creating
+  /// the group with `name` if it is new.
+  virtual std::expected<void, StoreError> put_member(std::string_view group_key,
+                                                     std::string_view name,
+                                                     const MemberRecord& member) = 0;
+  /// Removes the member; a group left without members is removed too.
+  virtual std::expected<void, StoreError> remove_member(std::string_view group_key,
+                                                        std::string_view nick_key) = 0;
   /// How many undelivered messages wait for `to_key`.
   virtual std::expected<std::size_t, StoreError> count_for(std::string_view to_key) = 0;
   /// Deletes the message `seq` after its recipient acknowledged it (keeps
@@ -113,6 +158,13 @@ class MemoryStore final : public OfflineStore {
   std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
                                                                   std::int64_t after_seq,
                                                                   std::size_t limit) override;
+  std::expected<std::vector<StoredMessage>, StoreError> fetch_log(
+      std::string_view log_key, std::int64_t after_seq, std::string_view exclude_sender_key,
+      std::size_t limit) override;
+  std::expected<void, StoreError> put_member(std::string_view group_key, std::string_view name,
+                                             const MemberRecord& member) override;
+  std::expected<void, StoreError> remove_member(std::string_view group_key,
+                                                std::string_view nick_key) override;
   std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
   std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) override;
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
@@ -135,6 +187,7 @@ class MemoryStore final : public OfflineStore {
     std::map<std::string, ClientRecord> clients;
     std::uint64_t table_version = 0;
     std::int64_t next_seq = 1;
+    std::map<std::string, GroupRecord> groups;  ///< by group key
   };
   State s_;
   std::optional<State> snapshot_;  ///< the state at begin(), restored by rollback()

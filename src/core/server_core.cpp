@@ -93,7 +93,8 @@ void ServerCore::send_reliable(std::uint64_t id, const Endpoint& to, const Messa
 
 void ServerCore::persist(const Client& c) {
   const auto hb = std::chrono::duration_cast<milliseconds>(c.heartbeat).count();
-  issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb), c.row_version}},
+  issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb), c.row_version,
+                     c.log_upto}},
         {.after = After::kLogFailure, .key = "client " + c.nick});
 }
 
@@ -105,8 +106,13 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     // A row persisted with a version whose PutVersion did not commit.
     version_ = std::max(version_, rec.row_version);
   }
+  next_seq_ = state.last_seq + 1;
   for (const auto& [key, n] : state.waiting) {
-    mailboxes_[key].waiting = n;
+    if (is_log_key(key)) {
+      log_last_[key] = state.last_seq;  // at most: a reader that finds less stops
+    } else {
+      mailboxes_[key].waiting = n;
+    }
   }
   next_sweep_ = now + kSweepInterval;
   std::vector<std::string> to_verify;
@@ -120,6 +126,8 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
         std::clamp<Duration>(milliseconds(rec.heartbeat_ms), kMinHeartbeat, kMaxHeartbeat);
     c.last_heard = now;
     c.row_version = rec.row_version;
+    c.log_upto = rec.log_upto;
+    c.backlog_seq = state.last_seq;
     by_version_[c.row_version].insert(key);
     if (c.online) {
       online_at_[c.endpoint] = key;
@@ -127,6 +135,7 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     }
     clients_.emplace(key, std::move(c));
   }
+  load_groups(state);
   log(LogLevel::kInfo, "loaded " + std::to_string(clients_.size()) + " clients (table version " +
                            std::to_string(version_) + "); verifying " +
                            std::to_string(to_verify.size()) + " held online");
@@ -157,13 +166,16 @@ void ServerCore::on_datagram(std::string_view bytes, const Endpoint& from, TimeP
         if constexpr (std::is_same_v<T, Register> || std::is_same_v<T, Deregister> ||
                       std::is_same_v<T, Save> || std::is_same_v<T, Heartbeat> ||
                       std::is_same_v<T, Ack> || std::is_same_v<T, Lookup> ||
-                      std::is_same_v<T, Find>) {
+                      std::is_same_v<T, Find> || std::is_same_v<T, Post> ||
+                      std::is_same_v<T, Join> || std::is_same_v<T, Leave> ||
+                      std::is_same_v<T, ListGroups>) {
           handle(m, from, now);
         } else {
           drop("unexpected_type", from);
         }
       },
       *decoded);
+  release_window(now);
   flush_tables(now);
 }
 
@@ -186,18 +198,28 @@ void ServerCore::handle(const Ack& m, const Endpoint& from, TimePoint now) {
       relay_outcome(p.save_key, true, now);
       return;
     case Purpose::kStored:
-      if (c != clients_.end()) {
-        c->second.delivery_id = 0;
-        c->second.delivered_upto = p.seq;
-        if (!c->second.prefetched.empty() && c->second.prefetched.front().seq == p.seq) {
-          c->second.prefetched.erase(c->second.prefetched.begin());  // at most kFetchBatch
-        }
+      if (c == clients_.end()) {
+        return;
+      }
+      if (c->second.delivery_id == m.id) {
+        end_delivery(c->second);
+      }
+      c->second.delivered_upto = p.seq;
+      if (!c->second.prefetched.empty() && c->second.prefetched.front()->seq == p.seq) {
+        c->second.prefetched.erase(c->second.prefetched.begin());  // at most kMaxPrefetched
       }
       ++stats_.messages_delivered;
-      // Delivered: it is never sent again by this process (undeleted_ until
-      // the delete is durable; on_deleted keeps it there if it fails).
-      undeleted_.insert(p.seq);
-      issue(DeleteOp{p.seq}, {.after = After::kDelete, .key = p.client_key, .seq = p.seq});
+      if (p.log) {
+        // Stored once for all its recipients: this one's position moves on
+        // (manual §4.9), durably with its row.
+        c->second.log_upto = std::max(c->second.log_upto, p.seq);
+        persist(c->second);
+      } else {
+        // Delivered: it is never sent again by this process (undeleted_
+        // until the delete is durable; on_deleted keeps it there if it fails).
+        undeleted_.insert(p.seq);
+        issue(DeleteOp{p.seq}, {.after = After::kDelete, .key = p.client_key, .seq = p.seq});
+      }
       deliver_next(p.client_key, now);
       return;
     case Purpose::kTable:
@@ -237,7 +259,9 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
       // silent: marked offline (it re-registers when it sees that, and its
       // registration resumes delivery).
       if (c != clients_.end()) {
-        c->second.delivery_id = 0;
+        if (c->second.delivery_id == id) {
+          end_delivery(c->second);
+        }
         log(LogLevel::kInfo, "stored delivery to " + c->second.nick + " unacknowledged; verifying");
         if (c->second.online) {
           verify(p.client_key, DeliveryWaiter{}, now);
@@ -287,6 +311,7 @@ void ServerCore::on_timeout(TimePoint now) {
     sweep_liveness(now);
     next_sweep_ = now + kSweepInterval;
   }
+  release_window(now);
   flush_tables(now);
 }
 

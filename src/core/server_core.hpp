@@ -24,6 +24,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -54,6 +55,8 @@ struct ServerConfig {
   /// Up to this many registered clients every online client holds the
   /// whole table; beyond it, the rows it is interested in (manual §6.9).
   std::size_t full_table_limit = kDefaultFullTableLimit;
+  /// Message deliveries awaiting an ack at once, over all clients (manual §4.9).
+  std::size_t fanout_window = kDefaultFanoutWindow;
   /// Wall clock in ms since the Unix epoch, for the saved-at time of messages.
   std::function<std::int64_t()> wall_clock_ms{};
 };
@@ -137,6 +140,12 @@ class ServerCore {
   static constexpr milliseconds kMaxHeartbeat{24 * 3600 * 1000};
   /// Stored messages read ahead per FetchOp for one recipient.
   static constexpr std::size_t kFetchBatch = 16;
+  /// Channel and group messages queued in memory for one online recipient
+  /// at most; beyond, it reads them from the store when it gets there.
+  static constexpr std::size_t kMaxPrefetched = 64;
+  /// A message read ahead for delivery, shared by every recipient of a
+  /// channel or group message (stored once, in memory once).
+  using MessagePtr = std::shared_ptr<const StoredMessage>;
 
   struct Client {
     std::string nick;
@@ -156,11 +165,22 @@ class ServerCore {
     // million registered clients would pay twice (measured: 1.7 GiB RSS).
     std::vector<std::string> interest;  ///< rows it looked up or wrote to, oldest first
     // Stored delivery reads ahead a few messages at a time (FetchOp).
-    std::vector<StoredMessage> prefetched;  ///< read, not yet sent; front is in flight
+    std::vector<MessagePtr> prefetched;     ///< read, not yet sent; front is in flight
     std::int64_t fetched_upto = 0;          ///< seq of the last message read
     bool fetching = false;                  ///< a FetchOp is in flight
     bool drained = false;                   ///< the last fetch found no more
     std::uint64_t delivery_epoch = 0;       ///< bumped when delivery restarts
+    // Channel and groups (manual §4.9).
+    std::int64_t log_upto = 0;         ///< position in the logs (persisted)
+    std::int64_t backlog_seq = 0;      ///< last seq at its registration: older is "stored"
+    std::vector<std::string> groups;   ///< keys of the groups it is in
+    bool window_waiting = false;       ///< queued for a slot of the fan-out window
+  };
+  /// A named group: its name as created and its members' keys with the
+  /// seq after which they receive its messages.
+  struct Group {
+    std::string name;
+    std::map<std::string, std::int64_t> members;
   };
   /// Undelivered messages per recipient, kept as counts (never counted
   /// from the store on the hot path).
@@ -177,6 +197,7 @@ class ServerCore {
     kDelete,         ///< stored message `seq` delivered
     kDeleteRelayed,  ///< relayed message deleted from `key`'s mailbox
     kRetryDelete,    ///< a delete that failed before, tried again
+    kPost,           ///< a channel or group message stored: ack, fan out
   };
   struct OpWaiter {
     After after = After::kLogFailure;
@@ -226,6 +247,7 @@ class ServerCore {
     std::string client_key;
     std::string save_key;  ///< kRelay
     std::int64_t seq = 0;  ///< kStored
+    bool log = false;      ///< kStored: a channel or group message
   };
 
   void log(LogLevel level, std::string text);
@@ -259,6 +281,10 @@ class ServerCore {
   void handle(const Ack& m, const Endpoint& from, TimePoint now);
   void handle(const Lookup& m, const Endpoint& from, TimePoint now);
   void handle(const Find& m, const Endpoint& from, TimePoint now);
+  void handle(const Post& m, const Endpoint& from, TimePoint now);
+  void handle(const Join& m, const Endpoint& from, TimePoint now);
+  void handle(const Leave& m, const Endpoint& from, TimePoint now);
+  void handle(const ListGroups& m, const Endpoint& from, TimePoint now);
 
   void accept_registration(const Register& m, const Endpoint& from, TimePoint now);
   void verify(const std::string& key, Waiter waiter, TimePoint now);
@@ -285,6 +311,21 @@ class ServerCore {
   void add_interest(const std::string& key, const std::string& row_key);
   void deliver_next(const std::string& key, TimePoint now);
   void stop_delivery(Client& c);
+  /// The delivery in flight to `c` ended (acked, given up, cancelled).
+  void end_delivery(Client& c);
+  /// Gives freed slots of the fan-out window to the clients waiting.
+  void release_window(TimePoint now);
+  // Channel and groups (server_groups.cpp).
+  void load_groups(const StoredState& state);
+  void on_posted(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r, TimePoint now);
+  /// Hands a stored channel or group message to each online recipient.
+  void fan_out(const MessagePtr& m, TimePoint now);
+  /// True if a log `c` reads may hold messages past its position.
+  [[nodiscard]] bool log_backlog(const std::string& key, const Client& c) const;
+  [[nodiscard]] std::vector<FetchOp::LogCursor> log_cursors(const std::string& key,
+                                                           const Client& c) const;
+  /// What a Deliver names as the group of log `log_key`.
+  [[nodiscard]] std::string group_name_of(const std::string& log_key) const;
   void on_expired(std::uint64_t id, TimePoint now);
   void heard_from(const Endpoint& from, TimePoint now);
   void sweep_liveness(TimePoint now);
@@ -324,6 +365,14 @@ class ServerCore {
   std::vector<OpWaiter> delete_retry_;                  ///< failed deletes, retried by the sweep
   std::size_t retrying_deletes_ = 0;                    ///< retried deletes in flight
   std::unordered_map<std::string, Mailbox> mailboxes_;  ///< by recipient key
+
+  // Channel and groups.
+  std::map<std::string, Group> groups_;  ///< by group key
+  /// Highest seq known stored in each log (the channel's, each group's).
+  std::unordered_map<std::string, std::int64_t> log_last_;
+  std::int64_t next_seq_ = 1;  ///< seq of the next message saved (the server numbers them)
+  std::size_t deliveries_in_flight_ = 0;
+  std::deque<std::string> window_queue_;  ///< clients waiting for a window slot
 
   std::vector<StoreCommand> store_out_;                           ///< not yet taken
   std::deque<std::pair<std::uint64_t, OpWaiter>> ops_in_flight_;  ///< by ticket

@@ -107,6 +107,9 @@ void ServerCore::on_store_completion(const StoreCompletion& c, TimePoint now) {
     case After::kFetch:
       on_fetched(w, c.result, now);
       break;
+    case After::kPost:
+      on_posted(w, c.result, now);
+      break;
     case After::kDelete:
     case After::kDeleteRelayed:
     case After::kRetryDelete:
@@ -114,6 +117,7 @@ void ServerCore::on_store_completion(const StoreCompletion& c, TimePoint now) {
       break;
   }
   release_held(now);
+  release_window(now);
   flush_tables(now);
 }
 

@@ -67,9 +67,10 @@ bool ServerCore::persist_message(const std::string& save_key, const PendingSave&
     return false;
   }
   ++box.saving;
-  issue(SaveOp{{0, s.request.from, s.recipient_key, s.request.mid, s.request.text,
+  const std::int64_t seq = next_seq_++;
+  issue(SaveOp{{seq, s.request.from, s.recipient_key, s.request.mid, s.request.text,
                 config_.wall_clock_ms()}},
-        {.after = then, .key = save_key});
+        {.after = then, .key = save_key, .seq = seq});
   return true;
 }
 
@@ -127,7 +128,7 @@ void ServerCore::relay(const std::string& save_key, TimePoint now) {
   const std::uint64_t id = ids_.next();
   const Client& recipient = clients_.at(s.recipient_key);
   send_reliable(id, recipient.endpoint,
-                Deliver{id, s.request.from, s.request.mid, s.request.text, 0},
+                Deliver{id, s.request.from, s.request.mid, s.request.text, 0, {}},
                 RetryPolicy::window(config_.ack_timeout),
                 {Purpose::kRelay, s.recipient_key, save_key, 0}, now);
 }
@@ -169,24 +170,63 @@ void ServerCore::deliver_next(const std::string& key, TimePoint now) {
   if (!c.online || c.delivery_id != 0 || c.awaiting_table) {
     return;
   }
-  std::erase_if(c.prefetched, [this](const StoredMessage& m) {
-    return undeleted_.contains(m.seq);  // delivered already, not yet deleted
+  std::erase_if(c.prefetched, [this, &c](const MessagePtr& m) {
+    // Delivered already: a log message up to its position, a direct one
+    // acked but not yet deleted.
+    return is_log_key(m->to_key) ? m->seq <= c.log_upto : undeleted_.contains(m->seq);
   });
   if (c.prefetched.empty()) {
     const auto box = mailboxes_.find(key);
-    if (c.fetching || c.drained || box == mailboxes_.end() || box->second.waiting == 0) {
+    const bool direct = box != mailboxes_.end() && box->second.waiting > 0;
+    if (c.fetching || c.drained || (!direct && !log_backlog(key, c))) {
       return;
     }
     c.fetching = true;
-    issue(FetchOp{key, c.fetched_upto, kFetchBatch},
-          {.after = After::kFetch, .key = key, .epoch = c.delivery_epoch});
+    // It reads what is durable once its batch committed, up to the seq
+    // given out so far (`seq`): later saves reach it by fan_out.
+    issue(FetchOp{key, c.fetched_upto, kFetchBatch, log_cursors(key, c)},
+          {.after = After::kFetch, .key = key, .epoch = c.delivery_epoch, .seq = next_seq_ - 1});
     return;
   }
-  const StoredMessage& m = c.prefetched.front();
+  if (deliveries_in_flight_ >= config_.fanout_window) {
+    // manual §4.9: the fan-out is paced; it gets the next free slot.
+    if (!c.window_waiting) {
+      c.window_waiting = true;
+      window_queue_.push_back(key);
+    }
+    return;
+  }
+  const StoredMessage& m = *c.prefetched.front();
+  const bool log = is_log_key(m.to_key);
   const std::uint64_t id = ids_.next();
   c.delivery_id = id;
-  send_reliable(id, c.endpoint, Deliver{id, m.from, m.mid, m.text, m.saved_at_ms}, server_policy(),
-                {Purpose::kStored, key, {}, m.seq}, now);
+  ++deliveries_in_flight_;
+  Deliver d{id, m.from, m.mid, m.text, m.saved_at_ms, {}};
+  if (log) {
+    d.group = group_name_of(m.to_key);
+    if (m.seq > c.backlog_seq) {
+      d.saved_at_ms = 0;  // posted while it was online: shown as live
+    }
+  }
+  send_reliable(id, c.endpoint, d, server_policy(), {Purpose::kStored, key, {}, m.seq, log}, now);
+}
+
+void ServerCore::end_delivery(Client& c) {
+  if (c.delivery_id != 0) {
+    c.delivery_id = 0;
+    --deliveries_in_flight_;
+  }
+}
+
+void ServerCore::release_window(TimePoint now) {
+  while (deliveries_in_flight_ < config_.fanout_window && !window_queue_.empty()) {
+    const std::string key = std::move(window_queue_.front());
+    window_queue_.pop_front();
+    if (const auto it = clients_.find(key); it != clients_.end()) {
+      it->second.window_waiting = false;
+      deliver_next(key, now);
+    }
+  }
 }
 
 void ServerCore::on_fetched(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r,
@@ -203,13 +243,23 @@ void ServerCore::on_fetched(const OpWaiter& w, const std::expected<StoreValue, S
     return;
   }
   const auto& messages = std::get<std::vector<StoredMessage>>(*r);
+  const std::int64_t scan_to = w.seq;  // saves after it reach the client by fan_out
+  std::size_t taken = 0;
   for (const StoredMessage& m : messages) {
+    if (m.seq > scan_to || m.seq <= c.fetched_upto) {
+      continue;
+    }
+    ++taken;
     c.fetched_upto = std::max(c.fetched_upto, m.seq);
     if (!undeleted_.contains(m.seq)) {
-      c.prefetched.push_back(m);
+      c.prefetched.push_back(std::make_shared<const StoredMessage>(m));
     }
   }
-  c.drained = messages.size() < kFetchBatch;
+  // Everything up to scan_to was read unless the batch was full of it.
+  c.drained = messages.size() < kFetchBatch || taken < messages.size();
+  if (c.drained) {
+    c.fetched_upto = std::max(c.fetched_upto, scan_to);
+  }
   deliver_next(w.key, now);
 }
 
@@ -240,7 +290,7 @@ void ServerCore::stop_delivery(Client& c) {
   if (c.delivery_id != 0) {
     sender_.cancel(c.delivery_id);
     pending_.erase(c.delivery_id);
-    c.delivery_id = 0;
+    end_delivery(c);
   }
   c.prefetched = {};  // and its memory
   c.fetched_upto = 0;

@@ -60,7 +60,13 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   if (const auto other = online_at_.find(from); other != online_at_.end() && other->second != key) {
     mark_offline(other->second, false, now);
   }
+  const bool first_time = !clients_.contains(key);
   Client& c = clients_[key];
+  if (first_time) {
+    // manual §4.9: it receives the channel's messages saved from now on.
+    c.log_upto = next_seq_ - 1;
+  }
+  c.backlog_seq = next_seq_ - 1;  // older channel and group messages show as stored
   if (c.online && c.endpoint != from) {
     online_at_.erase(c.endpoint);
   }
@@ -82,6 +88,9 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
     // Saves in flight count too: "[You Have Messages]" is printed only
     // with the first stored message, so one that then fails shows nothing.
     waiting = static_cast<std::uint32_t>(box->second.waiting + box->second.saving);
+  }
+  if (log_backlog(key, c)) {
+    ++waiting;  // channel or group messages may wait (a hint: the count is not kept)
   }
   ++stats_.requests["register"];
   log(LogLevel::kInfo,

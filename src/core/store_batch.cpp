@@ -1,11 +1,31 @@
 // store_batch.cpp: apply_batch, group commit of StoreCommands against any
 // OfflineStore (see store_ops.hpp for the contract).
+#include <algorithm>
+#include <iterator>
 #include <type_traits>
 
 #include "core/store_ops.hpp"
 
 namespace udpchat {
 namespace {
+
+/// A FetchOp: the recipient's own messages merged with its logs', the
+/// first `limit` in the order saved.
+std::expected<StoreValue, StoreError> fetch(OfflineStore& store, const FetchOp& o) {
+  auto own = store.fetch_for(o.to_key, o.after_seq, o.limit);
+  if (!own) return std::unexpected(own.error());
+  std::vector<StoredMessage> all = std::move(*own);
+  for (const FetchOp::LogCursor& log : o.logs) {
+    auto part = store.fetch_log(log.log_key, log.after_seq, o.to_key, o.limit);
+    if (!part) return std::unexpected(part.error());
+    all.insert(all.end(), std::make_move_iterator(part->begin()),
+               std::make_move_iterator(part->end()));
+  }
+  std::sort(all.begin(), all.end(),
+            [](const StoredMessage& a, const StoredMessage& b) { return a.seq < b.seq; });
+  if (all.size() > o.limit) all.resize(o.limit);
+  return StoreValue{std::move(all)};
+}
 
 std::expected<StoreValue, StoreError> run(OfflineStore& store, const StoreOp& op) {
   return std::visit(
@@ -29,8 +49,12 @@ std::expected<StoreValue, StoreError> run(OfflineStore& store, const StoreOp& op
           return wrap(store.put_client(o.client));
         } else if constexpr (std::is_same_v<T, PutVersionOp>) {
           return wrap(store.put_table_version(o.version));
+        } else if constexpr (std::is_same_v<T, PutMemberOp>) {
+          return wrap(store.put_member(o.group_key, o.name, o.member));
+        } else if constexpr (std::is_same_v<T, RemoveMemberOp>) {
+          return wrap(store.remove_member(o.group_key, o.nick_key));
         } else {
-          return wrap(store.fetch_for(o.to_key, o.after_seq, o.limit));
+          return fetch(store, o);
         }
       },
       op);

@@ -60,13 +60,36 @@ struct PutVersionOp {
 /// `after_seq`, in the order saved. Completes with the messages. It runs
 /// after its batch committed: it sees what is durable, which includes every
 /// write issued before it that succeeded (and perhaps later ones).
+///
+/// With `logs`, the messages of those channel or group logs saved after
+/// each one's position and not sent by `to_key` are merged in: the result
+/// is the first `limit` of both, in the order saved (manual §4.9: stored
+/// messages of every kind in one order).
 struct FetchOp {
+  /// One log to read: its key and the position after which to read.
+  struct LogCursor {
+    std::string log_key;
+    std::int64_t after_seq = 0;
+  };
   std::string to_key;
   std::int64_t after_seq = 0;
   std::size_t limit = 1;
+  std::vector<LogCursor> logs{};
+};
+/// Add member `member` to group `group_key` (created as `name` if new).
+struct PutMemberOp {
+  std::string group_key;
+  std::string name;
+  MemberRecord member;
+};
+/// Remove member `nick_key` from group `group_key` (an empty group goes).
+struct RemoveMemberOp {
+  std::string group_key;
+  std::string nick_key;
 };
 
-using StoreOp = std::variant<SaveOp, DeleteOp, DeleteByKeyOp, PutClientOp, PutVersionOp, FetchOp>;
+using StoreOp = std::variant<SaveOp, DeleteOp, DeleteByKeyOp, PutClientOp, PutVersionOp, FetchOp,
+                             PutMemberOp, RemoveMemberOp>;
 
 /// One unit of storage work; `ticket` numbers commands 1, 2, 3... per core.
 struct StoreCommand {
@@ -74,7 +97,8 @@ struct StoreCommand {
   StoreOp op;
 };
 
-/// What a command produced: nothing (PutClientOp, PutVersionOp), the
+/// What a command produced: nothing (PutClientOp, PutVersionOp,
+/// PutMemberOp, RemoveMemberOp), the
 /// SaveResult (SaveOp), rows changed (DeleteOp, DeleteByKeyOp), or the
 /// messages read (FetchOp).
 using StoreValue =

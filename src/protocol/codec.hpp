@@ -84,6 +84,12 @@ inline constexpr std::size_t kTablePartEnvelopeBytes = 128;
 [[nodiscard]] std::vector<std::vector<TableEntry>> split_entries(
     const std::vector<TableEntry>& entries);
 
+/// Splits the groups of a GroupList answer into parts that each encode to
+/// at most kMaxDatagramBytes (a group with many members continues in the
+/// next part under the same name). No groups still yields one empty part.
+[[nodiscard]] std::vector<std::vector<GroupInfo>> split_groups(
+    const std::vector<GroupInfo>& groups);
+
 /// A table update from version `from` (0: a snapshot) to `version`, split
 /// into parts that each encode to at most kMaxDatagramBytes. `next_id` is
 /// called once per part for its transport id; `total` is the number of

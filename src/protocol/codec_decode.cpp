@@ -77,6 +77,15 @@ std::optional<std::string> get_nick(const json& j, const char* key) {
   return s;
 }
 
+/// A group name (nickname rules) or kEveryone.
+std::optional<std::string> get_group(const json& j, const char* key) {
+  auto s = get_string(j, key);
+  if (!s || (*s != kEveryone && !is_valid_nickname(*s))) {
+    return std::nullopt;
+  }
+  return s;
+}
+
 std::optional<std::string> get_text(const json& j, const char* key) {
   auto s = get_string(j, key);
   if (!s || s->size() > kMaxMessageBytes || !is_valid_utf8(*s)) {
@@ -135,6 +144,27 @@ std::optional<std::vector<TableEntry>> get_entries(const json& j) {
     auto entry = get_entry(e);
     if (!entry) return std::nullopt;
     out.push_back(std::move(*entry));
+  }
+  return out;
+}
+
+std::optional<std::vector<GroupInfo>> get_groups(const json& j) {
+  const auto it = j.find("groups");
+  if (it == j.end() || !it->is_array()) {
+    return std::nullopt;
+  }
+  std::vector<GroupInfo> out;
+  for (const auto& g : *it) {
+    if (!g.is_array() || g.size() != 2 || !g[0].is_string() || !g[1].is_array()) {
+      return std::nullopt;
+    }
+    GroupInfo info{g[0].get<std::string>(), {}};
+    if (!is_valid_nickname(info.name)) return std::nullopt;
+    for (const auto& m : g[1]) {
+      if (!m.is_string() || !is_valid_nickname(m.get<std::string>())) return std::nullopt;
+      info.members.push_back(m.get<std::string>());
+    }
+    out.push_back(std::move(info));
   }
   return out;
 }
@@ -248,6 +278,35 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
     }
     return r;
   }
+  if (type == "post") {
+    auto from = get_nick(j, "from");
+    auto group = get_group(j, "group");
+    auto mid = get_u64(j, "mid");
+    auto text = get_text(j, "text");
+    if (!all(from, group, mid, text)) return bad;
+    return Post{*id, std::move(*from), std::move(*group), *mid, std::move(*text)};
+  }
+  if (type == "join" || type == "leave") {
+    auto from = get_nick(j, "from");
+    auto group = get_nick(j, "group");  // a real group: not kEveryone
+    if (!all(from, group)) return bad;
+    if (type == "join") return Join{*id, std::move(*from), std::move(*group)};
+    return Leave{*id, std::move(*from), std::move(*group)};
+  }
+  if (type == "groups") {
+    auto from = get_nick(j, "from");
+    if (!from) return bad;
+    return ListGroups{*id, std::move(*from)};
+  }
+  if (type == "grouplist") {
+    auto part = get_small<std::uint32_t>(j, "part");
+    auto parts = get_small<std::uint32_t>(j, "parts");
+    auto groups = get_groups(j);
+    if (!all(part, parts, groups) || *parts == 0 || *parts > kMaxTableParts || *part >= *parts) {
+      return bad;
+    }
+    return GroupList{*id, *part, *parts, std::move(*groups)};
+  }
   if (type == "ping") {
     return Ping{*id};
   }
@@ -263,7 +322,13 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
     auto text = get_text(j, "text");
     auto at = get_i64(j, "at");
     if (!all(from, mid, text, at)) return bad;
-    return Deliver{*id, std::move(*from), *mid, std::move(*text), *at};
+    Deliver d{*id, std::move(*from), *mid, std::move(*text), *at, {}};
+    if (field(j, "group") != nullptr) {
+      auto group = get_group(j, "group");
+      if (!group) return bad;
+      d.group = std::move(*group);
+    }
+    return d;
   }
   if (type == "notice") {
     auto kind = get_enum(j, "kind", kNoticeNames);

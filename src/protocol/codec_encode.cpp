@@ -87,8 +87,33 @@ json to_json(const Chat& m) {
   return {{"t", "chat"}, {"id", m.id}, {"from", m.from}, {"text", m.text}};
 }
 json to_json(const Deliver& m) {
-  return {{"t", "deliver"}, {"id", m.id},     {"from", m.from},
-          {"mid", m.mid},   {"text", m.text}, {"at", m.saved_at_ms}};
+  json j = {{"t", "deliver"}, {"id", m.id},     {"from", m.from},
+            {"mid", m.mid},   {"text", m.text}, {"at", m.saved_at_ms}};
+  if (!m.group.empty()) {
+    j["group"] = m.group;
+  }
+  return j;
+}
+json to_json(const Post& m) {
+  return {{"t", "post"}, {"id", m.id},   {"from", m.from},
+          {"group", m.group}, {"mid", m.mid}, {"text", m.text}};
+}
+json to_json(const Join& m) {
+  return {{"t", "join"}, {"id", m.id}, {"from", m.from}, {"group", m.group}};
+}
+json to_json(const Leave& m) {
+  return {{"t", "leave"}, {"id", m.id}, {"from", m.from}, {"group", m.group}};
+}
+json to_json(const ListGroups& m) {
+  return {{"t", "groups"}, {"id", m.id}, {"from", m.from}};
+}
+json to_json(const GroupList& m) {
+  json groups = json::array();
+  for (const GroupInfo& g : m.groups) {
+    groups.push_back(json::array({g.name, g.members}));
+  }
+  return {{"t", "grouplist"}, {"id", m.id}, {"part", m.part}, {"parts", m.parts},
+          {"groups", std::move(groups)}};
 }
 json to_json(const Notice& m) {
   return {{"t", "notice"},
@@ -155,6 +180,32 @@ std::string PreparedUpdate::encode(std::uint32_t part, std::uint64_t id) {
   j["id"] = id;
   const std::vector<std::uint8_t> bytes = json::to_cbor(j);
   return {bytes.begin(), bytes.end()};
+}
+
+std::vector<std::vector<GroupInfo>> split_groups(const std::vector<GroupInfo>& groups) {
+  // CBOR: [name, [member, ...]] per group; a text of n <= 32 bytes costs
+  // n + 1 or n + 2 bytes, an array head 1 to 3.
+  constexpr std::size_t kGroupHead = 1 + 2 + 33 + 3;
+  constexpr std::size_t kMemberBytes = 34;
+  std::vector<std::vector<GroupInfo>> parts(1);
+  std::size_t used = kTablePartEnvelopeBytes;
+  for (const GroupInfo& g : groups) {
+    std::size_t next = 0;
+    do {
+      if (used + kGroupHead + kMemberBytes > kMaxDatagramBytes && !parts.back().empty()) {
+        parts.emplace_back();
+        used = kTablePartEnvelopeBytes;
+      }
+      GroupInfo piece{g.name, {}};
+      used += kGroupHead;
+      while (next < g.members.size() && used + kMemberBytes <= kMaxDatagramBytes) {
+        piece.members.push_back(g.members[next++]);
+        used += kMemberBytes;
+      }
+      parts.back().push_back(std::move(piece));
+    } while (next < g.members.size());
+  }
+  return parts;
 }
 
 std::vector<std::vector<TableEntry>> split_entries(const std::vector<TableEntry>& entries) {

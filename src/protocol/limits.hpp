@@ -79,6 +79,13 @@ inline constexpr std::size_t kMaxFindResults = 50;
 /// interest is forgotten first. Bounds the server's memory per client.
 inline constexpr std::size_t kMaxInterest = 4096;
 
+/// manual §4.9: deliveries of stored, channel and group messages that may
+/// await their ack at once, over all recipients (each recipient has at most
+/// one): a send_all to thousands paces itself instead of flooding the socket.
+inline constexpr std::size_t kDefaultFanoutWindow = 512;
+/// Groups one client may be a member of (bounds the server's work per post).
+inline constexpr std::size_t kMaxGroupsPerClient = 64;
+
 /// How many parts one table version may be split into; a table announcing
 /// more is dropped as malformed (bounds the reassembly buffer).
 inline constexpr std::uint32_t kMaxTableParts = 4096;

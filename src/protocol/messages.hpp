@@ -63,7 +63,12 @@ enum class AckStatus : std::uint8_t {
   kInUse,    ///< the nickname is held by a live client at another address
   kOffline,  ///< heartbeat from a client the server holds offline: re-register
   kError,    ///< the server could not do it; `detail` says why
+  kNotMember,  ///< a post to, or leave of, a group the client is not in
 };
+
+/// The name that stands for the channel everyone is in, where a group name
+/// goes (group names follow the nickname rules, so none is "*").
+inline constexpr const char* kEveryone = "*";
 
 /// Anyone -> anyone: acknowledges the datagram whose transport id is `id`.
 /// `stored` (registration only): how many stored messages wait. `total`
@@ -136,6 +141,61 @@ struct Rows {
   friend bool operator==(const Rows&, const Rows&) = default;
 };
 
+/// Client -> server: a message for the channel (`group` kEveryone) or for
+/// a group the sender is in, stored once at the server and delivered to
+/// every other member (manual §4.9). Idempotent by (from, mid).
+struct Post {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string group{};
+  std::uint64_t mid = 0;
+  std::string text;
+  friend bool operator==(const Post&, const Post&) = default;
+};
+
+/// Client -> server: make `from` a member of `group`, creating it if need
+/// be; acknowledged once durable.
+struct Join {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string group{};
+  friend bool operator==(const Join&, const Join&) = default;
+};
+
+/// Client -> server: `from` leaves `group` (kNotMember if it is not in it).
+struct Leave {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string group{};
+  friend bool operator==(const Leave&, const Leave&) = default;
+};
+
+/// Client -> server: every group the server knows, with its members;
+/// answered with `GroupList` parts.
+struct ListGroups {
+  std::uint64_t id = 0;
+  std::string from;
+  friend bool operator==(const ListGroups&, const ListGroups&) = default;
+};
+
+/// One group (or the next piece of a large one's members) in a GroupList.
+struct GroupInfo {
+  std::string name;
+  std::vector<std::string> members;  ///< nicknames as registered
+  friend bool operator==(const GroupInfo&, const GroupInfo&) = default;
+};
+
+/// Server -> client: part `part` of `parts` of the answer to ListGroups
+/// `id`. A group whose members do not fit one datagram continues in the
+/// next part under the same name.
+struct GroupList {
+  std::uint64_t id = 0;
+  std::uint32_t part = 0;
+  std::uint32_t parts = 1;
+  std::vector<GroupInfo> groups;
+  friend bool operator==(const GroupList&, const GroupList&) = default;
+};
+
 /// Server -> client: verification ping; answered with `Ack{id}`.
 struct Ping {
   std::uint64_t id = 0;
@@ -152,13 +212,15 @@ struct Chat {
 
 /// Server -> client: a message from `from`, relayed live (`saved_at_ms` 0)
 /// or delivered from the store (`saved_at_ms`: when the server saved it, in
-/// milliseconds since the Unix epoch).
+/// milliseconds since the Unix epoch). `group`: empty for a direct message,
+/// kEveryone for the channel, else the group's name.
 struct Deliver {
   std::uint64_t id = 0;
   std::string from;
   std::uint64_t mid = 0;
   std::string text;
   std::int64_t saved_at_ms = 0;
+  std::string group{};
   friend bool operator==(const Deliver&, const Deliver&) = default;
 };
 
@@ -180,6 +242,7 @@ struct Notice {
 
 /// Every datagram udpchat sends or accepts.
 using Message = std::variant<Register, Deregister, Save, Heartbeat, Ack, TablePart, Ping, Chat,
-                             Deliver, Notice, Lookup, Find, Rows>;
+                             Deliver, Notice, Lookup, Find, Rows, Post, Join, Leave, ListGroups,
+                             GroupList>;
 
 }  // namespace udpchat

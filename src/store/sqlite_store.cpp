@@ -10,7 +10,9 @@
 namespace udpchat {
 namespace {
 
-constexpr int kSchemaVersion = 2;  ///< 2: clients.row_version (table deltas)
+/// 2: clients.row_version (table deltas); 3: clients.log_upto, groups,
+/// members (channel and group logs).
+constexpr int kSchemaVersion = 3;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
@@ -32,9 +34,20 @@ CREATE TABLE IF NOT EXISTS clients (
   port         INTEGER NOT NULL,
   online       INTEGER NOT NULL,
   heartbeat_ms INTEGER NOT NULL,
-  row_version  INTEGER NOT NULL DEFAULT 0
+  row_version  INTEGER NOT NULL DEFAULT 0,
+  log_upto     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS groups (
+  group_key    TEXT PRIMARY KEY,
+  name         TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+  group_key    TEXT    NOT NULL,
+  nick_key     TEXT    NOT NULL,
+  joined_seq   INTEGER NOT NULL,
+  PRIMARY KEY (group_key, nick_key)
+);
 )sql";
 
 // Resets a statement when it leaves scope, whatever happened.
@@ -105,9 +118,15 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
   }
   // Schema 1 had no row versions: add the column (its rows count as
   // changed at version 0, so any client gets them in its first update).
-  if (auto r = store->exec("ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0");
-      !r && r.error().what.find("duplicate column") == std::string::npos) {
-    return failed(r.error());
+  // Schema 2 had no log positions: 0 reads every channel message kept
+  // (there are none in a schema 2 database).
+  for (const char* sql :
+       {"ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0"}) {
+    if (auto r = store->exec(sql);
+        !r && r.error().what.find("duplicate column") == std::string::npos) {
+      return failed(r.error());
+    }
   }
   if (auto r = store->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !r) {
     return failed(r.error());
@@ -121,8 +140,19 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
   }
   const std::pair<sqlite3_stmt**, const char*> statements[] = {
       {&store->insert_message_,
-       "INSERT INTO messages (sender, sender_key, recipient, mid, body, saved_at_ms) "
-       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sender_key, mid) DO NOTHING"},
+       "INSERT INTO messages (sender, sender_key, recipient, mid, body, saved_at_ms, seq) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_key, mid) DO NOTHING"},
+      {&store->fetch_log_,
+       "SELECT seq, sender, mid, body, saved_at_ms FROM messages "
+       "WHERE recipient = ? AND delivered = 0 AND seq > ? AND sender_key <> ? "
+       "ORDER BY seq LIMIT ?"},
+      {&store->put_group_, "INSERT OR IGNORE INTO groups (group_key, name) VALUES (?, ?)"},
+      {&store->put_member_,
+       "INSERT OR REPLACE INTO members (group_key, nick_key, joined_seq) VALUES (?, ?, ?)"},
+      {&store->remove_member_, "DELETE FROM members WHERE group_key = ? AND nick_key = ?"},
+      {&store->remove_group_,
+       "DELETE FROM groups WHERE group_key = ?1 AND NOT EXISTS "
+       "(SELECT 1 FROM members WHERE group_key = ?1)"},
       {&store->oldest_,
        "SELECT seq, sender, mid, body, saved_at_ms FROM messages "
        "WHERE recipient = ? AND delivered = 0 AND seq > ? ORDER BY seq LIMIT ?"},
@@ -134,8 +164,8 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        "WHERE sender_key = ? AND mid = ? AND delivered = 0"},
       {&store->put_client_,
        "INSERT OR REPLACE INTO clients "
-       "(nick_key, nick, address, port, online, heartbeat_ms, row_version) "
-       "VALUES (?, ?, ?, ?, ?, ?, ?)"},
+       "(nick_key, nick, address, port, online, heartbeat_ms, row_version, log_upto) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"},
       {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
   };
   for (const auto& [stmt, sql] : statements) {
@@ -165,6 +195,11 @@ std::expected<SaveResult, StoreError> SqliteStore::save(const StoredMessage& m) 
   sqlite3_bind_blob(insert_message_, 5, m.text.data(), static_cast<int>(m.text.size()),
                     SQLITE_TRANSIENT);
   sqlite3_bind_int64(insert_message_, 6, m.saved_at_ms);
+  if (m.seq > 0) {
+    sqlite3_bind_int64(insert_message_, 7, m.seq);  // the server's numbering
+  } else {
+    sqlite3_bind_null(insert_message_, 7);  // the next AUTOINCREMENT value
+  }
   if (sqlite3_step(insert_message_) != SQLITE_DONE) {
     // The bare SQLite message ("database or disk is full", "attempt to
     // write a readonly database"): the sender is shown it as it is.
@@ -195,6 +230,71 @@ std::expected<std::vector<StoredMessage>, StoreError> SqliteStore::fetch_for(
     return std::unexpected(error("cannot read stored messages"));
   }
   return out;
+}
+
+std::expected<std::vector<StoredMessage>, StoreError> SqliteStore::fetch_log(
+    std::string_view log_key, std::int64_t after_seq, std::string_view exclude_sender_key,
+    std::size_t limit) {
+  Reset r{fetch_log_};
+  bind_text(fetch_log_, 1, log_key);
+  sqlite3_bind_int64(fetch_log_, 2, after_seq);
+  bind_text(fetch_log_, 3, exclude_sender_key);
+  sqlite3_bind_int64(fetch_log_, 4, static_cast<sqlite3_int64>(limit));
+  std::vector<StoredMessage> out;
+  int rc = 0;
+  while ((rc = sqlite3_step(fetch_log_)) == SQLITE_ROW) {
+    StoredMessage m;
+    m.seq = sqlite3_column_int64(fetch_log_, 0);
+    m.from = column_text(fetch_log_, 1);
+    m.to_key = std::string(log_key);
+    m.mid = static_cast<std::uint64_t>(sqlite3_column_int64(fetch_log_, 2));
+    m.text = column_text(fetch_log_, 3);
+    m.saved_at_ms = sqlite3_column_int64(fetch_log_, 4);
+    out.push_back(std::move(m));
+  }
+  if (rc != SQLITE_DONE) {
+    return std::unexpected(error("cannot read a channel or group log"));
+  }
+  return out;
+}
+
+std::expected<void, StoreError> SqliteStore::put_member(std::string_view group_key,
+                                                        std::string_view name,
+                                                        const MemberRecord& member) {
+  {
+    Reset r{put_group_};
+    bind_text(put_group_, 1, group_key);
+    bind_text(put_group_, 2, name);
+    if (sqlite3_step(put_group_) != SQLITE_DONE) {
+      return std::unexpected(error("cannot save group"));
+    }
+  }
+  Reset r{put_member_};
+  bind_text(put_member_, 1, group_key);
+  bind_text(put_member_, 2, member.nick_key);
+  sqlite3_bind_int64(put_member_, 3, member.joined_seq);
+  if (sqlite3_step(put_member_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot save group member"));
+  }
+  return {};
+}
+
+std::expected<void, StoreError> SqliteStore::remove_member(std::string_view group_key,
+                                                           std::string_view nick_key) {
+  {
+    Reset r{remove_member_};
+    bind_text(remove_member_, 1, group_key);
+    bind_text(remove_member_, 2, nick_key);
+    if (sqlite3_step(remove_member_) != SQLITE_DONE) {
+      return std::unexpected(error("cannot remove group member"));
+    }
+  }
+  Reset r{remove_group_};
+  bind_text(remove_group_, 1, group_key);
+  if (sqlite3_step(remove_group_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot remove group"));
+  }
+  return {};
 }
 
 std::expected<std::size_t, StoreError> SqliteStore::count_for(std::string_view to_key) {
@@ -235,6 +335,7 @@ std::expected<void, StoreError> SqliteStore::put_client(const ClientRecord& c) {
   sqlite3_bind_int(put_client_, 5, c.online ? 1 : 0);
   sqlite3_bind_int64(put_client_, 6, c.heartbeat_ms);
   sqlite3_bind_int64(put_client_, 7, static_cast<sqlite3_int64>(c.row_version));
+  sqlite3_bind_int64(put_client_, 8, c.log_upto);
   if (sqlite3_step(put_client_) != SQLITE_DONE) {
     return std::unexpected(error("cannot save client"));
   }
@@ -256,7 +357,7 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(
           db_,
-          "SELECT nick, address, port, online, heartbeat_ms, row_version FROM clients "
+          "SELECT nick, address, port, online, heartbeat_ms, row_version, log_upto FROM clients "
           "ORDER BY nick_key",
           -1, &s, nullptr) != SQLITE_OK) {
     return std::unexpected(error("cannot read clients"));
@@ -270,6 +371,7 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
     c.online = sqlite3_column_int(s, 3) != 0;
     c.heartbeat_ms = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
     c.row_version = static_cast<std::uint64_t>(sqlite3_column_int64(s, 5));
+    c.log_upto = sqlite3_column_int64(s, 6);
     if (is_valid_nickname(c.nick)) {
       state.clients.push_back(std::move(c));
     }
@@ -299,6 +401,37 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
   sqlite3_finalize(s);
   if (rc != SQLITE_DONE) {
     return std::unexpected(error("cannot count stored messages"));
+  }
+  // The highest seq ever given out (AUTOINCREMENT keeps it in
+  // sqlite_sequence even after the row is gone), and the groups.
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE "
+                         "name = 'messages'), 0), coalesce((SELECT max(seq) FROM messages), 0))",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    return std::unexpected(error("cannot read the message sequence"));
+  }
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    state.last_seq = sqlite3_column_int64(s, 0);
+  }
+  sqlite3_finalize(s);
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT g.group_key, g.name, m.nick_key, m.joined_seq FROM groups g "
+                         "JOIN members m ON m.group_key = g.group_key ORDER BY g.group_key",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    return std::unexpected(error("cannot read groups"));
+  }
+  std::string last_key;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    std::string key = column_text(s, 0);
+    if (state.groups.empty() || key != last_key) {
+      state.groups.push_back({column_text(s, 1), {}});
+      last_key = key;
+    }
+    state.groups.back().members.push_back({column_text(s, 2), sqlite3_column_int64(s, 3)});
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) {
+    return std::unexpected(error("cannot read groups"));
   }
   return state;
 }

@@ -33,6 +33,13 @@ class SqliteStore final : public OfflineStore {
   std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
                                                                   std::int64_t after_seq,
                                                                   std::size_t limit) override;
+  std::expected<std::vector<StoredMessage>, StoreError> fetch_log(
+      std::string_view log_key, std::int64_t after_seq, std::string_view exclude_sender_key,
+      std::size_t limit) override;
+  std::expected<void, StoreError> put_member(std::string_view group_key, std::string_view name,
+                                             const MemberRecord& member) override;
+  std::expected<void, StoreError> remove_member(std::string_view group_key,
+                                                std::string_view nick_key) override;
   std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
   std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) override;
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
@@ -66,6 +73,11 @@ class SqliteStore final : public OfflineStore {
   sqlite3_stmt* delivered_by_key_ = nullptr;
   sqlite3_stmt* put_client_ = nullptr;
   sqlite3_stmt* put_meta_ = nullptr;
+  sqlite3_stmt* fetch_log_ = nullptr;
+  sqlite3_stmt* put_group_ = nullptr;
+  sqlite3_stmt* put_member_ = nullptr;
+  sqlite3_stmt* remove_member_ = nullptr;
+  sqlite3_stmt* remove_group_ = nullptr;
 };
 
 }  // namespace udpchat

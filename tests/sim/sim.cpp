@@ -51,7 +51,8 @@ struct Totals {
 
 const char* kind_of(const Message& m) {
   constexpr const char* kNames[] = {"reg", "dereg", "save", "hb", "ack",
-                                    "table", "ping", "chat", "deliver", "notice", "lookup", "find", "rows"};
+                                    "table", "ping", "chat", "deliver", "notice", "lookup", "find", "rows",
+                                    "post", "join", "leave", "groups", "grouplist"};
   return kNames[m.index()];
 }
 

@@ -36,6 +36,21 @@ class FaultyStore final : public OfflineStore {
                                                                   std::size_t limit) override {
     return inner_.fetch_for(to_key, after_seq, limit);
   }
+  std::expected<std::vector<StoredMessage>, StoreError> fetch_log(
+      std::string_view log_key, std::int64_t after_seq, std::string_view exclude_sender_key,
+      std::size_t limit) override {
+    return inner_.fetch_log(log_key, after_seq, exclude_sender_key, limit);
+  }
+  std::expected<void, StoreError> put_member(std::string_view group_key, std::string_view name,
+                                             const MemberRecord& member) override {
+    if (failed("member")) return full();
+    return inner_.put_member(group_key, name, member);
+  }
+  std::expected<void, StoreError> remove_member(std::string_view group_key,
+                                                std::string_view nick_key) override {
+    if (failed("member")) return full();
+    return inner_.remove_member(group_key, nick_key);
+  }
   std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override {
     return inner_.count_for(to_key);
   }

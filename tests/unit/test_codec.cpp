@@ -173,6 +173,15 @@ std::vector<Message> sample_messages() {
       Notice{24, NoticeKind::kDelivered, "bob", 25},
       Notice{26, NoticeKind::kSaved, kNickB, kMaxU64},
       Notice{kMaxU64, NoticeKind::kShutdown, "", 0},
+      Deliver{27, "alice", 28, "to the channel", 0, kEveryone},
+      Deliver{kMaxU64, kNickA, kMaxU64, quotes_1000(), kMinI64, kNickB},
+      Post{29, "alice", kEveryone, 30, "hello all"},
+      Post{kMaxU64, kNickA, kNickB, kMaxU64, emoji_250()},
+      Join{31, "alice", "friends"},
+      Leave{32, "alice", "friends"},
+      ListGroups{33, "alice"},
+      GroupList{34, 0, 1, {}},
+      GroupList{kMaxU64, 1, 2, {{"friends", {"alice", "bob"}}, {kNickB, {}}}},
   };
   return v;
 }
@@ -491,13 +500,14 @@ TEST_SUITE("codec: decode rejects bad datagrams") {
         if (key == "v" || key == "t") {
           continue;
         }
-        // An Ack's "stored" and "detail", a table's "from" and "total" are
-        // optional (left out when 0 / empty).
+        // An Ack's "stored" and "detail", a table's "from" and "total", a
+        // delivery's "group" are optional (left out when 0 / empty).
         const bool optional =
             (std::holds_alternative<Ack>(m) &&
              (key == "stored" || key == "detail" || key == "total")) ||
             (std::holds_alternative<TablePart>(m) && (key == "from" || key == "total")) ||
-            (std::holds_alternative<Rows>(m) && key == "total");
+            (std::holds_alternative<Rows>(m) && key == "total") ||
+            (std::holds_alternative<Deliver>(m) && key == "group");  // absent: direct
         json j = full;
         j.erase(key);
         CAPTURE(full.dump());

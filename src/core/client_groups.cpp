@@ -1,0 +1,230 @@
+// client_groups.cpp: the channel and named groups at the client (manual
+// §4.9): send_all and send_group (one queue per target, one message in
+// flight, acknowledged by the server once stored), join, leave, groups.
+// Deliveries of channel and group messages are shown by client_send.cpp.
+#include "core/client_session.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/text.hpp"
+
+namespace udpchat {
+namespace {
+
+std::pair<std::string_view, std::string_view> split_first(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  const auto space = s.find(' ');
+  if (space == std::string_view::npos) return {s, {}};
+  return {s.substr(0, space), s.substr(space + 1)};
+}
+
+bool only_spaces(std::string_view s) {
+  return s.find_first_not_of(' ') == std::string_view::npos;
+}
+
+}  // namespace
+
+bool ClientSession::server_command_allowed() {
+  if (phase_ == Phase::kRegistered) {
+    return true;
+  }
+  if (phase_ == Phase::kReconnecting) {
+    say_server_unreachable();
+  } else {
+    say("[You are not registered. Use: reg <nick>]");
+  }
+  return false;
+}
+
+std::string ClientSession::target_name(const OutgoingMessage& msg) {
+  return msg.peer == kEveryone ? std::string("the channel") : "group " + msg.peer;
+}
+
+void ClientSession::cmd_send_all(std::string_view args, TimePoint now) {
+  if (args.empty()) {
+    say("[Usage: send_all <message>]");
+    return;
+  }
+  if (!server_command_allowed()) {
+    return;
+  }
+  if (const std::string problem = message_text_problem(args); !problem.empty()) {
+    say(problem);
+    return;
+  }
+  queue_post(kEveryone, kEveryone, args, now);
+}
+
+void ClientSession::cmd_send_group(std::string_view args, TimePoint now) {
+  const auto [group, text] = split_first(args);
+  if (group.empty() || text.empty()) {
+    say("[Usage: send_group <group> <message>]");
+    return;
+  }
+  if (!is_valid_nickname(group)) {
+    say("[Invalid group name " + printable(group) + ": use 1 to 32 of A-Z a-z 0-9 _ - .]");
+    return;
+  }
+  if (!server_command_allowed()) {
+    return;
+  }
+  if (const std::string problem = message_text_problem(text); !problem.empty()) {
+    say(problem);
+    return;
+  }
+  queue_post(nickname_key(group), std::string(group), text, now);
+}
+
+void ClientSession::queue_post(const std::string& target_key, std::string shown_as,
+                               std::string_view text, TimePoint now) {
+  PostQueue& q = posts_[target_key];
+  if (q.messages.size() >= config_.max_pending_per_peer) {
+    say("[Too many messages waiting for " + target_name({shown_as, {}, 0}) + " (max " +
+        std::to_string(config_.max_pending_per_peer) + ").]");
+    return;
+  }
+  q.messages.push_back({std::move(shown_as), std::string(text), ids_.next()});
+  if (q.request_id == 0 && !q.held) {
+    send_front_post(target_key, now);
+  }
+}
+
+void ClientSession::send_front_post(const std::string& target_key, TimePoint now) {
+  PostQueue& q = posts_.at(target_key);
+  if (q.messages.empty()) {
+    posts_.erase(target_key);
+    return;
+  }
+  const OutgoingMessage& msg = q.messages.front();
+  const std::uint64_t id = ids_.next();
+  q.request_id = id;
+  // The same mid on every try and after a reconnection: the server stores
+  // it once (idempotency key (sender, mid)).
+  send_to_server(Post{id, config_.nick, msg.peer, msg.mid, msg.text}, id,
+                 {RequestKind::kPost, target_key}, now);
+}
+
+void ClientSession::post_acked(const Ack& m, const std::string& target_key, TimePoint now) {
+  const auto it = posts_.find(target_key);
+  if (it == posts_.end() || it->second.messages.empty() || it->second.request_id != m.id) {
+    return;
+  }
+  const OutgoingMessage& msg = it->second.messages.front();
+  switch (m.status) {
+    case AckStatus::kSaved:
+      say("[Message received by Server.]");
+      break;
+    case AckStatus::kNotMember:
+      say("[You are not in group " + msg.peer + ".]");
+      break;
+    default:
+      say("[Server could not save the message for " + target_name(msg) + ": " +
+          (m.detail.empty() ? std::string("error") : printable(m.detail)) + "]");
+      break;
+  }
+  it->second.messages.pop_front();
+  it->second.request_id = 0;
+  send_front_post(target_key, now);
+  maybe_finish_quit(now);
+}
+
+void ClientSession::post_unanswered(const std::string& target_key, TimePoint now) {
+  const auto it = posts_.find(target_key);
+  if (it == posts_.end() || it->second.messages.empty()) {
+    return;
+  }
+  PostQueue& q = it->second;
+  q.request_id = 0;
+  const std::string target = target_name(q.messages.front());
+  if (phase_ == Phase::kOffline || phase_ == Phase::kDeregistering) {
+    say("[Server not responding: the message for " + target + " was not sent.]");
+    q.messages.pop_front();
+    send_front_post(target_key, now);
+    maybe_finish_quit(now);
+    return;
+  }
+  say("[Message for " + target + " kept until the server is back.]");
+  q.held = true;
+  server_lost(now);
+}
+
+void ClientSession::cmd_membership(std::string_view args, bool join, TimePoint now) {
+  const auto [group, extra] = split_first(args);
+  if (group.empty() || !only_spaces(extra)) {
+    say(join ? "[Usage: join <group>]" : "[Usage: leave <group>]");
+    return;
+  }
+  if (!is_valid_nickname(group)) {
+    say("[Invalid group name " + printable(group) + ": use 1 to 32 of A-Z a-z 0-9 _ - .]");
+    return;
+  }
+  if (!server_command_allowed()) {
+    return;
+  }
+  const std::uint64_t id = ids_.next();
+  const std::string name(group);
+  if (join) {
+    send_to_server(Join{id, config_.nick, name}, id, {RequestKind::kJoin, name}, now);
+  } else {
+    send_to_server(Leave{id, config_.nick, name}, id, {RequestKind::kLeave, name}, now);
+  }
+}
+
+void ClientSession::membership_acked(const Ack& m, const ServerRequest& req) {
+  const std::string& group = req.peer_key;  // as typed
+  const bool join = req.kind == RequestKind::kJoin;
+  if (m.status == AckStatus::kOk) {
+    say(join ? "[Joined group " + group + ".]" : "[Left group " + group + ".]");
+  } else if (m.status == AckStatus::kNotMember) {
+    say("[You are not in group " + group + ".]");
+  } else {
+    say("[Could not " + std::string(join ? "join" : "leave") + " group " + group + ": " +
+        (m.detail.empty() ? std::string("error") : printable(m.detail)) + "]");
+  }
+}
+
+void ClientSession::cmd_groups(TimePoint now) {
+  if (!server_command_allowed()) {
+    return;
+  }
+  const std::uint64_t id = ids_.next();
+  send_to_server(ListGroups{id, config_.nick}, id, {RequestKind::kGroups, {}}, now);
+}
+
+void ClientSession::handle(const GroupList& m, const Endpoint& from, TimePoint now) {
+  const auto r = requests_.find(m.id);
+  if (r == requests_.end() || r->second.kind != RequestKind::kGroups) {
+    return;  // a late or repeated answer
+  }
+  auto& parts = group_answers_[m.id];
+  if (parts.size() != m.parts) parts.assign(m.parts, std::nullopt);
+  parts[m.part] = m.groups;
+  for (const auto& p : parts) {
+    if (!p) return;  // the request is retransmitted until every part came
+  }
+  std::vector<GroupInfo> groups;
+  for (const auto& p : parts) {
+    for (const GroupInfo& g : *p) {
+      if (!groups.empty() && groups.back().name == g.name) {  // continued from the last part
+        groups.back().members.insert(groups.back().members.end(), g.members.begin(),
+                                     g.members.end());
+      } else {
+        groups.push_back(g);
+      }
+    }
+  }
+  group_answers_.erase(m.id);
+  sender_.acknowledge(m.id, from, now);
+  requests_.erase(r);
+  if (groups.empty()) {
+    say("[No groups yet.]");
+    return;
+  }
+  for (const GroupInfo& g : groups) {
+    std::string line = g.name + ":";
+    for (std::size_t i = 0; i < g.members.size(); ++i) {
+      line += (i == 0 ? " " : ", ") + g.members[i];
+    }
+    say(line);
+  }
+}
+
+}  // namespace udpchat

@@ -1,0 +1,288 @@
+// server_groups.cpp: ServerCore's channel and named groups (manual §4.9).
+//
+// A channel or group message is stored once, in the log of the channel
+// (kChannelLog) or of its group ("#" + group key), numbered by the server
+// like every saved message. Each recipient has one position in the logs
+// (Client::log_upto, persisted with its row): it receives the log messages
+// numbered after it that are for it (the channel's, after its first
+// registration; a group's, after it joined) and not its own, merged in one
+// order with its direct stored messages, one at a time with acks (the
+// delivery of server_mailbox.cpp). An online recipient that has read
+// everything gets a new message handed over in memory (fan_out); others
+// read it from the store when they get there. This is how IRC bouncers
+// and Matrix rooms keep one timeline and a read marker per member.
+#include <algorithm>
+
+#include "core/server_core.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/text.hpp"
+
+namespace udpchat {
+namespace {
+
+std::string post_key_of(std::string_view from, std::uint64_t mid) {
+  return nickname_key(from) + '/' + std::to_string(mid);
+}
+
+}  // namespace
+
+void ServerCore::load_groups(const StoredState& state) {
+  for (const GroupRecord& rec : state.groups) {
+    const std::string gkey = nickname_key(rec.name);
+    Group& g = groups_[gkey];
+    g.name = rec.name;
+    for (const MemberRecord& m : rec.members) {
+      const auto c = clients_.find(m.nick_key);
+      if (c == clients_.end()) continue;
+      g.members[m.nick_key] = m.joined_seq;
+      c->second.groups.push_back(gkey);
+    }
+    if (g.members.empty()) groups_.erase(gkey);
+  }
+  // Members hold each other's rows beyond the full-table limit (manual
+  // §6.9); interest is soft state, rebuilt here after a restart.
+  for (const auto& [gkey, g] : groups_) {
+    for (const auto& [a, ja] : g.members) {
+      std::size_t n = 0;
+      for (const auto& [b, jb] : g.members) {
+        if (++n > kMaxInterest) break;
+        add_interest(a, b);
+      }
+    }
+  }
+}
+
+std::string ServerCore::group_name_of(const std::string& log_key) const {
+  if (log_key == kChannelLog) {
+    return kEveryone;
+  }
+  const auto g = groups_.find(log_key.substr(1));
+  return g != groups_.end() ? g->second.name : log_key.substr(1);
+}
+
+bool ServerCore::log_backlog(const std::string& key, const Client& c) const {
+  (void)key;
+  const auto last = [this](const std::string& log) {
+    const auto it = log_last_.find(log);
+    return it == log_last_.end() ? std::int64_t{0} : it->second;
+  };
+  if (last(kChannelLog) > c.log_upto) {
+    return true;
+  }
+  for (const std::string& gkey : c.groups) {
+    const auto g = groups_.find(gkey);
+    if (g == groups_.end()) continue;
+    const auto joined = g->second.members.find(key);
+    const std::int64_t floor =
+        std::max(c.log_upto, joined == g->second.members.end() ? 0 : joined->second);
+    if (last(group_log_key(gkey)) > floor) return true;
+  }
+  return false;
+}
+
+std::vector<FetchOp::LogCursor> ServerCore::log_cursors(const std::string& key,
+                                                       const Client& c) const {
+  std::vector<FetchOp::LogCursor> logs;
+  const std::int64_t from = std::max(c.fetched_upto, c.log_upto);
+  if (const auto it = log_last_.find(kChannelLog); it != log_last_.end() && it->second > from) {
+    logs.push_back({kChannelLog, from});
+  }
+  for (const std::string& gkey : c.groups) {
+    const auto g = groups_.find(gkey);
+    if (g == groups_.end()) continue;
+    const auto joined = g->second.members.find(key);
+    const std::int64_t after =
+        std::max(from, joined == g->second.members.end() ? 0 : joined->second);
+    const std::string log = group_log_key(gkey);
+    if (const auto it = log_last_.find(log); it != log_last_.end() && it->second > after) {
+      logs.push_back({log, after});
+    }
+  }
+  return logs;
+}
+
+// --- posting ------------------------------------------------------------------------
+
+void ServerCore::handle(const Post& m, const Endpoint& from, TimePoint now) {
+  (void)now;
+  Client* sender = request_from(m.from, from, m.id);
+  if (sender == nullptr) {
+    return;
+  }
+  const std::string key = post_key_of(m.from, m.mid);
+  if (saves_.contains(key)) {
+    return;  // in progress; the ack comes when it is durable
+  }
+  std::string log = kChannelLog;
+  std::string shown_as = kEveryone;
+  if (m.group != kEveryone) {
+    const std::string gkey = nickname_key(m.group);
+    const auto g = groups_.find(gkey);
+    if (g == groups_.end() || !g->second.members.contains(nickname_key(m.from))) {
+      ++stats_.requests["post_not_member"];
+      reply(from, m.id, Ack{0, AckStatus::kNotMember, 0, {}});
+      return;
+    }
+    log = group_log_key(gkey);
+    shown_as = g->second.name;
+  }
+  const std::int64_t seq = next_seq_++;
+  saves_[key] = PendingSave{Save{m.id, m.from, shown_as, m.mid, m.text}, from, log, false};
+  issue(SaveOp{{seq, m.from, log, m.mid, m.text, config_.wall_clock_ms()}},
+        {.after = After::kPost, .key = key, .seq = seq});
+}
+
+void ServerCore::on_posted(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r,
+                           TimePoint now) {
+  const auto it = saves_.find(w.key);
+  if (it == saves_.end()) {
+    return;
+  }
+  const PendingSave s = std::move(it->second);
+  saves_.erase(it);
+  if (!r) {
+    ++stats_.requests["post_failed"];
+    log(LogLevel::kError, "could not save a message from " + s.request.from + " for " +
+                              s.request.to + ": " + r.error().what);
+    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, r.error().what});
+    return;
+  }
+  ++stats_.requests["post"];
+  reply(s.sender, s.request.id, Ack{0, AckStatus::kSaved, 0, {}});
+  if (std::get<SaveResult>(*r) != SaveResult::kSaved) {
+    return;  // a retransmission of a post stored before: delivered already
+  }
+  ++stats_.messages_stored;
+  log(LogLevel::kDebug, "stored a message from " + s.request.from + " for " +
+                            (s.request.to == kEveryone ? std::string("the channel")
+                                                       : "group " + s.request.to));
+  log_last_[s.recipient_key] = std::max(log_last_[s.recipient_key], w.seq);
+  fan_out(std::make_shared<const StoredMessage>(StoredMessage{
+              w.seq, s.request.from, s.recipient_key, s.request.mid, s.request.text,
+              config_.wall_clock_ms()}),
+          now);
+}
+
+void ServerCore::fan_out(const MessagePtr& m, TimePoint now) {
+  const std::string sender_key = nickname_key(m->from);
+  const auto hand_over = [&](const std::string& key, Client& c, std::int64_t floor) {
+    if (key == sender_key || m->seq <= std::max(c.log_upto, floor) || !c.online) {
+      return;  // not for it, or it reads the log when it registers again
+    }
+    if (c.drained && !c.fetching && m->seq > c.fetched_upto &&
+        c.prefetched.size() < kMaxPrefetched) {
+      c.prefetched.push_back(m);  // it has read everything before: no store read
+      c.fetched_upto = m->seq;
+    } else if (!c.fetching) {
+      c.drained = false;  // it reads it from the store after what it has
+    }
+    deliver_next(key, now);
+  };
+  if (m->to_key == kChannelLog) {
+    for (auto& [key, c] : clients_) hand_over(key, c, 0);
+    return;
+  }
+  const auto g = groups_.find(m->to_key.substr(1));
+  if (g == groups_.end()) {
+    return;
+  }
+  for (const auto& [key, joined] : g->second.members) {
+    if (const auto c = clients_.find(key); c != clients_.end()) hand_over(key, c->second, joined);
+  }
+}
+
+// --- membership -----------------------------------------------------------------------
+
+void ServerCore::handle(const Join& m, const Endpoint& from, TimePoint now) {
+  (void)now;
+  Client* c = request_from(m.from, from, m.id);
+  if (c == nullptr) {
+    return;
+  }
+  ++stats_.requests["join"];
+  const std::string ckey = nickname_key(m.from);
+  const std::string gkey = nickname_key(m.group);
+  auto g = groups_.find(gkey);
+  if (g != groups_.end() && g->second.members.contains(ckey)) {
+    reply(from, m.id, Ack{0, AckStatus::kOk, 0, g->second.name});  // a member already
+    return;
+  }
+  if (c->groups.size() >= kMaxGroupsPerClient) {
+    reply(from, m.id,
+          Ack{0, AckStatus::kError, 0,
+              "you are in " + std::to_string(kMaxGroupsPerClient) + " groups, the most"});
+    return;
+  }
+  if (g == groups_.end()) {
+    g = groups_.emplace(gkey, Group{m.group, {}}).first;
+    log(LogLevel::kInfo, m.from + " created group " + m.group);
+  }
+  const std::int64_t joined = next_seq_ - 1;  // its messages from now on
+  g->second.members[ckey] = joined;
+  c->groups.push_back(gkey);
+  issue(PutMemberOp{gkey, g->second.name, {ckey, joined}},
+        {.after = After::kLogFailure, .key = "member " + m.from + " of " + g->second.name});
+  if (!full_table()) {
+    std::size_t n = 0;
+    for (const auto& [other, j] : g->second.members) {
+      if (++n > kMaxInterest) break;
+      add_interest(ckey, other);
+      add_interest(other, ckey);
+    }
+  }
+  reply_when_durable(from, m.id, Ack{0, AckStatus::kOk, 0, g->second.name});
+}
+
+void ServerCore::handle(const Leave& m, const Endpoint& from, TimePoint now) {
+  (void)now;
+  Client* c = request_from(m.from, from, m.id);
+  if (c == nullptr) {
+    return;
+  }
+  ++stats_.requests["leave"];
+  const std::string ckey = nickname_key(m.from);
+  const std::string gkey = nickname_key(m.group);
+  const auto g = groups_.find(gkey);
+  if (g == groups_.end() || !g->second.members.contains(ckey)) {
+    reply(from, m.id, Ack{0, AckStatus::kNotMember, 0, {}});
+    return;
+  }
+  const std::string name = g->second.name;
+  g->second.members.erase(ckey);
+  std::erase(c->groups, gkey);
+  if (g->second.members.empty()) {
+    groups_.erase(g);  // the store drops it with its last member
+  }
+  issue(RemoveMemberOp{gkey, ckey}, {.after = After::kLogFailure, .key = "member " + m.from});
+  reply_when_durable(from, m.id, Ack{0, AckStatus::kOk, 0, name});
+}
+
+void ServerCore::handle(const ListGroups& m, const Endpoint& from, TimePoint now) {
+  (void)now;
+  if (request_from(m.from, from, m.id) == nullptr) {
+    return;
+  }
+  ++stats_.requests["groups"];
+  std::vector<GroupInfo> all;
+  all.reserve(groups_.size());
+  for (const auto& [gkey, g] : groups_) {
+    GroupInfo info{g.name, {}};
+    info.members.reserve(g.members.size());
+    for (const auto& [key, joined] : g.members) {
+      if (const auto c = clients_.find(key); c != clients_.end()) {
+        info.members.push_back(c->second.nick);
+      }
+    }
+    all.push_back(std::move(info));
+  }
+  auto parts = split_groups(all);
+  if (parts.size() > kMaxTableParts) {
+    parts.resize(kMaxTableParts);  // a reply beyond that would be dropped as malformed
+  }
+  const auto count = static_cast<std::uint32_t>(parts.size());
+  for (std::uint32_t i = 0; i < count; ++i) {
+    outgoing_.push_back({from, encode(GroupList{m.id, i, count, std::move(parts[i])})});
+  }
+}
+
+}  // namespace udpchat
