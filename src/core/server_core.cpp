@@ -106,7 +106,15 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     // A row persisted with a version whose PutVersion did not commit.
     version_ = std::max(version_, rec.row_version);
   }
-  next_seq_ = state.last_seq + 1;
+  // Numbering goes on after every seq that anything durable refers to:
+  // the messages, and the log positions and group floors (which may name a
+  // seq given out before a crash to a save that never committed).
+  std::int64_t last = state.last_seq;
+  for (const auto& rec : state.clients) last = std::max(last, rec.log_upto);
+  for (const auto& g : state.groups) {
+    for (const auto& m : g.members) last = std::max(last, m.joined_seq);
+  }
+  next_seq_ = last + 1;
   for (const auto& [key, n] : state.waiting) {
     if (is_log_key(key)) {
       log_last_[key] = state.last_seq;  // at most: a reader that finds less stops

@@ -127,6 +127,9 @@ void ServerCore::handle(const Post& m, const Endpoint& from, TimePoint now) {
     shown_as = g->second.name;
   }
   const std::int64_t seq = next_seq_++;
+  // Known now, not at completion: a reader's fetch issued meanwhile must
+  // read this log too (it sees the message once it is durable).
+  log_last_[log] = std::max(log_last_[log], seq);
   saves_[key] = PendingSave{Save{m.id, m.from, shown_as, m.mid, m.text}, from, log, false};
   issue(SaveOp{{seq, m.from, log, m.mid, m.text, config_.wall_clock_ms()}},
         {.after = After::kPost, .key = key, .seq = seq});

@@ -44,6 +44,7 @@ struct Totals {
   std::uint64_t seeds = 0, failed = 0;
   std::uint64_t typed = 0, peer_acked = 0, saved = 0, exists = 0, told_failed = 0;
   std::uint64_t sender_died = 0, shown = 0, cross_restart_repeats = 0;
+  std::uint64_t posts = 0, post_deliveries = 0;
   std::uint64_t client_crashes = 0, server_crashes = 0, partitions = 0;
   std::uint64_t store_failures = 0, store_batches = 0, store_commands = 0;
   World::NetworkStats net;
@@ -68,12 +69,17 @@ class Scenario {
 
  private:
   enum class Outcome : std::uint8_t { kNone, kPeerAck, kSaved, kExists, kRefused };
+  /// What a message was typed as: send, send_all, send_group g.
+  enum class Kind : std::uint8_t { kDirect, kChannel, kGroup };
   struct Typed {
-    std::string from, to;
+    std::string from, to;  ///< to: the peer, "*" (the channel) or "#g" (group g)
     std::uint16_t from_port = 0;
     int incarnation = 0;
     Outcome outcome = Outcome::kNone;
     bool shown = false;
+    Kind kind = Kind::kDirect;
+    std::set<std::uint16_t> must_show{};  ///< a post: the members when it was typed
+    std::set<std::uint16_t> shown_at{};
   };
 
   double uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
@@ -121,9 +127,11 @@ class Scenario {
   std::map<std::uint16_t, TimePoint> client_restart_;  // port -> restart at
   std::optional<TimePoint> server_restart_;
   std::vector<Typed> typed_;
-  std::map<std::pair<std::uint16_t, std::uint64_t>, std::size_t> chat_ids_, save_ids_;
+  std::map<std::pair<std::uint16_t, std::uint64_t>, std::size_t> chat_ids_, save_ids_, post_ids_;
+  std::set<std::uint16_t> ever_registered_;  ///< printed the welcome at least once
+  std::set<std::uint16_t> joined_;           ///< printed "[Joined group g.]"
   std::map<std::tuple<std::uint16_t, int, std::size_t>, int> shown_;  // (port, incarnation, n)
-  std::map<std::tuple<std::uint16_t, int, std::uint16_t, int>, std::size_t> last_live_;
+  std::map<std::tuple<std::uint16_t, int, std::uint16_t, int, Kind>, std::size_t> last_live_;
   std::deque<std::string> recent_;
   std::string failure_;
 };
@@ -137,6 +145,9 @@ void Scenario::install_hooks() {
     }
     if (const auto* s = std::get_if<Save>(&m); s != nullptr && s->text.starts_with("m")) {
       save_ids_[{from.port, s->id}] = std::stoul(s->text.substr(1));
+    }
+    if (const auto* p = std::get_if<Post>(&m); p != nullptr && p->text.starts_with("m")) {
+      post_ids_[{from.port, p->id}] = std::stoul(p->text.substr(1));
     }
     Fate f;
     const auto cut = [&](std::uint16_t port) {
@@ -156,6 +167,9 @@ void Scenario::install_hooks() {
     if (trace_) {
       std::string extra;
       if (const auto* a = std::get_if<Ack>(&m)) extra = " id " + std::to_string(a->id);
+      if (const auto* d = std::get_if<Deliver>(&m)) {
+        extra = " id " + std::to_string(d->id) + " " + d->group + " " + d->text;
+      }
       event(std::string(kind_of(m)) + " " + from.to_string() + " -> " + to.to_string() + extra);
     }
     // The outcome of a relay after "exists" (its ack may have been lost).
@@ -170,6 +184,12 @@ void Scenario::install_hooks() {
     if (const auto c = chat_ids_.find({to.port, a->id}); c != chat_ids_.end() && from != w_.server_endpoint) {
       auto& msg = typed_[c->second];
       if (msg.outcome == Outcome::kNone) msg.outcome = Outcome::kPeerAck;
+    }
+    if (const auto p = post_ids_.find({to.port, a->id}); p != post_ids_.end() && from == w_.server_endpoint) {
+      auto& msg = typed_[p->second];
+      if (msg.outcome == Outcome::kNone || msg.outcome == Outcome::kRefused) {
+        msg.outcome = a->status == AckStatus::kSaved ? Outcome::kSaved : Outcome::kRefused;
+      }
     }
     if (const auto s = save_ids_.find({to.port, a->id}); s != save_ids_.end() && from == w_.server_endpoint) {
       auto& msg = typed_[s->second];
@@ -187,15 +207,23 @@ void Scenario::install_hooks() {
     // message without outcome from this process to it was refused.
     // So was one the client says it did not send (the server unreachable
     // while the client was offline by choice, or at quit).
+    if (line == ">>> [Welcome, You are registered.]") ever_registered_.insert(port);
+    if (line == ">>> [Joined group g.]") joined_.insert(port);
+    // "the channel" / "group g" in those lines name a post's target.
+    const auto target = [](const std::string& rest) -> std::string {
+      if (rest.starts_with("the channel ")) return "*";
+      if (rest.starts_with("group ")) return "#" + rest.substr(6, rest.find(' ', 6) - 6);
+      return rest.substr(0, rest.find(' '));
+    };
     std::string to;
     if (const std::string unknown = ">>> [Unknown client "; line.starts_with(unknown)) {
       to = line.substr(unknown.size(), line.size() - unknown.size() - 2);
     } else if (const std::string lost = ">>> [Server not responding: the message for ";
                line.starts_with(lost)) {
-      to = line.substr(lost.size(), line.find(' ', lost.size()) - lost.size());
+      to = target(line.substr(lost.size()));
     } else if (const std::string held = ">>> [Message for ";
                line.starts_with(held) && line.ends_with(" not sent: server unreachable.]")) {
-      to = line.substr(held.size(), line.find(' ', held.size()) - held.size());
+      to = target(line.substr(held.size()));
     }
     if (!to.empty()) {
       const auto& sender = w_.nodes.at(port);
@@ -209,11 +237,21 @@ void Scenario::install_hooks() {
       }
       return;
     }
-    // ">>> <nick>: m<n>" (direct or relayed) or ">>> <nick>: T<ms> m<n>" (stored).
-    const auto colon = line.find(": ");
-    if (line.rfind(">>> ", 0) != 0 || colon == std::string::npos || line[4] == '[') return;
-    std::string body = line.substr(colon + 2);
-    const std::string sender = line.substr(4, colon - 4);
+    // ">>> <nick>: m<n>" (direct or relayed) or ">>> <nick>: T<ms> m<n>"
+    // (stored), each perhaps after "[Channel] " or "[g] ".
+    std::string rest = line.starts_with(">>> ") ? line.substr(4) : std::string();
+    Kind kind = Kind::kDirect;
+    if (rest.starts_with("[Channel] ")) {
+      kind = Kind::kChannel;
+      rest = rest.substr(10);
+    } else if (rest.starts_with("[g] ")) {
+      kind = Kind::kGroup;
+      rest = rest.substr(4);
+    }
+    const auto colon = rest.find(": ");
+    if (colon == std::string::npos || rest.empty() || rest[0] == '[') return;
+    std::string body = rest.substr(colon + 2);
+    const std::string sender = rest.substr(0, colon);
     const bool stored = body.starts_with("T");
     if (stored) body = body.substr(body.find(' ') + 1);
     if (!body.starts_with("m")) return;
@@ -224,16 +262,20 @@ void Scenario::install_hooks() {
     }
     Typed& msg = typed_[n];
     const auto& node = w_.nodes.at(port);
-    if (nickname_key(node.config.nick) != nickname_key(msg.to) || sender != msg.from) {
+    const bool wrong_place = msg.kind == Kind::kDirect
+                                 ? nickname_key(node.config.nick) != nickname_key(msg.to)
+                                 : port == msg.from_port;  // never to its sender
+    if (wrong_place || sender != msg.from || kind != msg.kind) {
       fail("m" + std::to_string(n) + " from " + msg.from + " to " + msg.to + " shown at " +
-           node.config.nick + " as from " + sender);
+           node.config.nick + " as " + line);
     }
+    msg.shown_at.insert(port);
     if (++shown_[{port, node.incarnation, n}] > 1) {
       fail("m" + std::to_string(n) + " shown twice by the same process at " + node.config.nick);
     }
     if (!stored) {
       // Live messages from one sender process appear in the order typed.
-      auto& last = last_live_[{msg.from_port, msg.incarnation, port, node.incarnation}];
+      auto& last = last_live_[{msg.from_port, msg.incarnation, port, node.incarnation, kind}];
       if (last > n) {
         fail("m" + std::to_string(n) + " shown after m" + std::to_string(last) + " at " +
              node.config.nick + ": out of order");
@@ -265,6 +307,26 @@ void Scenario::random_action(Totals& totals) {
   const int i = pick(clients_);
   const std::uint16_t port = port_of(i);
   auto& node = w_.nodes.at(port);
+  if (uniform() < 0.12) {
+    // The channel and group g: join first, then post to either.
+    if (!node.alive || !node.session->registered()) return;
+    if (!joined_.contains(port)) {
+      w_.type(port, "join g");
+      return;
+    }
+    const bool channel = uniform() < 0.5;
+    const std::size_t n = typed_.size();
+    Typed t{nick_of(i), channel ? "*" : "#g", port, node.incarnation, Outcome::kNone, false,
+            channel ? Kind::kChannel : Kind::kGroup, {}, {}};
+    for (const std::uint16_t p : channel ? ever_registered_ : joined_) {
+      if (p != port) t.must_show.insert(p);
+    }
+    typed_.push_back(std::move(t));
+    ++totals.typed;
+    ++totals.posts;
+    w_.type(port, (channel ? "send_all m" : "send_group g m") + std::to_string(n));
+    return;
+  }
   const double r = uniform();
   if (r < 0.6) {
     if (!node.alive || !node.session->registered()) return;
@@ -319,9 +381,18 @@ std::string Scenario::final_checks(Totals& totals) {
     }
     const bool accepted = m.outcome == Outcome::kPeerAck || m.outcome == Outcome::kSaved ||
                           m.outcome == Outcome::kExists;
-    if (accepted && !m.shown) {
+    if (accepted && !m.shown && m.kind == Kind::kDirect) {
       return "m" + std::to_string(n) + " from " + m.from + " to " + m.to +
              " was accepted but never shown";
+    }
+    if (accepted && m.kind != Kind::kDirect) {
+      for (const std::uint16_t p : m.must_show) {
+        if (!m.shown_at.contains(p)) {
+          return "m" + std::to_string(n) + " from " + m.from + " to " + m.to +
+                 " was stored but never shown at " + std::to_string(p);
+        }
+        ++totals.post_deliveries;
+      }
     }
     if (m.outcome == Outcome::kNone) {
       const auto& sender = w_.nodes.at(m.from_port);
@@ -446,6 +517,9 @@ std::string Scenario::run(Totals& totals) {
     if (const auto* s = std::get_if<Save>(&m); s != nullptr && s->text.starts_with("m")) {
       save_ids_[{from.port, s->id}] = std::stoul(s->text.substr(1));
     }
+    if (const auto* p = std::get_if<Post>(&m); p != nullptr && p->text.starts_with("m")) {
+      post_ids_[{from.port, p->id}] = std::stoul(p->text.substr(1));
+    }
     (void)to;
     return Fate{};
   };
@@ -521,6 +595,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(totals.saved), static_cast<unsigned long long>(totals.exists),
               static_cast<unsigned long long>(totals.told_failed), static_cast<unsigned long long>(totals.sender_died),
               static_cast<unsigned long long>(totals.shown), static_cast<unsigned long long>(totals.cross_restart_repeats));
+  std::printf("simulation: channel and group messages typed %llu; deliveries checked at their members %llu\n",
+              static_cast<unsigned long long>(totals.posts),
+              static_cast<unsigned long long>(totals.post_deliveries));
   std::printf("simulation: datagrams sent %llu, delivered %llu, dropped %llu, duplicated %llu, delayed (reordered) %llu\n",
               static_cast<unsigned long long>(totals.net.sent), static_cast<unsigned long long>(totals.net.delivered),
               static_cast<unsigned long long>(totals.net.dropped), static_cast<unsigned long long>(totals.net.duplicated),
