@@ -11,6 +11,11 @@ namespace udpchat::bench {
 /// prints "bare: ... p50 X us, p99 Y us"; writes the samples to `samples`.
 int bare_pingpong(std::size_t messages, std::size_t bytes, const std::string& samples);
 
+/// `messages` Deliver datagrams carrying `bytes` of text sent one way
+/// between two sockets of this process, the receiver draining through
+/// epoll; prints "oneway: ... X datagrams/s" (received per second).
+int bare_oneway(std::size_t messages, std::size_t bytes);
+
 /// Inserts `rows` message rows of `bytes` bytes into a database in `dir`
 /// (WAL, synchronous=FULL, the store's schema), `batch` rows a
 /// transaction; prints "sqlite: ... N rows/s". Returns 0, or 2 without `dir`.

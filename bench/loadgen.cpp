@@ -26,6 +26,14 @@
 //   udpchat_loadgen bare --messages K --bytes B
 //       the baseline: a bare UDP ping-pong of the same size between two
 //       sockets of this process (p50/p99 round trip, us).
+//   udpchat_loadgen fanout --server-port P --clients N --messages K [--bytes B]
+//       N members and one sender register; the sender types K send_all of B
+//       bytes (one in flight at a time, as a user's client does); waits until
+//       every member showed every message; prints deliveries per second and
+//       whether each was shown exactly once. Exit 0 when all were, once.
+//   udpchat_loadgen oneway --messages K --bytes B
+//       the baseline: K Deliver-sized datagrams one way between two sockets
+//       of this process (received per second).
 //   udpchat_loadgen sqlite --dir D --rows N --batch B
 //       the baseline: SQLite's own insert rate (WAL, synchronous=FULL) of
 //       rows shaped like udpchat's messages, B rows per transaction.
@@ -70,7 +78,8 @@ struct Options {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(
       stderr,
-      "udpchat_loadgen: %s\nusage: udpchat_loadgen storm|online|saves|pingpong|bare|sqlite "
+      "udpchat_loadgen: %s\nusage: udpchat_loadgen storm|online|saves|fanout|pingpong|bare|oneway|"
+      "sqlite "
       "--server-port P "
       "[--clients N] [--rows R] [--timeout-s T] [--heartbeat-ms H] [--hold-s T] "
       "[--senders M --recipients R --messages K] [--heartbeats] [--bytes B] [--batch B] "
@@ -126,7 +135,7 @@ Options parse(int argc, char** argv) {
     else
       usage(("unknown option " + a).c_str());
   }
-  if (o.server_port == 0 && o.mode != "bare" && o.mode != "sqlite") {
+  if (o.server_port == 0 && o.mode != "bare" && o.mode != "sqlite" && o.mode != "oneway") {
     usage("--server-port is required");
   }
   return o;
@@ -277,6 +286,56 @@ int saves(const Options& o) {
   return saved == total ? 0 : 1;
 }
 
+int fanout(const Options& o) {
+  if (o.clients == 0 || o.messages == 0) usage("fanout needs --clients and --messages");
+  raise_file_limit(o.clients + 2);
+  Load load(o.server_port, o.heartbeat_ms);
+  load.first_address = o.first_address;
+  for (std::size_t i = 0; i < o.clients; ++i) load.add(o.prefix + std::to_string(i));
+  const std::size_t sender = load.add(o.prefix + "sender");
+  if (!wait_registered(load, 0, o.timeout_s)) return 1;
+  // shown[i][k]: how many times member i showed message k.
+  std::vector<std::vector<std::uint8_t>> shown(o.clients, std::vector<std::uint8_t>(o.messages));
+  std::size_t deliveries = 0, acked = 0, odd = 0;
+  const std::string head = ">>> [Channel] " + o.prefix + "sender: ";
+  load.line_hook = [&](std::size_t i, const std::string& l) {
+    if (i == sender) {
+      acked += l == ">>> [Message received by Server.]" ? 1 : 0;
+      return;
+    }
+    if (!l.starts_with(head) || i >= o.clients) return;
+    const auto k = std::strtoul(l.c_str() + head.size(), nullptr, 10);
+    if (k >= o.messages) {
+      ++odd;
+      return;
+    }
+    ++shown[i][k];
+    ++deliveries;
+  };
+  const std::string pad(o.bytes > 12 ? o.bytes - 12 : 0, 'x');
+  const auto started = Clock::now();
+  for (std::size_t k = 0; k < o.messages; ++k) {
+    load.type(sender, "send_all " + std::to_string(k) + " " + pad);
+  }
+  const std::size_t want = o.clients * o.messages;
+  const bool done = load.run([&] { return deliveries >= want && acked == o.messages; },
+                             std::chrono::duration<double>(o.timeout_s));
+  const double secs = seconds_since(started);
+  // A moment more: a duplicate would show now.
+  load.run([] { return false; }, std::chrono::duration<double>(0.5));
+  std::size_t once = 0;
+  for (const auto& member : shown) {
+    for (const std::uint8_t n : member) once += n == 1 ? 1 : 0;
+  }
+  std::printf(
+      "fanout: %zu members x %zu messages: %zu deliveries in %.3f s: %.0f deliveries/s; "
+      "%zu of %zu shown exactly once, %zu odd lines\n",
+      o.clients, o.messages, deliveries, secs, static_cast<double>(deliveries) / secs, once, want,
+      odd);
+  std::fflush(stdout);
+  return done && once == want && odd == 0 ? 0 : 1;
+}
+
 int pingpong(const Options& o) {
   Load load(o.server_port, o.heartbeat_ms);
   load.first_address = o.first_address;
@@ -317,6 +376,8 @@ int main(int argc, char** argv) {
   if (o.mode == "saves") return saves(o);
   if (o.mode == "pingpong") return pingpong(o);
   if (o.mode == "bare") return bare_pingpong(o.messages, o.bytes, o.samples);
+  if (o.mode == "fanout") return fanout(o);
+  if (o.mode == "oneway") return bare_oneway(o.messages, o.bytes);
   if (o.mode == "sqlite") return sqlite_rate(o.dir, o.messages, o.batch, o.bytes);
   usage(("unknown mode " + o.mode).c_str());
 }

@@ -162,6 +162,26 @@ def bench_saves(build, root, port, senders, recipients, messages):
         p99 <= 1000, cmd + " (server statistics)")
 
 
+def bench_fanout(build, root, port, members, messages):
+    log("send_all fan-out: %d online members x %d messages, vs bare one-way UDP" % (
+        members, messages))
+    base, bcmd = loadgen(build, "oneway", "--messages", 200000, "--bytes", 100)
+    s = Server(build, root, port)
+    try:
+        out, cmd = loadgen(build, "fanout", "--server-port", port, "--clients", members,
+                           "--messages", messages, "--bytes", 100, "--timeout-s", 300)
+    finally:
+        s.stop()
+    log("  " + base + "\n  " + out)
+    rate = num(r"([\d.]+) deliveries/s", out)
+    brate = num(r"([\d.]+) datagrams/s", base)
+    all_once = ("%d of %d shown exactly once" % (members * messages, members * messages)) in out
+    row("send_all to %d online clients" % members, "%.0f deliveries/s%s" % (
+        rate, "" if all_once else " (NOT all acked once)"), "one-way UDP %.0f datagrams/s" % brate,
+        "%.2f" % (rate / brate), "all acked; >= 0.33", all_once and rate / brate >= 1 / 3,
+        cmd + "; " + bcmd)
+
+
 def bench_storms(build, root, port, sizes):
     for n in sizes:
         s = Server(build, root, port)
@@ -330,6 +350,7 @@ def main():
     try:
         bare_file, send_file = bench_latency(build, root, port, out_dir, 2000 if q else 20000)
         bench_saves(build, root, port + 1, 50 if q else 200, 10 if q else 20, 5 if q else 25)
+        bench_fanout(build, root, port + 5, 1000, 5 if q else 20)
         log("registration storms")
         bench_storms(build, root, port + 2, [250, 1000, 2000] if q else
                      [250, 500, 1000, 2000, 5000, 10000])

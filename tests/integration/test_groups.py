@@ -9,10 +9,13 @@ sockets (manual §4.9).
 - A member SIGKILLed and another SIGSTOPped during a fan-out: the others
   show the message before the stopped member's ack window ends; the
   stopped one shows it once, when it is back.
+- A fan-out to 1,000 virtual clients of the load generator, all shown once.
 """
 
+import os
 import re
 import signal
+import subprocess
 import time
 
 from harness import BYE, SAVED, TIMESTAMP_RE, WELCOME, wait_registered
@@ -125,3 +128,21 @@ def test_dead_and_stopped_members_delay_nobody(ctx):
     c["erin"].expect(">>> [crew] alice: a marker")
     copies = [l for l in c["erin"].lines() if l.endswith(" are you all there")]
     check(len(copies) == 1, "erin showed it %d times: %r" % (len(copies), copies))
+
+
+def test_fanout_to_1000_virtual_clients(ctx):
+    """send_all from a client of the load generator to 1,000 of its virtual
+    clients (real ClientSessions on real sockets): every delivery shown
+    exactly once. Bounded in time; counts are checked, never timings."""
+    members, messages = (1000, 10) if not os.environ.get("UDPCHAT_SANITIZED") else (200, 5)
+    server = ctx.server(extra=["--log-level", "warn"])
+    r = subprocess.run([ctx.loadgen, "fanout", "--server-port", str(server.port),
+                        "--clients", str(members), "--messages", str(messages),
+                        "--timeout-s", "120"],
+                       capture_output=True, text=True, timeout=180)
+    print("    " + r.stdout.strip())
+    want = members * messages
+    check(r.returncode == 0 and ("%d of %d shown exactly once, 0 odd" % (want, want)) in r.stdout,
+          "fan-out to %d members: %r %r" % (members, r.stdout, r.stderr[-2000:]))
+    server.signal(signal.SIGTERM)
+    server.wait(timeout=30)
