@@ -9,8 +9,11 @@ and goes through every flow of manual §4: registration and table
 updates, list, direct messages with acknowledgements, UTF-8 text, mistakes,
 dereg and the messages the server saves meanwhile, reg and the stored
 messages with their timestamps, a client killed with SIGKILL and the others
-falling back to the server, its restart, help, and everyone quitting before
-the server is stopped with SIGTERM.
+falling back to the server, its restart, the channel (send_all) and named
+groups (join, groups, send_group; an offline member at registration), the
+server stopped and started again under live clients (they wait, chat
+directly, and register again by themselves), help, and everyone quitting
+before the server is stopped with SIGTERM.
 
 Every line each process prints is shown as it comes, prefixed with the
 process's name (`alice  | ...`; `!` marks its log lines on stderr), and so
@@ -21,6 +24,7 @@ with a clear message if an expected line did not come.
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -32,7 +36,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 import harness  # noqa: E402
 from harness import (  # noqa: E402
-    BYE, SAVED, TABLE, USAGE_SEND,
+    BYE, SAVED, TABLE, TIMESTAMP_RE, UNREACHABLE, USAGE_SEND, WELCOME,
     list_line, msg, no_ack, received_by, stored, too_long, unknown_client,
     wait_registered,
 )
@@ -73,6 +77,19 @@ def send(sender, receiver, text):
     sender.send("send %s %s" % (receiver.nick, text))
     sender.expect(received_by(receiver.nick))
     receiver.expect(msg(sender.nick, text))
+
+
+BY_SERVER = ">>> [Message received by Server.]"
+
+
+def channel(sender, text):
+    return ">>> [Channel] %s: %s" % (sender, text)
+
+
+def stored_in(where, sender, text):
+    """A saved channel or group message, as shown at registration."""
+    return re.compile(re.escape(">>> [%s] %s: " % (where, sender)) + TIMESTAMP_RE + " " +
+                      re.escape(text))
 
 
 def settle(proc, quiet=0.3, timeout=5.0):
@@ -171,6 +188,58 @@ def run(ctx):
     send(bob, alice, "Sorry, my laptop crashed.")
     send(alice, bob, "Welcome back!")
 
+    step("The channel: send_all reaches every other client, through the server")
+    alice.send("send_all Cake in the kitchen at 4!")
+    alice.expect(BY_SERVER)
+    bob.expect(channel("alice", "Cake in the kitchen at 4!"))
+    carol.expect(channel("alice", "Cake in the kitchen at 4!"))
+
+    step("Named groups: join, groups, send_group; a non-member is refused")
+    alice.send("join lunch")
+    alice.expect(">>> [Joined group lunch.]")
+    bob.send("join lunch")
+    bob.expect(">>> [Joined group lunch.]")
+    carol.send("groups")
+    carol.expect(">>> lunch: alice, bob")
+    carol.send("send_group lunch Can I come?")
+    carol.expect(">>> [You are not in group lunch.]")
+    bob.send("send_group lunch Pizza or sushi?")
+    bob.expect(BY_SERVER)
+    alice.expect(">>> [lunch] bob: Pizza or sushi?")
+
+    step("An offline member gets channel and group messages at registration, stored once")
+    bob.send("dereg")
+    bob.expect(BYE)
+    alice.expect(TABLE)
+    alice.send("send_group lunch Sushi it is.")
+    alice.expect(BY_SERVER)
+    carol.send("send_all The printer is fixed.")
+    carol.expect(BY_SERVER)
+    bob.send("reg bob")
+    wait_registered(bob, stored_messages=True)
+    bob.expect(stored_in("lunch", "alice", "Sushi it is."))
+    bob.expect(stored_in("Channel", "carol", "The printer is fixed."))
+    alice.expect(TABLE)
+    carol.expect(TABLE)
+
+    step("The server stops (SIGTERM): the clients keep running and wait for it")
+    server.signal(signal.SIGTERM)
+    for c in (alice, bob, carol):
+        c.expect(">>> [Server is shutting down.]")
+        c.expect(UNREACHABLE)
+    server.expect_exit(0)
+    send(alice, bob, "The server is down, but we still talk directly.")
+
+    step("A server starts again on the same data directory: everyone is back by themselves")
+    server = ctx.server(port=server.port, data_dir=server.data_dir)
+    for c in (alice, bob, carol):
+        c.expect(WELCOME, timeout=40)
+    bob.send("groups")
+    bob.expect(">>> lunch: alice, bob")
+    bob.send("send_group lunch Groups survive a restart.")
+    bob.expect(BY_SERVER)
+    alice.expect(">>> [lunch] bob: Groups survive a restart.")
+
     step("The commands")
     bob.send("help")
     bob.expect(lambda l: "send <nick> <message>" in l)
@@ -180,6 +249,9 @@ def run(ctx):
         bob.expect(list_line(c.nick, c.port))
 
     step("Everyone leaves: quit, exit, end of input; each deregisters first")
+    settle(carol)
+    for c in (alice, bob, carol):
+        c.skip_to_end()  # the table lines before this step are behind us
     alice.send("quit")
     alice.expect(BYE)
     alice.expect_exit(0)

@@ -121,6 +121,9 @@ int main(int argc, char** argv) {
       cxxopts::value<std::string>(), "N")(
       "full-table-limit",
       "server: up to this many registered clients everyone holds the whole table (default 1000)",
+      cxxopts::value<std::string>(), "N")(
+      "fanout-window",
+      "server: channel, group and stored deliveries awaiting an ack at once (default 512)",
       cxxopts::value<std::string>(),
       "N")("log-level", "trace, debug, info, warn or error (default: server info, client warn)",
            cxxopts::value<std::string>()->default_value("default"),
@@ -160,6 +163,8 @@ int main(int argc, char** argv) {
       o.table_batch = milliseconds(parse_bounded(r, "table-batch-ms", 0, 10000, 20));
       o.full_table_limit =
           static_cast<std::size_t>(parse_bounded(r, "full-table-limit", 0, 20000, 1000));
+      o.fanout_window =
+          static_cast<std::size_t>(parse_bounded(r, "fanout-window", 1, 100000, 512));
       o.common = parse_common(r);
       if (default_level) o.common.log_level = LogLevel::kInfo;
       return run_server(o);

@@ -243,6 +243,7 @@ int run_server(const ServerOptions& options) {
   config.max_stored_per_client = options.max_stored;
   config.table_batch = options.table_batch;
   config.full_table_limit = options.full_table_limit;
+  config.fanout_window = options.fanout_window;
   ServerCore core(config, std::random_device{}() * 0x100000000ULL + std::random_device{}());
   const auto state = (*store)->load();
   if (!state) {

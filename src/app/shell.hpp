@@ -31,6 +31,7 @@ struct ServerOptions {
   std::size_t max_stored = kDefaultMaxStoredPerClient;
   Duration table_batch = kDefaultTableBatch;
   std::size_t full_table_limit = kDefaultFullTableLimit;
+  std::size_t fanout_window = kDefaultFanoutWindow;  ///< manual §4.9
 };
 
 struct ClientOptions {
