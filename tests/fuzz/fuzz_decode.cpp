@@ -45,6 +45,10 @@ void check_nick(const std::string& nick) {
   if (!is_valid_nickname(nick)) fail("accepted an invalid nickname", nick);
 }
 
+void check_group(const std::string& group) {
+  if (group != kEveryone && !is_valid_nickname(group)) fail("accepted an invalid group", group);
+}
+
 void check_text(const std::string& text) {
   if (text.size() > kMaxMessageBytes) fail("accepted a text longer than 1000 bytes");
   if (!is_valid_utf8(text)) fail("accepted a text that is not valid UTF-8", text);
@@ -68,13 +72,31 @@ void check_fields(const Message& message) {
         } else if constexpr (std::is_same_v<T, Deliver>) {
           check_nick(m.from);
           check_text(m.text);
+          if (!m.group.empty()) check_group(m.group);
+        } else if constexpr (std::is_same_v<T, Post>) {
+          check_nick(m.from);
+          check_group(m.group);
+          check_text(m.text);
+        } else if constexpr (std::is_same_v<T, Join> || std::is_same_v<T, Leave>) {
+          check_nick(m.from);
+          check_nick(m.group);  // a real group, never the channel
+        } else if constexpr (std::is_same_v<T, ListGroups>) {
+          check_nick(m.from);
+        } else if constexpr (std::is_same_v<T, GroupList>) {
+          if (m.parts == 0 || m.parts > kMaxTableParts || m.part >= m.parts) {
+            fail("accepted a group list part outside 0 <= part < parts <= 4096");
+          }
+          for (const auto& g : m.groups) {
+            check_nick(g.name);
+            for (const auto& member : g.members) check_nick(member);
+          }
         } else if constexpr (std::is_same_v<T, Notice>) {
           if (!m.nick.empty()) check_nick(m.nick);
           if (static_cast<int>(m.kind) > static_cast<int>(NoticeKind::kShutdown)) {
             fail("notice kind out of range");
           }
         } else if constexpr (std::is_same_v<T, Ack>) {
-          if (static_cast<int>(m.status) > static_cast<int>(AckStatus::kError)) {
+          if (static_cast<int>(m.status) > static_cast<int>(AckStatus::kNotMember)) {
             fail("ack status out of range");
           }
           check_text(m.detail);

@@ -148,8 +148,9 @@ int main(int argc, char** argv) {
   real("save_short", Save{5, "a", "b", 0, "hi"});
   real("hb", Heartbeat{6, "alice", 7});
   real("hb_max", Heartbeat{kMax64, nick32, kMax64});
-  const char* status_names[] = {"ok", "saved", "exists", "unknown", "in_use", "offline", "error"};
-  for (int s = 0; s <= static_cast<int>(AckStatus::kError); ++s) {
+  const char* status_names[] = {"ok",     "saved",   "exists", "unknown",
+                                "in_use", "offline", "error",  "not_member"};
+  for (int s = 0; s <= static_cast<int>(AckStatus::kNotMember); ++s) {
     real(std::string("ack_") + status_names[s],
          Ack{100U + static_cast<unsigned>(s), static_cast<AckStatus>(s), 0, {}});
   }
@@ -164,6 +165,15 @@ int main(int argc, char** argv) {
   real("notice_delivered", Notice{14, NoticeKind::kDelivered, "bob", 77});
   real("notice_saved", Notice{15, NoticeKind::kSaved, "carol", 78});
   real("notice_shutdown", Notice{16, NoticeKind::kShutdown, "", 0});
+  // The channel and groups.
+  real("post_channel", Post{30, "alice", kEveryone, 79, "hello everyone"});
+  real("post_group_1000_quotes", Post{31, nick32, nick32, kMax64, quotes1000});
+  real("deliver_channel", Deliver{32, "alice", 79, "hello everyone", 0, kEveryone});
+  real("deliver_group_stored", Deliver{33, "bob", 80, cjk_emoji, 1732233600000, "team"});
+  real("join", Join{34, "alice", "team"});
+  real("leave", Leave{35, "alice", "team"});
+  real("groups", ListGroups{36, "alice"});
+  real("grouplist", GroupList{37, 0, 2, {{"team", {"alice", "bob"}}, {"Friends", {}}}});
 
   // Tables: empty, one part, and one split into several parts.
   real("table_empty", TablePart{17, 1, 0, 1, {}});
