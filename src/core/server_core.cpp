@@ -314,6 +314,7 @@ void ServerCore::on_timeout(TimePoint now) {
   for (const std::uint64_t id : sender_.poll(now, outgoing_)) {
     on_expired(id, now);
   }
+  send_late_notices(now);
   if (now >= next_sweep_) {
     retry_deletions();
     sweep_liveness(now);
@@ -327,6 +328,7 @@ std::optional<TimePoint> ServerCore::next_deadline() const {
   TimePoint t = next_sweep_;
   if (const auto r = sender_.next_deadline()) t = std::min(t, *r);
   if (batch_due_ && !dirty_.empty()) t = std::min(t, *batch_due_);
+  if (!late_notices_.empty()) t = std::min(t, late_notices_.front().due);
   return t;
 }
 

@@ -294,6 +294,7 @@ class ServerCore {
   bool persist_message(const std::string& save_key, const PendingSave& s, After then);
   void relay(const std::string& save_key, TimePoint now);
   void relay_outcome(const std::string& save_key, bool delivered, TimePoint now);
+  void send_late_notices(TimePoint now);
   void mark_offline(const std::string& key, bool tell_client, TimePoint now);
   void persist(const Client& c);
   void touch(const std::string& key, TimePoint now);
@@ -378,6 +379,14 @@ class ServerCore {
   std::deque<std::pair<std::uint64_t, OpWaiter>> ops_in_flight_;  ///< by ticket
   std::uint64_t next_ticket_ = 1;
   std::deque<Held> held_;
+  /// "Saved instead" notices of failed relays, sent one ack window late.
+  struct LateNotice {
+    TimePoint due;
+    Endpoint to;
+    std::string sender_key;
+    Notice notice;
+  };
+  std::deque<LateNotice> late_notices_;
   std::set<std::pair<Endpoint, std::uint64_t>> replies_held_;  ///< acks not yet released
   TimePoint next_sweep_{};
   bool shutting_down_ = false;

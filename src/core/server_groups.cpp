@@ -197,7 +197,6 @@ void ServerCore::fan_out(const MessagePtr& m, TimePoint now) {
 // --- membership -----------------------------------------------------------------------
 
 void ServerCore::handle(const Join& m, const Endpoint& from, TimePoint now) {
-  (void)now;
   Client* c = request_from(m.from, from, m.id);
   if (c == nullptr) {
     return;
@@ -226,12 +225,18 @@ void ServerCore::handle(const Join& m, const Endpoint& from, TimePoint now) {
   issue(PutMemberOp{gkey, g->second.name, {ckey, joined}},
         {.after = After::kLogFailure, .key = "member " + m.from + " of " + g->second.name});
   if (!full_table()) {
+    // manual §6.9: members hold each other's rows. The joiner gets a
+    // snapshot of the rows it now holds, the members its row, both in the
+    // next table version (its row is published again).
     std::size_t n = 0;
     for (const auto& [other, j] : g->second.members) {
       if (++n > kMaxInterest) break;
       add_interest(ckey, other);
       add_interest(other, ckey);
     }
+    cancel_table_parts(*c);
+    c->held_version = 0;
+    touch(ckey, now);
   }
   reply_when_durable(from, m.id, Ack{0, AckStatus::kOk, 0, g->second.name});
 }

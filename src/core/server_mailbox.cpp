@@ -159,8 +159,26 @@ void ServerCore::relay_outcome(const std::string& save_key, bool delivered, Time
     return;
   }
   const std::uint64_t id = ids_.next();
-  send_reliable(id, s.sender, Notice{id, kind, clients_.at(s.recipient_key).nick, s.request.mid},
-                server_policy(), {Purpose::kNotice, sender_key, {}, 0}, now);
+  Notice notice{id, kind, clients_.at(s.recipient_key).nick, s.request.mid};
+  if (!delivered) {
+    // Told one ack window later: a copy of the relay still on its way
+    // (retransmitted late in the window, delayed) must not reach the
+    // recipient after the sender's next message, which the sender sends
+    // once told (manual §5: one sender's messages in the order typed).
+    late_notices_.push_back({now + config_.ack_timeout, s.sender, sender_key, std::move(notice)});
+    return;
+  }
+  send_reliable(id, s.sender, notice, server_policy(), {Purpose::kNotice, sender_key, {}, 0}, now);
+}
+
+void ServerCore::send_late_notices(TimePoint now) {
+  while (!late_notices_.empty() && late_notices_.front().due <= now) {
+    LateNotice n = std::move(late_notices_.front());
+    late_notices_.pop_front();
+    const std::uint64_t id = n.notice.id;
+    send_reliable(id, n.to, n.notice, server_policy(), {Purpose::kNotice, n.sender_key, {}, 0},
+                  now);
+  }
 }
 
 // --- stored messages -----------------------------------------------------------------

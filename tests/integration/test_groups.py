@@ -57,8 +57,8 @@ def test_channel_to_online_and_offline_clients(ctx):
         c[n].send("reg " + n)
         wait_registered(c[n], stored_messages=True)
         c[n].expect(stored_in("Channel", "alice", "hello everyone"))
-        c[n].send("list")  # a marker: everything stored came before its answer
-        c[n].expect(re.compile(r">>> %s \S+ online" % n))
+        if n == "erin":  # the last of hers, in the order saved
+            c[n].expect(re.compile(re.escape(">>> bob: ") + TIMESTAMP_RE + " direct after"))
         shown = [l for l in c[n].since(mark) if re.match(r">>> (\[Channel\] )?\w+: ", l)]
         if n == "erin":
             check(len(shown) == 3, "erin's stored messages: %r" % shown)
@@ -115,8 +115,10 @@ def test_dead_and_stopped_members_delay_nobody(ctx):
     for n in ("bob", "carol"):
         c[n].expect(">>> [crew] alice: are you all there")
     elapsed = time.monotonic() - start
-    # The stopped member's ack window is 5 tries 500 ms apart (2.5 s).
-    check(elapsed < 2.0, "the live members waited %.2f s" % elapsed)
+    # The criterion: before the stopped member's ack window ends
+    # (5 tries 500 ms apart: 2.5 s); typically a millisecond. The
+    # deterministic form of this check is in tests/unit/test_groups.cpp.
+    check(elapsed < 2.5, "the live members waited %.2f s" % elapsed)
     print("    live members showed it %.3f s after it was typed" % elapsed)
     # erin comes back: held offline by then, she registers again by herself.
     # She shows it once: from her socket's buffer (the delivery sent while

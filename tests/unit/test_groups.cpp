@@ -263,4 +263,24 @@ TEST_SUITE("channel and groups") {
     }, 10s));
     CHECK(log_rows(w, kChannelLog) == 1);
   }
+
+  TEST_CASE("beyond the full-table limit, group members hold each other's rows") {
+    World w([](ServerConfig& c) { c.full_table_limit = 2; });
+    for (int i = 0; i < 4; ++i) w.start_client(nick(i), port(i));
+    w.run_for(2s);
+    const auto holds = [&](int i, const std::string& other) {
+      const auto rows = w.session(port(i)).table();
+      return std::any_of(rows.begin(), rows.end(),
+                         [&](const TableEntry& e) { return e.nick == other; });
+    };
+    REQUIRE_FALSE(holds(0, "u1"));
+    w.type(port(0), "join g");
+    w.run_for(1s);
+    w.type(port(1), "join g");
+    w.run_for(1s);
+    CHECK(holds(0, "u1"));
+    CHECK(holds(1, "u0"));
+    CHECK_FALSE(holds(0, "u2"));
+    CHECK_FALSE(holds(2, "u0"));
+  }
 }
