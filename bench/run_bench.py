@@ -320,8 +320,6 @@ def write_results(out_dir, started):
              "|---|---|---|---|---|---|---|"]
     for r in ROWS:
         lines.append("| " + " | ".join(r) + " |")
-    lines.append("| send_all to 1,000 online clients | - | - | - | deliveries/s >= 1/3 of "
-                 "bare one-way datagrams/s | not built | channels are not built yet |")
     lines += ["", "Storms (default `--full-table-limit` 1000):", "",
               "| clients | seconds | datagrams to clients per registration | tables |",
               "|---|---|---|---|"]

@@ -93,6 +93,9 @@ void ClientSession::cmd_send(std::string_view args, TimePoint now) {
   }
   PeerQueue& q = peers_[key];
   q.messages.push_back({nick, std::string(text), ids_.next()});
+  if (q.stage == SendStage::kHeld) {
+    say("[Message for " + nick + " kept until the server is back.]");  // behind the others
+  }
   if (q.stage == SendStage::kIdle) {
     if (entry == nullptr) {
       start_lookup(key, now);

@@ -167,7 +167,8 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
         }
       },
       *decoded);
-  if (from_server) {
+  const auto* notice = std::get_if<Notice>(&*decoded);
+  if (from_server && (notice == nullptr || notice->kind != NoticeKind::kShutdown)) {
     server_heard(now);  // reconnecting: the server is back, register now
   }
   process_input(now);
@@ -220,6 +221,8 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
     case RequestKind::kJoin:
     case RequestKind::kLeave:
     case RequestKind::kGroups:
+      answers_.erase(id);  // half an answer, perhaps
+      group_answers_.erase(id);
       server_lost(now);
       say_server_unreachable();
       return;

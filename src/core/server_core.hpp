@@ -175,6 +175,7 @@ class ServerCore {
     std::int64_t backlog_seq = 0;      ///< last seq at its registration: older is "stored"
     std::vector<std::string> groups;   ///< keys of the groups it is in
     bool window_waiting = false;       ///< queued for a slot of the fan-out window
+    bool window_turn = false;          ///< its turn came: it may take a slot before the queue
   };
   /// A named group: its name as created and its members' keys with the
   /// seq after which they receive its messages.

@@ -182,7 +182,12 @@ void ServerCore::fan_out(const MessagePtr& m, TimePoint now) {
     deliver_next(key, now);
   };
   if (m->to_key == kChannelLog) {
-    for (auto& [key, c] : clients_) hand_over(key, c, 0);
+    // The online ones only (offline ones read the log when they register):
+    // a server of a million registered clients does not walk them all.
+    std::vector<std::string> online;
+    online.reserve(online_at_.size());
+    for (const auto& [endpoint, key] : online_at_) online.push_back(key);
+    for (const std::string& key : online) hand_over(key, clients_.at(key), 0);
     return;
   }
   const auto g = groups_.find(m->to_key.substr(1));
@@ -224,16 +229,17 @@ void ServerCore::handle(const Join& m, const Endpoint& from, TimePoint now) {
   c->groups.push_back(gkey);
   issue(PutMemberOp{gkey, g->second.name, {ckey, joined}},
         {.after = After::kLogFailure, .key = "member " + m.from + " of " + g->second.name});
+  // manual §6.9: members hold each other's rows (interest kept also below
+  // the full-table limit, for when the server grows past it).
+  std::size_t n = 0;
+  for (const auto& [other, j] : g->second.members) {
+    if (++n > kMaxInterest) break;
+    add_interest(ckey, other);
+    add_interest(other, ckey);
+  }
   if (!full_table()) {
-    // manual §6.9: members hold each other's rows. The joiner gets a
-    // snapshot of the rows it now holds, the members its row, both in the
-    // next table version (its row is published again).
-    std::size_t n = 0;
-    for (const auto& [other, j] : g->second.members) {
-      if (++n > kMaxInterest) break;
-      add_interest(ckey, other);
-      add_interest(other, ckey);
-    }
+    // The joiner gets a snapshot of the rows it now holds, the members its
+    // row, both in the next table version (its row is published again).
     cancel_table_parts(*c);
     c->held_version = 0;
     touch(ckey, now);
@@ -260,6 +266,7 @@ void ServerCore::handle(const Leave& m, const Endpoint& from, TimePoint now) {
   std::erase(c->groups, gkey);
   if (g->second.members.empty()) {
     groups_.erase(g);  // the store drops it with its last member
+    log_last_.erase(group_log_key(gkey));
   }
   issue(RemoveMemberOp{gkey, ckey}, {.after = After::kLogFailure, .key = "member " + m.from});
   reply_when_durable(from, m.id, Ack{0, AckStatus::kOk, 0, name});

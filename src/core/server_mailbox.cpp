@@ -206,8 +206,11 @@ void ServerCore::deliver_next(const std::string& key, TimePoint now) {
           {.after = After::kFetch, .key = key, .epoch = c.delivery_epoch, .seq = next_seq_ - 1});
     return;
   }
-  if (deliveries_in_flight_ >= config_.fanout_window) {
-    // manual §4.9: the fan-out is paced; it gets the next free slot.
+  const bool my_turn = std::exchange(c.window_turn, false);
+  if (deliveries_in_flight_ >= config_.fanout_window || (!window_queue_.empty() && !my_turn)) {
+    // manual §4.9: the fan-out is paced; it gets the next free slot, after
+    // those already waiting (a client whose ack freed a slot does not take
+    // it back before them).
     if (!c.window_waiting) {
       c.window_waiting = true;
       window_queue_.push_back(key);
@@ -242,7 +245,9 @@ void ServerCore::release_window(TimePoint now) {
     window_queue_.pop_front();
     if (const auto it = clients_.find(key); it != clients_.end()) {
       it->second.window_waiting = false;
+      it->second.window_turn = true;
       deliver_next(key, now);
+      it->second.window_turn = false;  // unused if it had nothing to send
     }
   }
 }
