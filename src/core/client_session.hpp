@@ -77,6 +77,9 @@ class ClientSession {
   [[nodiscard]] std::optional<int> exit_status() const { return exit_status_; }
 
   [[nodiscard]] bool registered() const { return phase_ == Phase::kRegistered; }
+  /// True while the server is unreachable and the client registers again
+  /// by itself (manual §4.7).
+  [[nodiscard]] bool reconnecting() const { return phase_ == Phase::kReconnecting; }
   [[nodiscard]] const std::string& nick() const { return config_.nick; }
   [[nodiscard]] std::uint64_t table_version() const { return table_version_; }
   /// The rows held, sorted by nickname key (all of them on a server of at

@@ -534,7 +534,10 @@ std::string Scenario::run(Totals& totals) {
     for (int i = 0; i < clients_; ++i) {
       auto& node = w_.nodes.at(port_of(i));
       if (!node.alive) w_.start_client(nick_of(i), port_of(i), heartbeat_);
-      else if (!node.session->registered()) w_.type(port_of(i), "reg " + nick_of(i));
+      // A client reconnecting registers again by itself: nobody types.
+      else if (!node.session->registered() && !node.session->reconnecting()) {
+        w_.type(port_of(i), "reg " + nick_of(i));
+      }
     }
   }
   // Settle: three heartbeat intervals (manual §6.6's repair) and a minute more
