@@ -1,0 +1,273 @@
+// scenario.cpp: the scenario's random actions, restarts, run and final
+// checks (see sim.cpp for the rules checked).
+#include "sim/scenario.hpp"
+
+namespace udpchat::sim {
+
+void Scenario::restart_due() {
+  for (auto it = client_restart_.begin(); it != client_restart_.end();) {
+    if (it->second <= w_.now) {
+      event("restart client " + std::to_string(it->first));
+      w_.start_client(nick_of(it->first - 7000), it->first, heartbeat_);
+      it = client_restart_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (server_restart_ && *server_restart_ <= w_.now) {
+    event("restart server");
+    w_.start_server();
+    server_restart_.reset();
+  }
+}
+
+void Scenario::random_action(Totals& totals) {
+  const int i = pick(clients_);
+  const std::uint16_t port = port_of(i);
+  auto& node = w_.nodes.at(port);
+  if (uniform() < 0.12) {
+    // The channel and group g: join first, then post to either.
+    if (!node.alive || !node.session->registered()) return;
+    if (!joined_.contains(port)) {
+      w_.type(port, "join g");
+      return;
+    }
+    const bool channel = uniform() < 0.5;
+    const std::size_t n = typed_.size();
+    Typed t{nick_of(i), channel ? "*" : "#g", port, node.incarnation, Outcome::kNone, false,
+            channel ? Kind::kChannel : Kind::kGroup, {}, {}};
+    for (const std::uint16_t p : channel ? ever_registered_ : joined_) {
+      if (p != port) t.must_show.insert(p);
+    }
+    typed_.push_back(std::move(t));
+    ++totals.typed;
+    ++totals.posts;
+    w_.type(port, (channel ? "send_all m" : "send_group g m") + std::to_string(n));
+    return;
+  }
+  const double r = uniform();
+  if (r < 0.6) {
+    if (!node.alive || !node.session->registered()) return;
+    const int j = pick(clients_);
+    const std::string to = nick_of(j);
+    const auto table = node.session->table();
+    const bool known = std::any_of(table.begin(), table.end(),
+                                   [&](const TableEntry& e) { return e.nick == to; });
+    if (!known && !interest_) return;  // beyond the full-table limit: a lookup first
+    const std::size_t n = typed_.size();
+    typed_.push_back({nick_of(i), to, port, node.incarnation, Outcome::kNone, false});
+    ++totals.typed;
+    w_.type(port, "send " + to + " m" + std::to_string(n));
+  } else if (r < 0.66) {
+    if (node.alive && node.session->registered()) w_.type(port, "dereg " + nick_of(i));
+  } else if (r < 0.74) {
+    if (node.alive && !node.session->registered()) w_.type(port, "reg " + nick_of(i));
+  } else if (r < 0.80) {
+    if (node.alive) {
+      event("kill client " + std::to_string(port));
+      ++totals.client_crashes;
+      w_.kill(port);
+      client_restart_[port] = w_.now + between(300ms, 5s);
+    }
+  } else if (r < 0.82) {
+    if (w_.server_alive) {
+      event("kill server");
+      ++totals.server_crashes;
+      w_.crash_server();
+      server_restart_ = w_.now + between(100ms, 3s);
+    }
+  } else if (r < 0.88) {
+    event("partition client " + std::to_string(port));
+    ++totals.partitions;
+    partitioned_[port] = w_.now + between(200ms, 3s);
+  } else {
+    w_.type(port, "list");
+  }
+}
+
+std::string Scenario::final_checks(Totals& totals) {
+  // 2. No loss.
+  for (std::size_t n = 0; n < typed_.size(); ++n) {
+    const Typed& m = typed_[n];
+    totals.shown += m.shown ? 1 : 0;
+    switch (m.outcome) {
+      case Outcome::kPeerAck: ++totals.peer_acked; break;
+      case Outcome::kSaved: ++totals.saved; break;
+      case Outcome::kExists: ++totals.exists; break;
+      case Outcome::kRefused: ++totals.told_failed; break;
+      case Outcome::kNone: break;
+    }
+    const bool accepted = m.outcome == Outcome::kPeerAck || m.outcome == Outcome::kSaved ||
+                          m.outcome == Outcome::kExists;
+    if (accepted && !m.shown && m.kind == Kind::kDirect) {
+      return "m" + std::to_string(n) + " from " + m.from + " to " + m.to +
+             " was accepted but never shown";
+    }
+    if (accepted && m.kind != Kind::kDirect) {
+      for (const std::uint16_t p : m.must_show) {
+        if (!m.shown_at.contains(p)) {
+          return "m" + std::to_string(n) + " from " + m.from + " to " + m.to +
+                 " was stored but never shown at " + std::to_string(p);
+        }
+        ++totals.post_deliveries;
+      }
+    }
+    if (m.outcome == Outcome::kNone) {
+      const auto& sender = w_.nodes.at(m.from_port);
+      if (sender.alive && sender.incarnation == m.incarnation && !m.shown) {
+        return "m" + std::to_string(n) + " from " + m.from + " has no outcome and its sender lives";
+      }
+      ++totals.sender_died;
+    }
+  }
+  // Repeats across restarts of the recipient (a documented limit).
+  std::map<std::pair<std::uint16_t, std::size_t>, int> per_port;
+  for (const auto& [key, count] : shown_) per_port[{std::get<0>(key), std::get<2>(key)}] += count;
+  for (const auto& [key, count] : per_port) totals.cross_restart_repeats += static_cast<std::uint64_t>(count - 1);
+  // 3. Stored messages delivered.
+  for (int i = 0; i < clients_; ++i) {
+    if (const auto left = w_.store.count_for(nick_of(i)).value(); left != 0) {
+      return std::to_string(left) + " stored messages never delivered to " + nick_of(i);
+    }
+  }
+  // 4. Tables converge; 5. nothing left in flight.
+  const auto table = w_.server->table();
+  for (int i = 0; i < clients_; ++i) {
+    auto& node = w_.nodes.at(port_of(i));
+    if (!node.alive || !node.session->registered()) {
+      return nick_of(i) + " is not registered at the end";
+    }
+    if (interest_) {
+      // Interest mode: its own row is current, and no row it holds is newer
+      // than the server's (rows looked up before a server restart may be
+      // stale: the restarted server does not know that interest).
+      for (const TableEntry& held : node.session->table()) {
+        const auto srv = std::find_if(table.begin(), table.end(), [&](const TableEntry& e) {
+          return nickname_key(e.nick) == nickname_key(held.nick);
+        });
+        if (srv == table.end() || held.version > srv->version ||
+            (held.nick == nick_of(i) && held != *srv)) {
+          return nick_of(i) + " holds a row of " + held.nick + " the server does not (version " +
+                 std::to_string(held.version) + ")";
+        }
+      }
+    } else if (node.session->table_version() != w_.server->table_version() ||
+               node.session->table() != table) {
+      return nick_of(i) + " holds table version " + std::to_string(node.session->table_version()) +
+             ", the server " + std::to_string(w_.server->table_version());
+    }
+    const auto held = std::find_if(table.begin(), table.end(),
+                                   [&](const TableEntry& e) { return e.nick == nick_of(i); });
+    if (held == table.end() || !held->online) {
+      return nick_of(i) + " believes it is registered but the server holds it offline";
+    }
+    if (node.session->messages_in_flight() != 0) {
+      return nick_of(i) + " still has messages in flight";
+    }
+  }
+  const auto work = w_.server->pending_work();
+  if (work.saves != 0 || work.verifications != 0 || work.store_commands != 0 || work.held != 0) {
+    return "the server still has " + std::to_string(work.saves) + " saves, " +
+           std::to_string(work.verifications) + " verifications, " +
+           std::to_string(work.store_commands) + " store commands and " +
+           std::to_string(work.held) + " held datagrams in progress";
+  }
+  totals.store_failures += store_failures_;
+  totals.store_batches += w_.store_batches;
+  totals.store_commands += w_.store_commands;
+  return {};
+}
+
+std::string Scenario::run(Totals& totals) {
+  start_ = w_.now;
+  clients_ = 3 + pick(3);
+  drop_ = uniform() * 0.25;
+  dup_ = uniform() * 0.1;
+  delay_ = uniform() * 0.3;
+  jitter_ = between(1ms, 120ms);
+  heartbeat_ = uniform() < 0.5 ? Duration(5s) : Duration(60s);
+  w_.latency = between(100us, 20ms);
+  // The store writer: most seeds commit in groups that take a while, and
+  // hear of it later still; some fail a share of saves and deletes.
+  if (uniform() < 0.7) {
+    w_.store_latency = between(Duration::zero(), 30ms);
+    w_.completion_delay = between(Duration::zero(), 5ms);
+  }
+  store_fault_ = uniform() < 0.2 ? uniform() * 0.1 : 0.0;
+  // Table sync: a batching window from none to 50 ms; a quarter of the
+  // seeds run beyond the full-table limit (interest and lookups).
+  const Duration batch = uniform() < 0.3 ? Duration::zero() : between(1ms, 50ms);
+  interest_ = uniform() < 0.25;
+  w_.configure_server = [batch, interest = interest_](ServerConfig& c) {
+    c.table_batch = batch;
+    if (interest) c.full_table_limit = 2;
+  };
+  w_.crash_server();  // the World started one with the defaults: start it again
+  w_.start_server();
+  w_.store.fault = [this](std::string_view op) {
+    const bool fail = (op == "save" || op == "delete") && uniform() < store_fault_;
+    if (fail) {
+      ++store_failures_;
+      event(std::string("store: ") + std::string(op) + " fails");
+    }
+    return fail;
+  };
+  install_hooks();
+  event("seed " + std::to_string(seed_) + ": " + std::to_string(clients_) + " clients, drop " +
+        std::to_string(drop_) + ", duplicate " + std::to_string(dup_) + ", delay " +
+        std::to_string(delay_));
+  for (int i = 0; i < clients_; ++i) w_.start_client(nick_of(i), port_of(i), heartbeat_);
+
+  const TimePoint end = w_.now + between(20s, 60s);
+  while (w_.now < end && failure_.empty()) {
+    w_.run_for(between(1ms, 800ms));
+    restart_due();
+    random_action(totals);
+  }
+  // Heal: no more faults, everyone back, everyone registered.
+  event("heal");
+  store_fault_ = 0;
+  w_.fault = [this](const Endpoint& from, const Endpoint& to, const Message& m) {
+    // Still learn ids, never lose anything.
+    if (const auto* c = std::get_if<Chat>(&m); c != nullptr && c->text.starts_with("m")) {
+      chat_ids_[{from.port, c->id}] = std::stoul(c->text.substr(1));
+    }
+    if (const auto* s = std::get_if<Save>(&m); s != nullptr && s->text.starts_with("m")) {
+      save_ids_[{from.port, s->id}] = std::stoul(s->text.substr(1));
+    }
+    if (const auto* p = std::get_if<Post>(&m); p != nullptr && p->text.starts_with("m")) {
+      post_ids_[{from.port, p->id}] = std::stoul(p->text.substr(1));
+    }
+    (void)to;
+    return Fate{};
+  };
+  if (!w_.server_alive) w_.start_server();
+  server_restart_.reset();
+  for (int i = 0; i < clients_; ++i) {
+    if (!w_.nodes.at(port_of(i)).alive) w_.start_client(nick_of(i), port_of(i), heartbeat_);
+  }
+  client_restart_.clear();
+  for (int round = 0; round < 3 && failure_.empty(); ++round) {
+    w_.run_for(10s);
+    for (int i = 0; i < clients_; ++i) {
+      auto& node = w_.nodes.at(port_of(i));
+      if (!node.alive) w_.start_client(nick_of(i), port_of(i), heartbeat_);
+      // A client reconnecting registers again by itself: nobody types.
+      else if (!node.session->registered() && !node.session->reconnecting()) {
+        w_.type(port_of(i), "reg " + nick_of(i));
+      }
+    }
+  }
+  // Settle: three heartbeat intervals (manual §6.6's repair) and a minute more
+  // (the server's backoff notices).
+  w_.run_for(heartbeat_ * 3 + 60s);
+  totals.net.sent += w_.net.sent;
+  totals.net.delivered += w_.net.delivered;
+  totals.net.dropped += w_.net.dropped;
+  totals.net.duplicated += w_.net.duplicated;
+  totals.net.delayed += w_.net.delayed;
+  if (!failure_.empty()) return failure_;
+  return final_checks(totals);
+}
+
+}  // namespace udpchat::sim
