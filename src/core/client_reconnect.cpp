@@ -63,12 +63,11 @@ void ClientSession::attempt_registration(TimePoint now) {
   sender_.send(id, config_.server,
                encode(Register{id, config_.nick, static_cast<std::uint32_t>(hb)}),
                RetryPolicy::fixed(config_.ack_timeout, 1), now, outgoing_);
-  log(LogLevel::kDebug, "registration attempt " + std::to_string(attempts_) + " as " +
-                            config_.nick);
+  log(LogLevel::kDebug,
+      "registration attempt " + std::to_string(attempts_) + " as " + config_.nick);
 }
 
-void ClientSession::hold_for_server(const std::string& peer_key, SendStage resume,
-                                    TimePoint now) {
+void ClientSession::hold_for_server(const std::string& peer_key, SendStage resume, TimePoint now) {
   (void)now;
   PeerQueue& q = peers_.at(peer_key);
   q.stage = SendStage::kHeld;

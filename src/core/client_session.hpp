@@ -142,8 +142,8 @@ class ClientSession {
   struct PeerQueue {
     std::deque<OutgoingMessage> messages;
     SendStage stage = SendStage::kIdle;
-    std::uint64_t request_id = 0;  ///< transport id of the datagram in flight
-    TimePoint relay_guard{};       ///< kAwaitingRelay: give up waiting then
+    std::uint64_t request_id = 0;         ///< transport id of the datagram in flight
+    TimePoint relay_guard{};              ///< kAwaitingRelay: give up waiting then
     SendStage resume = SendStage::kIdle;  ///< kHeld: what to do when the server is back
   };
   /// Channel and group messages (send_all, send_group) to one target, in
@@ -264,7 +264,7 @@ class ClientSession {
   std::mt19937_64 jitter_;                 ///< seeded from id_seed: deterministic in tests
 
   std::deque<std::string> input_;
-  std::map<std::string, PeerQueue> peers_;                     ///< by nickname key
+  std::map<std::string, PeerQueue> peers_;  ///< by nickname key
   std::map<std::string, PostQueue> posts_;  ///< by target: kEveryone or the group key
   std::unordered_map<std::uint64_t, std::string> direct_;      ///< chat id -> peer key
   std::unordered_map<std::uint64_t, ServerRequest> requests_;  ///< transport id -> request

@@ -73,7 +73,8 @@ std::expected<void, StoreError> MemoryStore::remove_member(std::string_view grou
   }
   const auto it = s_.groups.find(std::string(group_key));
   if (it != s_.groups.end()) {
-    std::erase_if(it->second.members, [&](const MemberRecord& r) { return r.nick_key == nick_key; });
+    std::erase_if(it->second.members,
+                  [&](const MemberRecord& r) { return r.nick_key == nick_key; });
     if (it->second.members.empty()) s_.groups.erase(it);
   }
   return {};

@@ -165,17 +165,17 @@ class ServerCore {
     // million registered clients would pay twice (measured: 1.7 GiB RSS).
     std::vector<std::string> interest;  ///< rows it looked up or wrote to, oldest first
     // Stored delivery reads ahead a few messages at a time (FetchOp).
-    std::vector<MessagePtr> prefetched;     ///< read, not yet sent; front is in flight
-    std::int64_t fetched_upto = 0;          ///< seq of the last message read
-    bool fetching = false;                  ///< a FetchOp is in flight
-    bool drained = false;                   ///< the last fetch found no more
-    std::uint64_t delivery_epoch = 0;       ///< bumped when delivery restarts
+    std::vector<MessagePtr> prefetched;  ///< read, not yet sent; front is in flight
+    std::int64_t fetched_upto = 0;       ///< seq of the last message read
+    bool fetching = false;               ///< a FetchOp is in flight
+    bool drained = false;                ///< the last fetch found no more
+    std::uint64_t delivery_epoch = 0;    ///< bumped when delivery restarts
     // Channel and groups (manual §4.9).
-    std::int64_t log_upto = 0;         ///< position in the logs (persisted)
-    std::int64_t backlog_seq = 0;      ///< last seq at its registration: older is "stored"
-    std::vector<std::string> groups;   ///< keys of the groups it is in
-    bool window_waiting = false;       ///< queued for a slot of the fan-out window
-    bool window_turn = false;          ///< its turn came: it may take a slot before the queue
+    std::int64_t log_upto = 0;        ///< position in the logs (persisted)
+    std::int64_t backlog_seq = 0;     ///< last seq at its registration: older is "stored"
+    std::vector<std::string> groups;  ///< keys of the groups it is in
+    bool window_waiting = false;      ///< queued for a slot of the fan-out window
+    bool window_turn = false;         ///< its turn came: it may take a slot before the queue
   };
   /// A named group: its name as created and its members' keys with the
   /// seq after which they receive its messages.
@@ -325,7 +325,7 @@ class ServerCore {
   /// True if a log `c` reads may hold messages past its position.
   [[nodiscard]] bool log_backlog(const std::string& key, const Client& c) const;
   [[nodiscard]] std::vector<FetchOp::LogCursor> log_cursors(const std::string& key,
-                                                           const Client& c) const;
+                                                            const Client& c) const;
   /// What a Deliver names as the group of log `log_key`.
   [[nodiscard]] std::string group_name_of(const std::string& log_key) const;
   void on_expired(std::uint64_t id, TimePoint now);

@@ -81,7 +81,7 @@ bool ServerCore::log_backlog(const std::string& key, const Client& c) const {
 }
 
 std::vector<FetchOp::LogCursor> ServerCore::log_cursors(const std::string& key,
-                                                       const Client& c) const {
+                                                        const Client& c) const {
   std::vector<FetchOp::LogCursor> logs;
   const std::int64_t from = std::max(c.fetched_upto, c.log_upto);
   if (const auto it = log_last_.find(kChannelLog); it != log_last_.end() && it->second > from) {
@@ -156,13 +156,13 @@ void ServerCore::on_posted(const OpWaiter& w, const std::expected<StoreValue, St
     return;  // a retransmission of a post stored before: delivered already
   }
   ++stats_.messages_stored;
-  log(LogLevel::kDebug, "stored a message from " + s.request.from + " for " +
-                            (s.request.to == kEveryone ? std::string("the channel")
-                                                       : "group " + s.request.to));
+  log(LogLevel::kDebug,
+      "stored a message from " + s.request.from + " for " +
+          (s.request.to == kEveryone ? std::string("the channel") : "group " + s.request.to));
   log_last_[s.recipient_key] = std::max(log_last_[s.recipient_key], w.seq);
-  fan_out(std::make_shared<const StoredMessage>(StoredMessage{
-              w.seq, s.request.from, s.recipient_key, s.request.mid, s.request.text,
-              config_.wall_clock_ms()}),
+  fan_out(std::make_shared<const StoredMessage>(
+              StoredMessage{w.seq, s.request.from, s.recipient_key, s.request.mid, s.request.text,
+                            config_.wall_clock_ms()}),
           now);
 }
 

@@ -95,7 +95,7 @@ json to_json(const Deliver& m) {
   return j;
 }
 json to_json(const Post& m) {
-  return {{"t", "post"}, {"id", m.id},   {"from", m.from},
+  return {{"t", "post"},      {"id", m.id},   {"from", m.from},
           {"group", m.group}, {"mid", m.mid}, {"text", m.text}};
 }
 json to_json(const Join& m) {
@@ -112,7 +112,10 @@ json to_json(const GroupList& m) {
   for (const GroupInfo& g : m.groups) {
     groups.push_back(json::array({g.name, g.members}));
   }
-  return {{"t", "grouplist"}, {"id", m.id}, {"part", m.part}, {"parts", m.parts},
+  return {{"t", "grouplist"},
+          {"id", m.id},
+          {"part", m.part},
+          {"parts", m.parts},
           {"groups", std::move(groups)}};
 }
 json to_json(const Notice& m) {

@@ -56,13 +56,13 @@ struct Heartbeat {
 
 /// Outcome carried by an `Ack`.
 enum class AckStatus : std::uint8_t {
-  kOk,       ///< done (registration, deregistration, heartbeat, ping, delivery)
-  kSaved,    ///< the message is durable at the server
-  kExists,   ///< the recipient answered a verification ping; the server relays
-  kUnknown,  ///< no client was ever registered with that nickname
-  kInUse,    ///< the nickname is held by a live client at another address
-  kOffline,  ///< heartbeat from a client the server holds offline: re-register
-  kError,    ///< the server could not do it; `detail` says why
+  kOk,         ///< done (registration, deregistration, heartbeat, ping, delivery)
+  kSaved,      ///< the message is durable at the server
+  kExists,     ///< the recipient answered a verification ping; the server relays
+  kUnknown,    ///< no client was ever registered with that nickname
+  kInUse,      ///< the nickname is held by a live client at another address
+  kOffline,    ///< heartbeat from a client the server holds offline: re-register
+  kError,      ///< the server could not do it; `detail` says why
   kNotMember,  ///< a post to, or leave of, a group the client is not in
 };
 
@@ -241,8 +241,8 @@ struct Notice {
 };
 
 /// Every datagram udpchat sends or accepts.
-using Message = std::variant<Register, Deregister, Save, Heartbeat, Ack, TablePart, Ping, Chat,
-                             Deliver, Notice, Lookup, Find, Rows, Post, Join, Leave, ListGroups,
-                             GroupList>;
+using Message =
+    std::variant<Register, Deregister, Save, Heartbeat, Ack, TablePart, Ping, Chat, Deliver, Notice,
+                 Lookup, Find, Rows, Post, Join, Leave, ListGroups, GroupList>;
 
 }  // namespace udpchat

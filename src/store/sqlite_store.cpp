@@ -105,9 +105,8 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
   // changed at version 0, so any client gets them in its first update).
   // Schema 2 had no log positions: 0 reads every channel message kept
   // (there are none in a schema 2 database).
-  for (const char* sql :
-       {"ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0"}) {
+  for (const char* sql : {"ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0",
+                          "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0"}) {
     if (auto r = store->exec(sql);
         !r && r.error().what.find("duplicate column") == std::string::npos) {
       return failed(r.error());

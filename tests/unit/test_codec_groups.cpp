@@ -14,7 +14,9 @@ namespace {
 
 const std::string kNick32(32, 'n');
 
-std::string quotes(std::size_t n) { return std::string(n, '"'); }
+std::string quotes(std::size_t n) {
+  return std::string(n, '"');
+}
 
 std::string with(nlohmann::json j) {
   j["v"] = kProtocolVersion;
@@ -27,8 +29,8 @@ std::string with(nlohmann::json j) {
 TEST_SUITE("codec: channels and groups") {
   TEST_CASE("a Post and a group Deliver of 1000 quotes with maximal fields fit one datagram") {
     const Post post{UINT64_MAX, kNick32, kNick32, UINT64_MAX, quotes(kMaxMessageBytes)};
-    const Deliver deliver{UINT64_MAX, kNick32, UINT64_MAX, quotes(kMaxMessageBytes), INT64_MIN,
-                          kNick32};
+    const Deliver deliver{UINT64_MAX, kNick32, UINT64_MAX, quotes(kMaxMessageBytes),
+                          INT64_MIN,  kNick32};
     for (const Message& m : {Message{post}, Message{deliver}}) {
       const std::string bytes = encode(m);
       CHECK(bytes.size() <= kMaxDatagramBytes);
@@ -79,20 +81,36 @@ TEST_SUITE("codec: channels and groups") {
       const auto d = decode(with(j));
       return !d.has_value() && d.error() == DecodeError::kBadField;
     };
-    CHECK(bad({{"t", "post"}, {"id", 1}, {"from", "a"}, {"group", "no spaces"}, {"mid", 2},
+    CHECK(bad({{"t", "post"},
+               {"id", 1},
+               {"from", "a"},
+               {"group", "no spaces"},
+               {"mid", 2},
                {"text", "x"}}));
     CHECK(bad({{"t", "post"}, {"id", 1}, {"from", "a"}, {"mid", 2}, {"text", "x"}}));
     CHECK(bad({{"t", "join"}, {"id", 1}, {"from", "a"}, {"group", "*"}}));  // not a group
     CHECK(bad({{"t", "leave"}, {"id", 1}, {"from", "a"}, {"group", 7}}));
     CHECK(bad({{"t", "groups"}, {"id", 1}}));
-    CHECK(bad({{"t", "grouplist"}, {"id", 1}, {"part", 0}, {"parts", 1},
+    CHECK(bad({{"t", "grouplist"},
+               {"id", 1},
+               {"part", 0},
+               {"parts", 1},
                {"groups", json::array({json::array({"g", json::array({"bad nick"})})})}}));
-    CHECK(bad({{"t", "grouplist"}, {"id", 1}, {"part", 1}, {"parts", 1},
-               {"groups", json::array()}}));
-    CHECK(bad({{"t", "deliver"}, {"id", 1}, {"from", "a"}, {"mid", 2}, {"text", "x"}, {"at", 0},
+    CHECK(
+        bad({{"t", "grouplist"}, {"id", 1}, {"part", 1}, {"parts", 1}, {"groups", json::array()}}));
+    CHECK(bad({{"t", "deliver"},
+               {"id", 1},
+               {"from", "a"},
+               {"mid", 2},
+               {"text", "x"},
+               {"at", 0},
                {"group", ""}}));
     // The channel is a valid target of a post and a delivery.
-    CHECK(decode(with({{"t", "post"}, {"id", 1}, {"from", "a"}, {"group", "*"}, {"mid", 2},
+    CHECK(decode(with({{"t", "post"},
+                       {"id", 1},
+                       {"from", "a"},
+                       {"group", "*"},
+                       {"mid", 2},
                        {"text", "x"}}))
               .has_value());
   }

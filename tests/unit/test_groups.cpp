@@ -18,8 +18,12 @@ namespace {
 
 const std::string kByServer = ">>> [Message received by Server.]";
 
-std::uint16_t port(int i) { return static_cast<std::uint16_t>(6100 + i); }
-std::string nick(int i) { return "u" + std::to_string(i); }
+std::uint16_t port(int i) {
+  return static_cast<std::uint16_t>(6100 + i);
+}
+std::string nick(int i) {
+  return "u" + std::to_string(i);
+}
 
 /// `n` clients u0..u(n-1), registered, tables converged.
 void clients(World& w, int n, Duration heartbeat = 30s) {
@@ -230,12 +234,14 @@ TEST_SUITE("channel and groups") {
     w.kill(port(3));  // silent: its delivery waits for acks that never come
     w.type(port(0), "send_all paced");
     const TimePoint sent = w.now;
-    REQUIRE(w.run_until([&] {
-      for (int i = 1; i < 8; ++i) {
-        if (i != 3 && !w.printed(port(i), ">>> [Channel] u0: paced")) return false;
-      }
-      return true;
-    }, 10s));
+    REQUIRE(w.run_until(
+        [&] {
+          for (int i = 1; i < 8; ++i) {
+            if (i != 3 && !w.printed(port(i), ">>> [Channel] u0: paced")) return false;
+          }
+          return true;
+        },
+        10s));
     // Well inside the dead member's ack window (5 tries, 500 ms apart).
     CHECK(w.now - sent < 1s);
     CHECK(w.server->pending_work().unacked <= 8);
@@ -257,10 +263,12 @@ TEST_SUITE("channel and groups") {
     CHECK(w.printed(port(0), ">>> [Message for the channel kept until the server is back.]"));
     w.start_server();
     REQUIRE(w.run_until([&] { return w.printed(port(0), kByServer); }, 40s));
-    REQUIRE(w.run_until([&] {
-      return w.printed(port(1), ">>> [Channel] u0: during the outage") &&
-             w.printed(port(2), ">>> [Channel] u0: during the outage");
-    }, 10s));
+    REQUIRE(w.run_until(
+        [&] {
+          return w.printed(port(1), ">>> [Channel] u0: during the outage") &&
+                 w.printed(port(2), ">>> [Channel] u0: during the outage");
+        },
+        10s));
     CHECK(log_rows(w, kChannelLog) == 1);
   }
 

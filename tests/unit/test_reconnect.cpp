@@ -26,9 +26,8 @@ const std::string kSaved = ">>> [Messages received by the server and saved]";
 void two_clients(World& w, Duration heartbeat = 1s) {
   w.start_client("alice", A, heartbeat);
   w.start_client("bob", B, heartbeat);
-  REQUIRE(w.run_until([&] {
-    return w.session(A).table().size() == 2 && w.session(B).table().size() == 2;
-  }));
+  REQUIRE(w.run_until(
+      [&] { return w.session(A).table().size() == 2 && w.session(B).table().size() == 2; }));
 }
 
 std::size_t registrations_sent(const World& w, std::size_t from_index) {
@@ -55,8 +54,8 @@ TEST_SUITE("reconnect") {
     CHECK(w.count(B, kUnreachable) == 1);
     w.lines(A).clear();
     w.start_server();
-    REQUIRE(w.run_until([&] { return w.session(A).registered() && w.session(B).registered(); },
-                        40s));
+    REQUIRE(
+        w.run_until([&] { return w.session(A).registered() && w.session(B).registered(); }, 40s));
     CHECK(w.lines(A).front() == kWelcome);
     CHECK(w.session(A).exit_status() == std::nullopt);
   }
@@ -82,7 +81,7 @@ TEST_SUITE("reconnect") {
     w.crash_server();
     w.type(A, "send carol hello?");  // unknown: needs a lookup
     REQUIRE(w.run_until([&] { return w.printed(A, kUnreachable); }, 10s));
-    w.run_for(40s);  // backoff grows to ~30 s
+    w.run_for(40s);    // backoff grows to ~30 s
     w.start_server();  // pings the clients it held online
     const TimePoint restarted = w.now;
     REQUIRE(w.run_until([&] { return w.session(A).registered(); }, 40s));
@@ -102,7 +101,8 @@ TEST_SUITE("reconnect") {
     CHECK(w.printed(A, ">>> [Message received by bob.]"));
     CHECK(w.printed(B, ">>> alice: still here?"));
     w.type(A, "send zed hi");
-    CHECK(w.printed(A, ">>> [Server unreachable: cannot look zed up now; try again when it is back.]"));
+    CHECK(w.printed(
+        A, ">>> [Server unreachable: cannot look zed up now; try again when it is back.]"));
     w.type(A, "dereg");
     w.type(A, "list z");
     CHECK(w.count(A, ">>> [Server unreachable: try again when it is back.]") == 2);
@@ -162,8 +162,8 @@ TEST_SUITE("reconnect") {
     w.crash_server();
     w.run_for(5s);
     w.start_server();
-    REQUIRE(w.run_until([&] { return w.session(A).registered() && w.session(B).registered(); },
-                        40s));
+    REQUIRE(
+        w.run_until([&] { return w.session(A).registered() && w.session(B).registered(); }, 40s));
     w.lines(A).clear();
     w.type(A, "send bob back");
     w.run_for(1s);
@@ -204,13 +204,11 @@ TEST_SUITE("reconnect") {
     w.crash_server();
     w.run_for(6s);  // long enough for every heartbeat to fail
     w.start_server();
-    REQUIRE(w.run_until([&] { return w.session(A).registered() && w.session(B).registered(); },
-                        40s));
+    REQUIRE(
+        w.run_until([&] { return w.session(A).registered() && w.session(B).registered(); }, 40s));
     w.type(A, "send carol saved while she was away");
     REQUIRE(w.run_until([&] { return w.printed(A, kSaved); }, 5s));
     w.type(C, "reg carol");
-    REQUIRE(w.run_until([&] {
-      return w.printed(C, ">>> [You Have Messages]");
-    }, 10s));
+    REQUIRE(w.run_until([&] { return w.printed(C, ">>> [You Have Messages]"); }, 10s));
   }
 }

@@ -18,9 +18,9 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Dir {
-  fs::path path = fs::temp_directory_path() /
-                  ("udpchat-logs-" + std::to_string(std::random_device{}()) + "-" +
-                   std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+  fs::path path =
+      fs::temp_directory_path() / ("udpchat-logs-" + std::to_string(std::random_device{}()) + "-" +
+                                   std::to_string(reinterpret_cast<std::uintptr_t>(this)));
   ~Dir() {
     std::error_code ec;
     fs::remove_all(path, ec);
