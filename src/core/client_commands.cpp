@@ -2,29 +2,14 @@
 // the mistake lines, and handing the work to the send pipeline or the
 // server requests.
 #include "core/client_session.hpp"
+#include "core/command_words.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 
 namespace udpchat {
-namespace {
 
-// Splits "word rest" at the first space; rest excludes that one space.
-std::pair<std::string_view, std::string_view> split_word(std::string_view s) {
-  const auto space = s.find(' ');
-  if (space == std::string_view::npos) {
-    return {s, {}};
-  }
-  return {s.substr(0, space), s.substr(space + 1)};
-}
-
-std::string_view skip_spaces(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') {
-    s.remove_prefix(1);
-  }
-  return s;
-}
-
-}  // namespace
+using command_words::skip_spaces;
+using command_words::split_word;
 
 void ClientSession::execute(std::string_view line, TimePoint now) {
   const auto [word, rest] = split_word(skip_spaces(line));

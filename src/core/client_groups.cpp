@@ -3,22 +3,18 @@
 // flight, acknowledged by the server once stored), join, leave, groups.
 // Deliveries of channel and group messages are shown by client_send.cpp.
 #include "core/client_session.hpp"
+#include "core/command_words.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 
 namespace udpchat {
+
+using command_words::skip_spaces;
+using command_words::split_word;
+
 namespace {
 
-std::pair<std::string_view, std::string_view> split_first(std::string_view s) {
-  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
-  const auto space = s.find(' ');
-  if (space == std::string_view::npos) return {s, {}};
-  return {s.substr(0, space), s.substr(space + 1)};
-}
-
-bool only_spaces(std::string_view s) {
-  return s.find_first_not_of(' ') == std::string_view::npos;
-}
+const char* const kGroupNameRule = ": use 1 to 32 of A-Z a-z 0-9 _ - .]";
 
 }  // namespace
 
@@ -34,6 +30,25 @@ bool ClientSession::server_command_allowed() {
   return false;
 }
 
+bool ClientSession::group_name_ok(std::string_view group) {
+  if (is_valid_nickname(group)) {
+    return true;
+  }
+  say("[Invalid group name " + printable(group) + kGroupNameRule);
+  return false;
+}
+
+bool ClientSession::postable(std::string_view text) {
+  if (!server_command_allowed()) {
+    return false;
+  }
+  if (const std::string problem = message_text_problem(text); !problem.empty()) {
+    say(problem);
+    return false;
+  }
+  return true;
+}
+
 std::string ClientSession::target_name(const OutgoingMessage& msg) {
   return msg.peer == kEveryone ? std::string("the channel") : "group " + msg.peer;
 }
@@ -43,34 +58,20 @@ void ClientSession::cmd_send_all(std::string_view args, TimePoint now) {
     say("[Usage: send_all <message>]");
     return;
   }
-  if (!server_command_allowed()) {
-    return;
+  if (postable(args)) {
+    queue_post(kEveryone, kEveryone, args, now);
   }
-  if (const std::string problem = message_text_problem(args); !problem.empty()) {
-    say(problem);
-    return;
-  }
-  queue_post(kEveryone, kEveryone, args, now);
 }
 
 void ClientSession::cmd_send_group(std::string_view args, TimePoint now) {
-  const auto [group, text] = split_first(args);
+  const auto [group, text] = split_word(skip_spaces(args));
   if (group.empty() || text.empty()) {
     say("[Usage: send_group <group> <message>]");
     return;
   }
-  if (!is_valid_nickname(group)) {
-    say("[Invalid group name " + printable(group) + ": use 1 to 32 of A-Z a-z 0-9 _ - .]");
-    return;
+  if (group_name_ok(group) && postable(text)) {
+    queue_post(nickname_key(group), std::string(group), text, now);
   }
-  if (!server_command_allowed()) {
-    return;
-  }
-  if (const std::string problem = message_text_problem(text); !problem.empty()) {
-    say(problem);
-    return;
-  }
-  queue_post(nickname_key(group), std::string(group), text, now);
 }
 
 void ClientSession::queue_post(const std::string& target_key, std::string shown_as,
@@ -147,16 +148,12 @@ void ClientSession::post_unanswered(const std::string& target_key, TimePoint now
 }
 
 void ClientSession::cmd_membership(std::string_view args, bool join, TimePoint now) {
-  const auto [group, extra] = split_first(args);
-  if (group.empty() || !only_spaces(extra)) {
+  const auto [group, extra] = split_word(skip_spaces(args));
+  if (group.empty() || !skip_spaces(extra).empty()) {
     say(join ? "[Usage: join <group>]" : "[Usage: leave <group>]");
     return;
   }
-  if (!is_valid_nickname(group)) {
-    say("[Invalid group name " + printable(group) + ": use 1 to 32 of A-Z a-z 0-9 _ - .]");
-    return;
-  }
-  if (!server_command_allowed()) {
+  if (!group_name_ok(group) || !server_command_allowed()) {
     return;
   }
   const std::uint64_t id = ids_.next();

@@ -202,6 +202,11 @@ class ClientSession {
   static std::string target_name(const OutgoingMessage& msg);
   /// True when `phase_` lets a command that needs the server go; else says why.
   bool server_command_allowed();
+  /// True for a valid group name; else one line says the rule.
+  bool group_name_ok(std::string_view group);
+  /// True when a channel or group message `text` may go (registered, valid
+  /// text); else one line says why.
+  bool postable(std::string_view text);
   void begin_quit(TimePoint now);
   void maybe_finish_quit(TimePoint now);
 

@@ -169,6 +169,11 @@ std::optional<std::vector<GroupInfo>> get_groups(const json& j) {
   return out;
 }
 
+/// Part numbering of a multi-part answer: 0 <= part < parts <= kMaxTableParts.
+bool valid_parts(std::uint32_t part, std::uint32_t parts) {
+  return parts != 0 && parts <= kMaxTableParts && part < parts;
+}
+
 // Builds message T from j with the field getters; any missing field fails.
 template <typename... Opt>
 bool all(const Opt&... o) {
@@ -232,8 +237,7 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
     auto part = get_small<std::uint32_t>(j, "part");
     auto parts = get_small<std::uint32_t>(j, "parts");
     auto entries = get_entries(j);
-    if (!all(ver, part, parts, entries) || *parts == 0 || *parts > kMaxTableParts ||
-        *part >= *parts) {
+    if (!all(ver, part, parts, entries) || !valid_parts(*part, *parts)) {
       return bad;
     }
     TablePart t{*id, *ver, *part, *parts, std::move(*entries), 0, 0};
@@ -266,8 +270,7 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
     auto parts = get_small<std::uint32_t>(j, "parts");
     auto entries = get_entries(j);
     auto n = get_small<std::uint32_t>(j, "n");
-    if (!all(part, parts, entries, n) || *parts == 0 || *parts > kMaxTableParts ||
-        *part >= *parts) {
+    if (!all(part, parts, entries, n) || !valid_parts(*part, *parts)) {
       return bad;
     }
     Rows r{*id, *part, *parts, std::move(*entries), *n, 0};
@@ -302,7 +305,7 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
     auto part = get_small<std::uint32_t>(j, "part");
     auto parts = get_small<std::uint32_t>(j, "parts");
     auto groups = get_groups(j);
-    if (!all(part, parts, groups) || *parts == 0 || *parts > kMaxTableParts || *part >= *parts) {
+    if (!all(part, parts, groups) || !valid_parts(*part, *parts)) {
       return bad;
     }
     return GroupList{*id, *part, *parts, std::move(*groups)};

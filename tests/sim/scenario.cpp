@@ -229,15 +229,7 @@ std::string Scenario::run(Totals& totals) {
   store_fault_ = 0;
   w_.fault = [this](const Endpoint& from, const Endpoint& to, const Message& m) {
     // Still learn ids, never lose anything.
-    if (const auto* c = std::get_if<Chat>(&m); c != nullptr && c->text.starts_with("m")) {
-      chat_ids_[{from.port, c->id}] = std::stoul(c->text.substr(1));
-    }
-    if (const auto* s = std::get_if<Save>(&m); s != nullptr && s->text.starts_with("m")) {
-      save_ids_[{from.port, s->id}] = std::stoul(s->text.substr(1));
-    }
-    if (const auto* p = std::get_if<Post>(&m); p != nullptr && p->text.starts_with("m")) {
-      post_ids_[{from.port, p->id}] = std::stoul(p->text.substr(1));
-    }
+    learn_ids(from, m);
     (void)to;
     return Fate{};
   };

@@ -87,6 +87,8 @@ class Scenario {
   std::string nick_of(int i) const { return "c" + std::to_string(i); }
 
   void install_hooks();
+  /// Learns which transport ids carry which typed message ("m<n>").
+  void learn_ids(const Endpoint& from, const Message& m);
   void random_action(Totals& totals);
   void restart_due();
   std::string final_checks(Totals& totals);

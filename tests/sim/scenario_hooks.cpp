@@ -5,19 +5,22 @@
 
 namespace udpchat::sim {
 
+void Scenario::learn_ids(const Endpoint& from, const Message& m) {
+  if (const auto* c = std::get_if<Chat>(&m); c != nullptr && c->text.starts_with("m")) {
+    chat_ids_[{from.port, c->id}] = std::stoul(c->text.substr(1));
+  }
+  if (const auto* s = std::get_if<Save>(&m); s != nullptr && s->text.starts_with("m")) {
+    save_ids_[{from.port, s->id}] = std::stoul(s->text.substr(1));
+  }
+  if (const auto* p = std::get_if<Post>(&m); p != nullptr && p->text.starts_with("m")) {
+    post_ids_[{from.port, p->id}] = std::stoul(p->text.substr(1));
+  }
+}
+
 void Scenario::install_hooks() {
   w_.keep_sent_log = false;
   w_.fault = [this](const Endpoint& from, const Endpoint& to, const Message& m) {
-    // Learn which transport ids carry which typed message.
-    if (const auto* c = std::get_if<Chat>(&m); c != nullptr && c->text.starts_with("m")) {
-      chat_ids_[{from.port, c->id}] = std::stoul(c->text.substr(1));
-    }
-    if (const auto* s = std::get_if<Save>(&m); s != nullptr && s->text.starts_with("m")) {
-      save_ids_[{from.port, s->id}] = std::stoul(s->text.substr(1));
-    }
-    if (const auto* p = std::get_if<Post>(&m); p != nullptr && p->text.starts_with("m")) {
-      post_ids_[{from.port, p->id}] = std::stoul(p->text.substr(1));
-    }
+    learn_ids(from, m);  // which transport ids carry which typed message
     Fate f;
     const auto cut = [&](std::uint16_t port) {
       const auto it = partitioned_.find(port);
