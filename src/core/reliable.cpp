@@ -62,9 +62,12 @@ void ReliableSender::send(std::uint64_t id, const Endpoint& to, std::string byte
     e.give_up = now + policy.interval;
     e.next_send = now + rtt(to).rto(policy.interval / 2);
   } else if (policy.doubling) {
-    // Tries at 0, 1, 3, 7... x interval; given up one spacing after the last.
-    e.give_up = now + policy.interval * ((1LL << std::min(policy.max_attempts, 20)) - 1);
-    e.next_send = now + policy.interval;
+    // Tries at 0, 1, 3, 7... x interval (each spacing at most the cap);
+    // given up one spacing after the last.
+    Duration total{};
+    for (int n = 1; n <= policy.max_attempts; ++n) total += policy.backoff_spacing(n);
+    e.give_up = now + total;
+    e.next_send = now + policy.backoff_spacing(1);
   } else {
     e.give_up = now + policy.interval * policy.max_attempts;
     e.next_send = now + policy.interval;
@@ -117,7 +120,7 @@ std::vector<std::uint64_t> ReliableSender::poll(TimePoint now, std::vector<Outgo
       const Duration base = rtt(e.to).rto(e.policy.interval / 2);
       e.next_send = now + base * (1 << std::min(e.attempts - 1, 4));
     } else if (e.policy.doubling) {
-      e.next_send = now + e.policy.interval * (1LL << std::min(e.attempts - 1, 20));
+      e.next_send = now + e.policy.backoff_spacing(e.attempts);
     } else {
       e.next_send = now + e.policy.interval;
     }

@@ -9,6 +9,7 @@
 // None of them does I/O; the caller passes `now` and sends what they return.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -62,13 +63,20 @@ struct RetryPolicy {
   Duration interval{};  ///< fixed: spacing; adaptive: the window; backoff: first spacing
   int max_attempts = 1;
   bool doubling = false;
+  Duration max_interval{};  ///< backoff: the spacing stops doubling here (0: never)
 
   static RetryPolicy fixed(Duration spacing, int attempts) {
-    return {false, spacing, attempts, false};
+    return {false, spacing, attempts, false, {}};
   }
-  static RetryPolicy window(Duration window) { return {true, window, 64, false}; }
-  static RetryPolicy backoff(Duration first, int attempts) {
-    return {false, first, attempts, true};
+  static RetryPolicy window(Duration window) { return {true, window, 64, false, {}}; }
+  /// `cap`: the spacing doubles up to it, then stays (0: no cap).
+  static RetryPolicy backoff(Duration first, int attempts, Duration cap = {}) {
+    return {false, first, attempts, true, cap};
+  }
+  /// The spacing after try `n` (1-based) of a backoff policy.
+  [[nodiscard]] Duration backoff_spacing(int n) const {
+    const Duration d = interval * (1LL << std::min(n - 1, 20));
+    return max_interval > Duration::zero() && d > max_interval ? max_interval : d;
   }
 };
 

@@ -171,9 +171,12 @@ void ServerCore::send_prepared(Client& c, const std::string& key, PreparedUpdate
   // Retransmission backs off (0.5, 1, 2, 4 s: RFC 6298 section 5.5's
   // doubling): a client slow to ack a large update, or a storm of them,
   // gets fewer copies instead of a congestion collapse of retransmissions.
-  const RetryPolicy policy = c.online
-                                 ? RetryPolicy::backoff(config_.ack_timeout, config_.retries)
-                                 : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
+  // For an online client the spacing stops at 8 ack timeouts (4 s): with
+  // many --server-retries on a lossy path, a lost ack must not hold the
+  // next update (one in flight per client) for minutes.
+  const RetryPolicy policy =
+      c.online ? RetryPolicy::backoff(config_.ack_timeout, config_.retries, config_.ack_timeout * 8)
+               : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
   c.sending_version = version_;
   const bool first = std::exchange(c.awaiting_table, false);
   for (std::uint32_t i = 0; i < update.parts(); ++i) {
