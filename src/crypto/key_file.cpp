@@ -116,6 +116,9 @@ std::expected<std::optional<Key>, std::string> known_server_key(const std::strin
 
 std::expected<void, std::string> pin_server_key(const std::string& path, std::string_view server,
                                                 const Key& key) {
+  // Two clients of one key directory meeting a server at once both pin it:
+  // a pin already there is not written again.
+  if (auto pinned = known_server_key(path, server); pinned && *pinned == key) return {};
   std::error_code ec;
   const auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);

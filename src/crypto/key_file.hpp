@@ -31,7 +31,8 @@ namespace udpchat::crypto {
 [[nodiscard]] std::expected<std::optional<Key>, std::string> known_server_key(
     const std::string& path, std::string_view server);
 
-/// Appends the pin "server key" to `path` (created 0600) and fsyncs it.
+/// Appends the pin "server key" to `path` (created 0600) and fsyncs it;
+/// nothing when that very pin is there already.
 [[nodiscard]] std::expected<void, std::string> pin_server_key(const std::string& path,
                                                               std::string_view server,
                                                               const Key& key);

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "crypto/cookie.hpp"
 #include "crypto/e2e.hpp"
@@ -160,6 +162,12 @@ TEST_CASE("key files: created 0600 and reused; too open or malformed is refused"
   CHECK_FALSE(none->has_value());
   REQUIRE(pin_server_key(known, "127.0.0.1:4000", created->public_key));
   REQUIRE(pin_server_key(known, "[::1]:4000", again->public_key));
+  REQUIRE(pin_server_key(known, "127.0.0.1:4000", created->public_key));  // already there
+  {
+    std::ifstream in(known);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    CHECK(std::count(all.begin(), all.end(), '\n') == 2);
+  }
   auto pinned = known_server_key(known, "127.0.0.1:4000");
   REQUIRE(pinned);
   REQUIRE(pinned->has_value());
