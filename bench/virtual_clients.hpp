@@ -25,13 +25,16 @@
 #include <vector>
 
 #include "core/client_session.hpp"
+#include "core/secure_client.hpp"
 #include "protocol/codec.hpp"
 
 namespace udpchat::bench {
 
-/// One virtual client: a ClientSession and its socket.
+/// One virtual client: a ClientSession behind its secure session with the
+/// server (SecureClient, as `udpchat -c` runs it), and its socket.
 struct Virtual {
-  std::unique_ptr<ClientSession> session;
+  std::unique_ptr<SecureClient> secure;
+  ClientSession* session = nullptr;  ///< secure->session()
   int fd = -1;
   std::uint64_t tables = 0;  ///< "[Client table updated.]" lines
   std::vector<std::string> lines;
@@ -76,15 +79,27 @@ class Load {
     c.server = server_;
     c.heartbeat = std::chrono::milliseconds(heartbeat_ms_);
     c.max_pending_per_peer = 100000;
-    v.session = std::make_unique<ClientSession>(c, 0x9E3779B97F4A7C15ULL * (i + 1));
+    // Each its own key pair (the server key is learnt at first contact,
+    // as a new user's client does).
+    SecurityConfig security;
+    security.random = crypto::system_random();
+    security.key = crypto::generate_keypair(security.random);
+    security.clock_ns = [] {
+      return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count());
+    };
+    v.secure =
+        std::make_unique<SecureClient>(c, 0x9E3779B97F4A7C15ULL * (i + 1), std::move(security));
+    v.session = &v.secure->session();
     clients_.push_back(std::move(v));
-    clients_.back().session->start(Clock::now());
+    clients_.back().secure->start(Clock::now());
     flush(i);
     return i;
   }
 
   void type(std::size_t i, const std::string& line) {
-    clients_[i].session->on_line(line, Clock::now());
+    clients_[i].secure->on_line(line, Clock::now());
     flush(i);
   }
 
@@ -118,8 +133,8 @@ class Load {
           ++received_;
           char addr[INET_ADDRSTRLEN];
           inet_ntop(AF_INET, &from.sin_addr, addr, sizeof addr);
-          v.session->on_datagram(std::string_view(buf, static_cast<std::size_t>(got)),
-                                 Endpoint{addr, ntohs(from.sin_port)}, Clock::now());
+          v.secure->on_datagram(std::string_view(buf, static_cast<std::size_t>(got)),
+                                Endpoint{addr, ntohs(from.sin_port)}, Clock::now());
         }
         flush(i);
       }
@@ -146,7 +161,7 @@ class Load {
 
   void flush(std::size_t i) {
     Virtual& v = clients_[i];
-    for (auto& out : v.session->take_outgoing()) {
+    for (auto& out : v.secure->take_outgoing(Clock::now())) {
       sockaddr_in to{};
       to.sin_family = AF_INET;
       to.sin_port = htons(out.to.port);
@@ -171,7 +186,7 @@ class Load {
       timers_.pop();
       const auto due = clients_[i].session->next_deadline();
       if (!due || *due > now) continue;  // stale entry: a newer one is queued
-      clients_[i].session->on_timeout(now);
+      clients_[i].secure->on_timeout(now);
       flush(i);
     }
   }

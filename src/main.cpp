@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "app/shell.hpp"
+#include "crypto/sodium.hpp"
 #include "protocol/text.hpp"
 
 #ifndef UDPCHAT_VERSION
@@ -121,13 +122,21 @@ int main(int argc, char** argv) {
       cxxopts::value<std::string>(), "N")(
       "full-table-limit",
       "server: up to this many registered clients everyone holds the whole table (default 1000)",
-      cxxopts::value<std::string>(), "N")(
-      "fanout-window",
-      "server: channel, group and stored deliveries awaiting an ack at once (default 512)",
       cxxopts::value<std::string>(),
-      "N")("log-level", "trace, debug, info, warn or error (default: server info, client warn)",
-           cxxopts::value<std::string>()->default_value("default"),
-           "LEVEL")("h,help", "show this help")("version", "show the version")(
+      "N")("fanout-window",
+           "server: channel, group and stored deliveries awaiting an ack at once (default 512)",
+           cxxopts::value<std::string>(),
+           "N")("rate-limit", "server: datagrams per second one source may send (default 1000)",
+                cxxopts::value<std::string>(), "N")(
+      "handshake-rate", "server: session handshakes per second over all sources (default 2000)",
+      cxxopts::value<std::string>(),
+      "N")("key-file", "client: its secret key (default $XDG_DATA_HOME/udpchat/<nick>.key)",
+           cxxopts::value<std::string>(), "FILE")(
+      "server-key", "client: the server's public key (64 hex digits) instead of known_servers",
+      cxxopts::value<std::string>(),
+      "HEX")("log-level", "trace, debug, info, warn or error (default: server info, client warn)",
+             cxxopts::value<std::string>()->default_value("default"),
+             "LEVEL")("h,help", "show this help")("version", "show the version")(
       "args", "positional arguments", cxxopts::value<std::vector<std::string>>());
   options.parse_positional({"args"});
 
@@ -163,8 +172,11 @@ int main(int argc, char** argv) {
       o.table_batch = milliseconds(parse_bounded(r, "table-batch-ms", 0, 10000, 20));
       o.full_table_limit =
           static_cast<std::size_t>(parse_bounded(r, "full-table-limit", 0, 20000, 1000));
-      o.fanout_window =
-          static_cast<std::size_t>(parse_bounded(r, "fanout-window", 1, 100000, 512));
+      o.fanout_window = static_cast<std::size_t>(parse_bounded(r, "fanout-window", 1, 100000, 512));
+      o.rate_limit =
+          parse_bounded(r, "rate-limit", 1, 1000000, static_cast<int>(kDefaultRateLimit));
+      o.handshake_rate =
+          parse_bounded(r, "handshake-rate", 1, 1000000, static_cast<int>(kDefaultHandshakeRate));
       o.common = parse_common(r);
       if (default_level) o.common.log_level = LogLevel::kInfo;
       return run_server(o);
@@ -186,6 +198,17 @@ int main(int argc, char** argv) {
     o.server_port = parse_port("<server-port>", args[1]);
     o.client_port = parse_port("<client-port>", args[2]);
     o.max_pending = static_cast<std::size_t>(parse_bounded(r, "max-pending", 1, 100000, 100));
+    if (r.count("key-file") != 0) {
+      o.key_file = r["key-file"].as<std::string>();
+      if (o.key_file.empty()) throw UsageError{"--key-file must name a file"};
+    }
+    if (r.count("server-key") != 0) {
+      o.server_key = r["server-key"].as<std::string>();
+      if (!crypto::key_from_hex(o.server_key)) {
+        throw UsageError{"--server-key must be 64 hexadecimal digits (got '" +
+                         printable(o.server_key) + "')"};
+      }
+    }
     o.common = parse_common(r);
     if (default_level) o.common.log_level = LogLevel::kWarn;
     return run_client(o);

@@ -18,9 +18,14 @@
 #include <random>
 #include <thread>
 
+#include <cstdlib>
+#include <filesystem>
 #include "app/net.hpp"
 #include "app/shell.hpp"
-#include "core/client_session.hpp"
+
+#include "core/secure_client.hpp"
+#include "crypto/key_file.hpp"
+#include "protocol/text.hpp"
 
 namespace udpchat {
 namespace {
@@ -32,11 +37,13 @@ ClientShell* g_tty_shell = nullptr;  // libedit's callback has no user pointer
 
 class ClientShell {
  public:
-  ClientShell(std::shared_ptr<asio::io_context> io, udp::socket socket, ClientSession& session,
-              LogLevel level)
+  ClientShell(std::shared_ptr<asio::io_context> io, udp::socket socket, SecureClient& session,
+              LogLevel level, std::string known_servers, std::string server_name)
       : io_(std::move(io)),
         socket_(std::move(socket)),
         session_(session),
+        known_servers_(std::move(known_servers)),
+        server_name_(std::move(server_name)),
         timer_(*io_),
         signals_(*io_, SIGINT, SIGTERM),
         level_(level),
@@ -153,7 +160,16 @@ class ClientShell {
       write_log(level_, rec.level, rec.text);
     }
     print_lines(session_.take_lines());
-    for (auto& out : session_.take_outgoing()) {
+    if (const auto pin = session_.take_new_pin(); pin && !known_servers_.empty()) {
+      // Trust on first use (manual §9): the key the server proved is pinned.
+      if (auto r = crypto::pin_server_key(known_servers_, server_name_, *pin); !r) {
+        write_log(level_, LogLevel::kWarn, r.error());
+      } else {
+        write_log(level_, LogLevel::kInfo,
+                  "pinned the key of " + server_name_ + " in " + known_servers_);
+      }
+    }
+    for (auto& out : session_.take_outgoing(Clock::now())) {
       asio::error_code ec;
       const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
       if (!ec) socket_.send_to(asio::buffer(out.bytes), to, 0, ec);
@@ -222,7 +238,9 @@ class ClientShell {
 
   std::shared_ptr<asio::io_context> io_;
   udp::socket socket_;
-  ClientSession& session_;
+  SecureClient& session_;
+  std::string known_servers_;  ///< empty: the server key came from --server-key
+  std::string server_name_;
   asio::steady_timer timer_;
   asio::signal_set signals_;
   LogLevel level_;
@@ -236,6 +254,27 @@ class ClientShell {
   };
   std::optional<TerminalInput> terminal_input_;  ///< set by libedit's line callback
 };
+
+/// manual §9: $XDG_DATA_HOME/udpchat/<nick>.key (XDG_DATA_HOME defaults
+/// to ~/.local/share, as the XDG Base Directory specification says); the
+/// nickname in lower case, since nicknames are case-insensitive.
+std::string default_key_file(const std::string& nick) {
+  std::filesystem::path base;
+  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg == '/') {
+    base = xdg;
+  } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    base = std::filesystem::path(home) / ".local" / "share";
+  } else {
+    base = ".";
+  }
+  return (base / "udpchat" / (nickname_key(nick) + ".key")).string();
+}
+
+std::uint64_t wall_clock_ns() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
 
 }  // namespace
 
@@ -284,8 +323,35 @@ int run_client(const ClientOptions& options) {
   config.max_pending_per_peer = options.max_pending;
   std::random_device rd;
   const std::uint64_t seed = (static_cast<std::uint64_t>(rd()) << 32U) ^ rd();
-  ClientSession session(config, seed);
-  ClientShell shell(io, std::move(socket), session, level);
+
+  // manual §9: the client's key, and the server key it trusts.
+  const std::string key_file =
+      options.key_file.empty() ? default_key_file(options.nick) : options.key_file;
+  auto key = crypto::load_or_create_key(key_file, crypto::system_random());
+  if (!key) {
+    std::cerr << "udpchat: " << key.error() << "\n";
+    return 1;
+  }
+  SecurityConfig security;
+  security.key = *key;
+  const std::string server_name = config.server.to_string();
+  std::string known_servers;
+  if (!options.server_key.empty()) {
+    security.pinned = crypto::key_from_hex(options.server_key);  // checked by main()
+  } else {
+    known_servers = (std::filesystem::path(key_file).parent_path() / "known_servers").string();
+    const auto pinned = crypto::known_server_key(known_servers, server_name);
+    if (!pinned) {
+      std::cerr << "udpchat: " << pinned.error() << "\n";
+      return 1;
+    }
+    security.pinned = *pinned;
+  }
+  security.known_servers = known_servers;
+  security.random = crypto::system_random();
+  security.clock_ns = wall_clock_ns;
+  SecureClient session(config, seed, std::move(security));
+  ClientShell shell(io, std::move(socket), session, level, known_servers, server_name);
   return shell.run();
 }
 

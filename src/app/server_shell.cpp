@@ -15,7 +15,9 @@
 
 #include "app/net.hpp"
 #include "app/shell.hpp"
+#include "core/secure_server.hpp"
 #include "core/server_core.hpp"
+#include "crypto/key_file.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_writer.hpp"
 
@@ -50,11 +52,12 @@ void size_socket_buffers(udp::socket& socket) {
 
 class ServerShell {
  public:
-  ServerShell(asio::io_context& io, udp::socket socket, ServerCore& core, OfflineStore& store,
+  ServerShell(asio::io_context& io, udp::socket socket, SecureServer& secure, OfflineStore& store,
               LogLevel level)
       : io_(io),
         socket_(std::move(socket)),
-        core_(core),
+        secure_(secure),
+        core_(secure.core()),
         timer_(io),
         level_(level),
         signals_(io, SIGINT, SIGTERM),
@@ -104,7 +107,7 @@ class ServerShell {
         continue;
       }
       const auto started = Clock::now();
-      core_.on_datagram(std::string_view(buffer.data(), n), to_endpoint(from), started);
+      secure_.on_datagram(std::string_view(buffer.data(), n), to_endpoint(from), started);
       pump();
       core_.stats().record_service_time(
           std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
@@ -121,7 +124,7 @@ class ServerShell {
 
   void pump() {
     writer_.submit(core_.take_store_commands());
-    for (auto& out : core_.take_outgoing()) {
+    for (auto& out : secure_.take_outgoing(Clock::now())) {
       asio::error_code ec;
       const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
       if (!ec) {
@@ -145,7 +148,7 @@ class ServerShell {
   }
 
   void arm_timer() {
-    auto deadline = core_.next_deadline();
+    auto deadline = secure_.next_deadline();
     if (stopping_) {
       deadline = deadline ? std::min(*deadline, stop_deadline_) : stop_deadline_;
     }
@@ -157,7 +160,7 @@ class ServerShell {
       if (ec == asio::error::operation_aborted) {
         return;
       }
-      core_.on_timeout(Clock::now());
+      secure_.on_timeout(Clock::now());
       pump();
     });
   }
@@ -191,7 +194,7 @@ class ServerShell {
       if (ec) {
         return;
       }
-      std::fputs(core_.stats_report().c_str(), stdout);
+      std::fputs(secure_.stats_report().c_str(), stdout);
       std::fputs(writer_report().c_str(), stdout);
       std::fflush(stdout);
       if (socket_.is_open()) {
@@ -202,6 +205,7 @@ class ServerShell {
 
   asio::io_context& io_;
   udp::socket socket_;
+  SecureServer& secure_;
   ServerCore& core_;
   asio::steady_timer timer_;
   LogLevel level_;
@@ -244,7 +248,19 @@ int run_server(const ServerOptions& options) {
   config.table_batch = options.table_batch;
   config.full_table_limit = options.full_table_limit;
   config.fanout_window = options.fanout_window;
+  // manual §9: the server's long-term key lives in its data directory.
+  const std::string key_path = (std::filesystem::path(options.data_dir) / "server.key").string();
+  const auto key = crypto::load_or_create_key(key_path, crypto::system_random());
+  if (!key) {
+    std::cerr << "udpchat: " << key.error() << "\n";
+    return 1;
+  }
   ServerCore core(config, std::random_device{}() * 0x100000000ULL + std::random_device{}());
+  GateConfig gate;
+  gate.rate_limit = options.rate_limit;
+  gate.handshake_rate = options.handshake_rate;
+  gate.max_sessions = 2 * options.max_clients + 1024;
+  SecureServer secure(core, *key, gate, crypto::system_random());
   const auto state = (*store)->load();
   if (!state) {
     std::cerr << "udpchat: cannot read the store: " << state.error().what << "\n";
@@ -256,7 +272,9 @@ int run_server(const ServerOptions& options) {
   std::printf("udpchat server listening on %s, data directory %s\n",
               to_endpoint(socket.local_endpoint()).to_string().c_str(), data_dir.c_str());
   std::fflush(stdout);
-  ServerShell shell(io, std::move(socket), core, **store, level);
+  write_log(level, LogLevel::kInfo,
+            "server key " + crypto::to_hex(key->public_key) + " (" + key_path + ")");
+  ServerShell shell(io, std::move(socket), secure, **store, level);
   shell.run();
   shell.stop_writer();
   for (const auto& rec : core.take_logs()) {
@@ -265,7 +283,7 @@ int run_server(const ServerOptions& options) {
   if (auto r = (*store)->checkpoint(); !r) {
     write_log(level, LogLevel::kWarn, "store checkpoint: " + r.error().what);
   }
-  std::fputs(core.stats_report().c_str(), stdout);
+  std::fputs(secure.stats_report().c_str(), stdout);
   std::fputs(shell.writer_report().c_str(), stdout);
   std::fflush(stdout);
   write_log(level, LogLevel::kInfo, "stopped");

@@ -32,6 +32,8 @@ struct ServerOptions {
   Duration table_batch = kDefaultTableBatch;
   std::size_t full_table_limit = kDefaultFullTableLimit;
   std::size_t fanout_window = kDefaultFanoutWindow;  ///< manual §4.9
+  double rate_limit = kDefaultRateLimit;             ///< datagrams/s per source (manual §9)
+  double handshake_rate = kDefaultHandshakeRate;     ///< handshakes/s, all sources
 };
 
 struct ClientOptions {
@@ -41,6 +43,8 @@ struct ClientOptions {
   std::uint16_t server_port = 0;
   std::uint16_t client_port = 0;
   std::size_t max_pending = kDefaultMaxPendingPerPeer;
+  std::string key_file;    ///< empty: $XDG_DATA_HOME/udpchat/<nick>.key
+  std::string server_key;  ///< 64 hex digits, or empty: known_servers (manual §9)
 };
 
 int run_server(const ServerOptions& options);

@@ -60,6 +60,14 @@ void ClientSession::fail_server_not_responding() {
   phase_ = Phase::kExited;
 }
 
+void ClientSession::fail(std::string line) {
+  if (phase_ == Phase::kExited) return;
+  say(std::move(line));
+  say("[Exiting]");
+  exit_status_ = 1;
+  phase_ = Phase::kExited;
+}
+
 void ClientSession::reply_ack(std::uint64_t id, const Endpoint& to) {
   outgoing_.push_back({to, encode(Ack{id, AckStatus::kOk, 0, {}})});
 }

@@ -73,6 +73,9 @@ class ClientSession {
   std::vector<Outgoing> take_outgoing() { return std::exchange(outgoing_, {}); }
   std::vector<std::string> take_lines() { return std::exchange(lines_, {}); }
   std::vector<LogRecord> take_logs() { return std::exchange(logs_, {}); }
+  /// Ends the client at once with `line` (and "[Exiting]"), status 1: for
+  /// what the layer below finds fatal (the server's key changed).
+  void fail(std::string line);
   /// Set once the client should end: 0 normal, 1 runtime failure.
   [[nodiscard]] std::optional<int> exit_status() const { return exit_status_; }
 

@@ -45,6 +45,9 @@ struct ClientRecord {
   /// Position in the channel and group logs: every log message with a
   /// seq up to this one was delivered to it (or is not for it).
   std::int64_t log_upto = 0;
+  /// The X25519 public key (32 bytes) the nickname belongs to (manual §9);
+  /// empty for a row of a schema before 4, claimed by its next registration.
+  std::string key{};
 };
 
 /// The log key of the channel, and of a group (by its nickname-style key).

@@ -70,7 +70,20 @@ ServerCore::Client* ServerCore::authorised(std::string_view nick, const Endpoint
   if (it == clients_.end() || it->second.endpoint != from) {
     return nullptr;
   }
+  // manual §9: a request about a nickname comes from its key, whatever
+  // the address says.
+  if (!it->second.key.empty() && !current_key_.empty() && it->second.key != current_key_) {
+    return nullptr;
+  }
   return &it->second;
+}
+
+std::optional<std::string> ServerCore::key_at(const Endpoint& at) const {
+  const auto it = online_at_.find(at);
+  if (it == online_at_.end()) return std::nullopt;
+  const auto c = clients_.find(it->second);
+  if (c == clients_.end() || c->second.key.empty()) return std::nullopt;
+  return c->second.key;
 }
 
 ServerCore::Client* ServerCore::request_from(std::string_view nick, const Endpoint& from,
@@ -94,7 +107,7 @@ void ServerCore::send_reliable(std::uint64_t id, const Endpoint& to, const Messa
 void ServerCore::persist(const Client& c) {
   const auto hb = std::chrono::duration_cast<milliseconds>(c.heartbeat).count();
   issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb), c.row_version,
-                     c.log_upto}},
+                     c.log_upto, c.key}},
         {.after = After::kLogFailure, .key = "client " + c.nick});
 }
 
@@ -135,6 +148,7 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     c.last_heard = now;
     c.row_version = rec.row_version;
     c.log_upto = rec.log_upto;
+    c.key = rec.key;
     c.backlog_seq = state.last_seq;
     by_version_[c.row_version].insert(key);
     if (c.online) {
@@ -154,8 +168,10 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
 
 // --- datagrams ------------------------------------------------------------------
 
-void ServerCore::on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now) {
+void ServerCore::on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now,
+                             std::string_view client_key) {
   ++stats_.datagrams_in;
+  current_key_ = client_key;
   auto decoded = decode(bytes);
   if (!decoded) {
     drop(to_string(decoded.error()), from);

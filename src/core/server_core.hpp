@@ -84,7 +84,15 @@ class ServerCore {
   /// sizes) and sends a verification ping to every client held online
   /// (manual §6.5).
   void start(const StoredState& state, TimePoint now);
-  void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now);
+  /// One datagram's plaintext from `from`, sent by the holder of public key
+  /// `client_key` (32 bytes, authenticated by the session: ServerGate).
+  /// Empty `client_key`: a caller without sessions (unit tests of the
+  /// core); nicknames are then not bound to keys.
+  void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now,
+                   std::string_view client_key = {});
+  /// The public key of the client registered at `at` (online or held
+  /// online), if it has one: for the session layer's Reset frames.
+  [[nodiscard]] std::optional<std::string> key_at(const Endpoint& at) const;
   void on_timeout(TimePoint now);
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
@@ -150,6 +158,7 @@ class ServerCore {
   struct Client {
     std::string nick;
     Endpoint endpoint;
+    std::string key;  ///< public key the nickname belongs to (empty: not yet bound)
     bool online = false;
     Duration heartbeat = kDefaultHeartbeat;
     TimePoint last_heard{};
@@ -224,6 +233,7 @@ class ServerCore {
   struct RegisterWaiter {
     Register request;
     Endpoint from;
+    std::string key;  ///< the registrant's public key
   };
   struct RestartWaiter {};   ///< after a restart: is it still there?
   struct DeliveryWaiter {};  ///< a stored delivery went unacknowledged
@@ -391,6 +401,7 @@ class ServerCore {
   std::set<std::pair<Endpoint, std::uint64_t>> replies_held_;  ///< acks not yet released
   TimePoint next_sweep_{};
   bool shutting_down_ = false;
+  std::string current_key_;  ///< key of the sender of the datagram being handled
   std::vector<Outgoing> outgoing_;
   std::vector<LogRecord> logs_;
 };

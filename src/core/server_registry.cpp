@@ -35,6 +35,18 @@ void ServerCore::handle(const Register& m, const Endpoint& from, TimePoint now) 
     return;
   }
   Client& holder = it->second;
+  if (!holder.key.empty() && !current_key_.empty()) {
+    // manual §9: a nickname belongs to the key that first registered it.
+    // Its own key may move it to a new address, under section 4's rule
+    // (the holder at the old address must not answer), below.
+    if (holder.key != current_key_) {
+      ++stats_.requests["register_refused"];
+      log(LogLevel::kInfo, "refused " + m.nick + " from " + from.to_string() +
+                               ": the nickname belongs to another key");
+      reply(from, m.id, Ack{0, AckStatus::kInUse, 0, {}});
+      return;
+    }
+  }
   if (holder.endpoint == from || !holder.online) {
     accept_registration(m, from, now);
     return;
@@ -50,7 +62,7 @@ void ServerCore::handle(const Register& m, const Endpoint& from, TimePoint now) 
   }
   log(LogLevel::kInfo, m.nick + " wanted by " + from.to_string() + ", held by " +
                            holder.endpoint.to_string() + ": verifying the holder");
-  verify(key, RegisterWaiter{m, from}, now);
+  verify(key, RegisterWaiter{m, from, current_key_}, now);
 }
 
 void ServerCore::accept_registration(const Register& m, const Endpoint& from, TimePoint now) {
@@ -74,6 +86,7 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   c.delivered_upto = 0;
   c.nick = m.nick;
   c.endpoint = from;
+  if (!current_key_.empty()) c.key = current_key_;
   c.online = true;
   c.last_heard = now;
   c.heartbeat = m.heartbeat_ms == 0 ? kDefaultHeartbeat

@@ -57,6 +57,7 @@ void ServerCore::verification_done(const std::string& key, bool alive, TimePoint
             "refused " + r->request.nick + " from " + r->from.to_string() + ": in use");
         reply(r->from, r->request.id, Ack{0, AckStatus::kInUse, 0, {}});
       } else {
+        current_key_ = r->key;
         accept_registration(r->request, r->from, now);
       }
     }

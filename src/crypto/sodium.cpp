@@ -90,6 +90,15 @@ std::optional<Key> key_from_hex(std::string_view hex) {
   return k;
 }
 
+void keyed_hash(const Key& key, ByteView data, std::span<std::uint8_t> out) {
+  ensure_init();
+  crypto_generichash(out.data(), out.size(), data.data(), data.size(), key.data(), key.size());
+}
+
+void wipe(std::span<std::uint8_t> bytes) {
+  sodium_memzero(bytes.data(), bytes.size());
+}
+
 bool equal(ByteView a, ByteView b) {
   ensure_init();
   return a.size() == b.size() && sodium_memcmp(a.data(), b.data(), a.size()) == 0;

@@ -64,6 +64,14 @@ struct KeyPair {
 [[nodiscard]] inline ByteView as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
+/// Keyed BLAKE2b (libsodium crypto_generichash, RFC 7693) of `data` under
+/// `key`, `out.size()` bytes long (16 to 64): a MAC, or a key derived from
+/// `key` for the purpose `data` names.
+void keyed_hash(const Key& key, ByteView data, std::span<std::uint8_t> out);
+
+/// Overwrites `bytes` with zeros in a way the compiler keeps (sodium_memzero).
+void wipe(std::span<std::uint8_t> bytes);
+
 /// Constant-time comparison of two byte strings of equal length (sodium_memcmp).
 [[nodiscard]] bool equal(ByteView a, ByteView b);
 

@@ -23,7 +23,7 @@ inline constexpr std::size_t kMaxDatagramBytes = 1200;
 
 /// Longest chat message, in bytes of UTF-8 as typed (manual §7). Its CBOR
 /// encoding costs 3 bytes of header and no escaping, so the worst case fits
-/// a datagram with ~80 bytes left for a later AEAD nonce and tag (encryption, to come).
+/// a datagram with room for the session frame (33 bytes) and an end-to-end box.
 inline constexpr std::size_t kMaxMessageBytes = 1000;
 
 /// Nicknames (and group names): 1 to 32 characters from [A-Za-z0-9_.-].
@@ -89,5 +89,26 @@ inline constexpr std::size_t kMaxGroupsPerClient = 64;
 /// How many parts one table version may be split into; a table announcing
 /// more is dropped as malformed (bounds the reassembly buffer).
 inline constexpr std::uint32_t kMaxTableParts = 4096;
+
+/// manual §9, rate limits. Datagrams one source (address and port) may
+/// send the server per second, sustained (--rate-limit); it may burst to
+/// twice as many. Far above what a chat client sends (a few per second),
+/// low enough that one flooding source costs the server a bounded share.
+inline constexpr double kDefaultRateLimit = 1000.0;
+inline constexpr double kRateBurstFactor = 2.0;
+/// Sources tracked at once by the per-source buckets; beyond, the bucket
+/// idle longest is forgotten (a forgotten source starts with a full bucket).
+inline constexpr std::size_t kMaxRateBuckets = 65536;
+/// Handshakes (Noise IK message 1, each four X25519 operations, ~0.2 ms)
+/// the server completes per second, over all sources (--handshake-rate),
+/// and the burst it absorbs (a restarted server's clients all coming back).
+inline constexpr double kDefaultHandshakeRate = 2000.0;
+inline constexpr double kHandshakeBurst = 10000.0;
+/// Address-validation cookies are valid in the period they were issued
+/// in and the next one: between 60 and 120 s.
+inline constexpr std::chrono::seconds kCookiePeriod{60};
+/// A session the server heard nothing on for this long is forgotten; the
+/// client's next datagram gets a Reset and it makes a new one.
+inline constexpr std::chrono::hours kSessionIdle{2};
 
 }  // namespace udpchat

@@ -12,8 +12,9 @@ namespace udpchat {
 namespace {
 
 /// 2: clients.row_version (table deltas); 3: clients.log_upto, groups,
-/// members (channel and group logs).
-constexpr int kSchemaVersion = 3;
+/// members (channel and group logs); 4: clients.key (nicknames belong to
+/// keys, manual §9).
+constexpr int kSchemaVersion = 4;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS clients (
   online       INTEGER NOT NULL,
   heartbeat_ms INTEGER NOT NULL,
   row_version  INTEGER NOT NULL DEFAULT 0,
-  log_upto     INTEGER NOT NULL DEFAULT 0
+  log_upto     INTEGER NOT NULL DEFAULT 0,
+  key          BLOB
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
@@ -104,9 +106,11 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
   // Schema 1 had no row versions: add the column (its rows count as
   // changed at version 0, so any client gets them in its first update).
   // Schema 2 had no log positions: 0 reads every channel message kept
-  // (there are none in a schema 2 database).
+  // (there are none in a schema 2 database). Schema 3 had no keys: a row
+  // without one is claimed by the key of its next registration.
   for (const char* sql : {"ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0",
-                          "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0"}) {
+                          "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0",
+                          "ALTER TABLE clients ADD COLUMN key BLOB"}) {
     if (auto r = store->exec(sql);
         !r && r.error().what.find("duplicate column") == std::string::npos) {
       return failed(r.error());
@@ -148,8 +152,8 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        "WHERE sender_key = ? AND mid = ? AND delivered = 0"},
       {&store->put_client_,
        "INSERT OR REPLACE INTO clients "
-       "(nick_key, nick, address, port, online, heartbeat_ms, row_version, log_upto) "
-       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"},
+       "(nick_key, nick, address, port, online, heartbeat_ms, row_version, log_upto, key) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"},
       {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
   };
   for (const auto& [stmt, sql] : statements) {

@@ -88,6 +88,12 @@ std::expected<void, StoreError> SqliteStore::put_client(const ClientRecord& c) {
   sqlite3_bind_int64(put_client_, 6, c.heartbeat_ms);
   sqlite3_bind_int64(put_client_, 7, static_cast<sqlite3_int64>(c.row_version));
   sqlite3_bind_int64(put_client_, 8, c.log_upto);
+  if (c.key.empty()) {
+    sqlite3_bind_null(put_client_, 9);
+  } else {
+    sqlite3_bind_blob(put_client_, 9, c.key.data(), static_cast<int>(c.key.size()),
+                      SQLITE_TRANSIENT);
+  }
   if (sqlite3_step(put_client_) != SQLITE_DONE) {
     return std::unexpected(error("cannot save client"));
   }
@@ -107,11 +113,11 @@ std::expected<void, StoreError> SqliteStore::put_table_version(std::uint64_t ver
 std::expected<StoredState, StoreError> SqliteStore::load() {
   StoredState state;
   sqlite3_stmt* s = nullptr;
-  if (sqlite3_prepare_v2(
-          db_,
-          "SELECT nick, address, port, online, heartbeat_ms, row_version, log_upto FROM clients "
-          "ORDER BY nick_key",
-          -1, &s, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT nick, address, port, online, heartbeat_ms, row_version, log_upto, "
+                         "key FROM clients "
+                         "ORDER BY nick_key",
+                         -1, &s, nullptr) != SQLITE_OK) {
     return std::unexpected(error("cannot read clients"));
   }
   int rc = 0;
@@ -124,6 +130,9 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
     c.heartbeat_ms = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
     c.row_version = static_cast<std::uint64_t>(sqlite3_column_int64(s, 5));
     c.log_upto = sqlite3_column_int64(s, 6);
+    if (const auto* key = static_cast<const char*>(sqlite3_column_blob(s, 7)); key != nullptr) {
+      c.key.assign(key, static_cast<std::size_t>(sqlite3_column_bytes(s, 7)));
+    }
     if (is_valid_nickname(c.nick)) {
       state.clients.push_back(std::move(c));
     }

@@ -512,6 +512,10 @@ class Context:
         self.keep_tmp = keep_tmp
         self.server_log_level = server_log_level
         self.tmp = tempfile.mkdtemp(prefix="udpchat-it-")
+        # Each context its own key directory (key files, known_servers), so
+        # that one test's server keys are never pinned by the next test.
+        self.keys = os.path.join(self.tmp, "xdg")
+        self.env = dict(os.environ, XDG_DATA_HOME=self.keys)
         self.procs = []
         self.runs = []
         self.sockets = []
@@ -559,7 +563,7 @@ class Context:
 
     def start(self, name, args, kind="process"):
         proc = Proc(self._unique(name), [self.binary] + list(args), cwd=self.tmp,
-                    timeout=self.timeout, echo=self.echo, kind=kind)
+                    env=self.env, timeout=self.timeout, echo=self.echo, kind=kind)
         self.procs.append(proc)
         return proc
 
@@ -609,7 +613,7 @@ class Context:
         argv = [self.binary] + list(args)
         try:
             cp = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                                cwd=self.tmp, timeout=timeout)
+                                cwd=self.tmp, env=self.env, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             r = RunResult(name, argv, None, (e.stdout or b"").decode("utf-8", "replace"),
                           (e.stderr or b"").decode("utf-8", "replace"))

@@ -34,8 +34,15 @@ void Scenario::random_action(Totals& totals) {
     }
     const bool channel = uniform() < 0.5;
     const std::size_t n = typed_.size();
-    Typed t{nick_of(i), channel ? "*" : "#g", port, node.incarnation, Outcome::kNone, false,
-            channel ? Kind::kChannel : Kind::kGroup, {}, {}};
+    Typed t{nick_of(i),
+            channel ? "*" : "#g",
+            port,
+            node.incarnation,
+            Outcome::kNone,
+            false,
+            channel ? Kind::kChannel : Kind::kGroup,
+            {},
+            {}};
     for (const std::uint16_t p : channel ? ever_registered_ : joined_) {
       if (p != port) t.must_show.insert(p);
     }
@@ -51,8 +58,8 @@ void Scenario::random_action(Totals& totals) {
     const int j = pick(clients_);
     const std::string to = nick_of(j);
     const auto table = node.session->table();
-    const bool known = std::any_of(table.begin(), table.end(),
-                                   [&](const TableEntry& e) { return e.nick == to; });
+    const bool known =
+        std::any_of(table.begin(), table.end(), [&](const TableEntry& e) { return e.nick == to; });
     if (!known && !interest_) return;  // beyond the full-table limit: a lookup first
     const std::size_t n = typed_.size();
     typed_.push_back({nick_of(i), to, port, node.incarnation, Outcome::kNone, false});
@@ -91,11 +98,20 @@ std::string Scenario::final_checks(Totals& totals) {
     const Typed& m = typed_[n];
     totals.shown += m.shown ? 1 : 0;
     switch (m.outcome) {
-      case Outcome::kPeerAck: ++totals.peer_acked; break;
-      case Outcome::kSaved: ++totals.saved; break;
-      case Outcome::kExists: ++totals.exists; break;
-      case Outcome::kRefused: ++totals.told_failed; break;
-      case Outcome::kNone: break;
+      case Outcome::kPeerAck:
+        ++totals.peer_acked;
+        break;
+      case Outcome::kSaved:
+        ++totals.saved;
+        break;
+      case Outcome::kExists:
+        ++totals.exists;
+        break;
+      case Outcome::kRefused:
+        ++totals.told_failed;
+        break;
+      case Outcome::kNone:
+        break;
     }
     const bool accepted = m.outcome == Outcome::kPeerAck || m.outcome == Outcome::kSaved ||
                           m.outcome == Outcome::kExists;
@@ -123,7 +139,8 @@ std::string Scenario::final_checks(Totals& totals) {
   // Repeats across restarts of the recipient (a documented limit).
   std::map<std::pair<std::uint16_t, std::size_t>, int> per_port;
   for (const auto& [key, count] : shown_) per_port[{std::get<0>(key), std::get<2>(key)}] += count;
-  for (const auto& [key, count] : per_port) totals.cross_restart_repeats += static_cast<std::uint64_t>(count - 1);
+  for (const auto& [key, count] : per_port)
+    totals.cross_restart_repeats += static_cast<std::uint64_t>(count - 1);
   // 3. Stored messages delivered.
   for (int i = 0; i < clients_; ++i) {
     if (const auto left = w_.store.count_for(nick_of(i)).value(); left != 0) {
@@ -233,6 +250,7 @@ std::string Scenario::run(Totals& totals) {
     (void)to;
     return Fate{};
   };
+  w_.frame_fault = nullptr;
   if (!w_.server_alive) w_.start_server();
   server_restart_.reset();
   for (int i = 0; i < clients_; ++i) {

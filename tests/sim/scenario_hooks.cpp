@@ -28,7 +28,24 @@ void Scenario::install_hooks() {
     };
     if (cut(from.port) || cut(to.port) || uniform() < drop_) {
       f.drop = true;
-      if (trace_) event(std::string("lost ") + kind_of(m) + " " + from.to_string() + " -> " + to.to_string());
+      if (trace_)
+        event(std::string("lost ") + kind_of(m) + " " + from.to_string() + " -> " + to.to_string());
+      return f;
+    }
+    if (uniform() < dup_) f.copies = 2;
+    if (uniform() < delay_) f.extra_delay = between(Duration::zero(), jitter_);
+    return f;
+  };
+  // Handshake frames (manual §9) meet the same network.
+  w_.frame_fault = [this](const Endpoint& from, const Endpoint& to) {
+    Fate f;
+    const auto cut = [&](std::uint16_t port) {
+      const auto it = partitioned_.find(port);
+      return it != partitioned_.end() && it->second > w_.now;
+    };
+    if (cut(from.port) || cut(to.port) || uniform() < drop_) {
+      f.drop = true;
+      if (trace_) event("lost handshake frame " + from.to_string() + " -> " + to.to_string());
       return f;
     }
     if (uniform() < dup_) f.copies = 2;
@@ -53,17 +70,20 @@ void Scenario::install_hooks() {
     }
     const auto* a = std::get_if<Ack>(&m);
     if (a == nullptr || to == w_.server_endpoint) return;
-    if (const auto c = chat_ids_.find({to.port, a->id}); c != chat_ids_.end() && from != w_.server_endpoint) {
+    if (const auto c = chat_ids_.find({to.port, a->id});
+        c != chat_ids_.end() && from != w_.server_endpoint) {
       auto& msg = typed_[c->second];
       if (msg.outcome == Outcome::kNone) msg.outcome = Outcome::kPeerAck;
     }
-    if (const auto p = post_ids_.find({to.port, a->id}); p != post_ids_.end() && from == w_.server_endpoint) {
+    if (const auto p = post_ids_.find({to.port, a->id});
+        p != post_ids_.end() && from == w_.server_endpoint) {
       auto& msg = typed_[p->second];
       if (msg.outcome == Outcome::kNone || msg.outcome == Outcome::kRefused) {
         msg.outcome = a->status == AckStatus::kSaved ? Outcome::kSaved : Outcome::kRefused;
       }
     }
-    if (const auto s = save_ids_.find({to.port, a->id}); s != save_ids_.end() && from == w_.server_endpoint) {
+    if (const auto s = save_ids_.find({to.port, a->id});
+        s != save_ids_.end() && from == w_.server_endpoint) {
       auto& msg = typed_[s->second];
       if (msg.outcome == Outcome::kNone || msg.outcome == Outcome::kRefused) {
         msg.outcome = a->status == AckStatus::kSaved    ? Outcome::kSaved
@@ -72,7 +92,9 @@ void Scenario::install_hooks() {
       }
     }
   };
-  w_.on_type = [this](std::uint16_t port, const std::string& line) { event("typed at " + std::to_string(port) + ": " + line); };
+  w_.on_type = [this](std::uint16_t port, const std::string& line) {
+    event("typed at " + std::to_string(port) + ": " + line);
+  };
   w_.on_print = [this](std::uint16_t port, const std::string& line) {
     event("printed at " + std::to_string(port) + ": " + line);
     // A lookup found no such nickname (not registered yet): the oldest

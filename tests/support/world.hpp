@@ -10,6 +10,14 @@
 // (a crash between commit and ack). With both delays zero the writer
 // commits at once, inside the event that issued the commands.
 //
+// Every process talks to the server through the secure session layer of
+// manual §9, as the real shells do (SecureServer, SecureClient): keys, the
+// handshake, sealed datagrams and their replay windows. Keys come from
+// seeded sources: one seed, one run. A client keeps its key across restarts
+// (the key file), the server its own (server.key); the fault hook still
+// sees every message as its plaintext, handshake frames go through
+// `frame_fault`.
+//
 // Nothing here touches a socket or the real clock, so a scenario runs in
 // microseconds and the same inputs always give the same outputs. Used by the
 // flow tests (tests/unit/test_flows.cpp) and the seeded simulation
@@ -23,12 +31,16 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/client_session.hpp"
+#include "core/secure_client.hpp"
+#include "core/secure_server.hpp"
 #include "core/server_core.hpp"
 #include "core/store_ops.hpp"
 #include "protocol/codec.hpp"
+#include "protocol/text.hpp"
 #include "support/store_driver.hpp"
 
 namespace udpchat::test {
@@ -43,7 +55,8 @@ struct Fate {
 class World {
  public:
   struct Node {
-    std::unique_ptr<ClientSession> session;
+    std::unique_ptr<SecureClient> secure;
+    ClientSession* session = nullptr;  ///< secure->session() while alive
     Endpoint endpoint;
     ClientConfig config;
     std::vector<std::string> lines;  ///< what the current process printed, in order
@@ -71,6 +84,13 @@ class World {
     config.wall_clock_ms = [this] { return wall_ms(); };
     if (configure_server) configure_server(config);
     server = std::make_unique<ServerCore>(config, next_seed());
+    GateConfig gate;
+    gate.max_sessions = 2 * config.max_clients + 1024;
+    secure_server = std::make_unique<SecureServer>(*server, server_key_, gate,
+                                                   crypto::seeded_random(next_seed()));
+    secure_server->gate().on_seal = [this](std::string_view frame, std::string_view plain) {
+      sealed_plain_[std::string(frame)] = std::string(plain);
+    };
     server->start(*memory.load(), now);
     server_alive = true;
     collect();
@@ -78,6 +98,7 @@ class World {
   /// The server process dies: its memory is gone, its store stays with
   /// what was committed.
   void crash_server() {
+    secure_server.reset();
     server.reset();
     server_alive = false;
     store_queue_.clear();
@@ -101,26 +122,43 @@ class World {
     n.config.heartbeat = heartbeat;
     n.config.format_time = [](std::int64_t ms) { return "T" + std::to_string(ms); };
     if (configure_client) configure_client(n.config);
-    n.session = std::make_unique<ClientSession>(n.config, next_seed());
+    // Its key file: one key per nickname, kept across restarts.
+    const std::string nick_key = nickname_key(nick);
+    if (!client_keys_.contains(nick_key)) {
+      client_keys_.emplace(nick_key, crypto::generate_keypair(crypto::seeded_random(next_seed())));
+    }
+    SecurityConfig security;
+    security.key = client_keys_.at(nick_key);
+    // Its known_servers: the server's key as it was at its first start.
+    security.pinned = known_servers_.try_emplace(nick_key, server_key_.public_key).first->second;
+    security.known_servers = "known_servers";
+    security.random = crypto::seeded_random(next_seed());
+    security.clock_ns = [this] { return static_cast<std::uint64_t>(wall_ms()) * 1'000'000ULL; };
+    n.secure = std::make_unique<SecureClient>(n.config, next_seed(), std::move(security));
+    n.secure->link().on_seal = [this](std::string_view frame, std::string_view plain) {
+      sealed_plain_[std::string(frame)] = std::string(plain);
+    };
+    n.session = &n.secure->session();
     n.alive = true;
-    n.session->start(now);
+    n.secure->start(now);
     collect();
     return n;
   }
   /// SIGKILL: the process is gone; datagrams to it vanish.
   void kill(std::uint16_t port) {
     nodes.at(port).alive = false;
-    nodes.at(port).session.reset();
+    nodes.at(port).session = nullptr;
+    nodes.at(port).secure.reset();
   }
   void type(std::uint16_t port, const std::string& line) {
     if (!nodes.at(port).alive) return;
     if (on_type) on_type(port, line);
-    nodes.at(port).session->on_line(line, now);
+    nodes.at(port).secure->on_line(line, now);
     collect();
   }
   void end_input(std::uint16_t port) {
     if (!nodes.at(port).alive) return;
-    nodes.at(port).session->on_quit(now);
+    nodes.at(port).secure->on_quit(now);
     collect();
   }
   std::vector<std::string>& lines(std::uint16_t port) { return nodes.at(port).lines; }
@@ -151,7 +189,7 @@ class World {
       if (!wire_.empty()) consider(wire_.begin()->first);
       consider(commit_at_);
       if (!completions_.empty()) consider(completions_.begin()->first);
-      if (server_alive) consider(server->next_deadline());
+      if (server_alive) consider(secure_server->next_deadline());
       for (auto& [port, n] : nodes) {
         if (n.alive) consider(n.session->next_deadline());
       }
@@ -167,6 +205,9 @@ class World {
 
   // --- configuration and observation ----------------------------------------------
   std::function<Fate(const Endpoint& from, const Endpoint& to, const Message& m)> fault;
+  /// The fate of a handshake frame (Hello, Retry, Init, Accept, Reset),
+  /// which carries no message; unset: delivered.
+  std::function<Fate(const Endpoint& from, const Endpoint& to)> frame_fault;
   /// Adjust the configuration of servers and clients started from now on.
   std::function<void(ServerConfig&)> configure_server;
   std::function<void(ClientConfig&)> configure_client;
@@ -190,6 +231,7 @@ class World {
   Duration completion_delay{};  ///< from commit to the server hearing of it
   std::uint64_t store_batches = 0, store_commands = 0;
   std::unique_ptr<ServerCore> server;
+  std::unique_ptr<SecureServer> secure_server;  ///< the server's session layer
   bool server_alive = false;
   std::map<std::uint16_t, Node> nodes;
 
@@ -203,16 +245,31 @@ class World {
     Endpoint from;
     Endpoint to;
     std::string bytes;
+    std::string plaintext;  ///< what a Sealed frame carries; else `bytes`
   };
 
   std::uint64_t next_seed() { return seed_ += 0x1000000; }
 
   void post(const Endpoint& from, Outgoing out) {
-    if (keep_sent_log) sent_log.emplace_back(out.to, out.bytes);
+    // The plaintext of a Sealed frame, as its sender sealed it.
+    std::string plain = out.bytes;
+    bool handshake = false;
+    if (looks_like_frame(out.bytes)) {
+      const auto it = sealed_plain_.find(out.bytes);
+      if (it != sealed_plain_.end()) {
+        plain = std::move(it->second);
+        sealed_plain_.erase(it);
+      } else {
+        handshake = true;
+      }
+    }
+    if (keep_sent_log) sent_log.emplace_back(out.to, plain);
     ++net.sent;
     Fate fate;
-    if (fault) {
-      auto m = decode(out.bytes);
+    if (handshake) {
+      if (frame_fault) fate = frame_fault(from, out.to);
+    } else if (fault) {
+      auto m = decode(plain);
       if (m) fate = fault(from, out.to, *m);
     }
     if (fate.drop) {
@@ -222,13 +279,13 @@ class World {
     net.duplicated += static_cast<std::uint64_t>(std::max(0, fate.copies - 1));
     net.delayed += fate.extra_delay > Duration::zero() ? 1 : 0;
     for (int i = 0; i < fate.copies; ++i) {
-      wire_.emplace(now + latency + fate.extra_delay, InFlight{from, out.to, out.bytes});
+      wire_.emplace(now + latency + fate.extra_delay, InFlight{from, out.to, out.bytes, plain});
     }
   }
 
   void collect() {
     while (server_alive) {
-      for (auto& o : server->take_outgoing()) post(server_endpoint, std::move(o));
+      for (auto& o : secure_server->take_outgoing(now)) post(server_endpoint, std::move(o));
       server->take_logs();
       for (auto& c : server->take_store_commands()) store_queue_.push_back(std::move(c));
       if (store_latency != Duration::zero() || completion_delay != Duration::zero()) {
@@ -245,7 +302,7 @@ class World {
     }
     for (auto& [port, n] : nodes) {
       if (!n.alive) continue;
-      for (auto& o : n.session->take_outgoing()) post(n.endpoint, std::move(o));
+      for (auto& o : n.secure->take_outgoing(now)) post(n.endpoint, std::move(o));
       for (auto& l : n.session->take_lines()) {
         if (on_print) on_print(port, l);
         n.lines.push_back(std::move(l));
@@ -259,20 +316,20 @@ class World {
     const auto observe = [&] {
       ++net.delivered;
       if (on_deliver) {
-        if (auto m = decode(d.bytes)) on_deliver(d.from, d.to, *m);
+        if (auto m = decode(d.plaintext)) on_deliver(d.from, d.to, *m);
       }
     };
     if (d.to == server_endpoint) {
       if (server_alive) {
         observe();
-        server->on_datagram(d.bytes, d.from, now);
+        secure_server->on_datagram(d.bytes, d.from, now);
       }
       return;
     }
     if (auto it = nodes.find(d.to.port);
         it != nodes.end() && it->second.alive && it->second.endpoint == d.to) {
       observe();
-      it->second.session->on_datagram(d.bytes, d.from, now);
+      it->second.secure->on_datagram(d.bytes, d.from, now);
     }
   }
 
@@ -312,11 +369,11 @@ class World {
       collect();
     }
     if (server_alive) {
-      if (auto t = server->next_deadline(); t && *t <= now) server->on_timeout(now);
+      if (auto t = secure_server->next_deadline(); t && *t <= now) secure_server->on_timeout(now);
     }
     for (auto& [port, n] : nodes) {
       if (!n.alive) continue;
-      if (auto t = n.session->next_deadline(); t && *t <= now) n.session->on_timeout(now);
+      if (auto t = n.secure->next_deadline(); t && *t <= now) n.secure->on_timeout(now);
     }
     collect();
   }
@@ -327,6 +384,20 @@ class World {
   std::optional<TimePoint> commit_at_;                     ///< when it commits
   std::multimap<TimePoint, StoreCompletion> completions_;  ///< committed, not yet heard
   std::uint64_t seed_ = 0;
+  /// The server's key pair: its server.key, which survives its crashes.
+  crypto::KeyPair server_key_ = crypto::generate_keypair(crypto::seeded_random(0x5E4E4));
+
+ public:
+  /// The key file of each nickname (by nickname key): a test may give one
+  /// a new key before starting a client (another machine).
+  std::map<std::string, crypto::KeyPair> client_keys_;
+  /// The server is reinstalled: a new server.key (takes effect at its next start).
+  void replace_server_key(const crypto::KeyPair& key) { server_key_ = key; }
+
+ private:
+  std::map<std::string, crypto::Key> known_servers_;  ///< pins, by nickname key
+  /// Sealed frames made and not yet posted -> their plaintexts.
+  std::unordered_map<std::string, std::string> sealed_plain_;
 };
 
 }  // namespace udpchat::test

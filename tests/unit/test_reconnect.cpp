@@ -6,6 +6,9 @@
 
 #include <algorithm>
 
+#include <set>
+
+#include "protocol/frames.hpp"
 #include "support/doctest_print.hpp"
 #include "support/world.hpp"
 
@@ -30,14 +33,22 @@ void two_clients(World& w, Duration heartbeat = 1s) {
       [&] { return w.session(A).table().size() == 2 && w.session(B).table().size() == 2; }));
 }
 
+/// Registration attempts sent to the server: sealed Registers, and, while
+/// the server is away, the handshakes each attempt begins with (a Hello
+/// with a new nonce per attempt; its resends repeat the nonce).
 std::size_t registrations_sent(const World& w, std::size_t from_index) {
   std::size_t n = 0;
+  std::set<std::string> hellos;
   for (std::size_t i = from_index; i < w.sent_log.size(); ++i) {
     const auto& [to, bytes] = w.sent_log[i];
     if (to != w.server_endpoint) continue;
-    if (auto m = decode(bytes); m && std::holds_alternative<Register>(*m)) ++n;
+    if (!bytes.empty() && static_cast<FrameType>(bytes[0]) == FrameType::kHello) {
+      hellos.insert(bytes);
+    } else if (auto m = decode(bytes); m && std::holds_alternative<Register>(*m)) {
+      ++n;
+    }
   }
-  return n;
+  return n + hellos.size();
 }
 
 }  // namespace
