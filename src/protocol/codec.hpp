@@ -85,15 +85,14 @@ inline constexpr std::size_t kTablePartEnvelopeBytes = 128;
     const std::vector<TableEntry>& entries);
 
 /// Splits the groups of a GroupList answer into parts that each encode to
-/// at most kMaxDatagramBytes (a group with many members continues in the
+/// at most kMaxPayloadBytes (a group with many members continues in the
 /// next part under the same name). No groups still yields one empty part.
 [[nodiscard]] std::vector<std::vector<GroupInfo>> split_groups(
     const std::vector<GroupInfo>& groups);
 
 /// A table update from version `from` (0: a snapshot) to `version`, split
-/// into parts that each encode to at most kMaxDatagramBytes. `next_id` is
-/// called once per part for its transport id; `total` is the number of
-/// registered clients.
+/// into parts that each encode to at most kMaxPayloadBytes (sealed: kMaxDatagramBytes). `next_id`
+/// is called once per part for its transport id; `total` is the number of registered clients.
 template <typename NextId>
 [[nodiscard]] std::vector<TablePart> split_table(std::uint64_t version,
                                                  const std::vector<TableEntry>& entries,

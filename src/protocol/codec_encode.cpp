@@ -195,13 +195,13 @@ std::vector<std::vector<GroupInfo>> split_groups(const std::vector<GroupInfo>& g
   for (const GroupInfo& g : groups) {
     std::size_t next = 0;
     do {
-      if (used + kGroupHead + kMemberBytes > kMaxDatagramBytes && !parts.back().empty()) {
+      if (used + kGroupHead + kMemberBytes > kMaxPayloadBytes && !parts.back().empty()) {
         parts.emplace_back();
         used = kTablePartEnvelopeBytes;
       }
       GroupInfo piece{g.name, {}};
       used += kGroupHead;
-      while (next < g.members.size() && used + kMemberBytes <= kMaxDatagramBytes) {
+      while (next < g.members.size() && used + kMemberBytes <= kMaxPayloadBytes) {
         piece.members.push_back(g.members[next++]);
         used += kMemberBytes;
       }
@@ -216,7 +216,7 @@ std::vector<std::vector<TableEntry>> split_entries(const std::vector<TableEntry>
   std::size_t used = kTablePartEnvelopeBytes;
   for (const auto& e : entries) {
     const std::size_t sz = encoded_entry_size(e);
-    if (used + sz > kMaxDatagramBytes && !groups.back().empty()) {
+    if (used + sz > kMaxPayloadBytes && !groups.back().empty()) {
       groups.emplace_back();
       used = kTablePartEnvelopeBytes;
     }

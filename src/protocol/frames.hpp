@@ -27,6 +27,8 @@
 #include <variant>
 #include <vector>
 
+#include "protocol/limits.hpp"
+
 namespace udpchat {
 
 inline constexpr std::size_t kHelloNonceBytes = 16;
@@ -39,6 +41,7 @@ inline constexpr std::size_t kHelloBytes = 96;
 /// (17, authenticated as associated data) and the Poly1305 tag (16).
 inline constexpr std::size_t kSealedHeaderBytes = 17;
 inline constexpr std::size_t kSealedOverhead = kSealedHeaderBytes + 16;
+static_assert(kSealedOverhead == kSessionOverheadBytes);
 
 enum class FrameType : std::uint8_t {
   kHello = 0x01,

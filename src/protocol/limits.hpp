@@ -21,6 +21,15 @@ inline constexpr std::uint32_t kProtocolVersion = 1;
 /// RFC 9000 section 14).
 inline constexpr std::size_t kMaxDatagramBytes = 1200;
 
+/// Bytes the secure session (manual §9) adds to a datagram between a
+/// client and its server: frame type, session id and counter (17) and the
+/// AEAD tag (16). protocol/frames.hpp checks it against its layout.
+inline constexpr std::size_t kSessionOverheadBytes = 33;
+/// Largest plaintext a session datagram carries: what the codec packs
+/// table parts, rows and group lists into, so that sealed they still fit
+/// kMaxDatagramBytes.
+inline constexpr std::size_t kMaxPayloadBytes = kMaxDatagramBytes - kSessionOverheadBytes;
+
 /// Longest chat message, in bytes of UTF-8 as typed (manual §7). Its CBOR
 /// encoding costs 3 bytes of header and no escaping, so the worst case fits
 /// a datagram with room for the session frame (33 bytes) and an end-to-end box.

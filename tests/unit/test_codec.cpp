@@ -197,7 +197,7 @@ TEST_SUITE("codec: round trip") {
       const Message& m = messages[i];
       kinds.insert(m.index());
       const std::string bytes = encode(m);
-      CHECK(bytes.size() <= kMaxDatagramBytes);
+      CHECK(bytes.size() <= kMaxPayloadBytes);
       const auto d = decode(bytes);
       REQUIRE_MESSAGE(d.has_value(), outcome(bytes));
       CHECK(d->index() == m.index());
@@ -244,7 +244,7 @@ TEST_SUITE("codec: worst-case sizes fit one datagram") {
     for (const Message& m : {Message{save}, Message{deliver}, Message{chat}}) {
       CAPTURE(m.index());
       const std::string bytes = encode(m);
-      CHECK(bytes.size() <= kMaxDatagramBytes);
+      CHECK(bytes.size() <= kMaxPayloadBytes);
       const auto d = decode(bytes);
       REQUIRE(d.has_value());
       CHECK(*d == m);
@@ -260,17 +260,17 @@ TEST_SUITE("codec: worst-case sizes fit one datagram") {
     for (const Message& m : {Message{save}, Message{deliver}, Message{chat}}) {
       CAPTURE(m.index());
       const std::string bytes = encode(m);
-      CHECK(bytes.size() <= kMaxDatagramBytes);
+      CHECK(bytes.size() <= kMaxPayloadBytes);
       const auto d = decode(bytes);
       REQUIRE(d.has_value());
       CHECK(*d == m);
     }
   }
 
-  TEST_CASE("the worst case leaves room for a later AEAD nonce and tag (encryption, to come)") {
+  TEST_CASE("the worst case, sealed for its session, still fits one datagram") {
     // A 12-byte nonce and a 16-byte tag, as in ChaCha20-Poly1305.
     const Deliver worst{kMaxU64, kNickA, kMaxU64, quotes_1000(), kMinI64};
-    CHECK(encode(worst).size() + 12 + 16 <= kMaxDatagramBytes);
+    CHECK(encode(worst).size() + kSessionOverheadBytes <= kMaxDatagramBytes);
   }
 
   TEST_CASE("an Ack with a 1000-byte detail fits") {
@@ -350,7 +350,7 @@ TEST_SUITE("codec: split_table") {
           CHECK_FALSE(p.entries.empty());
           ids.insert(p.id);
           const std::string bytes = encode(p);
-          CHECK(bytes.size() <= kMaxDatagramBytes);
+          CHECK(bytes.size() <= kMaxPayloadBytes);
           std::size_t entry_bytes = 0;
           for (const auto& e : p.entries) {
             entry_bytes += encoded_entry_size(e);
