@@ -177,6 +177,7 @@ class Load {
       if (v.keep_lines) v.lines.push_back(std::move(line));
     }
     v.session->take_logs();
+    v.session->take_new_pins();  // no known_peers file here
     if (const auto t = v.session->next_deadline()) timers_.emplace(*t, i);
   }
 

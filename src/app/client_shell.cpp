@@ -38,8 +38,10 @@ ClientShell* g_tty_shell = nullptr;  // libedit's callback has no user pointer
 class ClientShell {
  public:
   ClientShell(std::shared_ptr<asio::io_context> io, udp::socket socket, SecureClient& session,
-              LogLevel level, std::string known_servers, std::string server_name)
-      : io_(std::move(io)),
+              LogLevel level, std::string known_servers, std::string server_name,
+              std::string known_peers)
+      : known_peers_(std::move(known_peers)),
+        io_(std::move(io)),
         socket_(std::move(socket)),
         session_(session),
         known_servers_(std::move(known_servers)),
@@ -160,6 +162,12 @@ class ClientShell {
       write_log(level_, rec.level, rec.text);
     }
     print_lines(session_.take_lines());
+    for (const auto& [nick_key, key] : session_.session().take_new_pins()) {
+      // manual §8: a peer's key pinned at first sight, or trusted anew.
+      if (auto r = crypto::pin_server_key(known_peers_, nick_key, key); !r) {
+        write_log(level_, LogLevel::kWarn, r.error());
+      }
+    }
     if (const auto pin = session_.take_new_pin(); pin && !known_servers_.empty()) {
       // Trust on first use (manual §9): the key the server proved is pinned.
       if (auto r = crypto::pin_server_key(known_servers_, server_name_, *pin); !r) {
@@ -236,6 +244,7 @@ class ClientShell {
     });
   }
 
+  std::string known_peers_;  ///< the peer keys pinned (beside the key file)
   std::shared_ptr<asio::io_context> io_;
   udp::socket socket_;
   SecureClient& session_;
@@ -348,10 +357,18 @@ int run_client(const ClientOptions& options) {
     security.pinned = *pinned;
   }
   security.known_servers = known_servers;
+  const std::string known_peers =
+      (std::filesystem::path(key_file).parent_path() / "known_peers").string();
+  auto peer_pins = crypto::load_pins(known_peers);
+  if (!peer_pins) {
+    std::cerr << "udpchat: " << peer_pins.error() << "\n";
+    return 1;
+  }
+  config.peer_pins = std::move(*peer_pins);
   security.random = crypto::system_random();
   security.clock_ns = wall_clock_ns;
   SecureClient session(config, seed, std::move(security));
-  ClientShell shell(io, std::move(socket), session, level, known_servers, server_name);
+  ClientShell shell(io, std::move(socket), session, level, known_servers, server_name, known_peers);
   return shell.run();
 }
 

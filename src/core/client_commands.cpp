@@ -34,6 +34,10 @@ void ClientSession::execute(std::string_view line, TimePoint now) {
     cmd_groups(now);
   } else if (word == "list" || word == "who") {
     cmd_list(rest, now);
+  } else if (word == "trust") {
+    cmd_trust(split_word(skip_spaces(rest)).first, now);
+  } else if (word == "fingerprint") {
+    cmd_fingerprint(split_word(skip_spaces(rest)).first);
   } else if (word == "help") {
     cmd_help();
   } else if (word == "quit" || word == "exit") {
@@ -131,19 +135,23 @@ void ClientSession::cmd_reg(std::string_view args, TimePoint now) {
     return;
   }
   config_.nick = std::string(nick);
+  registered_key_ = nickname_key(config_.nick);
   send_register(now);
 }
 
 void ClientSession::cmd_help() {
   say("Commands:");
   say("  send <nick> <message>   send <message> to <nick> (acknowledged, or saved by the server)");
-  say("  send_all <message>      send <message> to everyone registered (the channel)");
+  say("  send_all <message>      send <message> to everyone registered (the channel; the server");
+  say("                          can read channel and group messages, not direct ones)");
   say("  join <group>            join (or create) the group <group>");
   say("  leave <group>           leave the group <group>");
   say("  groups                  show every group and its members");
   say("  send_group <group> <message>  send <message> to the members of <group>");
   say("  list, who               show the clients you hold, their address and status");
   say("  list <prefix>           ask the server for up to 50 nicknames starting with <prefix>");
+  say("  fingerprint [<nick>]    your fingerprint, or the safety number to compare with <nick>");
+  say("  trust <nick>            accept the new key of <nick> after its key changed");
   say("  dereg [<nick>]          go offline (alone, or with your own nickname); you stay running");
   say("  reg <nick>              register again and receive your saved messages");
   say("  help                    show this list");

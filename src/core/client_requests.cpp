@@ -77,6 +77,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
           // Still the nickname this address holds at the server (offline):
           // what `list <prefix>` and the next `reg` speak as.
           config_.nick = registered_nick_;
+          registered_key_ = nickname_key(config_.nick);
         }
       }
       return;

@@ -25,13 +25,33 @@ void ClientSession::dispatch_front(const std::string& peer_key, TimePoint now) {
     return;
   }
   const OutgoingMessage& msg = q.messages.front();
+  if (untrusted(peer_key)) {
+    // manual §8: nothing goes to a key we did not accept.
+    q.stage = SendStage::kUntrusted;
+    say("[Messages to " + msg.peer + " wait: its key changed. Compare fingerprint " + msg.peer +
+        " with them, then type trust " + msg.peer + ".]");
+    return;
+  }
+  const auto key = key_of(msg.peer);
+  if (!key && !q.key_looked_up) {
+    // A row we do not hold (or hold from before keys): ask the server.
+    q.key_looked_up = true;
+    start_lookup(peer_key, now);
+    return;
+  }
+  const auto box = key ? seal_for(msg.peer, *key, msg.mid, msg.text) : std::nullopt;
+  if (!box) {
+    say("[Message to " + msg.peer + " not sent: its key is not known.]");
+    finish_front(peer_key, now);
+    return;
+  }
   const TableEntry* entry = find_peer(msg.peer);
   if (entry != nullptr && entry->online) {
     q.stage = SendStage::kDirect;
     q.request_id = msg.mid;  // a direct chat's transport id is its message id
     direct_[msg.mid] = peer_key;
     sender_.send(msg.mid, Endpoint{entry->address, entry->port},
-                 encode(Chat{msg.mid, config_.nick, msg.text}),
+                 encode(Chat{msg.mid, config_.nick, {}, *box}),
                  RetryPolicy::window(config_.ack_timeout), now, outgoing_);
     return;
   }
@@ -48,10 +68,17 @@ void ClientSession::save_at_server(const std::string& peer_key, TimePoint now) {
     return;
   }
   const OutgoingMessage& msg = q.messages.front();
+  const auto key = key_of(msg.peer);
+  auto box = key ? seal_for(msg.peer, *key, msg.mid, msg.text) : std::nullopt;
+  if (!box) {
+    say("[Message to " + msg.peer + " not sent: its key is not known.]");
+    finish_front(peer_key, now);
+    return;
+  }
   q.stage = SendStage::kSaving;
   const std::uint64_t id = ids_.next();
   q.request_id = id;
-  send_to_server(Save{id, config_.nick, msg.peer, msg.mid, msg.text}, id,
+  send_to_server(Save{id, config_.nick, msg.peer, msg.mid, {}, std::move(*box)}, id,
                  {RequestKind::kSave, peer_key}, now);
 }
 
@@ -62,6 +89,7 @@ void ClientSession::finish_front(const std::string& peer_key, TimePoint now) {
   }
   q.stage = SendStage::kIdle;
   q.request_id = 0;
+  q.key_looked_up = false;
   dispatch_front(peer_key, now);
   if (q.stage == SendStage::kIdle) {
     peers_.erase(peer_key);
@@ -70,6 +98,16 @@ void ClientSession::finish_front(const std::string& peer_key, TimePoint now) {
 }
 
 void ClientSession::handle(const Ack& m, const Endpoint& from, TimePoint now) {
+  if (const auto d = direct_.find(m.id); d != direct_.end()) {
+    // manual §8: only the recipient can acknowledge a direct message.
+    const auto key = key_of(peers_.at(d->second).messages.front().peer);
+    if (!key || m.tag.empty() ||
+        !crypto::equal(crypto::as_bytes(m.tag), crypto::as_bytes(ack_tag(*key, m.id, false)))) {
+      ++dropped_;
+      log(LogLevel::kDebug, "dropped an unauthenticated ack from " + from.to_string());
+      return;
+    }
+  }
   if (!sender_.acknowledge(m.id, from, now)) {
     return;  // late duplicate, or not ours
   }
@@ -94,10 +132,37 @@ void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
     ++dropped_;  // deregistered: neither shown nor acknowledged (manual §4)
     return;
   }
-  reply_ack(m.id, from);
-  if (shown_.first_time(shown_key(m.from, m.id), now)) {
-    say(m.from + ": " + printable(m.text));
+  // manual §8: shown only if it opens under the key the nickname holds;
+  // else neither shown nor acknowledged (the sender falls back to the
+  // server, which knows the sender's key).
+  const auto key = key_of(m.from);
+  if (!key) look_up_sender(m.from, now);
+  const auto text = key && !m.box.empty() ? open_from(m.from, *key, m.id, m.box) : std::nullopt;
+  if (!text) {
+    ++dropped_;
+    log(LogLevel::kDebug, "dropped a chat claiming to be from " + m.from + " (" + from.to_string() +
+                              "): it does not open under its key");
+    return;
   }
+  outgoing_.push_back(
+      {from, encode(Ack{m.id, AckStatus::kOk, 0, {}, 0, ack_tag(*key, m.id, true)})});
+  if (shown_.first_time(shown_key(m.from, m.id), now)) {
+    say(m.from + ": " + printable(*text));
+  }
+}
+
+void ClientSession::look_up_sender(const std::string& nick, TimePoint now) {
+  // Beyond the full-table limit we may not hold a sender's row: look it
+  // up (once per ack window); the sender's (or the server's) next try of
+  // the message then opens.
+  if (phase_ != Phase::kRegistered || !is_valid_nickname(nick)) return;
+  auto& last = sender_lookups_[nickname_key(nick)];
+  if (last != TimePoint{} && now - last < config_.ack_timeout) return;
+  last = now;
+  if (sender_lookups_.size() > 1024) sender_lookups_.clear();
+  const std::uint64_t id = ids_.next();
+  send_to_server(Lookup{id, config_.nick, nick}, id, {RequestKind::kLookup, nickname_key(nick)},
+                 now);
 }
 
 void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now) {
@@ -105,9 +170,27 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
     ++dropped_;  // not (yet) registered: the server retransmits
     return;
   }
+  const auto key = m.box.empty() ? std::nullopt : key_of(m.from);
+  if (!m.box.empty() && !key) {
+    look_up_sender(m.from, now);
+    ++dropped_;  // not acknowledged: it comes again once the row is here
+    return;
+  }
   reply_ack(m.id, from);
   if (!shown_.first_time(shown_key(m.from, m.mid), now)) {
     return;
+  }
+  std::string text = m.text;
+  if (!m.box.empty()) {
+    // manual §8: sealed by its sender for us, under the key its nickname
+    // holds.
+    auto opened = open_from(m.from, *key, m.mid, m.box);
+    if (!opened) {
+      // Acked all the same: kept, it would come back forever.
+      say("[A message from " + m.from + " could not be verified and was dropped.]");
+      return;
+    }
+    text = std::move(*opened);
   }
   // manual §4.9: channel and group messages carry where they were sent.
   std::string where;
@@ -121,9 +204,9 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
       say("[You Have Messages]");
       stored_announced_ = false;
     }
-    say(where + m.from + ": " + config_.format_time(m.saved_at_ms) + " " + printable(m.text));
+    say(where + m.from + ": " + config_.format_time(m.saved_at_ms) + " " + printable(text));
   } else {
-    say(where + m.from + ": " + printable(m.text));
+    say(where + m.from + ": " + printable(text));
   }
 }
 

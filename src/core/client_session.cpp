@@ -41,6 +41,12 @@ ClientSession::ClientSession(ClientConfig config, std::uint64_t id_seed)
   if (!config_.format_time) {
     config_.format_time = format_local_time;
   }
+  random_ = config_.random ? config_.random : crypto::seeded_random(id_seed ^ 0xB0C5ULL);
+  const crypto::Key zero{};
+  key_ = config_.key.secret_key == zero ? crypto::generate_keypair(crypto::seeded_random(id_seed))
+                                        : config_.key;
+  pins_.insert(config_.peer_pins.begin(), config_.peer_pins.end());
+  registered_key_ = nickname_key(config_.nick);
 }
 
 // --- output helpers ----------------------------------------------------------

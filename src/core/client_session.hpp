@@ -24,6 +24,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,6 +33,8 @@
 #include "core/log.hpp"
 #include "core/reliable.hpp"
 #include "core/time.hpp"
+#include "crypto/e2e.hpp"
+#include "crypto/sodium.hpp"
 #include "protocol/limits.hpp"
 #include "protocol/messages.hpp"
 
@@ -44,10 +47,27 @@ struct ClientConfig {
   int server_retries = kDefaultServerRetries;  ///< tries per server request
   Duration heartbeat = kDefaultHeartbeat;      ///< heartbeat interval (manual §6.6)
   std::size_t max_pending_per_peer = kDefaultMaxPendingPerPeer;  ///< typed, not yet through
+  /// manual §8: the client's long-term key pair (its key file). An
+  /// all-zero secret (unit tests of the session alone): one is made from
+  /// the id seed.
+  crypto::KeyPair key{};
+  /// Peer keys pinned by earlier runs (known_peers), by nickname key.
+  std::map<std::string, crypto::Key> peer_pins{};
+  /// Nonces of the end-to-end boxes; unset: seeded from the id seed.
+  crypto::RandomSource random{};
   /// Formats a server timestamp (ms since the Unix epoch) as
   /// "YYYY-MM-DD HH:MM:SS" in the local time zone.
   std::function<std::string(std::int64_t)> format_time{};
 };
+
+/// manual §8: what a direct message's box is bound to (its associated
+/// data): sender, recipient (nickname keys) and message id, so a box
+/// cannot be replayed as another message, sender or recipient.
+[[nodiscard]] std::string e2e_associated_data(std::string_view from, std::string_view to,
+                                              std::uint64_t mid);
+/// The 16-byte tag a recipient puts on its ack of direct message `id`: a
+/// keyed BLAKE2b under its sending key towards the sender (crypto_kx).
+[[nodiscard]] std::string e2e_ack_tag(const crypto::Key& key, std::uint64_t id);
 
 /// "YYYY-MM-DD HH:MM:SS" of `unix_ms` in the process's local time zone (TZ).
 std::string format_local_time(std::int64_t unix_ms);
@@ -102,6 +122,12 @@ class ClientSession {
   }
   /// Keys remembered for duplicate suppression (bounded by kDuplicateCapacity).
   [[nodiscard]] std::size_t remembered_ids() const { return shown_.size(); }
+  /// Peer keys pinned since the last call (first sight, or `trust`), by
+  /// nickname key, for the shell to append to known_peers.
+  std::vector<std::pair<std::string, crypto::Key>> take_new_pins() {
+    return std::exchange(new_pins_, {});
+  }
+  [[nodiscard]] const crypto::Key& public_key() const { return key_.public_key; }
   /// Datagrams dropped (undecodable, unexpected source...), for statistics.
   [[nodiscard]] std::uint64_t dropped() const { return dropped_; }
 
@@ -139,7 +165,8 @@ class ClientSession {
     kDirect,
     kSaving,
     kAwaitingRelay,
-    kHeld
+    kHeld,
+    kUntrusted,  ///< the peer's key changed: waits for `trust <nick>` (manual §8)
   };
   /// Messages to one peer, in the order typed; only the front is in flight.
   struct PeerQueue {
@@ -148,6 +175,7 @@ class ClientSession {
     std::uint64_t request_id = 0;         ///< transport id of the datagram in flight
     TimePoint relay_guard{};              ///< kAwaitingRelay: give up waiting then
     SendStage resume = SendStage::kIdle;  ///< kHeld: what to do when the server is back
+    bool key_looked_up = false;           ///< the front's peer key was asked for once
   };
   /// Channel and group messages (send_all, send_group) to one target, in
   /// the order typed; only the front is in flight (so a group shows one
@@ -189,6 +217,32 @@ class ClientSession {
   void lookup_done(const std::string& peer_key, const std::vector<TableEntry>& rows, TimePoint now);
   void merge_row(const TableEntry& row);
   void cmd_help();
+  // End-to-end protection (client_keys.cpp, manual §8).
+  void cmd_trust(std::string_view args, TimePoint now);
+  void cmd_fingerprint(std::string_view args);
+  /// Pins `key` for `nick` at first sight; a different key than the pin
+  /// prints the warning once and holds messages to it until `trust`.
+  void note_key(const std::string& nick_key, const std::string& nick, const std::string& key);
+  [[nodiscard]] bool untrusted(const std::string& peer_key) const {
+    return changed_.contains(peer_key);
+  }
+  /// The public key the table (or, failing it, the pin) gives `nick`.
+  [[nodiscard]] std::optional<crypto::Key> key_of(std::string_view nick) const;
+  /// Asks the server for the row of `nick`, the sender of a message we
+  /// cannot open without its key (at most once per ack window).
+  void look_up_sender(const std::string& nick, TimePoint now);
+  /// The directional keys between us and the holder of `peer` (cached).
+  [[nodiscard]] const crypto::PeerKeys* peer_keys(const crypto::Key& peer);
+  /// `text` sealed for `to` (who holds `peer`) as message `mid` from us.
+  [[nodiscard]] std::optional<std::string> seal_for(const std::string& to, const crypto::Key& peer,
+                                                    std::uint64_t mid, std::string_view text);
+  /// The text of `box`, sealed by `from` (who holds `peer`) for us as
+  /// message `mid`; nullopt if it does not open.
+  [[nodiscard]] std::optional<std::string> open_from(const std::string& from,
+                                                     const crypto::Key& peer, std::uint64_t mid,
+                                                     std::string_view box);
+  /// The tag of our ack of direct message `id` to the holder of `peer`.
+  [[nodiscard]] std::string ack_tag(const crypto::Key& peer, std::uint64_t id, bool sending);
   // Channel and groups (client_groups.cpp).
   void cmd_send_all(std::string_view args, TimePoint now);
   void cmd_send_group(std::string_view args, TimePoint now);
@@ -287,6 +341,18 @@ class ClientSession {
   std::map<std::uint64_t, std::vector<std::optional<std::vector<TableEntry>>>> answers_;
   /// Answers (GroupList) to `groups`, by request id, until complete.
   std::map<std::uint64_t, std::vector<std::optional<std::vector<GroupInfo>>>> group_answers_;
+
+  // End to end (manual §8).
+  crypto::KeyPair key_;
+  crypto::RandomSource random_;
+  std::unordered_map<std::string, crypto::Key> pins_;  ///< by nickname key
+  std::string registered_key_;                         ///< nickname key of config_.nick
+  std::set<std::string> changed_;               ///< nickname keys whose key changed, not trusted
+  std::map<crypto::Key, crypto::PeerKeys> kx_;  ///< by peer public key
+  std::vector<std::pair<std::string, crypto::Key>> new_pins_;
+  /// Senders of direct messages whose row we lacked, by nickname key:
+  /// when we last looked them up.
+  std::map<std::string, TimePoint> sender_lookups_;
 
   std::vector<Outgoing> outgoing_;
   std::vector<std::string> lines_;

@@ -24,9 +24,12 @@ const TableEntry* ClientSession::find_peer(std::string_view nick) const {
 }
 
 void ClientSession::merge_row(const TableEntry& row) {
-  TableEntry& held = table_[nickname_key(row.nick)];
+  const std::string nk = nickname_key(row.nick);
+  TableEntry& held = table_[nk];
   if (held.nick.empty() || row.version >= held.version) {
+    const bool key_news = held.nick.empty() || held.key != row.key;
     held = row;
+    if (key_news && nk != registered_key_) note_key(nk, row.nick, row.key);
   }
 }
 

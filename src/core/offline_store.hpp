@@ -31,8 +31,11 @@ struct StoredMessage {
   std::string from;              ///< sender nickname as registered
   std::string to_key;            ///< recipient nickname key (lower case), or a log key
   std::uint64_t mid = 0;         ///< the sender's message id
-  std::string text;              ///< UTF-8, at most kMaxMessageBytes
+  std::string text;              ///< UTF-8, at most kMaxMessageBytes (when not `box`)
   std::int64_t saved_at_ms = 0;  ///< wall clock at saving, ms since the Unix epoch
+  /// manual §8: a direct message sealed by its sender for its recipient,
+  /// kept as it came (the server cannot read it); empty: `text` holds it.
+  std::string box{};
 };
 
 /// One row of the persisted client table.

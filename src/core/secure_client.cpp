@@ -5,8 +5,15 @@
 
 namespace udpchat {
 
+namespace {
+ClientConfig with_key(ClientConfig config, const crypto::KeyPair& key) {
+  config.key = key;  // one key pair for the session and the end-to-end boxes
+  return config;
+}
+}  // namespace
+
 SecureClient::SecureClient(ClientConfig config, std::uint64_t id_seed, SecurityConfig security)
-    : session_(config, id_seed),
+    : session_(with_key(config, security.key), id_seed),
       link_(security.key, security.pinned, std::move(security.random),
             std::move(security.clock_ns)),
       server_(config.server),

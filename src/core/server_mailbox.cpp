@@ -69,7 +69,7 @@ bool ServerCore::persist_message(const std::string& save_key, const PendingSave&
   ++box.saving;
   const std::int64_t seq = next_seq_++;
   issue(SaveOp{{seq, s.request.from, s.recipient_key, s.request.mid, s.request.text,
-                config_.wall_clock_ms()}},
+                config_.wall_clock_ms(), s.request.box}},
         {.after = then, .key = save_key, .seq = seq});
   return true;
 }
@@ -127,9 +127,9 @@ void ServerCore::relay(const std::string& save_key, TimePoint now) {
   s.relaying = true;
   const std::uint64_t id = ids_.next();
   const Client& recipient = clients_.at(s.recipient_key);
-  send_reliable(id, recipient.endpoint,
-                Deliver{id, s.request.from, s.request.mid, s.request.text, 0, {}},
-                RetryPolicy::window(config_.ack_timeout),
+  Deliver relayed{id, s.request.from, s.request.mid, s.request.text, 0, {}};
+  relayed.box = s.request.box;
+  send_reliable(id, recipient.endpoint, relayed, RetryPolicy::window(config_.ack_timeout),
                 {Purpose::kRelay, s.recipient_key, save_key, 0}, now);
 }
 
@@ -223,6 +223,7 @@ void ServerCore::deliver_next(const std::string& key, TimePoint now) {
   c.delivery_id = id;
   ++deliveries_in_flight_;
   Deliver d{id, m.from, m.mid, m.text, m.saved_at_ms, {}};
+  d.box = m.box;
   if (log) {
     d.group = group_name_of(m.to_key);
     if (m.seq > c.backlog_seq) {

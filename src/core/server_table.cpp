@@ -23,7 +23,7 @@ constexpr int kOfflineNoticeTries = 8;
 }  // namespace
 
 TableEntry ServerCore::row_of(const Client& c) const {
-  return {c.nick, c.endpoint.address, c.endpoint.port, c.online, c.row_version};
+  return {c.nick, c.endpoint.address, c.endpoint.port, c.online, c.row_version, c.key};
 }
 
 std::vector<TableEntry> ServerCore::table() const {

@@ -114,6 +114,31 @@ std::expected<std::optional<Key>, std::string> known_server_key(const std::strin
   return std::optional<Key>{};
 }
 
+std::expected<std::map<std::string, Key>, std::string> load_pins(const std::string& path) {
+  std::map<std::string, Key> pins;
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT || !std::filesystem::exists(path)) return pins;
+    return std::unexpected("cannot read " + path + ": " + errno_text());
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream words(line);
+    std::string name, hex;
+    words >> name >> hex;
+    auto key = key_from_hex(hex);
+    if (name.empty() || !key) {
+      return std::unexpected(path + " line " + std::to_string(number) +
+                             ": not \"<name> <64 hex digits>\"");
+    }
+    pins[name] = *key;
+  }
+  return pins;
+}
+
 std::expected<void, std::string> pin_server_key(const std::string& path, std::string_view server,
                                                 const Key& key) {
   // Two clients of one key directory meeting a server at once both pin it:

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <expected>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,12 @@ namespace udpchat::crypto {
 /// the file cannot be read or a line for `server` is malformed.
 [[nodiscard]] std::expected<std::optional<Key>, std::string> known_server_key(
     const std::string& path, std::string_view server);
+
+/// Every pin of the file `path` ("<name> <key in hex>" lines, as
+/// pin_server_key writes them), the last line of a name winning (a later
+/// `trust` appends the new key): for known_peers. No file: no pins.
+[[nodiscard]] std::expected<std::map<std::string, Key>, std::string> load_pins(
+    const std::string& path);
 
 /// Appends the pin "server key" to `path` (created 0600) and fsyncs it;
 /// nothing when that very pin is there already.

@@ -109,12 +109,48 @@ std::optional<std::uint8_t> get_enum(const json& j, const char* key,
   return std::nullopt;
 }
 
+/// A byte string of `min` to `max` bytes.
+std::optional<std::string> get_bytes(const json& j, const char* key, std::size_t min,
+                                     std::size_t max) {
+  const json* f = field(j, key);
+  if (f == nullptr || !f->is_binary()) return std::nullopt;
+  const auto& b = f->get_binary();
+  if (b.size() < min || b.size() > max) return std::nullopt;
+  return std::string(b.begin(), b.end());
+}
+
+/// manual §8: a box is a message of 1 to kMaxMessageBytes sealed: nonce
+/// and tag (40 bytes) around it.
+constexpr std::size_t kBoxMin = 41;
+constexpr std::size_t kBoxMax = kMaxMessageBytes + 40;
+constexpr std::size_t kPublicKeyBytes = 32;
+constexpr std::size_t kAckTagBytes = 16;
+
+/// A message's content: `text` (checked text) or `box` (bytes), exactly one.
+bool get_content(const json& j, std::string& text, std::string& box) {
+  const bool has_text = field(j, "text") != nullptr;
+  const bool has_box = field(j, "box") != nullptr;
+  if (has_text == has_box) return false;
+  if (has_text) {
+    auto t = get_text(j, "text");
+    if (!t) return false;
+    text = std::move(*t);
+    return true;
+  }
+  auto b = get_bytes(j, "box", kBoxMin, kBoxMax);
+  if (!b) return false;
+  box = std::move(*b);
+  return true;
+}
+
 std::optional<TableEntry> get_entry(const json& e) {
-  // [nick, address, port, online] or, with the row's version,
-  // [nick, address, port, online, version].
-  if (!e.is_array() || e.size() < 4 || e.size() > 5 || !e[0].is_string() || !e[1].is_string() ||
+  // [nick, address, port, online], with the row's version
+  // [nick, address, port, online, version], and with its key (manual §8)
+  // [nick, address, port, online, version, key].
+  if (!e.is_array() || e.size() < 4 || e.size() > 6 || !e[0].is_string() || !e[1].is_string() ||
       !e[2].is_number_unsigned() || !e[3].is_boolean() ||
-      (e.size() == 5 && !e[4].is_number_unsigned())) {
+      (e.size() >= 5 && !e[4].is_number_unsigned()) ||
+      (e.size() == 6 && (!e[5].is_binary() || e[5].get_binary().size() != kPublicKeyBytes))) {
     return std::nullopt;
   }
   TableEntry out;
@@ -127,8 +163,12 @@ std::optional<TableEntry> get_entry(const json& e) {
   }
   out.port = static_cast<std::uint16_t>(port);
   out.online = e[3].get<bool>();
-  if (e.size() == 5) {
+  if (e.size() >= 5) {
     out.version = e[4].get<std::uint64_t>();
+  }
+  if (e.size() == 6) {
+    const auto& k = e[5].get_binary();
+    out.key.assign(k.begin(), k.end());
   }
   return out;
 }
@@ -201,9 +241,12 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
     auto from = get_nick(j, "from");
     auto to = get_nick(j, "to");
     auto mid = get_u64(j, "mid");
-    auto text = get_text(j, "text");
-    if (!all(from, to, mid, text)) return bad;
-    return Save{*id, std::move(*from), std::move(*to), *mid, std::move(*text)};
+    Save s{*id, {}, {}, 0, {}};
+    if (!all(from, to, mid) || !get_content(j, s.text, s.box)) return bad;
+    s.from = std::move(*from);
+    s.to = std::move(*to);
+    s.mid = *mid;
+    return s;
   }
   if (type == "hb") {
     auto nick = get_nick(j, "nick");
@@ -229,6 +272,11 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
       auto total = get_small<std::uint32_t>(j, "total");
       if (!total) return bad;
       a.total = *total;
+    }
+    if (field(j, "tag") != nullptr) {
+      auto tag = get_bytes(j, "tag", kAckTagBytes, kAckTagBytes);
+      if (!tag) return bad;
+      a.tag = std::move(*tag);
     }
     return a;
   }
@@ -315,17 +363,20 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
   }
   if (type == "chat") {
     auto from = get_nick(j, "from");
-    auto text = get_text(j, "text");
-    if (!all(from, text)) return bad;
-    return Chat{*id, std::move(*from), std::move(*text)};
+    Chat c{*id, {}, {}};
+    if (!from || !get_content(j, c.text, c.box)) return bad;
+    c.from = std::move(*from);
+    return c;
   }
   if (type == "deliver") {
     auto from = get_nick(j, "from");
     auto mid = get_u64(j, "mid");
-    auto text = get_text(j, "text");
     auto at = get_i64(j, "at");
-    if (!all(from, mid, text, at)) return bad;
-    Deliver d{*id, std::move(*from), *mid, std::move(*text), *at, {}};
+    Deliver d{*id, {}, 0, {}, 0, {}};
+    if (!all(from, mid, at) || !get_content(j, d.text, d.box)) return bad;
+    d.from = std::move(*from);
+    d.mid = *mid;
+    d.saved_at_ms = *at;
     if (field(j, "group") != nullptr) {
       auto group = get_group(j, "group");
       if (!group) return bad;

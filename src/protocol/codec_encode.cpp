@@ -13,8 +13,23 @@ using json = nlohmann::json;
 using wire::kAckStatusNames;
 using wire::kNoticeNames;
 
+json bytes(const std::string& s) {
+  return json::binary(std::vector<std::uint8_t>(s.begin(), s.end()));
+}
+
 json entry_to_json(const TableEntry& e) {
-  return json::array({e.nick, e.address, e.port, e.online, e.version});
+  json j = json::array({e.nick, e.address, e.port, e.online, e.version});
+  if (!e.key.empty()) j.push_back(bytes(e.key));
+  return j;
+}
+
+/// A message's content: its box when it has one, else its text.
+void put_content(json& j, const std::string& text, const std::string& box) {
+  if (box.empty()) {
+    j["text"] = text;
+  } else {
+    j["box"] = bytes(box);
+  }
 }
 
 json entries_to_json(const std::vector<TableEntry>& entries) {
@@ -32,8 +47,9 @@ json to_json(const Deregister& m) {
   return {{"t", "dereg"}, {"id", m.id}, {"nick", m.nick}};
 }
 json to_json(const Save& m) {
-  return {{"t", "save"}, {"id", m.id},   {"from", m.from},
-          {"to", m.to},  {"mid", m.mid}, {"text", m.text}};
+  json j = {{"t", "save"}, {"id", m.id}, {"from", m.from}, {"to", m.to}, {"mid", m.mid}};
+  put_content(j, m.text, m.box);
+  return j;
 }
 json to_json(const Heartbeat& m) {
   return {{"t", "hb"}, {"id", m.id}, {"nick", m.nick}, {"ver", m.table_version}};
@@ -48,6 +64,9 @@ json to_json(const Ack& m) {
   }
   if (m.total != 0) {
     j["total"] = m.total;
+  }
+  if (!m.tag.empty()) {
+    j["tag"] = bytes(m.tag);
   }
   return j;
 }
@@ -84,11 +103,14 @@ json to_json(const Ping& m) {
   return {{"t", "ping"}, {"id", m.id}};
 }
 json to_json(const Chat& m) {
-  return {{"t", "chat"}, {"id", m.id}, {"from", m.from}, {"text", m.text}};
+  json j = {{"t", "chat"}, {"id", m.id}, {"from", m.from}};
+  put_content(j, m.text, m.box);
+  return j;
 }
 json to_json(const Deliver& m) {
-  json j = {{"t", "deliver"}, {"id", m.id},     {"from", m.from},
-            {"mid", m.mid},   {"text", m.text}, {"at", m.saved_at_ms}};
+  json j = {
+      {"t", "deliver"}, {"id", m.id}, {"from", m.from}, {"mid", m.mid}, {"at", m.saved_at_ms}};
+  put_content(j, m.text, m.box);
   if (!m.group.empty()) {
     j["group"] = m.group;
   }
@@ -150,7 +172,8 @@ std::size_t cbor_head(std::uint64_t n) {
 
 std::size_t encoded_entry_size(const TableEntry& e) {
   return cbor_head(5) + cbor_head(e.nick.size()) + e.nick.size() + cbor_head(e.address.size()) +
-         e.address.size() + cbor_head(e.port) + 1 /* true or false */ + cbor_head(e.version);
+         e.address.size() + cbor_head(e.port) + 1 /* true or false */ + cbor_head(e.version) +
+         (e.key.empty() ? 0 : cbor_head(e.key.size()) + e.key.size());
 }
 
 struct PreparedUpdate::Trees {

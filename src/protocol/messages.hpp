@@ -42,6 +42,9 @@ struct Save {
   std::string to;
   std::uint64_t mid = 0;
   std::string text;
+  /// manual §8: the message sealed for the recipient (crypto/e2e.hpp),
+  /// sent instead of `text`; the server stores and relays it as it is.
+  std::string box{};
   friend bool operator==(const Save&, const Save&) = default;
 };
 
@@ -79,6 +82,10 @@ struct Ack {
   std::uint32_t stored = 0;
   std::string detail;
   std::uint32_t total = 0;
+  /// A direct message's ack between peers: a MAC (16 bytes) under the
+  /// recipient's key towards the sender, so only the recipient can say
+  /// it received it (manual §8).
+  std::string tag{};
   friend bool operator==(const Ack&, const Ack&) = default;
 };
 
@@ -90,6 +97,9 @@ struct TableEntry {
   std::uint16_t port = 0;
   bool online = false;
   std::uint64_t version = 0;
+  /// The public key (32 bytes) the nickname belongs to; empty: not known
+  /// (a row registered before keys existed).
+  std::string key{};
   friend bool operator==(const TableEntry&, const TableEntry&) = default;
 };
 
@@ -207,6 +217,7 @@ struct Chat {
   std::uint64_t id = 0;
   std::string from;
   std::string text;
+  std::string box{};  ///< manual §8: the message sealed for the recipient, instead of `text`
   friend bool operator==(const Chat&, const Chat&) = default;
 };
 
@@ -221,6 +232,7 @@ struct Deliver {
   std::string text;
   std::int64_t saved_at_ms = 0;
   std::string group{};
+  std::string box{};  ///< a direct message: sealed by its sender, instead of `text`
   friend bool operator==(const Deliver&, const Deliver&) = default;
 };
 

@@ -13,8 +13,10 @@ namespace {
 
 /// 2: clients.row_version (table deltas); 3: clients.log_upto, groups,
 /// members (channel and group logs); 4: clients.key (nicknames belong to
-/// keys, manual §9).
-constexpr int kSchemaVersion = 4;
+/// keys, manual §9); 5: a message body is TEXT (a channel or group
+/// message, or one saved before end-to-end encryption) or BLOB (a sealed
+/// box, manual §8).
+constexpr int kSchemaVersion = 5;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
@@ -57,6 +59,7 @@ CREATE TABLE IF NOT EXISTS members (
 
 using sqlite_util::bind_text;
 using sqlite_util::column_text;
+using sqlite_util::read_body;
 using sqlite_util::Reset;
 
 StoreError SqliteStore::error(const char* what) const {
@@ -113,6 +116,21 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
                           "ALTER TABLE clients ADD COLUMN key BLOB"}) {
     if (auto r = store->exec(sql);
         !r && r.error().what.find("duplicate column") == std::string::npos) {
+      return failed(r.error());
+    }
+  }
+  // Before schema 5 every body was bound as a BLOB of UTF-8 text: mark
+  // them as the text they are.
+  int version = 0;
+  if (sqlite3_stmt* v = nullptr;
+      sqlite3_prepare_v2(store->db_, "PRAGMA user_version", -1, &v, nullptr) == SQLITE_OK) {
+    if (sqlite3_step(v) == SQLITE_ROW) version = sqlite3_column_int(v, 0);
+    sqlite3_finalize(v);
+  }
+  if (version < 5) {
+    if (auto r = store->exec(
+            "UPDATE messages SET body = CAST(body AS TEXT) WHERE typeof(body) = 'blob'");
+        !r) {
       return failed(r.error());
     }
   }
@@ -180,8 +198,13 @@ std::expected<SaveResult, StoreError> SqliteStore::save(const StoredMessage& m) 
   bind_text(insert_message_, 2, nickname_key(m.from));
   bind_text(insert_message_, 3, m.to_key);
   sqlite3_bind_int64(insert_message_, 4, static_cast<sqlite3_int64>(m.mid));  // bit pattern kept
-  sqlite3_bind_blob(insert_message_, 5, m.text.data(), static_cast<int>(m.text.size()),
-                    SQLITE_TRANSIENT);
+  if (m.box.empty()) {
+    sqlite3_bind_text(insert_message_, 5, m.text.data(), static_cast<int>(m.text.size()),
+                      SQLITE_TRANSIENT);
+  } else {
+    sqlite3_bind_blob(insert_message_, 5, m.box.data(), static_cast<int>(m.box.size()),
+                      SQLITE_TRANSIENT);
+  }
   sqlite3_bind_int64(insert_message_, 6, m.saved_at_ms);
   if (m.seq > 0) {
     sqlite3_bind_int64(insert_message_, 7, m.seq);  // the server's numbering
@@ -210,7 +233,7 @@ std::expected<std::vector<StoredMessage>, StoreError> SqliteStore::fetch_for(
     m.from = column_text(oldest_, 1);
     m.to_key = std::string(to_key);
     m.mid = static_cast<std::uint64_t>(sqlite3_column_int64(oldest_, 2));
-    m.text = column_text(oldest_, 3);
+    read_body(oldest_, 3, m);
     m.saved_at_ms = sqlite3_column_int64(oldest_, 4);
     out.push_back(std::move(m));
   }

@@ -11,6 +11,7 @@ namespace udpchat {
 
 using sqlite_util::bind_text;
 using sqlite_util::column_text;
+using sqlite_util::read_body;
 using sqlite_util::Reset;
 
 std::expected<std::vector<StoredMessage>, StoreError> SqliteStore::fetch_log(
@@ -29,7 +30,7 @@ std::expected<std::vector<StoredMessage>, StoreError> SqliteStore::fetch_log(
     m.from = column_text(fetch_log_, 1);
     m.to_key = std::string(log_key);
     m.mid = static_cast<std::uint64_t>(sqlite3_column_int64(fetch_log_, 2));
-    m.text = column_text(fetch_log_, 3);
+    read_body(fetch_log_, 3, m);
     m.saved_at_ms = sqlite3_column_int64(fetch_log_, 4);
     out.push_back(std::move(m));
   }

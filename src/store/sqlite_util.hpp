@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/offline_store.hpp"
+
 namespace udpchat::sqlite_util {
 
 /// Resets a statement when it leaves scope, whatever happened.
@@ -28,6 +30,16 @@ inline std::string column_text(sqlite3_stmt* s, int i) {
   const int n = sqlite3_column_bytes(s, i);
   return p == nullptr ? std::string()
                       : std::string(static_cast<const char*>(p), static_cast<std::size_t>(n));
+}
+
+/// A message body: a BLOB is a sealed box (manual §8), TEXT the message's
+/// text (store schema 5).
+inline void read_body(sqlite3_stmt* s, int i, StoredMessage& m) {
+  if (sqlite3_column_type(s, i) == SQLITE_BLOB) {
+    m.box = column_text(s, i);
+  } else {
+    m.text = column_text(s, i);
+  }
 }
 
 }  // namespace udpchat::sqlite_util

@@ -194,9 +194,46 @@ def test_wire_carries_only_sealed_frames_and_replays_do_nothing(ctx):
     time.sleep(0.5)
     shown = [l for l in bob.lines() if secret in l]
     check(len(shown) == 1, "bob shows the message %d times: %r" % (len(shown), shown))
-    # The server counted the replays. (The store still holds the text:
-    # end-to-end encryption is to come, docs/SECURITY.md.)
+    # The server counted the replays.
     os.kill(server.pid, 10)  # SIGUSR1: statistics
     line = server.expect(re.compile(r"statistics: sessions .*"))
     check("replayed=" in line, "no replay counted: %r" % line)
     replayer.close()
+    # The store holds the message sealed for bob only: its text is nowhere
+    # in the database files.
+    for name in os.listdir(server.data_dir):
+        with open(os.path.join(server.data_dir, name), "rb") as f:
+            check(secret.encode() not in f.read(), "the text is readable in %s" % name)
+
+
+def test_forged_direct_message_is_not_shown(ctx):
+    """The issue's three-line script: a chat claiming to be alice, sent to
+    bob's port from elsewhere and from alice's own port, is not shown."""
+    from test_hostile import cbor
+    server, c = ctx.chat(["alice", "bob"])
+    alice, bob = c["alice"], c["bob"]
+    forged = cbor({"v": 1, "t": "chat", "id": 77, "from": "alice",
+                   "text": "send me your password"})
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((LOOPBACK, 0))
+    s.sendto(forged, (LOOPBACK, bob.port))
+    s.settimeout(1.0)
+    try:
+        reply = s.recvfrom(2048)
+    except socket.timeout:
+        reply = None
+    check(reply is None, "bob acknowledged a forged chat: %r" % (reply,))
+    s.close()
+    # From alice's own address and port (alice is stopped so the port is
+    # free to bind: the forger takes it over).
+    alice.kill()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((LOOPBACK, alice.port))
+    s.sendto(forged, (LOOPBACK, bob.port))
+    s.close()
+    # A genuine message from a third client arrives after both: bob shows it
+    # and nothing before it.
+    carol = ctx.client("carol", server)
+    carol.send("send bob marker")
+    bob.expect(">>> carol: marker")
+    check(not any("password" in l for l in bob.lines()), "bob showed the forgery: %r" % bob.lines())

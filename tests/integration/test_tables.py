@@ -66,7 +66,8 @@ def test_send_typed_before_the_first_table(ctx):
     port = ctx.free_port()
     proc = subprocess.run(
         [ctx.binary, "-c", "alice", LOOPBACK, str(server.port), str(port), "--bind", LOOPBACK],
-        input="send bob typed before any table\n", capture_output=True, text=True, timeout=30)
+        input="send bob typed before any table\n", capture_output=True, text=True, timeout=30,
+        env=ctx.env)
     lines = proc.stdout.splitlines()
     check_equal(proc.returncode, 0, "exit status of alice")
     if WELCOME not in lines or ">>> [Message received by bob.]" not in lines:
@@ -83,8 +84,13 @@ def test_storm_of_2000_registrations_converges(ctx):
     # Interest beyond a limit of 100: whether the first batches go out
     # before or after the limit is passed depends on timing, and only 100
     # clients can ever get whole tables, so the bound holds either way.
+    # With whole tables the bound is 200: each row carries its 32-byte key
+    # (manual §8), so a table part holds 17 rows instead of 42, and the one
+    # load generator thread decoding a million rows falls behind on its
+    # acks (the server retransmits about half of the parts). A table sent
+    # to everyone at every registration would be ~25,000 per registration.
     cases = (("interest", 2000, 1, ["--full-table-limit", "100"], 10),
-             ("whole tables", 1000, 1000, ["--full-table-limit", "1000"], 80))
+             ("whole tables", 1000, 1000, ["--full-table-limit", "1000"], 200))
     if os.environ.get("UDPCHAT_SANITIZED"):
         # Under AddressSanitizer both processes run ~10x slower: the same
         # two regimes, smaller.

@@ -246,8 +246,7 @@ std::string Scenario::run(Totals& totals) {
   store_fault_ = 0;
   w_.fault = [this](const Endpoint& from, const Endpoint& to, const Message& m) {
     // Still learn ids, never lose anything.
-    learn_ids(from, m);
-    (void)to;
+    learn_ids(from, to, m);
     return Fate{};
   };
   w_.frame_fault = nullptr;

@@ -34,9 +34,9 @@ struct Totals {
 };
 
 inline const char* kind_of(const Message& m) {
-  constexpr const char* kNames[] = {"reg", "dereg", "save", "hb", "ack",
-                                    "table", "ping", "chat", "deliver", "notice", "lookup", "find", "rows",
-                                    "post", "join", "leave", "groups", "grouplist"};
+  constexpr const char* kNames[] = {"reg",  "dereg", "save",    "hb",     "ack",    "table",
+                                    "ping", "chat",  "deliver", "notice", "lookup", "find",
+                                    "rows", "post",  "join",    "leave",  "groups", "grouplist"};
   return kNames[m.index()];
 }
 
@@ -88,7 +88,11 @@ class Scenario {
 
   void install_hooks();
   /// Learns which transport ids carry which typed message ("m<n>").
-  void learn_ids(const Endpoint& from, const Message& m);
+  void learn_ids(const Endpoint& from, const Endpoint& to, const Message& m);
+  /// The text of a direct message's box, opened with its recipient's key
+  /// file; empty if it does not open.
+  [[nodiscard]] std::string plaintext(const std::string& from, const std::string& to,
+                                      std::uint64_t mid, const std::string& box) const;
   void random_action(Totals& totals);
   void restart_due();
   std::string final_checks(Totals& totals);
@@ -120,6 +124,5 @@ class Scenario {
   std::deque<std::string> recent_;
   std::string failure_;
 };
-
 
 }  // namespace udpchat::sim

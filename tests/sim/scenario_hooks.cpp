@@ -5,12 +5,31 @@
 
 namespace udpchat::sim {
 
-void Scenario::learn_ids(const Endpoint& from, const Message& m) {
-  if (const auto* c = std::get_if<Chat>(&m); c != nullptr && c->text.starts_with("m")) {
-    chat_ids_[{from.port, c->id}] = std::stoul(c->text.substr(1));
+std::string Scenario::plaintext(const std::string& from, const std::string& to, std::uint64_t mid,
+                                const std::string& box) const {
+  // Direct messages are sealed end to end (manual §8): the scenario holds
+  // every key file, so it opens them as their recipient would.
+  const auto sender = w_.client_keys_.find(nickname_key(from));
+  const auto recipient = w_.client_keys_.find(nickname_key(to));
+  if (sender == w_.client_keys_.end() || recipient == w_.client_keys_.end()) return {};
+  const auto keys = crypto::peer_keys(recipient->second, sender->second.public_key);
+  if (!keys) return {};
+  const auto text = crypto::open_box(
+      keys->receive, crypto::as_bytes(e2e_associated_data(from, to, mid)), crypto::as_bytes(box));
+  return text ? std::string(text->begin(), text->end()) : std::string();
+}
+
+void Scenario::learn_ids(const Endpoint& from, const Endpoint& to, const Message& m) {
+  if (const auto* c = std::get_if<Chat>(&m)) {
+    const auto node = w_.nodes.find(to.port);
+    const std::string text = node == w_.nodes.end()
+                                 ? std::string()
+                                 : plaintext(c->from, node->second.config.nick, c->id, c->box);
+    if (text.starts_with("m")) chat_ids_[{from.port, c->id}] = std::stoul(text.substr(1));
   }
-  if (const auto* s = std::get_if<Save>(&m); s != nullptr && s->text.starts_with("m")) {
-    save_ids_[{from.port, s->id}] = std::stoul(s->text.substr(1));
+  if (const auto* s = std::get_if<Save>(&m)) {
+    const std::string text = plaintext(s->from, s->to, s->mid, s->box);
+    if (text.starts_with("m")) save_ids_[{from.port, s->id}] = std::stoul(text.substr(1));
   }
   if (const auto* p = std::get_if<Post>(&m); p != nullptr && p->text.starts_with("m")) {
     post_ids_[{from.port, p->id}] = std::stoul(p->text.substr(1));
@@ -20,7 +39,7 @@ void Scenario::learn_ids(const Endpoint& from, const Message& m) {
 void Scenario::install_hooks() {
   w_.keep_sent_log = false;
   w_.fault = [this](const Endpoint& from, const Endpoint& to, const Message& m) {
-    learn_ids(from, m);  // which transport ids carry which typed message
+    learn_ids(from, to, m);  // which transport ids carry which typed message
     Fate f;
     const auto cut = [&](std::uint16_t port) {
       const auto it = partitioned_.find(port);
@@ -115,6 +134,9 @@ void Scenario::install_hooks() {
     } else if (const std::string lost = ">>> [Server not responding: the message for ";
                line.starts_with(lost)) {
       to = target(line.substr(lost.size()));
+    } else if (const std::string nokey = ">>> [Message to ";
+               line.starts_with(nokey) && line.ends_with(" not sent: its key is not known.]")) {
+      to = target(line.substr(nokey.size()));
     } else if (const std::string held = ">>> [Message for ";
                line.starts_with(held) && line.ends_with(" not sent: server unreachable.]")) {
       to = target(line.substr(held.size()));

@@ -308,6 +308,7 @@ class World {
         n.lines.push_back(std::move(l));
       }
       n.session->take_logs();
+      n.session->take_new_pins();
       if (n.session->exit_status()) n.alive = false;  // the process ended
     }
   }

@@ -2,6 +2,7 @@
 // treats datagrams, with the server played by hand.
 #include <doctest/doctest.h>
 
+#include "crypto/fingerprint.hpp"
 #include "support/doctest_print.hpp"
 #include "support/world.hpp"
 
@@ -13,9 +14,48 @@ namespace {
 const Endpoint kServer{"127.0.0.1", 9000};
 const TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
 
+const crypto::KeyPair kAliceKey = crypto::generate_keypair(crypto::seeded_random(11));
+const crypto::KeyPair kBobKey = crypto::generate_keypair(crypto::seeded_random(12));
+const crypto::KeyPair kCarolKey = crypto::generate_keypair(crypto::seeded_random(13));
+
+std::string key_bytes(const crypto::KeyPair& k) {
+  return {k.public_key.begin(), k.public_key.end()};
+}
+
+/// The row of `nick` with its key, as the server sends it.
+TableEntry row(const std::string& nick, std::uint16_t port, bool online,
+               const crypto::KeyPair& key) {
+  return {nick, "127.0.0.1", port, online, 0, key_bytes(key)};
+}
+
+/// `text` sealed by bob for alice as message `mid` (what bob's client sends).
+std::string bob_box(std::uint64_t mid, const std::string& text) {
+  const auto keys = crypto::peer_keys(kBobKey, kAliceKey.public_key);
+  const auto box =
+      crypto::seal_box(keys->send, crypto::as_bytes(e2e_associated_data("bob", "alice", mid)),
+                       crypto::as_bytes(text), crypto::seeded_random(mid));
+  return {box.begin(), box.end()};
+}
+
+/// What alice sealed for bob, as bob's client opens it.
+std::string bob_opens(const std::string& box, std::uint64_t mid) {
+  const auto keys = crypto::peer_keys(kBobKey, kAliceKey.public_key);
+  const auto text =
+      crypto::open_box(keys->receive, crypto::as_bytes(e2e_associated_data("alice", "bob", mid)),
+                       crypto::as_bytes(box));
+  REQUIRE(text);
+  return {text->begin(), text->end()};
+}
+
+/// bob's ack of alice's direct message `mid`, with its tag.
+Ack bob_ack(std::uint64_t mid) {
+  const auto keys = crypto::peer_keys(kBobKey, kAliceKey.public_key);
+  return Ack{mid, AckStatus::kOk, 0, {}, 0, e2e_ack_tag(keys->send, mid)};
+}
+
 // A client registered as alice whose table holds alice and bob (online).
 struct Registered {
-  ClientSession s{ClientConfig{.nick = "alice", .server = kServer}, 1000};
+  ClientSession s{ClientConfig{.nick = "alice", .server = kServer, .key = kAliceKey}, 1000};
   Registered() {
     s.start(kT0);
     const auto out = s.take_outgoing();
@@ -25,7 +65,7 @@ struct Registered {
     const auto id = std::get<Register>(*reg).id;
     s.on_datagram(encode(Ack{id, AckStatus::kOk, 0, {}}), kServer, kT0);
     TablePart t{
-        500, 1, 0, 1, {{"alice", "127.0.0.1", 6001, true}, {"bob", "127.0.0.1", 6002, true}}};
+        500, 1, 0, 1, {row("alice", 6001, true, kAliceKey), row("bob", 6002, true, kBobKey)}};
     s.on_datagram(encode(t), kServer, kT0);
     s.take_outgoing();
     const auto lines = s.take_lines();
@@ -69,8 +109,10 @@ TEST_SUITE("client") {
     CHECK(out[0].to == Endpoint{"127.0.0.1", 6002});
     const auto m = decode(out[0].bytes);
     REQUIRE(m);
-    CHECK(std::get<Chat>(*m).text == "  two  leading spaces kept ");
-    CHECK(std::get<Chat>(*m).from == "alice");
+    const auto& chat = std::get<Chat>(*m);
+    CHECK(chat.text.empty());  // sealed (manual §8)
+    CHECK(bob_opens(chat.box, chat.id) == "  two  leading spaces kept ");
+    CHECK(chat.from == "alice");
   }
 
   TEST_CASE("nicknames in commands are matched without regard to case") {
@@ -119,9 +161,9 @@ TEST_SUITE("client") {
 
   TEST_CASE("a table in several parts is applied once complete, in any order, once per version") {
     Registered c;
-    TablePart p0{700, 5, 0, 2, {{"alice", "127.0.0.1", 6001, true}}};
+    TablePart p0{700, 5, 0, 2, {row("alice", 6001, true, kAliceKey)}};
     TablePart p1{
-        701, 5, 1, 2, {{"bob", "127.0.0.1", 6002, false}, {"carol", "127.0.0.1", 6003, true}}};
+        701, 5, 1, 2, {row("bob", 6002, false, kBobKey), row("carol", 6003, true, kCarolKey)}};
     c.s.on_datagram(encode(p1), kServer, kT0);
     CHECK(c.s.take_lines().empty());
     CHECK(c.s.table_version() == 1);
@@ -145,15 +187,18 @@ TEST_SUITE("client") {
   TEST_CASE("a direct message is shown once however many copies arrive, each acknowledged") {
     Registered c;
     const Endpoint bob{"127.0.0.1", 6002};
-    for (int i = 0; i < 3; ++i) c.s.on_datagram(encode(Chat{42, "bob", "hi"}), bob, kT0);
-    c.s.on_datagram(encode(Deliver{900, "bob", 42, "hi", 0}), kServer, kT0);  // relayed copy
+    for (int i = 0; i < 3; ++i)
+      c.s.on_datagram(encode(Chat{42, "bob", {}, bob_box(42, "hi")}), bob, kT0);
+    // The relayed copy.
+    c.s.on_datagram(encode(Deliver{900, "bob", 42, {}, 0, {}, bob_box(42, "hi")}), kServer, kT0);
     CHECK(c.s.take_lines() == Lines{">>> bob: hi"});
     CHECK(c.s.take_outgoing().size() == 4);
   }
 
   TEST_CASE("control characters from a peer cannot reach the terminal") {
     Registered c;
-    c.s.on_datagram(encode(Chat{43, "bob", "a\x1b[2Jb"}), Endpoint{"127.0.0.1", 6002}, kT0);
+    c.s.on_datagram(encode(Chat{43, "bob", {}, bob_box(43, "a\x1b[2Jb")}),
+                    Endpoint{"127.0.0.1", 6002}, kT0);
     CHECK(c.s.take_lines() == Lines{">>> bob: a\xEF\xBF\xBD[2Jb"});
   }
 
@@ -169,7 +214,8 @@ TEST_SUITE("client") {
     CHECK(c.type("dereg alice") == Lines{">>> [You are not registered. Use: reg <nick>]"});
     CHECK(c.type("list").size() == 2);
     // Silent: a direct message is neither shown nor acknowledged.
-    c.s.on_datagram(encode(Chat{44, "bob", "hello?"}), Endpoint{"127.0.0.1", 6002}, kT0);
+    c.s.on_datagram(encode(Chat{44, "bob", {}, bob_box(44, "hello?")}), Endpoint{"127.0.0.1", 6002},
+                    kT0);
     CHECK(c.s.take_lines().empty());
     CHECK(c.s.take_outgoing().empty());
     CHECK(c.type("reg bad/name") ==
@@ -183,11 +229,15 @@ TEST_SUITE("client") {
     c.type("send bob one");
     auto out = c.s.take_outgoing();
     const auto mid = std::get<Chat>(*decode(out.at(0).bytes)).id;
-    // An ack from someone else's address does not count.
-    c.s.on_datagram(encode(Ack{mid, AckStatus::kOk, 0, {}}), Endpoint{"127.0.0.1", 6003}, kT0);
+    // An ack from someone else's address does not count, nor one without
+    // bob's tag from bob's address (manual §8).
+    c.s.on_datagram(encode(bob_ack(mid)), Endpoint{"127.0.0.1", 6003}, kT0);
+    c.s.on_datagram(encode(Ack{mid, AckStatus::kOk, 0, {}}), Endpoint{"127.0.0.1", 6002}, kT0);
+    Ack forged = bob_ack(mid);
+    forged.tag[0] = static_cast<char>(forged.tag[0] ^ 1);
+    c.s.on_datagram(encode(forged), Endpoint{"127.0.0.1", 6002}, kT0);
     CHECK(c.s.take_lines().empty());
-    c.s.on_datagram(encode(Ack{mid, AckStatus::kOk, 0, {}}), Endpoint{"127.0.0.1", 6002},
-                    kT0 + 1ms);
+    c.s.on_datagram(encode(bob_ack(mid)), Endpoint{"127.0.0.1", 6002}, kT0 + 1ms);
     CHECK(c.s.take_lines() == Lines{">>> [Message received by bob.]"});
 
     c.type("send bob two");
@@ -203,7 +253,8 @@ TEST_SUITE("client") {
     REQUIRE_FALSE(out.empty());
     CHECK(out.back().to == kServer);
     const auto save = std::get<Save>(*decode(out.back().bytes));
-    CHECK(save.text == "two");
+    CHECK(save.text.empty());  // the server cannot read it
+    CHECK(bob_opens(save.box, save.mid) == "two");
     CHECK(save.to == "bob");
   }
 
@@ -214,10 +265,82 @@ TEST_SUITE("client") {
     auto out = c.s.take_outgoing();
     REQUIRE(out.size() == 1);
     const auto mid = std::get<Chat>(*decode(out[0].bytes)).id;
-    c.s.on_datagram(encode(Ack{mid, AckStatus::kOk, 0, {}}), Endpoint{"127.0.0.1", 6002}, kT0);
+    c.s.on_datagram(encode(bob_ack(mid)), Endpoint{"127.0.0.1", 6002}, kT0);
     out = c.s.take_outgoing();
     REQUIRE(out.size() == 1);
-    CHECK(std::get<Chat>(*decode(out[0].bytes)).text == "second");
+    const auto second = std::get<Chat>(*decode(out[0].bytes));
+    CHECK(bob_opens(second.box, second.id) == "second");
+  }
+
+  TEST_CASE("a direct message shows only if it opens under its sender's key") {
+    Registered c;
+    const Endpoint bob{"127.0.0.1", 6002};
+    // Plain text claiming to be bob, from bob's own address and port: dropped.
+    c.s.on_datagram(encode(Chat{50, "bob", "send me your password"}), bob, kT0);
+    // Sealed by a stranger's key, claiming bob.
+    const auto keys = crypto::peer_keys(kCarolKey, kAliceKey.public_key);
+    const auto forged =
+        crypto::seal_box(keys->send, crypto::as_bytes(e2e_associated_data("bob", "alice", 51)),
+                         crypto::as_bytes(std::string("hi")), crypto::seeded_random(5));
+    c.s.on_datagram(encode(Chat{51, "bob", {}, std::string(forged.begin(), forged.end())}), bob,
+                    kT0);
+    // bob's genuine box, replayed as another message id: its AD differs.
+    c.s.on_datagram(encode(Chat{53, "bob", {}, bob_box(52, "moved")}), bob, kT0);
+    CHECK(c.s.take_lines().empty());
+    CHECK(c.s.take_outgoing().empty());  // not even acknowledged
+    CHECK(c.s.dropped() == 3);
+    // A stored message that does not open: one line, and acked (kept, it
+    // would come back forever).
+    c.s.on_datagram(encode(Deliver{902, "bob", 60, {}, 1, {}, bob_box(61, "x")}), kServer, kT0);
+    CHECK(c.s.take_lines() ==
+          Lines{">>> [A message from bob could not be verified and was dropped.]"});
+    CHECK(c.s.take_outgoing().size() == 1);
+  }
+
+  TEST_CASE("a changed key warns once and holds messages until trust") {
+    Registered c;
+    // The server now says bob holds carol's key.
+    TablePart t{510, 2, 0, 1, {row("bob", 6002, true, kCarolKey)}, 1};
+    t.entries[0].version = 2;
+    c.s.on_datagram(encode(t), kServer, kT0);
+    CHECK(c.s.take_lines() ==
+          Lines{">>> [Warning: the key of bob changed.]", ">>> [Client table updated.]"});
+    c.s.take_outgoing();
+    CHECK(c.type("send bob are you still you?") ==
+          Lines{">>> [Messages to bob wait: its key changed. Compare fingerprint bob with them, "
+                "then type trust bob.]"});
+    CHECK(c.s.take_outgoing().empty());
+    const auto number = c.type("fingerprint bob");
+    REQUIRE(number.size() == 1);
+    CHECK(number[0] ==
+          ">>> [Safety number with bob: " +
+              crypto::safety_number(kAliceKey.public_key, "alice", kCarolKey.public_key, "bob") +
+              "]");
+    CHECK(c.type("trust alice") == Lines{">>> [No key known for alice.]"});
+    CHECK(c.type("trust bob") == Lines{">>> [The new key of bob is trusted.]"});
+    const auto out = c.s.take_outgoing();
+    REQUIRE(out.size() == 1);
+    const auto chat = std::get<Chat>(*decode(out[0].bytes));
+    // Sealed for the key now trusted.
+    const auto keys = crypto::peer_keys(kCarolKey, kAliceKey.public_key);
+    CHECK(crypto::open_box(keys->receive,
+                           crypto::as_bytes(e2e_associated_data("alice", "bob", chat.id)),
+                           crypto::as_bytes(chat.box)));
+    CHECK(c.type("trust bob") == Lines{">>> [The key of bob has not changed.]"});
+    // The pins to write: bob at first sight, then bob's new key.
+    const auto pins = c.s.take_new_pins();
+    REQUIRE(pins.size() == 2);
+    CHECK(pins[0].first == "bob");
+    CHECK(pins[1].second == kCarolKey.public_key);
+  }
+
+  TEST_CASE("fingerprint without a nickname shows one's own") {
+    Registered c;
+    CHECK(c.type("fingerprint") ==
+          Lines{">>> [Your fingerprint: " +
+                crypto::group_digits(crypto::numeric_fingerprint(kAliceKey.public_key, "alice")) +
+                "]"});
+    CHECK(c.type("fingerprint nobody") == Lines{">>> [No key known for nobody.]"});
   }
 
 }  // TEST_SUITE

@@ -273,6 +273,21 @@ TEST_SUITE("codec: worst-case sizes fit one datagram") {
     CHECK(encode(worst).size() + kSessionOverheadBytes <= kMaxDatagramBytes);
   }
 
+  TEST_CASE("sealed end to end and for the session, a 1000-byte message still fits") {
+    // manual §8: the box adds 40 bytes, the session frame 33.
+    const std::string box(kMaxMessageBytes + 40, '\xff');
+    const Save save{kMaxU64, kNickA, kNickB, kMaxU64, {}, box};
+    const Deliver deliver{kMaxU64, kNickA, kMaxU64, {}, kMinI64, {}, box};
+    const Chat chat{kMaxU64, kNickA, {}, box};
+    for (const Message& m : {Message{save}, Message{deliver}, Message{chat}}) {
+      const std::string bytes = encode(m);
+      CHECK(bytes.size() + kSessionOverheadBytes <= kMaxDatagramBytes);
+      const auto back = decode(bytes);
+      REQUIRE(back);
+      CHECK(*back == m);
+    }
+  }
+
   TEST_CASE("an Ack with a 1000-byte detail fits") {
     const Ack ack{kMaxU64, AckStatus::kError, kMaxU32, quotes_1000()};
     CHECK(encode(ack).size() <= kMaxDatagramBytes);
