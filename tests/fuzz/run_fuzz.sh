@@ -57,7 +57,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   rm -f "$build.configure.log"
 fi
 say "building fuzz_decode and make_corpus (-j$jobs) ..."
-if ! cmake --build "$build" -j "$jobs" --target fuzz_decode make_corpus \
+if ! cmake --build "$build" -j "$jobs" --target fuzz_decode fuzz_session make_corpus \
      >"$build/build.log" 2>&1; then
   cat "$build/build.log" >&2
   say "build failed"
@@ -133,6 +133,25 @@ echo "fuzz_decode: $seconds s, executions $(final_stat number_of_executed_units)
   "peak RSS $(final_stat peak_rss_mb) MB"
 if [ "$status" -ne 0 ]; then
   echo "FAILED: fuzz_decode found a problem (status $status)"
+  exit 1
+fi
+# The session layer (frames, handshake, sealing): half as long, from nothing.
+session_seconds=$(( seconds / 2 > 0 ? seconds / 2 : 1 ))
+mkdir -p "$tmp/session-corpus"
+slog="$tmp/fuzz_session.log"
+sstatus=0
+ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}" \
+UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+  "$bin/fuzz_session" -max_total_time="$session_seconds" -max_len=1500 -timeout=5 \
+    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$tmp/artifacts/session-" \
+    "$tmp/session-corpus" >"$slog" 2>&1 || sstatus=$?
+sdone="$(grep -E '^#[0-9]+[[:space:]]+DONE' "$slog" | tail -1 || true)"
+echo "fuzz_session: $session_seconds s, executions $(grep -E '^stat::number_of_executed_units:' "$slog" | awk '{print $2}'), coverage: cov $(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$sdone") edges"
+if [ "$sstatus" -ne 0 ]; then
+  keep=1
+  echo "----- fuzz_session exited with status $sstatus; last lines of its log:"
+  tail -n 80 "$slog"
+  echo "FAILED: fuzz_session found a problem (status $sstatus); $tmp kept"
   exit 1
 fi
 echo "OK: no crash, hang, leak or property violation"
