@@ -79,6 +79,7 @@ class Load {
     c.server = server_;
     c.heartbeat = std::chrono::milliseconds(heartbeat_ms_);
     c.max_pending_per_peer = 100000;
+    c.random = crypto::system_random();
     // Each its own key pair (the server key is learnt at first contact,
     // as a new user's client does).
     SecurityConfig security;

@@ -365,6 +365,7 @@ int run_client(const ClientOptions& options) {
     return 1;
   }
   config.peer_pins = std::move(*peer_pins);
+  config.random = crypto::system_random();  // box nonces: 192 random bits each
   security.random = crypto::system_random();
   security.clock_ns = wall_clock_ns;
   SecureClient session(config, seed, std::move(security));

@@ -47,10 +47,11 @@ void ClientSession::note_key(const std::string& nk, const std::string& nick,
     return;
   }
   if (pin->second == *k) {
-    changed_.erase(nk);  // back to the key we trust
+    if (changed_.erase(nk) != 0) key_restored_.push_back(nk);  // back to the key we trust
     return;
   }
   if (changed_.insert(nk).second) {
+    hold_told_.erase(nk);
     say("[Warning: the key of " + nick + " changed.]");
     log(LogLevel::kWarn, "the key of " + nick + " changed: " + crypto::to_hex(pin->second) +
                              " -> " + crypto::to_hex(*k));
@@ -64,6 +65,14 @@ std::optional<crypto::Key> ClientSession::key_of(std::string_view nick) const {
   }
   if (const auto pin = pins_.find(nk); pin != pins_.end()) return pin->second;
   return std::nullopt;
+}
+
+std::optional<crypto::Key> ClientSession::receive_key_of(std::string_view nick) const {
+  const std::string nk = nickname_key(nick);
+  if (changed_.contains(nk)) {
+    if (const auto pin = pins_.find(nk); pin != pins_.end()) return pin->second;
+  }
+  return key_of(nick);
 }
 
 const crypto::PeerKeys* ClientSession::peer_keys(const crypto::Key& peer) {
@@ -121,6 +130,7 @@ void ClientSession::cmd_trust(std::string_view args, TimePoint now) {
   pins_[nk] = *k;
   new_pins_.emplace_back(nk, *k);
   changed_.erase(nk);
+  hold_told_.erase(nk);
   say("[The new key of " + nick + " is trusted.]");
   if (const auto q = peers_.find(nk);
       q != peers_.end() && q->second.stage == SendStage::kUntrusted) {

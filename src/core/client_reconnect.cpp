@@ -114,12 +114,14 @@ void ClientSession::fail_held(TimePoint now) {
     it = posts_.erase(it);
   }
   for (auto it = peers_.begin(); it != peers_.end();) {
-    if (it->second.stage != SendStage::kHeld) {
+    if (it->second.stage != SendStage::kHeld && it->second.stage != SendStage::kUntrusted) {
       ++it;
       continue;
     }
+    const bool untrusted_key = it->second.stage == SendStage::kUntrusted;
     for (const OutgoingMessage& msg : it->second.messages) {
-      say("[Message for " + msg.peer + " not sent: server unreachable.]");
+      say(untrusted_key ? "[Message for " + msg.peer + " not sent: its new key was not trusted.]"
+                        : "[Message for " + msg.peer + " not sent: server unreachable.]");
     }
     it = peers_.erase(it);
   }

@@ -88,6 +88,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
       // direct ack, or the server, which accepts saves from the address
       // the nickname is registered at even when it is offline).
       if (quitting_) {
+        fail_held(now);  // what waited for a trust that will not come
         phase_ = Phase::kExited;
         exit_status_ = 0;
       }

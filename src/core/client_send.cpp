@@ -135,7 +135,7 @@ void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
   // manual §8: shown only if it opens under the key the nickname holds;
   // else neither shown nor acknowledged (the sender falls back to the
   // server, which knows the sender's key).
-  const auto key = key_of(m.from);
+  const auto key = receive_key_of(m.from);
   if (!key) look_up_sender(m.from, now);
   const auto text = key && !m.box.empty() ? open_from(m.from, *key, m.id, m.box) : std::nullopt;
   if (!text) {
@@ -156,10 +156,11 @@ void ClientSession::look_up_sender(const std::string& nick, TimePoint now) {
   // up (once per ack window); the sender's (or the server's) next try of
   // the message then opens.
   if (phase_ != Phase::kRegistered || !is_valid_nickname(nick)) return;
+  if (sender_lookups_.size() >= 1024) sender_lookups_.clear();  // the budget still bounds them
   auto& last = sender_lookups_[nickname_key(nick)];
   if (last != TimePoint{} && now - last < config_.ack_timeout) return;
+  if (!lookup_budget_.take(now)) return;
   last = now;
-  if (sender_lookups_.size() > 1024) sender_lookups_.clear();
   const std::uint64_t id = ids_.next();
   send_to_server(Lookup{id, config_.nick, nick}, id, {RequestKind::kLookup, nickname_key(nick)},
                  now);
@@ -170,10 +171,20 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
     ++dropped_;  // not (yet) registered: the server retransmits
     return;
   }
-  const auto key = m.box.empty() ? std::nullopt : key_of(m.from);
+  const auto key = m.box.empty() ? std::nullopt : receive_key_of(m.from);
   if (!m.box.empty() && !key) {
     look_up_sender(m.from, now);
     ++dropped_;  // not acknowledged: it comes again once the row is here
+    return;
+  }
+  const std::string nk = nickname_key(m.from);
+  if (!m.box.empty() && untrusted(nk) && !open_from(m.from, *key, m.mid, m.box)) {
+    // Sealed under the new key we did not accept: it waits (unacknowledged,
+    // the server keeps it) until `trust`.
+    ++dropped_;
+    if (hold_told_.insert(nk).second) {
+      say("[Messages from " + m.from + " wait too, until you type trust " + m.from + ".]");
+    }
     return;
   }
   reply_ack(m.id, from);
@@ -181,6 +192,12 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
     return;
   }
   std::string text = m.text;
+  std::string unverified;
+  if (m.box.empty() && m.group.empty()) {
+    // A direct message saved before end-to-end encryption (an upgraded
+    // store): the server's word only.
+    unverified = "[Not end-to-end verified] ";
+  }
   if (!m.box.empty()) {
     // manual §8: sealed by its sender for us, under the key its nickname
     // holds.
@@ -204,9 +221,10 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
       say("[You Have Messages]");
       stored_announced_ = false;
     }
-    say(where + m.from + ": " + config_.format_time(m.saved_at_ms) + " " + printable(text));
+    say(unverified + where + m.from + ": " + config_.format_time(m.saved_at_ms) + " " +
+        printable(text));
   } else {
-    say(where + m.from + ": " + printable(text));
+    say(unverified + where + m.from + ": " + printable(text));
   }
 }
 

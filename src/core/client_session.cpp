@@ -131,7 +131,9 @@ void ClientSession::maybe_finish_quit(TimePoint now) {
   const bool sends_in_flight =
       std::any_of(peers_.begin(), peers_.end(),
                   [](const auto& p) {
-                    return p.second.stage != SendStage::kIdle && p.second.stage != SendStage::kHeld;
+                    return p.second.stage != SendStage::kIdle &&
+                           p.second.stage != SendStage::kHeld &&
+                           p.second.stage != SendStage::kUntrusted;
                   }) ||
       std::any_of(posts_.begin(), posts_.end(),
                   [](const auto& p) { return p.second.request_id != 0; });
@@ -184,6 +186,14 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
   const auto* notice = std::get_if<Notice>(&*decoded);
   if (from_server && (notice == nullptr || notice->kind != NoticeKind::kShutdown)) {
     server_heard(now);  // reconnecting: the server is back, register now
+  }
+  // A peer whose key went back to the pinned one: what waited for it goes.
+  for (const std::string& nk : std::exchange(key_restored_, {})) {
+    if (const auto q = peers_.find(nk);
+        q != peers_.end() && q->second.stage == SendStage::kUntrusted) {
+      q->second.stage = SendStage::kIdle;
+      dispatch_front(nk, now);
+    }
   }
   process_input(now);
 }

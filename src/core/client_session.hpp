@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/rate_limit.hpp"
 #include "core/reliable.hpp"
 #include "core/time.hpp"
 #include "crypto/e2e.hpp"
@@ -228,6 +229,9 @@ class ClientSession {
   }
   /// The public key the table (or, failing it, the pin) gives `nick`.
   [[nodiscard]] std::optional<crypto::Key> key_of(std::string_view nick) const;
+  /// The key a message from `nick` must open under: its pin while a key
+  /// change is not trusted, else key_of.
+  [[nodiscard]] std::optional<crypto::Key> receive_key_of(std::string_view nick) const;
   /// Asks the server for the row of `nick`, the sender of a message we
   /// cannot open without its key (at most once per ack window).
   void look_up_sender(const std::string& nick, TimePoint now);
@@ -353,6 +357,11 @@ class ClientSession {
   /// Senders of direct messages whose row we lacked, by nickname key:
   /// when we last looked them up.
   std::map<std::string, TimePoint> sender_lookups_;
+  /// Sender lookups over all senders: 5 a second, bursts of 10, so that
+  /// chats forged with random nicknames cannot make us flood the server.
+  TokenBucket lookup_budget_{5.0, 10.0};
+  std::vector<std::string> key_restored_;  ///< nickname keys back to their pin
+  std::set<std::string> hold_told_;        ///< told that its messages wait for trust
 
   std::vector<Outgoing> outgoing_;
   std::vector<std::string> lines_;

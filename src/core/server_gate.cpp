@@ -67,7 +67,13 @@ std::uint64_t ServerGate::cookie_period(TimePoint now) const {
 std::optional<ServerGate::Opened> ServerGate::open(std::string_view bytes, const Endpoint& from,
                                                    TimePoint now, std::vector<Outgoing>& out) {
   last_drop_ = "";
-  if (!per_source_.allow(from, now)) {
+  // A Sealed frame of this address's session is charged to that session
+  // once it authenticated (on_sealed): a spoofer of the address cannot
+  // drain its owner's budget. Everything else is charged to the source.
+  const bool sealed_here = !bytes.empty() &&
+                           static_cast<FrameType>(bytes[0]) == FrameType::kSealed &&
+                           by_endpoint_.contains(from);
+  if (!sealed_here && !per_source_.allow(from, now)) {
     drop("rate_limited");
     return std::nullopt;
   }
@@ -162,6 +168,7 @@ void ServerGate::on_init(const InitFrame& f, const Endpoint& from, TimePoint now
   if (previous != by_endpoint_.end()) close_session(previous->second);
   const auto keys = noise.split();
   Session s;
+  s.budget = TokenBucket(config_.rate_limit, config_.rate_limit * kRateBurstFactor);
   s.endpoint = from;
   s.client_key = client_key;
   s.receive = keys.initiator_to_responder;
@@ -180,7 +187,10 @@ std::optional<ServerGate::Opened> ServerGate::on_sealed(const SealedFrame& f, co
   const auto it = sessions_.find(f.session);
   if (it == sessions_.end() || it->second.endpoint != from) {
     drop("no_session");
-    send_reset(from, now, out);
+    // A Reset only when that address has no session at all: else anyone
+    // could make a live client start over by naming a wrong session id
+    // from its address.
+    if (!by_endpoint_.contains(from)) send_reset(from, now, out);
     return std::nullopt;
   }
   Session& s = it->second;
@@ -195,6 +205,10 @@ std::optional<ServerGate::Opened> ServerGate::on_sealed(const SealedFrame& f, co
   }
   s.window.accept(f.counter);
   s.last_heard = now;
+  if (!s.budget.take(now)) {
+    drop("rate_limited");
+    return std::nullopt;
+  }
   return Opened{text(*plain), s.client_key};
 }
 

@@ -127,6 +127,7 @@ class ServerGate {
     TimePoint last_heard{};
     crypto::Key init_ephemeral{};  ///< message 1's e: its retransmission gets `accept` again
     std::string accept;
+    TokenBucket budget{kDefaultRateLimit, kDefaultRateLimit * kRateBurstFactor};
   };
   struct Stamp {
     std::uint64_t timestamp = 0;

@@ -29,6 +29,8 @@ void ServerLink::restart() {
   state_ = State::kIdle;
   noise_.reset();
   session_ = 0;
+  crypto::wipe(send_key_);
+  crypto::wipe(receive_key_);
   queued_.clear();  // for the attempt before; the reliable layer resends what matters
 }
 
@@ -199,6 +201,8 @@ ServerLink::Received ServerLink::on_reset(const ResetFrame& f, TimePoint now,
       state_ = State::kIdle;
       noise_.reset();
       session_ = 0;
+      crypto::wipe(send_key_);
+      crypto::wipe(receive_key_);
       send_hello(now, out);
       return {Event::kReset, {}};
     case State::kHelloSent:

@@ -2,6 +2,8 @@
 // treats datagrams, with the server played by hand.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "crypto/fingerprint.hpp"
 #include "support/doctest_print.hpp"
 #include "support/world.hpp"
@@ -332,6 +334,46 @@ TEST_SUITE("client") {
     REQUIRE(pins.size() == 2);
     CHECK(pins[0].first == "bob");
     CHECK(pins[1].second == kCarolKey.public_key);
+  }
+
+  TEST_CASE("under a key change not trusted, messages under the new key wait; quit ends") {
+    Registered c;
+    TablePart t{511, 2, 0, 1, {row("bob", 6002, true, kCarolKey)}, 1};
+    t.entries[0].version = 2;
+    c.s.on_datagram(encode(t), kServer, kT0);
+    c.s.take_lines();
+    c.s.take_outgoing();
+    // Sealed under the new key (carol's): neither shown nor acked yet.
+    const auto keys = crypto::peer_keys(kCarolKey, kAliceKey.public_key);
+    const auto box = crypto::seal_box(keys->send,
+                                      crypto::as_bytes(e2e_associated_data("bob", "alice", 70)),
+                                      crypto::as_bytes(std::string("new me")), crypto::seeded_random(6));
+    const Deliver d{903, "bob", 70, {}, 1, {}, std::string(box.begin(), box.end())};
+    c.s.on_datagram(encode(d), kServer, kT0);
+    CHECK(c.s.take_lines() == Lines{">>> [Messages from bob wait too, until you type trust bob.]"});
+    CHECK(c.s.take_outgoing().empty());
+    // Under the old, pinned key it still opens.
+    c.s.on_datagram(encode(Deliver{904, "bob", 71, {}, 1, {}, bob_box(71, "old me")}), kServer, kT0);
+    const auto shown = c.s.take_lines();
+    REQUIRE(shown.size() == 1);
+    CHECK(shown[0].starts_with(">>> bob: "));
+    CHECK(shown[0].ends_with(" old me"));
+    // A message typed for bob waits; quit says it was not sent, and ends.
+    c.type("send bob hello");
+    c.s.take_lines();
+    c.s.on_quit(kT0);
+    std::uint64_t dereg_id = 0;
+    for (const auto& o : c.s.take_outgoing()) {
+      if (const auto m = decode(o.bytes); m && std::holds_alternative<Deregister>(*m)) {
+        dereg_id = std::get<Deregister>(*m).id;
+      }
+    }
+    REQUIRE(dereg_id != 0);
+    c.s.on_datagram(encode(Ack{dereg_id, AckStatus::kOk, 0, {}}), kServer, kT0);
+    const auto lines = c.s.take_lines();
+    CHECK(std::find(lines.begin(), lines.end(),
+                    ">>> [Message for bob not sent: its new key was not trusted.]") != lines.end());
+    CHECK(c.s.exit_status() == 0);
   }
 
   TEST_CASE("fingerprint without a nickname shows one's own") {

@@ -273,6 +273,19 @@ TEST_SUITE("sessions") {
     CHECK(accept.size() == 1);
   }
 
+  TEST_CASE("a wrong session id from a live client's address earns no Reset") {
+    Pair p;
+    p.gate.set_key_lookup([&](const Endpoint&) { return std::optional(p.client_key.public_key); });
+    REQUIRE(p.send("first").size() == 1);
+    std::string forged = sealed_header(12345, 0) + std::string(40, 'x');
+    std::vector<Outgoing> answers;
+    CHECK_FALSE(p.gate.open(forged, kClient, p.now, answers));
+    CHECK(answers.empty());
+    // From an address without a session it does.
+    CHECK_FALSE(p.gate.open(forged, kOther, p.now, answers));
+    CHECK(answers.size() == 1);
+  }
+
   TEST_CASE("a server that lost the session resets it, and only it can") {
     Pair p;
     REQUIRE(p.send("first").size() == 1);
