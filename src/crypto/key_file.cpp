@@ -44,6 +44,34 @@ std::expected<void, std::string> write_private(const std::string& path, const st
   return {};
 }
 
+/// Calls `each(name, key)` for every "<name> <key in hex>" line of the
+/// pin file `path`, in order (comments and blank lines skipped). No file:
+/// no lines. A malformed line is an error naming it.
+template <typename Each>
+std::expected<void, std::string> scan_pins(const std::string& path, Each&& each) {
+  std::ifstream in(path);
+  if (!in) {
+    if (errno == ENOENT || !std::filesystem::exists(path)) return {};
+    return std::unexpected("cannot read " + path + ": " + errno_text());
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream words(line);
+    std::string name, hex;
+    words >> name >> hex;
+    const auto key = key_from_hex(hex);
+    if (name.empty() || !key) {
+      return std::unexpected(path + " line " + std::to_string(number) +
+                             ": not \"<name> <64 hex digits>\"");
+    }
+    each(name, *key);
+  }
+  return {};
+}
+
 }  // namespace
 
 std::expected<KeyPair, std::string> load_or_create_key(const std::string& path,
@@ -90,52 +118,20 @@ std::expected<KeyPair, std::string> load_or_create_key(const std::string& path,
 
 std::expected<std::optional<Key>, std::string> known_server_key(const std::string& path,
                                                                 std::string_view server) {
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT || !std::filesystem::exists(path)) return std::optional<Key>{};
-    return std::unexpected("cannot read " + path + ": " + errno_text());
-  }
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream words(line);
-    std::string name, hex;
-    words >> name >> hex;
-    if (name != server) continue;
-    auto key = key_from_hex(hex);
-    if (!key) {
-      return std::unexpected(path + " line " + std::to_string(number) +
-                             ": not \"<address>:<port> <64 hex digits>\"");
-    }
-    return std::optional<Key>(*key);
-  }
-  return std::optional<Key>{};
+  // The first pin of `server` counts (a later line for it is never written).
+  std::optional<Key> found;
+  auto scanned = scan_pins(path, [&](const std::string& name, const Key& key) {
+    if (name == server && !found) found = key;
+  });
+  if (!scanned) return std::unexpected(scanned.error());
+  return found;
 }
 
 std::expected<std::map<std::string, Key>, std::string> load_pins(const std::string& path) {
   std::map<std::string, Key> pins;
-  std::ifstream in(path);
-  if (!in) {
-    if (errno == ENOENT || !std::filesystem::exists(path)) return pins;
-    return std::unexpected("cannot read " + path + ": " + errno_text());
-  }
-  std::string line;
-  int number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream words(line);
-    std::string name, hex;
-    words >> name >> hex;
-    auto key = key_from_hex(hex);
-    if (name.empty() || !key) {
-      return std::unexpected(path + " line " + std::to_string(number) +
-                             ": not \"<name> <64 hex digits>\"");
-    }
-    pins[name] = *key;
-  }
+  auto scanned =
+      scan_pins(path, [&](const std::string& name, const Key& key) { pins[name] = key; });
+  if (!scanned) return std::unexpected(scanned.error());
   return pins;
 }
 

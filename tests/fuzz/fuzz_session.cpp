@@ -29,51 +29,66 @@ const Endpoint kClient{"127.0.0.1", 7001};
 const Endpoint kOther{"10.0.0.9", 5555};
 const TimePoint kNow = TimePoint{} + std::chrono::hours(10);
 
-struct Captured {
-  std::vector<std::string> frames;  ///< genuine frames, by index
+/// The keys and randomness of both sides: the same at every input.
+const crypto::KeyPair& server_key() {
+  static const auto k = crypto::keypair_from_secret(crypto::Key{1});
+  return k;
+}
+const crypto::KeyPair& client_key() {
+  static const auto k = crypto::keypair_from_secret(crypto::Key{2});
+  return k;
+}
+
+/// A gate and a link after a genuine handshake that carried "hello".
+struct Pair {
+  ServerGate gate{server_key(), {}, crypto::seeded_random(3)};
+  std::uint64_t clock = 1;
+  ServerLink link{client_key(), server_key().public_key, crypto::seeded_random(4),
+                  [this] { return ++clock; }};
+  std::vector<std::string> frames;  ///< every frame of the handshake, in order
+
+  Pair() {
+    gate.set_key_lookup([](const Endpoint&) { return std::optional(client_key().public_key); });
+    std::vector<std::string> up;
+    link.send("hello", kNow, up);
+    for (int round = 0; round < 3 && !up.empty(); ++round) {
+      std::vector<Outgoing> down;
+      for (const auto& f : up) {
+        frames.push_back(f);
+        (void)gate.open(f, kClient, kNow, down);
+      }
+      up.clear();
+      for (const auto& d : down) {
+        frames.push_back(d.bytes);
+        (void)link.on_frame(d.bytes, kNow, up);
+      }
+    }
+    if (!link.established()) std::abort();  // the genuine handshake must work
+  }
 };
 
-/// A genuine exchange: every frame of it, both ways.
-Captured capture() {
-  Captured c;
-  const auto server = crypto::keypair_from_secret(crypto::Key{1});
-  const auto client = crypto::keypair_from_secret(crypto::Key{2});
-  ServerGate gate(server, {}, crypto::seeded_random(3));
-  gate.set_key_lookup([&](const Endpoint&) { return std::optional(client.public_key); });
-  std::uint64_t clock = 1;
-  ServerLink link(client, server.public_key, crypto::seeded_random(4), [&] { return ++clock; });
-  std::vector<std::string> up;
-  link.send("hello", kNow, up);  // Hello
-  c.frames.push_back(up.at(0));
-  std::vector<Outgoing> down;
-  (void)gate.open(up[0], kClient, kNow, down);  // Retry
-  c.frames.push_back(down.at(0).bytes);
-  up.clear();
-  (void)link.on_frame(down[0].bytes, kNow, up);  // Init
-  c.frames.push_back(up.at(0));
-  down.clear();
-  (void)gate.open(up[0], kClient, kNow, down);  // Accept
-  c.frames.push_back(down.at(0).bytes);
-  up.clear();
-  (void)link.on_frame(down[0].bytes, kNow, up);  // the queued "hello", sealed
-  c.frames.push_back(up.at(0));
+/// The genuine frames the fuzzer starts from: Hello, Retry, Init, Accept,
+/// the sealed "hello", a sealed datagram down, and a Reset.
+std::vector<std::string> capture() {
+  Pair p;
+  std::vector<std::string> frames = p.frames;
   std::vector<Outgoing> resets;
-  c.frames.push_back(*gate.seal(kClient, "table", kNow, resets));  // sealed down
-  c.frames.push_back(encode_reset(reset_token(crypto::Key{9}, client.public_key, kClient)));
-  return c;
+  frames.push_back(*p.gate.seal(kClient, "table", kNow, resets));
+  frames.push_back(encode_reset(reset_token(crypto::Key{9}, client_key().public_key, kClient)));
+  return frames;
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const Captured genuine = capture();
+  static const std::vector<std::string> genuine = capture();
   if (size == 0) return 0;
-  const std::size_t pick = data[0] % (genuine.frames.size() + 1);
+  const std::size_t pick = data[0] % (genuine.size() + 1);
   std::string datagram;
-  if (pick == genuine.frames.size()) {
+  if (pick == genuine.size()) {
     datagram.assign(reinterpret_cast<const char*>(data + 1), size - 1);
   } else {
-    datagram = genuine.frames[pick];
+    datagram = genuine[pick];
     for (std::size_t i = 1; i < size; ++i) {
       const std::size_t at = (i - 1) % (datagram.size() + 1);
       if (at == datagram.size()) {
@@ -83,24 +98,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
     }
   }
-  const bool unchanged = pick < genuine.frames.size() && datagram == genuine.frames[pick];
+  const bool unchanged = pick < genuine.size() && datagram == genuine[pick];
 
   // A fresh pair, the handshake done, then the datagram to both sides.
-  const auto server = crypto::keypair_from_secret(crypto::Key{1});
-  const auto client = crypto::keypair_from_secret(crypto::Key{2});
-  ServerGate gate(server, {}, crypto::seeded_random(3));
-  gate.set_key_lookup([&](const Endpoint&) { return std::optional(client.public_key); });
-  std::uint64_t clock = 1;
-  ServerLink link(client, server.public_key, crypto::seeded_random(4), [&] { return ++clock; });
-  std::vector<std::string> up;
-  link.send("hello", kNow, up);
-  for (int round = 0; round < 3 && !up.empty(); ++round) {
-    std::vector<Outgoing> down;
-    for (const auto& f : up) (void)gate.open(f, kClient, kNow, down);
-    up.clear();
-    for (const auto& d : down) (void)link.on_frame(d.bytes, kNow, up);
-  }
-  if (!link.established()) std::abort();  // the genuine handshake must work
+  Pair p;
+  ServerGate& gate = p.gate;
+  ServerLink& link = p.link;
 
   for (const Endpoint& from : {kOther, kClient}) {
     std::vector<Outgoing> answers;

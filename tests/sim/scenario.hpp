@@ -89,6 +89,9 @@ class Scenario {
   void install_hooks();
   /// Learns which transport ids carry which typed message ("m<n>").
   void learn_ids(const Endpoint& from, const Endpoint& to, const Message& m);
+  /// What the faulty network does to one datagram from `from` to `to`
+  /// (`what` names it in the trace): partitions, drops, copies, delays.
+  Fate network_fate(const Endpoint& from, const Endpoint& to, const char* what);
   /// The text of a direct message's box, opened with its recipient's key
   /// file; empty if it does not open.
   [[nodiscard]] std::string plaintext(const std::string& from, const std::string& to,

@@ -36,40 +36,32 @@ void Scenario::learn_ids(const Endpoint& from, const Endpoint& to, const Message
   }
 }
 
+Fate Scenario::network_fate(const Endpoint& from, const Endpoint& to, const char* what) {
+  Fate f;
+  const auto cut = [&](std::uint16_t port) {
+    const auto it = partitioned_.find(port);
+    return it != partitioned_.end() && it->second > w_.now;
+  };
+  if (cut(from.port) || cut(to.port) || uniform() < drop_) {
+    f.drop = true;
+    if (trace_)
+      event(std::string("lost ") + what + " " + from.to_string() + " -> " + to.to_string());
+    return f;
+  }
+  if (uniform() < dup_) f.copies = 2;
+  if (uniform() < delay_) f.extra_delay = between(Duration::zero(), jitter_);
+  return f;
+}
+
 void Scenario::install_hooks() {
   w_.keep_sent_log = false;
   w_.fault = [this](const Endpoint& from, const Endpoint& to, const Message& m) {
     learn_ids(from, to, m);  // which transport ids carry which typed message
-    Fate f;
-    const auto cut = [&](std::uint16_t port) {
-      const auto it = partitioned_.find(port);
-      return it != partitioned_.end() && it->second > w_.now;
-    };
-    if (cut(from.port) || cut(to.port) || uniform() < drop_) {
-      f.drop = true;
-      if (trace_)
-        event(std::string("lost ") + kind_of(m) + " " + from.to_string() + " -> " + to.to_string());
-      return f;
-    }
-    if (uniform() < dup_) f.copies = 2;
-    if (uniform() < delay_) f.extra_delay = between(Duration::zero(), jitter_);
-    return f;
+    return network_fate(from, to, kind_of(m));
   };
-  // Handshake frames (manual §9) meet the same network.
+  // Handshake frames (manual §8) meet the same network.
   w_.frame_fault = [this](const Endpoint& from, const Endpoint& to) {
-    Fate f;
-    const auto cut = [&](std::uint16_t port) {
-      const auto it = partitioned_.find(port);
-      return it != partitioned_.end() && it->second > w_.now;
-    };
-    if (cut(from.port) || cut(to.port) || uniform() < drop_) {
-      f.drop = true;
-      if (trace_) event("lost handshake frame " + from.to_string() + " -> " + to.to_string());
-      return f;
-    }
-    if (uniform() < dup_) f.copies = 2;
-    if (uniform() < delay_) f.extra_delay = between(Duration::zero(), jitter_);
-    return f;
+    return network_fate(from, to, "handshake frame");
   };
   w_.on_deliver = [this](const Endpoint& from, const Endpoint& to, const Message& m) {
     if (trace_) {
