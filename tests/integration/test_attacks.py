@@ -227,7 +227,9 @@ def test_one_source_flooding_does_not_keep_others_out(ctx):
     t = threading.Thread(target=flood)
     t.start()
     try:
-        time.sleep(0.5)  # the flood is at full speed
+        deadline = time.monotonic() + 5.0  # the flood is under way: 2,000 Hellos sent
+        while counts["sent"] < 2000 and time.monotonic() < deadline:
+            time.sleep(0.01)
         carol = ctx.client("carol", server)
         bob.expect(TABLE)
         carol.send("send bob through the flood")
