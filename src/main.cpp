@@ -134,9 +134,12 @@ int main(int argc, char** argv) {
            cxxopts::value<std::string>(), "FILE")(
       "server-key", "client: the server's public key (64 hex digits) instead of known_servers",
       cxxopts::value<std::string>(),
-      "HEX")("log-level", "trace, debug, info, warn or error (default: server info, client warn)",
-             cxxopts::value<std::string>()->default_value("default"),
-             "LEVEL")("h,help", "show this help")("version", "show the version")(
+      "HEX")("password",
+             "client: the nickname's password (moves it to a new key); alone: asked without echo",
+             cxxopts::value<std::string>()->implicit_value(""), "PASSWORD")(
+      "log-level", "trace, debug, info, warn or error (default: server info, client warn)",
+      cxxopts::value<std::string>()->default_value("default"),
+      "LEVEL")("h,help", "show this help")("version", "show the version")(
       "args", "positional arguments", cxxopts::value<std::vector<std::string>>());
   options.parse_positional({"args"});
 
@@ -208,6 +211,10 @@ int main(int argc, char** argv) {
         throw UsageError{"--server-key must be 64 hexadecimal digits (got '" +
                          printable(o.server_key) + "')"};
       }
+    }
+    if (r.count("password") != 0) {
+      o.password = r["password"].as<std::string>();
+      o.ask_password = o.password.empty();
     }
     o.common = parse_common(r);
     if (default_level) o.common.log_level = LogLevel::kWarn;

@@ -9,7 +9,10 @@
 #include <asio.hpp>
 
 #include <editline/readline.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cstdio>
 #include <iostream>
@@ -64,6 +67,7 @@ class ClientShell {
     }
     io_->run();
     if (tty_) {
+      end_secret_line();
       rl_callback_handler_remove();
       g_tty_shell = nullptr;
     }
@@ -108,9 +112,55 @@ class ClientShell {
     wait_terminal();
   }
 
+  // manual §9: a password line (`passwd`) is read with the terminal's echo
+  // off, in cooked mode, without libedit (which would draw it).
+  void begin_secret_line() {
+    rl_callback_handler_remove();
+    if (tcgetattr(STDIN_FILENO, &saved_termios_) != 0) return;
+    termios quiet = saved_termios_;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    quiet.c_lflag |= ICANON;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    secret_ = true;
+    secret_buffer_.clear();
+  }
+
+  void end_secret_line() {
+    if (!std::exchange(secret_, false)) return;
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_termios_);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+  }
+
+  void read_secret_chars() {
+    char buf[256];
+    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+    if (n <= 0) {
+      end_secret_line();
+      on_end_of_input();
+      return;
+    }
+    secret_buffer_.append(buf, static_cast<std::size_t>(n));
+    const auto nl = secret_buffer_.find('\n');
+    if (nl == std::string::npos) return;
+    std::string line = secret_buffer_.substr(0, nl);
+    std::fill(secret_buffer_.begin(), secret_buffer_.end(), '\0');
+    secret_buffer_.clear();
+    end_secret_line();
+    install_line_handler();
+    on_line(line);
+    std::fill(line.begin(), line.end(), '\0');
+    if (session_.session().wants_secret_line()) begin_secret_line();
+  }
+
   void wait_terminal() {
     stdin_.async_wait(asio::posix::stream_descriptor::wait_read, [this](asio::error_code ec) {
       if (ec || done_) return;
+      if (secret_) {
+        read_secret_chars();
+        if (!done_) wait_terminal();
+        return;
+      }
       rl_callback_read_char();
       if (auto input = std::exchange(terminal_input_, std::nullopt)) {
         rl_callback_handler_remove();
@@ -119,6 +169,7 @@ class ClientShell {
         } else {
           install_line_handler();
           on_line(input->line);
+          if (session_.session().wants_secret_line()) begin_secret_line();
         }
       }
       if (!done_) wait_terminal();
@@ -262,6 +313,9 @@ class ClientShell {
     std::string line;
   };
   std::optional<TerminalInput> terminal_input_;  ///< set by libedit's line callback
+  bool secret_ = false;                          ///< reading a password line, echo off
+  termios saved_termios_{};                      ///< the terminal before it
+  std::string secret_buffer_;                    ///< the password line so far
 };
 
 /// manual §9: $XDG_DATA_HOME/udpchat/<nick>.key (XDG_DATA_HOME defaults
@@ -287,8 +341,52 @@ std::uint64_t wall_clock_ns() {
 
 }  // namespace
 
+namespace {
+
+/// manual §9: `--password` alone asks for it on the terminal, without echo.
+/// nullopt at end of input.
+std::optional<std::string> ask_password(const std::string& nick) {
+  std::fprintf(stdout, "Password for %s: ", nick.c_str());
+  std::fflush(stdout);
+  termios saved{};
+  const bool tty = tcgetattr(STDIN_FILENO, &saved) == 0;
+  if (tty) {
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  std::string line;
+  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  if (tty) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  if (!got) return std::nullopt;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+}  // namespace
+
 int run_client(const ClientOptions& options) {
   const LogLevel level = options.common.log_level;
+  std::string password = options.password;
+  if (options.ask_password) {
+    if (isatty(STDIN_FILENO) != 1) {
+      std::cerr << "udpchat: --password without a value asks on a terminal; standard input is "
+                   "not one (give --password=<password>)\n";
+      return 2;
+    }
+    auto typed = ask_password(options.nick);
+    if (!typed || typed->empty()) {
+      std::cerr << "udpchat: no password given\n";
+      return 2;
+    }
+    password = std::move(*typed);
+  }
+  if (password.size() > kMaxPasswordBytes || !is_valid_utf8(password)) {
+    std::cerr << "udpchat: a password is 1 to " << kMaxPasswordBytes << " bytes of text\n";
+    return 2;
+  }
   auto io = std::make_shared<asio::io_context>();
   asio::error_code ec;
   udp::resolver resolver(*io);
@@ -325,6 +423,7 @@ int run_client(const ClientOptions& options) {
   }
   ClientConfig config;
   config.nick = options.nick;
+  config.password = password;
   config.server = to_endpoint(server);
   config.ack_timeout = options.common.ack_timeout;
   config.server_retries = options.common.server_retries;

@@ -18,6 +18,7 @@
 #include "core/secure_server.hpp"
 #include "core/server_core.hpp"
 #include "crypto/key_file.hpp"
+#include "app/password_worker.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_writer.hpp"
 
@@ -62,13 +63,23 @@ class ServerShell {
         level_(level),
         signals_(io, SIGINT, SIGTERM),
         usr1_(io, SIGUSR1),
-        writer_(store, [this](std::vector<StoreCompletion> done) {
-          // From the writer thread: hand the completions to the event loop.
-          asio::post(io_, [this, done = std::move(done)] { on_completions(done); });
+        writer_(store,
+                [this](std::vector<StoreCompletion> done) {
+                  // From the writer thread: hand the completions to the event loop.
+                  asio::post(io_, [this, done = std::move(done)] { on_completions(done); });
+                }),
+        passwords_(crypto::interactive_cost(), [this](PasswordOutcome o) {
+          asio::post(io_, [this, o = std::move(o)] {
+            core_.on_password_done(o, Clock::now());
+            pump();
+          });
         }) {}
 
-  /// Commits what is still queued and ends the writer thread.
-  void stop_writer() { writer_.stop(); }
+  /// Commits what is still queued and ends the writer and password threads.
+  void stop_writer() {
+    passwords_.stop();
+    writer_.stop();
+  }
 
   /// One statistics line: store commands and the transactions (group
   /// commits) they took.
@@ -124,6 +135,7 @@ class ServerShell {
 
   void pump() {
     writer_.submit(core_.take_store_commands());
+    passwords_.submit(core_.take_password_jobs());
     for (auto& out : secure_.take_outgoing(Clock::now())) {
       asio::error_code ec;
       const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
@@ -213,7 +225,8 @@ class ServerShell {
   asio::signal_set usr1_;
   bool stopping_ = false;
   TimePoint stop_deadline_{};
-  StoreWriter writer_;  ///< last: its thread starts once the rest is built
+  StoreWriter writer_;         ///< its thread starts once the rest is built
+  PasswordWorker passwords_;   ///< Argon2id off the event loop (manual §9)
 };
 
 }  // namespace

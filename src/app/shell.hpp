@@ -45,6 +45,8 @@ struct ClientOptions {
   std::size_t max_pending = kDefaultMaxPendingPerPeer;
   std::string key_file;    ///< empty: $XDG_DATA_HOME/udpchat/<nick>.key
   std::string server_key;  ///< 64 hex digits, or empty: known_servers (manual §9)
+  std::string password;    ///< manual §9: --password=<password>, or empty
+  bool ask_password = false;  ///< --password alone: asked on the terminal, without echo
 };
 
 int run_server(const ServerOptions& options);

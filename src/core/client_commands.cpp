@@ -12,6 +12,10 @@ using command_words::skip_spaces;
 using command_words::split_word;
 
 void ClientSession::execute(std::string_view line, TimePoint now) {
+  if (prompt_ != Prompt::kNone) {
+    answer_prompt(line, now);
+    return;
+  }
   const auto [word, rest] = split_word(skip_spaces(line));
   if (word.empty()) {
     return;
@@ -38,6 +42,10 @@ void ClientSession::execute(std::string_view line, TimePoint now) {
     cmd_trust(split_word(skip_spaces(rest)).first, now);
   } else if (word == "fingerprint") {
     cmd_fingerprint(split_word(skip_spaces(rest)).first);
+  } else if (word == "passwd") {
+    cmd_passwd();
+  } else if (word == "delete-account") {
+    cmd_delete_account();
   } else if (word == "help") {
     cmd_help();
   } else if (word == "quit" || word == "exit") {
@@ -94,6 +102,18 @@ void ClientSession::cmd_send(std::string_view args, TimePoint now) {
   }
 }
 
+bool ClientSession::registered_for_command() {
+  if (phase_ == Phase::kReconnecting) {
+    say_server_unreachable();
+    return false;
+  }
+  if (phase_ != Phase::kRegistered) {
+    say("[You are not registered. Use: reg <nick>]");
+    return false;
+  }
+  return true;
+}
+
 void ClientSession::cmd_dereg(std::string_view args, TimePoint now) {
   // `dereg` alone deregisters oneself, as the classic program did.
   const auto [nick, extra] = split_word(skip_spaces(args));
@@ -101,12 +121,7 @@ void ClientSession::cmd_dereg(std::string_view args, TimePoint now) {
     say("[Usage: dereg [<nick>]]");
     return;
   }
-  if (phase_ == Phase::kReconnecting) {
-    say_server_unreachable();
-    return;
-  }
-  if (phase_ != Phase::kRegistered) {
-    say("[You are not registered. Use: reg <nick>]");
+  if (!registered_for_command()) {
     return;
   }
   if (!nick.empty() && nickname_key(nick) != nickname_key(config_.nick)) {
@@ -136,7 +151,7 @@ void ClientSession::cmd_reg(std::string_view args, TimePoint now) {
   }
   config_.nick = std::string(nick);
   registered_key_ = nickname_key(config_.nick);
-  send_register(now);
+  send_register(now, true);
 }
 
 void ClientSession::cmd_help() {
@@ -154,6 +169,10 @@ void ClientSession::cmd_help() {
   say("  trust <nick>            accept the new key of <nick> after its key changed");
   say("  dereg [<nick>]          go offline (alone, or with your own nickname); you stay running");
   say("  reg <nick>              register again and receive your saved messages");
+  say("  passwd                  set, change or remove the password that moves your nickname");
+  say("                          to a new key (a new machine: -c <nick> ... --password)");
+  say("  delete-account          delete your account: frees your nickname, deletes your");
+  say("                          stored messages (asks to confirm)");
   say("  help                    show this list");
   say("  quit, exit              deregister and leave (also end of input or Ctrl+C)");
 }

@@ -17,11 +17,12 @@ std::uint64_t ClientSession::send_to_server(const Message& m, std::uint64_t id, 
   return id;
 }
 
-void ClientSession::send_register(TimePoint now) {
+void ClientSession::send_register(TimePoint now, bool with_password) {
   phase_ = Phase::kRegistering;
   const std::uint64_t id = ids_.next();
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
-  send_to_server(Register{id, config_.nick, static_cast<std::uint32_t>(hb)}, id,
+  send_to_server(Register{id, config_.nick, static_cast<std::uint32_t>(hb),
+                          with_password ? config_.password : std::string()}, id,
                  {RequestKind::kRegister, {}}, now);
   log(LogLevel::kDebug, "registering as " + config_.nick + " with " + config_.server.to_string());
 }
@@ -65,6 +66,8 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
       } else {
         if (m.status == AckStatus::kInUse) {
           say("[Nickname " + config_.nick + " is already in use.]");
+        } else if (m.status == AckStatus::kBadPassword) {
+          say("[Wrong password for nickname " + config_.nick + ".]");
         } else {
           say("[Registration refused: " + printable(m.detail) + "]");
         }
@@ -99,6 +102,10 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
       return;  // answered by Rows or GroupList, not by an ack
     case RequestKind::kPost:
       post_acked(m, req.peer_key, now);
+      return;
+    case RequestKind::kSetPassword:
+    case RequestKind::kDeleteAccount:
+      account_acked(m, req.kind, now);
       return;
     case RequestKind::kJoin:
     case RequestKind::kLeave:

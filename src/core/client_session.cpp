@@ -79,7 +79,7 @@ void ClientSession::reply_ack(std::uint64_t id, const Endpoint& to) {
 }
 
 void ClientSession::start(TimePoint now) {
-  send_register(now);
+  send_register(now, true);
 }
 
 // --- input -----------------------------------------------------------------------
@@ -239,6 +239,14 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
       }
       return;
     case RequestKind::kHeartbeat:
+      server_lost(now);
+      return;
+    case RequestKind::kSetPassword:
+      say("[Server unreachable: the password was not changed.]");
+      server_lost(now);
+      return;
+    case RequestKind::kDeleteAccount:
+      say("[Server unreachable: the account was not deleted.]");
       server_lost(now);
       return;
     case RequestKind::kFind:

@@ -56,6 +56,9 @@ struct ClientConfig {
   std::map<std::string, crypto::Key> peer_pins{};
   /// Nonces of the end-to-end boxes; unset: seeded from the id seed.
   crypto::RandomSource random{};
+  /// manual §9: the nickname's password (--password), sent with every
+  /// registration (inside the session's AEAD); empty: none.
+  std::string password{};
   /// Formats a server timestamp (ms since the Unix epoch) as
   /// "YYYY-MM-DD HH:MM:SS" in the local time zone.
   std::function<std::string(std::int64_t)> format_time{};
@@ -97,6 +100,11 @@ class ClientSession {
   /// Ends the client at once with `line` (and "[Exiting]"), status 1: for
   /// what the layer below finds fatal (the server's key changed).
   void fail(std::string line);
+  /// True while the next input line is a password (`passwd`): the shell
+  /// reads it without echo.
+  [[nodiscard]] bool wants_secret_line() const {
+    return prompt_ == Prompt::kNewPassword || prompt_ == Prompt::kRepeatPassword;
+  }
   /// Set once the client should end: 0 normal, 1 runtime failure.
   [[nodiscard]] std::optional<int> exit_status() const { return exit_status_; }
 
@@ -196,7 +204,9 @@ class ClientSession {
     kPost,
     kJoin,
     kLeave,
-    kGroups
+    kGroups,
+    kSetPassword,
+    kDeleteAccount
   };
   struct ServerRequest {
     RequestKind kind;
@@ -218,6 +228,12 @@ class ClientSession {
   void lookup_done(const std::string& peer_key, const std::vector<TableEntry>& rows, TimePoint now);
   void merge_row(const TableEntry& row);
   void cmd_help();
+  // Accounts (client_account.cpp, manual §9): `passwd` and `delete-account`
+  // ask for their next input lines.
+  void cmd_passwd();
+  void cmd_delete_account();
+  void answer_prompt(std::string_view line, TimePoint now);
+  void account_acked(const Ack& m, RequestKind kind, TimePoint now);
   // End-to-end protection (client_keys.cpp, manual §8).
   void cmd_trust(std::string_view args, TimePoint now);
   void cmd_fingerprint(std::string_view args);
@@ -288,8 +304,15 @@ class ClientSession {
   void fail_held(TimePoint now);
   /// One line for a command that needs the server while it is unreachable.
   void say_server_unreachable();
+  /// True if registered; else says why a command that needs it cannot run
+  /// (the server is unreachable, or we are not registered).
+  bool registered_for_command();
 
-  void send_register(TimePoint now);
+  /// `with_password`: the registration carries config_.password (the first
+  /// one, and a typed `reg`). Automatic re-registrations do not: a client
+  /// whose nickname moved to a new key by its password must not take it
+  /// back (it is refused as in use instead).
+  void send_register(TimePoint now, bool with_password = false);
   void send_deregister(TimePoint now);
   std::uint64_t send_to_server(const Message& m, std::uint64_t id, ServerRequest req,
                                TimePoint now);
@@ -318,6 +341,10 @@ class ClientSession {
 
   Phase phase_ = Phase::kRegistering;
   bool first_registration_ = true;
+  /// What the next input line answers (manual §9), instead of a command.
+  enum class Prompt : std::uint8_t { kNone, kNewPassword, kRepeatPassword, kConfirmDelete };
+  Prompt prompt_ = Prompt::kNone;
+  std::string new_password_;     ///< typed for `passwd`: repeated, then sent and acked
   std::string registered_nick_;  ///< the nickname of the last accepted registration
   bool quitting_ = false;
   bool table_line_pending_ = false;  ///< a table came before the welcome

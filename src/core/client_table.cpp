@@ -25,6 +25,22 @@ const TableEntry* ClientSession::find_peer(std::string_view nick) const {
 
 void ClientSession::merge_row(const TableEntry& row) {
   const std::string nk = nickname_key(row.nick);
+  if (row.removed()) {
+    // manual §9: the account was deleted; its nickname is free. Its pin
+    // stays in known_peers: whoever takes the nickname next is a new key.
+    if (const auto it = table_.find(nk); it != table_.end() && row.version >= it->second.version) {
+      table_.erase(it);
+      // What waited for `trust` of its key will not go anywhere now.
+      if (const auto q = peers_.find(nk);
+          q != peers_.end() && q->second.stage == SendStage::kUntrusted) {
+        for (const OutgoingMessage& m : q->second.messages) {
+          say("[Message for " + m.peer + " not sent: the account " + row.nick + " was deleted.]");
+        }
+        peers_.erase(q);
+      }
+    }
+    return;
+  }
   TableEntry& held = table_[nk];
   if (held.nick.empty() || row.version >= held.version) {
     const bool key_news = held.nick.empty() || held.key != row.key;

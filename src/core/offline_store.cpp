@@ -112,6 +112,28 @@ std::expected<void, StoreError> MemoryStore::put_client(const ClientRecord& c) {
   return {};
 }
 
+std::expected<std::size_t, StoreError> MemoryStore::delete_client(std::string_view nick_key) {
+  if (fail_writes) {
+    return full();
+  }
+  s_.clients.erase(std::string(nick_key));
+  std::size_t deleted = 0;
+  for (auto it = s_.messages.begin(); it != s_.messages.end();) {
+    if (it->second.to_key == nick_key) {
+      it = s_.messages.erase(it);  // its idempotency key stays in s_.keys
+      ++deleted;
+    } else {
+      ++it;
+    }
+  }
+  for (auto g = s_.groups.begin(); g != s_.groups.end();) {
+    auto& members = g->second.members;
+    std::erase_if(members, [nick_key](const MemberRecord& m) { return m.nick_key == nick_key; });
+    g = members.empty() ? s_.groups.erase(g) : std::next(g);
+  }
+  return deleted;
+}
+
 std::expected<void, StoreError> MemoryStore::put_table_version(std::uint64_t version) {
   if (fail_writes) {
     return full();

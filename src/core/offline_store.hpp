@@ -51,6 +51,9 @@ struct ClientRecord {
   /// The X25519 public key (32 bytes) the nickname belongs to (manual §9);
   /// empty for a row of a schema before 4, claimed by its next registration.
   std::string key{};
+  /// manual §9: the Argon2id hash of the nickname's password (the encoded
+  /// string of crypto_pwhash_str), or empty: no password.
+  std::string password_hash{};
 };
 
 /// The log key of the channel, and of a group (by its nickname-style key).
@@ -141,6 +144,11 @@ class OfflineStore {
                                                                        std::uint64_t mid) = 0;
   /// Inserts or replaces the client row (key: nickname key).
   virtual std::expected<void, StoreError> put_client(const ClientRecord& c) = 0;
+  /// manual §9, `delete-account`: removes the client row of `nick_key`,
+  /// deletes the body of every message waiting for it (their idempotency
+  /// keys stay, as for delivered ones) and its group memberships (a group
+  /// left empty goes). Returns the waiting messages deleted.
+  virtual std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) = 0;
   virtual std::expected<void, StoreError> put_table_version(std::uint64_t version) = 0;
   virtual std::expected<StoredState, StoreError> load() = 0;
 
@@ -176,6 +184,7 @@ class MemoryStore final : public OfflineStore {
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
                                                                std::uint64_t mid) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
+  std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
   std::expected<StoredState, StoreError> load() override;
   std::expected<void, StoreError> begin() override;

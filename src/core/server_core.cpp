@@ -107,7 +107,7 @@ void ServerCore::send_reliable(std::uint64_t id, const Endpoint& to, const Messa
 void ServerCore::persist(const Client& c) {
   const auto hb = std::chrono::duration_cast<milliseconds>(c.heartbeat).count();
   issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb), c.row_version,
-                     c.log_upto, c.key}},
+                     c.log_upto, c.key, c.password_hash}},
         {.after = After::kLogFailure, .key = "client " + c.nick});
 }
 
@@ -149,6 +149,7 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     c.row_version = rec.row_version;
     c.log_upto = rec.log_upto;
     c.key = rec.key;
+    c.password_hash = rec.password_hash;
     c.backlog_seq = state.last_seq;
     by_version_[c.row_version].insert(key);
     if (c.online) {
@@ -192,7 +193,8 @@ void ServerCore::on_datagram(std::string_view bytes, const Endpoint& from, TimeP
                       std::is_same_v<T, Ack> || std::is_same_v<T, Lookup> ||
                       std::is_same_v<T, Find> || std::is_same_v<T, Post> ||
                       std::is_same_v<T, Join> || std::is_same_v<T, Leave> ||
-                      std::is_same_v<T, ListGroups>) {
+                      std::is_same_v<T, ListGroups> || std::is_same_v<T, SetPassword> ||
+                      std::is_same_v<T, DeleteAccount>) {
           handle(m, from, now);
         } else {
           drop("unexpected_type", from);

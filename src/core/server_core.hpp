@@ -4,9 +4,11 @@
 //
 // Doors (sans-I/O, as quiche's connections): `start` (with the state the
 // shell read from the store), `on_datagram`, `on_timeout` at
-// `next_deadline()`, `on_store_completion`, `begin_shutdown`; take datagrams
-// (`take_outgoing`), storage work (`take_store_commands`, store_ops.hpp)
-// and log records (`take_logs`). It never touches a disk or waits.
+// `next_deadline()`, `on_store_completion`, `on_password_done`,
+// `begin_shutdown`; take datagrams (`take_outgoing`), storage work
+// (`take_store_commands`, store_ops.hpp), Argon2id work
+// (`take_password_jobs`, password_jobs.hpp) and log records (`take_logs`).
+// It never touches a disk, hashes a password or waits.
 //
 // Guarantees: a save is acknowledged only after the completion of the
 // transaction that made it durable; every datagram that reveals a state
@@ -35,6 +37,7 @@
 
 #include "core/log.hpp"
 #include "core/offline_store.hpp"
+#include "core/password_jobs.hpp"
 #include "core/reliable.hpp"
 #include "core/store_ops.hpp"
 #include "core/time.hpp"
@@ -109,6 +112,15 @@ class ServerCore {
   /// order (a completion out of order is logged and ignored).
   void on_store_completion(const StoreCompletion& c, TimePoint now);
   std::vector<LogRecord> take_logs() { return std::exchange(logs_, {}); }
+  /// Password hashes and checks issued since the last call (manual §9),
+  /// for a worker off the event loop; each must come back, in any order,
+  /// through on_password_done.
+  std::vector<PasswordJob> take_password_jobs() { return std::exchange(password_out_, {}); }
+  /// Password jobs in flight at most; more requests are refused as busy
+  /// (each job holds 64 MiB and 0.1 s of a core).
+  static constexpr std::size_t kMaxPasswordJobs = 8;
+  /// The outcome of job `o.ticket`; an unknown ticket is ignored.
+  void on_password_done(const PasswordOutcome& o, TimePoint now);
 
   [[nodiscard]] ServerStats& stats() { return stats_; }
   /// Multi-line human-readable statistics.
@@ -158,7 +170,10 @@ class ServerCore {
   struct Client {
     std::string nick;
     Endpoint endpoint;
-    std::string key;  ///< public key the nickname belongs to (empty: not yet bound)
+    std::string key;                ///< public key the nickname belongs to (empty: not yet bound)
+    std::string password_hash;      ///< Argon2id hash (encoded), or empty: no password
+    int password_failures = 0;      ///< wrong passwords in a row (kept in memory only)
+    TimePoint password_retry_at{};  ///< no password check before this (after failures)
     bool online = false;
     Duration heartbeat = kDefaultHeartbeat;
     TimePoint last_heard{};
@@ -233,7 +248,21 @@ class ServerCore {
   struct RegisterWaiter {
     Register request;
     Endpoint from;
-    std::string key;  ///< the registrant's public key
+    std::string key;              ///< the registrant's public key
+    std::string password_hash{};  ///< set on the nickname if it is accepted
+  };
+  /// Who waits for a password job: a first registration with a password
+  /// (kClaim, the hash is set), a registration of a nickname held by
+  /// another key (kMove, the password is checked), or `passwd` (kSet).
+  struct PasswordWait {
+    enum class Purpose : std::uint8_t { kClaim, kMove, kSet };
+    Purpose purpose = Purpose::kClaim;
+    Register request{};    ///< kClaim, kMove
+    std::uint64_t id = 0;  ///< the request's transport id
+    Endpoint from;
+    std::string client_key;  ///< the requester's public key
+    std::string nick_key;
+    std::string checked_hash{};  ///< kMove: the hash the password was checked against
   };
   struct RestartWaiter {};   ///< after a restart: is it still there?
   struct DeliveryWaiter {};  ///< a stored delivery went unacknowledged
@@ -297,7 +326,22 @@ class ServerCore {
   void handle(const Leave& m, const Endpoint& from, TimePoint now);
   void handle(const ListGroups& m, const Endpoint& from, TimePoint now);
 
-  void accept_registration(const Register& m, const Endpoint& from, TimePoint now);
+  /// A registration, once its password (if any) was hashed into
+  /// `new_hash` (nullptr: not yet, or none given).
+  void register_request(const Register& m, const Endpoint& from, TimePoint now,
+                        const std::string* new_hash);
+  /// `password_hash`: set on the nickname (a first registration with a
+  /// password); nullptr keeps the one it has.
+  void accept_registration(const Register& m, const Endpoint& from, TimePoint now,
+                           const std::string* password_hash = nullptr);
+  // Accounts (server_accounts.cpp, manual §9).
+  void handle(const SetPassword& m, const Endpoint& from, TimePoint now);
+  void handle(const DeleteAccount& m, const Endpoint& from, TimePoint now);
+  /// True if (from, id) already waits for a password job (a retransmission).
+  [[nodiscard]] bool password_pending(const Endpoint& from, std::uint64_t id) const;
+  /// Issues a job for `wait`; false (and a "busy" reply) when too many run.
+  bool start_password_job(PasswordJob job, PasswordWait wait);
+  void password_moved(const PasswordWait& w, bool ok, TimePoint now);
   void verify(const std::string& key, Waiter waiter, TimePoint now);
   void verification_done(const std::string& key, bool alive, TimePoint now);
   void resolve_save(const std::string& save_key, bool alive, TimePoint now);
@@ -318,6 +362,14 @@ class ServerCore {
   void send_prepared(Client& c, const std::string& key, PreparedUpdate& update, TimePoint now);
   void cancel_table_parts(Client& c);
   [[nodiscard]] TableEntry row_of(const Client& c) const;
+  /// The row of `key` for a table update: its client's, or the removed row
+  /// of a deleted account (address "", port 0, offline, no key).
+  [[nodiscard]] std::optional<TableEntry> row_at(const std::string& key) const;
+  /// table() and the removed rows: what a full-table snapshot carries.
+  [[nodiscard]] std::vector<TableEntry> snapshot() const;
+  /// Publishes the removal of `key`'s row with the next version (its client
+  /// is erased by the caller).
+  void remove_row(const std::string& key, TimePoint now);
   [[nodiscard]] std::vector<TableEntry> rows_since(const std::string& key,
                                                    std::uint64_t from) const;
   void add_interest(const std::string& key, const std::string& row_key);
@@ -362,6 +414,11 @@ class ServerCore {
   std::map<std::uint64_t, PreparedUpdate> prepared_;
   /// Row key -> clients interested in it beyond full_table_limit.
   std::unordered_map<std::string, std::set<std::string>> watchers_;
+  /// Rows of deleted accounts (manual §9), sent in updates so that clients
+  /// drop them; the oldest beyond kMaxRemovedRows are forgotten (a client
+  /// that missed it keeps an offline row, which lookups then correct).
+  std::map<std::string, TableEntry> removed_rows_;
+  static constexpr std::size_t kMaxRemovedRows = 4096;
 
   std::map<std::string, Verification> verifying_;       ///< by client key
   std::map<std::string, PendingSave> saves_;            ///< by "sender_key/mid"
@@ -402,6 +459,9 @@ class ServerCore {
   TimePoint next_sweep_{};
   bool shutting_down_ = false;
   std::string current_key_;  ///< key of the sender of the datagram being handled
+  std::map<std::uint64_t, PasswordWait> password_waits_;  ///< by job ticket
+  std::vector<PasswordJob> password_out_;                 ///< not yet taken
+  std::uint64_t next_password_ticket_ = 1;
   std::vector<Outgoing> outgoing_;
   std::vector<LogRecord> logs_;
 };

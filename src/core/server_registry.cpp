@@ -16,10 +16,18 @@ void ServerCore::heard_from(const Endpoint& from, TimePoint now) {
 }
 
 void ServerCore::handle(const Register& m, const Endpoint& from, TimePoint now) {
-  if (replay_cached(from, m.id)) {
+  if (replay_cached(from, m.id) || password_pending(from, m.id)) {
     return;
   }
+  register_request(m, from, now, nullptr);
+}
+
+void ServerCore::register_request(const Register& m, const Endpoint& from, TimePoint now,
+                                  const std::string* new_hash) {
   const std::string key = nickname_key(m.nick);
+  // manual §9: a password claims the nickname with it; it is hashed off the
+  // event loop first (then this runs again with the hash).
+  const bool hash_first = new_hash == nullptr && !m.password.empty() && !current_key_.empty();
   const auto it = clients_.find(key);
   if (it == clients_.end()) {
     if (clients_.size() >= config_.max_clients) {
@@ -31,7 +39,12 @@ void ServerCore::handle(const Register& m, const Endpoint& from, TimePoint now) 
                 "the server is full (" + std::to_string(config_.max_clients) + " clients)"});
       return;
     }
-    accept_registration(m, from, now);
+    if (hash_first) {
+      start_password_job({0, PasswordJob::Kind::kHash, m.password},
+                         {PasswordWait::Purpose::kClaim, m, m.id, from, current_key_, key});
+      return;
+    }
+    accept_registration(m, from, now, new_hash);
     return;
   }
   Client& holder = it->second;
@@ -39,6 +52,23 @@ void ServerCore::handle(const Register& m, const Endpoint& from, TimePoint now) 
     // manual §9: a nickname belongs to the key that first registered it.
     // Its own key may move it to a new address, under section 4's rule
     // (the holder at the old address must not answer), below.
+    if (holder.key != current_key_ && !m.password.empty() && !holder.password_hash.empty()) {
+      // The password moves it to this key (a new machine): checked off the
+      // event loop, at most one check per second or so after a failure.
+      if (now < holder.password_retry_at) {
+        ++stats_.requests["password_throttled"];
+        const auto wait_s = std::chrono::ceil<std::chrono::seconds>(holder.password_retry_at - now);
+        reply(from, m.id,
+              Ack{0, AckStatus::kError, 0,
+                  "too many wrong passwords for " + holder.nick + "; try again in " +
+                      std::to_string(wait_s.count()) + " s"});
+        return;
+      }
+      start_password_job(
+          {0, PasswordJob::Kind::kVerify, m.password, holder.password_hash},
+          {PasswordWait::Purpose::kMove, m, m.id, from, current_key_, key, holder.password_hash});
+      return;
+    }
     if (holder.key != current_key_) {
       ++stats_.requests["register_refused"];
       log(LogLevel::kInfo, "refused " + m.nick + " from " + from.to_string() +
@@ -47,8 +77,15 @@ void ServerCore::handle(const Register& m, const Endpoint& from, TimePoint now) 
       return;
     }
   }
+  // Its own key with a password, and the nickname has none yet: set it.
+  if (hash_first && holder.password_hash.empty()) {
+    start_password_job({0, PasswordJob::Kind::kHash, m.password},
+                       {PasswordWait::Purpose::kClaim, m, m.id, from, current_key_, key});
+    return;
+  }
+  const std::string* set_hash = holder.password_hash.empty() ? new_hash : nullptr;
   if (holder.endpoint == from || !holder.online) {
-    accept_registration(m, from, now);
+    accept_registration(m, from, now, set_hash);
     return;
   }
   // Held by a client at another address: is it still alive? (manual §6)
@@ -62,10 +99,11 @@ void ServerCore::handle(const Register& m, const Endpoint& from, TimePoint now) 
   }
   log(LogLevel::kInfo, m.nick + " wanted by " + from.to_string() + ", held by " +
                            holder.endpoint.to_string() + ": verifying the holder");
-  verify(key, RegisterWaiter{m, from, current_key_}, now);
+  verify(key, RegisterWaiter{m, from, current_key_, set_hash != nullptr ? *set_hash : ""}, now);
 }
 
-void ServerCore::accept_registration(const Register& m, const Endpoint& from, TimePoint now) {
+void ServerCore::accept_registration(const Register& m, const Endpoint& from, TimePoint now,
+                                     const std::string* password_hash) {
   const std::string key = nickname_key(m.nick);
   // One endpoint, one online nickname: a process that registers another
   // nickname from the same port no longer holds the old one.
@@ -73,6 +111,14 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
     mark_offline(other->second, false, now);
   }
   const bool first_time = !clients_.contains(key);
+  if (const auto gone = removed_rows_.find(key); first_time && gone != removed_rows_.end()) {
+    // A deleted account's nickname taken again: the new row replaces the removal.
+    if (auto b = by_version_.find(gone->second.version); b != by_version_.end()) {
+      b->second.erase(key);
+      if (b->second.empty()) by_version_.erase(b);
+    }
+    removed_rows_.erase(gone);
+  }
   Client& c = clients_[key];
   if (first_time) {
     // manual §4.9: it receives the channel's messages saved from now on.
@@ -87,6 +133,7 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   c.nick = m.nick;
   c.endpoint = from;
   if (!current_key_.empty()) c.key = current_key_;
+  if (password_hash != nullptr) c.password_hash = *password_hash;
   c.online = true;
   c.last_heard = now;
   c.heartbeat = m.heartbeat_ms == 0 ? kDefaultHeartbeat

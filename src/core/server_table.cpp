@@ -26,6 +26,39 @@ TableEntry ServerCore::row_of(const Client& c) const {
   return {c.nick, c.endpoint.address, c.endpoint.port, c.online, c.row_version, c.key};
 }
 
+std::optional<TableEntry> ServerCore::row_at(const std::string& key) const {
+  if (const auto c = clients_.find(key); c != clients_.end()) return row_of(c->second);
+  if (const auto r = removed_rows_.find(key); r != removed_rows_.end()) return r->second;
+  return std::nullopt;
+}
+
+void ServerCore::remove_row(const std::string& key, TimePoint now) {
+  const Client& c = clients_.at(key);
+  if (auto b = by_version_.find(c.row_version); b != by_version_.end()) {
+    b->second.erase(key);
+    if (b->second.empty()) by_version_.erase(b);
+  }
+  const std::uint64_t next = version_ + 1;
+  by_version_[next].insert(key);
+  removed_rows_[key] = TableEntry{c.nick, "", 0, false, next, {}};
+  if (removed_rows_.size() > kMaxRemovedRows) {
+    // Forget the oldest removal (least version).
+    auto oldest = std::min_element(
+        removed_rows_.begin(), removed_rows_.end(),
+        [](const auto& a, const auto& b) { return a.second.version < b.second.version; });
+    if (auto b = by_version_.find(oldest->second.version); b != by_version_.end()) {
+      b->second.erase(oldest->first);
+      if (b->second.empty()) by_version_.erase(b);
+    }
+    removed_rows_.erase(oldest);
+  }
+  dirty_.insert(key);
+  prepared_.clear();
+  if (!batch_due_) {
+    batch_due_ = now + config_.table_batch;
+  }
+}
+
 std::vector<TableEntry> ServerCore::table() const {
   std::vector<TableEntry> entries;
   entries.reserve(clients_.size());
@@ -33,6 +66,17 @@ std::vector<TableEntry> ServerCore::table() const {
     entries.push_back(row_of(c));
   }
   return entries;
+}
+
+std::vector<TableEntry> ServerCore::snapshot() const {
+  std::vector<TableEntry> rows = table();
+  if (removed_rows_.empty()) return rows;
+  // A client that registers again may still hold rows removed meanwhile.
+  for (const auto& [key, row] : removed_rows_) rows.push_back(row);
+  std::sort(rows.begin(), rows.end(), [](const TableEntry& a, const TableEntry& b) {
+    return nickname_key(a.nick) < nickname_key(b.nick);
+  });
+  return rows;
 }
 
 std::vector<TableEntry> ServerCore::rows_for(std::string_view nick) const {
@@ -58,15 +102,15 @@ std::vector<TableEntry> ServerCore::rows_since(const std::string& key, std::uint
   const Client& c = clients_.at(key);
   if (full_table()) {
     for (auto it = by_version_.upper_bound(from); it != by_version_.end(); ++it) {
-      for (const std::string& k : it->second) rows.push_back(row_of(clients_.at(k)));
+      for (const std::string& k : it->second) {
+        if (auto row = row_at(k)) rows.push_back(std::move(*row));
+      }
     }
     return rows;
   }
   if (c.row_version > from) rows.push_back(row_of(c));
   for (const std::string& k : c.interest) {
-    if (const auto r = clients_.find(k); r != clients_.end() && r->second.row_version > from) {
-      rows.push_back(row_of(r->second));
-    }
+    if (auto row = row_at(k); row && row->version > from) rows.push_back(std::move(*row));
   }
   return rows;
 }
@@ -150,8 +194,9 @@ void ServerCore::send_update(const std::string& key, TimePoint now) {
     auto it = prepared_.find(from);
     if (it == prepared_.end()) {
       it = prepared_
-               .emplace(from, PreparedUpdate(version_, from == 0 ? table() : rows_since(key, from),
-                                             from, total))
+               .emplace(from,
+                        PreparedUpdate(version_, from == 0 ? snapshot() : rows_since(key, from),
+                                       from, total))
                .first;
     }
     if (from != 0 && it->second.rows() == 0) return;

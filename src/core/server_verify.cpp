@@ -58,7 +58,8 @@ void ServerCore::verification_done(const std::string& key, bool alive, TimePoint
         reply(r->from, r->request.id, Ack{0, AckStatus::kInUse, 0, {}});
       } else {
         current_key_ = r->key;
-        accept_registration(r->request, r->from, now);
+        accept_registration(r->request, r->from, now,
+                            r->password_hash.empty() ? nullptr : &r->password_hash);
       }
     }
   }

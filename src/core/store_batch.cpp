@@ -53,6 +53,8 @@ std::expected<StoreValue, StoreError> run(OfflineStore& store, const StoreOp& op
           return wrap(store.put_member(o.group_key, o.name, o.member));
         } else if constexpr (std::is_same_v<T, RemoveMemberOp>) {
           return wrap(store.remove_member(o.group_key, o.nick_key));
+        } else if constexpr (std::is_same_v<T, DeleteClientOp>) {
+          return wrap(store.delete_client(o.nick_key));
         } else {
           return fetch(store, o);
         }

@@ -88,8 +88,14 @@ struct RemoveMemberOp {
   std::string nick_key;
 };
 
+/// manual §9, delete-account: remove the client `nick_key`, the messages
+/// waiting for it and its memberships. Completes with the messages deleted.
+struct DeleteClientOp {
+  std::string nick_key;
+};
+
 using StoreOp = std::variant<SaveOp, DeleteOp, DeleteByKeyOp, PutClientOp, PutVersionOp, FetchOp,
-                             PutMemberOp, RemoveMemberOp>;
+                             PutMemberOp, RemoveMemberOp, DeleteClientOp>;
 
 /// One unit of storage work; `ticket` numbers commands 1, 2, 3... per core.
 struct StoreCommand {
@@ -98,9 +104,8 @@ struct StoreCommand {
 };
 
 /// What a command produced: nothing (PutClientOp, PutVersionOp,
-/// PutMemberOp, RemoveMemberOp), the
-/// SaveResult (SaveOp), rows changed (DeleteOp, DeleteByKeyOp), or the
-/// messages read (FetchOp).
+/// PutMemberOp, RemoveMemberOp), the SaveResult (SaveOp), rows changed
+/// (DeleteOp, DeleteByKeyOp, DeleteClientOp), or the messages read (FetchOp).
 using StoreValue =
     std::variant<std::monostate, SaveResult, std::size_t, std::vector<StoredMessage>>;
 

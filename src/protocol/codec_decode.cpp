@@ -94,6 +94,15 @@ std::optional<std::string> get_text(const json& j, const char* key) {
   return s;
 }
 
+/// A password field: 0 (none) to kMaxPasswordBytes of UTF-8.
+std::optional<std::string> get_password(const json& j, const char* key) {
+  auto s = get_string(j, key);
+  if (!s || s->size() > kMaxPasswordBytes || !is_valid_utf8(*s)) {
+    return std::nullopt;
+  }
+  return s;
+}
+
 template <std::size_t N>
 std::optional<std::uint8_t> get_enum(const json& j, const char* key,
                                      const char* const (&names)[N]) {
@@ -146,7 +155,8 @@ bool get_content(const json& j, std::string& text, std::string& box) {
 std::optional<TableEntry> get_entry(const json& e) {
   // [nick, address, port, online], with the row's version
   // [nick, address, port, online, version], and with its key (manual §8)
-  // [nick, address, port, online, version, key].
+  // [nick, address, port, online, version, key]. A removed row (a deleted
+  // account, manual §9) is [nick, "", 0, false, version].
   if (!e.is_array() || e.size() < 4 || e.size() > 6 || !e[0].is_string() || !e[1].is_string() ||
       !e[2].is_number_unsigned() || !e[3].is_boolean() ||
       (e.size() >= 5 && !e[4].is_number_unsigned()) ||
@@ -157,12 +167,15 @@ std::optional<TableEntry> get_entry(const json& e) {
   out.nick = e[0].get<std::string>();
   out.address = e[1].get<std::string>();
   const auto port = e[2].get<std::uint64_t>();
-  if (!is_valid_nickname(out.nick) || out.address.empty() || out.address.size() > 64 ||
-      !is_valid_utf8(out.address) || port > 65535) {
+  if (!is_valid_nickname(out.nick) || out.address.size() > 64 || !is_valid_utf8(out.address) ||
+      port > 65535) {
     return std::nullopt;
   }
   out.port = static_cast<std::uint16_t>(port);
   out.online = e[3].get<bool>();
+  if (out.address.empty() && (port != 0 || out.online || e.size() != 5)) {
+    return std::nullopt;  // only a removed row has no address
+  }
   if (e.size() >= 5) {
     out.version = e[4].get<std::uint64_t>();
   }
@@ -230,7 +243,24 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
     auto nick = get_nick(j, "nick");
     auto hb = get_small<std::uint32_t>(j, "hb");
     if (!all(nick, hb)) return bad;
-    return Register{*id, std::move(*nick), *hb};
+    Register r{*id, std::move(*nick), *hb};
+    if (field(j, "pw") != nullptr) {
+      auto pw = get_password(j, "pw");
+      if (!pw || pw->empty()) return bad;
+      r.password = std::move(*pw);
+    }
+    return r;
+  }
+  if (type == "passwd") {
+    auto from = get_nick(j, "from");
+    auto pw = get_password(j, "pw");
+    if (!all(from, pw)) return bad;
+    return SetPassword{*id, std::move(*from), std::move(*pw)};
+  }
+  if (type == "delacct") {
+    auto from = get_nick(j, "from");
+    if (!from) return bad;
+    return DeleteAccount{*id, std::move(*from)};
   }
   if (type == "dereg") {
     auto nick = get_nick(j, "nick");

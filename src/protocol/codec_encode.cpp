@@ -41,7 +41,17 @@ json entries_to_json(const std::vector<TableEntry>& entries) {
 }
 
 json to_json(const Register& m) {
-  return {{"t", "reg"}, {"id", m.id}, {"nick", m.nick}, {"hb", m.heartbeat_ms}};
+  json j = {{"t", "reg"}, {"id", m.id}, {"nick", m.nick}, {"hb", m.heartbeat_ms}};
+  if (!m.password.empty()) {
+    j["pw"] = m.password;
+  }
+  return j;
+}
+json to_json(const SetPassword& m) {
+  return {{"t", "passwd"}, {"id", m.id}, {"from", m.from}, {"pw", m.password}};
+}
+json to_json(const DeleteAccount& m) {
+  return {{"t", "delacct"}, {"id", m.id}, {"from", m.from}};
 }
 json to_json(const Deregister& m) {
   return {{"t", "dereg"}, {"id", m.id}, {"nick", m.nick}};

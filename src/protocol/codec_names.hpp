@@ -5,8 +5,8 @@
 namespace udpchat::wire {
 
 /// AckStatus and NoticeKind values on the wire, by enum value.
-inline constexpr const char* kAckStatusNames[] = {"ok",     "saved",   "exists", "unknown",
-                                                  "in_use", "offline", "error",  "not_member"};
+inline constexpr const char* kAckStatusNames[] = {
+    "ok", "saved", "exists", "unknown", "in_use", "offline", "error", "not_member", "bad_password"};
 inline constexpr const char* kNoticeNames[] = {"delivered", "saved", "shutdown"};
 
 }  // namespace udpchat::wire

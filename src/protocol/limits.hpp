@@ -35,6 +35,9 @@ inline constexpr std::size_t kMaxPayloadBytes = kMaxDatagramBytes - kSessionOver
 /// a datagram with room for the session frame (33 bytes) and an end-to-end box.
 inline constexpr std::size_t kMaxMessageBytes = 1000;
 
+/// manual §9: a password is 1 to 128 bytes of UTF-8 (a passphrase fits).
+inline constexpr std::size_t kMaxPasswordBytes = 128;
+
 /// Nicknames (and group names): 1 to 32 characters from [A-Za-z0-9_.-].
 inline constexpr std::size_t kMaxNicknameLength = 32;
 

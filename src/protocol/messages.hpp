@@ -24,6 +24,12 @@ struct Register {
   std::uint64_t id = 0;
   std::string nick;
   std::uint32_t heartbeat_ms = 0;
+  /// manual §9: the nickname's password (1 to kMaxPasswordBytes of UTF-8),
+  /// or empty. It sets the password of a nickname registered for the first
+  /// time, and moves a nickname that has one to the sender's new key. It
+  /// travels only inside the session's AEAD (frames.hpp); the server keeps
+  /// an Argon2id hash of it, never the password.
+  std::string password{};
   friend bool operator==(const Register&, const Register&) = default;
 };
 
@@ -59,14 +65,15 @@ struct Heartbeat {
 
 /// Outcome carried by an `Ack`.
 enum class AckStatus : std::uint8_t {
-  kOk,         ///< done (registration, deregistration, heartbeat, ping, delivery)
-  kSaved,      ///< the message is durable at the server
-  kExists,     ///< the recipient answered a verification ping; the server relays
-  kUnknown,    ///< no client was ever registered with that nickname
-  kInUse,      ///< the nickname is held by a live client at another address
-  kOffline,    ///< heartbeat from a client the server holds offline: re-register
-  kError,      ///< the server could not do it; `detail` says why
-  kNotMember,  ///< a post to, or leave of, a group the client is not in
+  kOk,           ///< done (registration, deregistration, heartbeat, ping, delivery)
+  kSaved,        ///< the message is durable at the server
+  kExists,       ///< the recipient answered a verification ping; the server relays
+  kUnknown,      ///< no client was ever registered with that nickname
+  kInUse,        ///< the nickname is held by a live client at another address
+  kOffline,      ///< heartbeat from a client the server holds offline: re-register
+  kError,        ///< the server could not do it; `detail` says why
+  kNotMember,    ///< a post to, or leave of, a group the client is not in
+  kBadPassword,  ///< manual §9: the nickname has another key and the password was wrong
 };
 
 /// The name that stands for the channel everyone is in, where a group name
@@ -91,6 +98,8 @@ struct Ack {
 
 /// One row of the client table. `version` is the table version at which
 /// the row last changed: a client never replaces a row with an older one.
+/// A removed row (the account was deleted, manual §9) has an empty
+/// `address`, port 0, `online` false and no key: the client drops the row.
 struct TableEntry {
   std::string nick;
   std::string address;
@@ -100,6 +109,7 @@ struct TableEntry {
   /// The public key (32 bytes) the nickname belongs to; empty: not known
   /// (a row registered before keys existed).
   std::string key{};
+  [[nodiscard]] bool removed() const { return address.empty(); }
   friend bool operator==(const TableEntry&, const TableEntry&) = default;
 };
 
@@ -252,9 +262,28 @@ struct Notice {
   friend bool operator==(const Notice&, const Notice&) = default;
 };
 
+/// Client -> server: set (or, with an empty `password`, remove) the
+/// password of `from`, the sender's own nickname (manual §9, `passwd`).
+/// Acknowledged once the Argon2id hash is durable.
+struct SetPassword {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string password;
+  friend bool operator==(const SetPassword&, const SetPassword&) = default;
+};
+
+/// Client -> server: delete the account `from` (manual §9,
+/// `delete-account`): its nickname is free again, every message stored
+/// for it and its group memberships are deleted. Acknowledged once durable.
+struct DeleteAccount {
+  std::uint64_t id = 0;
+  std::string from;
+  friend bool operator==(const DeleteAccount&, const DeleteAccount&) = default;
+};
+
 /// Every datagram udpchat sends or accepts.
-using Message =
-    std::variant<Register, Deregister, Save, Heartbeat, Ack, TablePart, Ping, Chat, Deliver, Notice,
-                 Lookup, Find, Rows, Post, Join, Leave, ListGroups, GroupList>;
+using Message = std::variant<Register, Deregister, Save, Heartbeat, Ack, TablePart, Ping, Chat,
+                             Deliver, Notice, Lookup, Find, Rows, Post, Join, Leave, ListGroups,
+                             GroupList, SetPassword, DeleteAccount>;
 
 }  // namespace udpchat

@@ -15,8 +15,8 @@ namespace {
 /// members (channel and group logs); 4: clients.key (nicknames belong to
 /// keys, manual §9); 5: a message body is TEXT (a channel or group
 /// message, or one saved before end-to-end encryption) or BLOB (a sealed
-/// box, manual §8).
-constexpr int kSchemaVersion = 5;
+/// box, manual §8); 6: clients.password (an Argon2id hash, manual §9).
+constexpr int kSchemaVersion = 6;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS clients (
   heartbeat_ms INTEGER NOT NULL,
   row_version  INTEGER NOT NULL DEFAULT 0,
   log_upto     INTEGER NOT NULL DEFAULT 0,
-  key          BLOB
+  key          BLOB,
+  password     TEXT
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
@@ -113,7 +114,8 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
   // without one is claimed by the key of its next registration.
   for (const char* sql : {"ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0",
                           "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0",
-                          "ALTER TABLE clients ADD COLUMN key BLOB"}) {
+                          "ALTER TABLE clients ADD COLUMN key BLOB",
+                          "ALTER TABLE clients ADD COLUMN password TEXT"}) {
     if (auto r = store->exec(sql);
         !r && r.error().what.find("duplicate column") == std::string::npos) {
       return failed(r.error());
@@ -170,8 +172,8 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        "WHERE sender_key = ? AND mid = ? AND delivered = 0"},
       {&store->put_client_,
        "INSERT OR REPLACE INTO clients "
-       "(nick_key, nick, address, port, online, heartbeat_ms, row_version, log_upto, key) "
-       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+       "(nick_key, nick, address, port, online, heartbeat_ms, row_version, log_upto, key, "
+       "password) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
       {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
   };
   for (const auto& [stmt, sql] : statements) {

@@ -45,6 +45,7 @@ class SqliteStore final : public OfflineStore {
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
                                                                std::uint64_t mid) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
+  std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
   std::expected<StoredState, StoreError> load() override;
   /// BEGIN IMMEDIATE / COMMIT (one fsync of the WAL) / ROLLBACK.

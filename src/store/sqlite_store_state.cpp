@@ -95,10 +95,41 @@ std::expected<void, StoreError> SqliteStore::put_client(const ClientRecord& c) {
     sqlite3_bind_blob(put_client_, 9, c.key.data(), static_cast<int>(c.key.size()),
                       SQLITE_TRANSIENT);
   }
+  if (c.password_hash.empty()) {
+    sqlite3_bind_null(put_client_, 10);
+  } else {
+    bind_text(put_client_, 10, c.password_hash);
+  }
   if (sqlite3_step(put_client_) != SQLITE_DONE) {
     return std::unexpected(error("cannot save client"));
   }
   return {};
+}
+
+std::expected<std::size_t, StoreError> SqliteStore::delete_client(std::string_view nick_key) {
+  // Rare (a user's delete-account): statements prepared per call.
+  std::size_t deleted = 0;
+  const char* const steps[] = {
+      "UPDATE messages SET delivered = 1, body = NULL WHERE recipient = ?1 AND delivered = 0",
+      "DELETE FROM clients WHERE nick_key = ?1",
+      "DELETE FROM members WHERE nick_key = ?1",
+      "DELETE FROM groups WHERE NOT EXISTS "
+      "(SELECT 1 FROM members WHERE members.group_key = groups.group_key)",
+  };
+  for (const char* sql : steps) {
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) {
+      return std::unexpected(error("cannot delete account"));
+    }
+    if (sqlite3_bind_parameter_count(s) > 0) bind_text(s, 1, nick_key);
+    const int rc = sqlite3_step(s);
+    if (sql == steps[0]) deleted = static_cast<std::size_t>(sqlite3_changes(db_));
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+      return std::unexpected(error("cannot delete account"));
+    }
+  }
+  return deleted;
 }
 
 std::expected<void, StoreError> SqliteStore::put_table_version(std::uint64_t version) {
@@ -116,7 +147,7 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_,
                          "SELECT nick, address, port, online, heartbeat_ms, row_version, log_upto, "
-                         "key FROM clients "
+                         "key, password FROM clients "
                          "ORDER BY nick_key",
                          -1, &s, nullptr) != SQLITE_OK) {
     return std::unexpected(error("cannot read clients"));
@@ -134,6 +165,7 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
     if (const auto* key = static_cast<const char*>(sqlite3_column_blob(s, 7)); key != nullptr) {
       c.key.assign(key, static_cast<std::size_t>(sqlite3_column_bytes(s, 7)));
     }
+    c.password_hash = column_text(s, 8);
     if (is_valid_nickname(c.nick)) {
       state.clients.push_back(std::move(c));
     }

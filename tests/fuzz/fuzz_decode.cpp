@@ -80,8 +80,13 @@ void check_fields(const Message& message) {
         } else if constexpr (std::is_same_v<T, Join> || std::is_same_v<T, Leave>) {
           check_nick(m.from);
           check_nick(m.group);  // a real group, never the channel
-        } else if constexpr (std::is_same_v<T, ListGroups>) {
+        } else if constexpr (std::is_same_v<T, ListGroups> || std::is_same_v<T, DeleteAccount>) {
           check_nick(m.from);
+        } else if constexpr (std::is_same_v<T, SetPassword>) {
+          check_nick(m.from);
+          if (m.password.size() > kMaxPasswordBytes || !is_valid_utf8(m.password)) {
+            fail("accepted a password over 128 bytes or not UTF-8");
+          }
         } else if constexpr (std::is_same_v<T, GroupList>) {
           if (m.parts == 0 || m.parts > kMaxTableParts || m.part >= m.parts) {
             fail("accepted a group list part outside 0 <= part < parts <= 4096");
@@ -96,7 +101,7 @@ void check_fields(const Message& message) {
             fail("notice kind out of range");
           }
         } else if constexpr (std::is_same_v<T, Ack>) {
-          if (static_cast<int>(m.status) > static_cast<int>(AckStatus::kNotMember)) {
+          if (static_cast<int>(m.status) > static_cast<int>(AckStatus::kBadPassword)) {
             fail("ack status out of range");
           }
           check_text(m.detail);

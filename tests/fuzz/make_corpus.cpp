@@ -173,6 +173,10 @@ int main(int argc, char** argv) {
   real("join", Join{34, "alice", "team"});
   real("leave", Leave{35, "alice", "team"});
   real("groups", ListGroups{36, "alice"});
+  real("register_password", Register{38, "alice", 30000, "correct horse battery staple"});
+  real("passwd", SetPassword{39, "alice", "new passphrase"});
+  real("passwd_remove", SetPassword{40, "alice", ""});
+  real("delete_account", DeleteAccount{41, "alice"});
   real("grouplist", GroupList{37, 0, 2, {{"team", {"alice", "bob"}}, {"Friends", {}}}});
 
   // Tables: empty, one part, and one split into several parts.

@@ -67,6 +67,10 @@ class FaultyStore final : public OfflineStore {
     if (failed("client")) return full();
     return inner_.put_client(c);
   }
+  std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override {
+    if (failed("client")) return full();
+    return inner_.delete_client(nick_key);
+  }
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override {
     if (failed("version")) return full();
     return inner_.put_table_version(version);

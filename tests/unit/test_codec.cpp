@@ -182,6 +182,12 @@ std::vector<Message> sample_messages() {
       ListGroups{33, "alice"},
       GroupList{34, 0, 1, {}},
       GroupList{kMaxU64, 1, 2, {{"friends", {"alice", "bob"}}, {kNickB, {}}}},
+      Register{35, "alice", 30000, "correct horse battery staple"},
+      Register{kMaxU64, kNickA, 100, std::string(kMaxPasswordBytes, 'p')},
+      SetPassword{36, "alice", "s3cret pass"},
+      SetPassword{37, "alice", ""},  // removes it
+      DeleteAccount{38, "alice"},
+      Ack{39, AckStatus::kBadPassword, 0, {}},
   };
   return v;
 }
@@ -516,13 +522,15 @@ TEST_SUITE("codec: decode rejects bad datagrams") {
           continue;
         }
         // An Ack's "stored" and "detail", a table's "from" and "total", a
-        // delivery's "group" are optional (left out when 0 / empty).
+        // delivery's "group", a registration's "pw" are optional (left out
+        // when 0 / empty).
         const bool optional =
             (std::holds_alternative<Ack>(m) &&
              (key == "stored" || key == "detail" || key == "total")) ||
             (std::holds_alternative<TablePart>(m) && (key == "from" || key == "total")) ||
             (std::holds_alternative<Rows>(m) && key == "total") ||
-            (std::holds_alternative<Deliver>(m) && key == "group");  // absent: direct
+            (std::holds_alternative<Deliver>(m) && key == "group") ||  // absent: direct
+            (std::holds_alternative<Register>(m) && key == "pw");      // absent: none
         json j = full;
         j.erase(key);
         CAPTURE(full.dump());

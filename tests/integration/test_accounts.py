@@ -1,0 +1,133 @@
+"""Accounts (manual §9) with real processes: a password moves a nickname to
+a new key (a new machine), a wrong password is refused and nothing moves
+without one; `passwd` sets it from the running client; `delete-account`
+(confirmed) frees the nickname, its row leaves the others' tables, and
+its group membership is gone from the server's database. (Deleting the
+messages that wait for it is tested on the store itself, test_sqlite_store.)
+"""
+
+import os
+import re
+import signal
+import sqlite3
+import time
+
+from harness import EXITING, TABLE, in_use, msg, unknown_client, wait_registered
+
+WRONG = ">>> [Wrong password for nickname alice.]"
+KEY_CHANGED = ">>> [Warning: the key of alice changed.]"
+NEW_PASSWORD = ">>> [New password for alice (an empty line removes the password):]"
+AGAIN = ">>> [Type the new password again:]"
+CONFIRM = (">>> [Delete the account alice? Its nickname becomes free and every message "
+           "stored for it is deleted. Type yes to confirm.]")
+
+
+def check(cond, message):
+    if not cond:
+        raise AssertionError(message)
+
+
+def test_password_moves_a_nickname_to_a_new_key(ctx):
+    server = ctx.server()
+    alice = ctx.client("alice", server, extra=["--password=correct horse"])
+    bob = ctx.client("bob", server)
+    alice.kill()
+    laptop = os.path.join(ctx.tmp, "laptop.key")
+    # Another key without the password, then with a wrong one: refused,
+    # also while the holder is dead.
+    thief = ctx.client("alice", server, extra=["--key-file", laptop], wait=False)
+    thief.expect(in_use("alice"))
+    thief.expect_exit(1)
+    wrong = ctx.client("alice", server, extra=["--key-file", laptop, "--password=battery"],
+                       wait=False)
+    wrong.expect(WRONG)
+    wrong.expect_exit(1)
+    # The right password: the nickname moves to the laptop's key, once the
+    # server's lockout after a wrong password (1 s after the first) is over:
+    # until then it answers "try again".
+    deadline = time.monotonic() + 10
+    while True:
+        moved = ctx.client("alice", server,
+                           extra=["--key-file", laptop, "--password=correct horse"], wait=False)
+        first = moved.expect(re.compile(r">>> \[(Welcome, You are registered\.|Registration "
+                                        r"refused: too many wrong passwords for alice; try again "
+                                        r"in \d+ s)\]"))
+        if "Welcome" in first:
+            break
+        moved.expect_exit(1)
+        check(time.monotonic() < deadline, "the password lockout did not end")
+    moved.expect(TABLE)
+    # bob pinned the old key: he is warned, and his message waits for trust.
+    bob.expect(KEY_CHANGED)
+    bob.send("send alice are you really alice?")
+    bob.send("trust alice")
+    moved.expect(msg("bob", "are you really alice?"))
+    # The old key lost the nickname (its password no longer helps it either).
+    old = ctx.client("alice", server, wait=False)
+    old.expect(in_use("alice"))
+    old.expect_exit(1)
+
+
+def test_passwd_then_delete_account(ctx):
+    server = ctx.server()
+    alice = ctx.client("alice", server)
+    bob = ctx.client("bob", server)
+    # passwd: typed twice (a mismatch changes nothing).
+    alice.send("passwd")
+    alice.expect(NEW_PASSWORD)
+    alice.send("first")
+    alice.expect(AGAIN)
+    alice.send("second")
+    alice.expect(">>> [The two passwords differ: the password was not changed.]")
+    alice.send("passwd")
+    alice.expect(NEW_PASSWORD)
+    alice.send("s3cret phrase")
+    alice.expect(AGAIN)
+    alice.send("s3cret phrase")
+    alice.expect(">>> [Password changed.]")
+    alice.kill()
+    # The password set by passwd moves the nickname to another key.
+    phone = os.path.join(ctx.tmp, "phone.key")
+    moved = ctx.client("alice", server, extra=["--key-file", phone, "--password=s3cret phrase"],
+                       wait=False)
+    wait_registered(moved)
+    bob.expect(">>> [Warning: the key of alice changed.]")
+    bob.expect(TABLE)
+    moved.send("join team")
+    moved.expect(">>> [Joined group team.]")
+    # delete-account asks first; anything but yes keeps the account.
+    moved.send("delete-account")
+    moved.expect(CONFIRM)
+    moved.send("no")
+    moved.expect(">>> [Account kept.]")
+    moved.send("delete-account")
+    moved.expect(CONFIRM)
+    moved.send("yes")
+    moved.expect(">>> [Account alice deleted: its nickname is free, 0 stored messages deleted.]")
+    moved.expect(EXITING)
+    moved.expect_exit(0)
+    bob.expect(TABLE)  # the removed row
+    # The row left bob's table: alice is unknown to him now, and a message
+    # for her is refused instead of stored.
+    bob.send("send alice still there?")
+    bob.expect(unknown_client("alice"))
+    # The nickname is free: any key takes it, without a password.
+    newcomer = ctx.client("alice", server, extra=["--key-file", os.path.join(ctx.tmp, "new.key")],
+                          wait=False)
+    wait_registered(newcomer)
+    newcomer.send("groups")
+    newcomer.expect(">>> [No groups yet.]")
+    bob.send("send alice hello newcomer")
+    bob.send("trust alice")
+    newcomer.expect(msg("bob", "hello newcomer"))
+    # The group she was in went with her (it had no other member).
+    newcomer.kill()
+    server.signal(signal.SIGTERM)
+    server.expect_exit(0)
+    db = sqlite3.connect(os.path.join(server.data_dir, "udpchat.db"))
+    try:
+        groups = db.execute("SELECT count(*) FROM groups WHERE group_key = 'team'").fetchone()[0]
+        members = db.execute("SELECT count(*) FROM members").fetchone()[0]
+    finally:
+        db.close()
+    check(groups == 0 and members == 0, "the deleted account's group membership remains")
