@@ -39,6 +39,8 @@
 #include "core/offline_store.hpp"
 #include "core/password_jobs.hpp"
 #include "core/reliable.hpp"
+#include "core/server_config.hpp"
+#include "core/server_state.hpp"
 #include "core/store_ops.hpp"
 #include "core/time.hpp"
 #include "protocol/codec.hpp"
@@ -46,38 +48,6 @@
 #include "protocol/messages.hpp"
 
 namespace udpchat {
-
-struct ServerConfig {
-  Duration ack_timeout = kDefaultAckTimeout;     ///< ping window; spacing of retries
-  int retries = kDefaultServerRetries;           ///< tries of server -> client datagrams
-  std::size_t max_clients = kDefaultMaxClients;  ///< registrations refused beyond this
-  std::size_t max_stored_per_client = kDefaultMaxStoredPerClient;  ///< saves refused beyond
-  /// Changes within this window go out as one table version (0: at once,
-  /// after each datagram or timer).
-  Duration table_batch = kDefaultTableBatch;
-  /// Up to this many registered clients every online client holds the
-  /// whole table; beyond it, the rows it is interested in (manual §6.9).
-  std::size_t full_table_limit = kDefaultFullTableLimit;
-  /// Message deliveries awaiting an ack at once, over all clients (manual §4.9).
-  std::size_t fanout_window = kDefaultFanoutWindow;
-  /// Wall clock in ms since the Unix epoch, for the saved-at time of messages.
-  std::function<std::int64_t()> wall_clock_ms{};
-};
-
-/// Counters for manual §6's statistics.
-struct ServerStats {
-  std::uint64_t datagrams_in = 0;
-  std::uint64_t datagrams_out = 0;
-  std::map<std::string, std::uint64_t> requests;  ///< served, by kind
-  std::map<std::string, std::uint64_t> dropped;   ///< by cause
-  std::uint64_t messages_stored = 0;              ///< saves made durable
-  std::uint64_t messages_delivered = 0;           ///< stored messages acked
-  std::uint64_t retransmissions = 0;
-  std::vector<std::int64_t> service_us;  ///< recent service times, microseconds
-  void record_service_time(std::int64_t us);
-  /// The p-th percentile (0..100) of recent service times, in microseconds.
-  [[nodiscard]] std::int64_t service_percentile(double p) const;
-};
 
 class ServerCore {
  public:
@@ -163,56 +133,10 @@ class ServerCore {
   /// Channel and group messages queued in memory for one online recipient
   /// at most; beyond, it reads them from the store when it gets there.
   static constexpr std::size_t kMaxPrefetched = 64;
-  /// A message read ahead for delivery, shared by every recipient of a
-  /// channel or group message (stored once, in memory once).
-  using MessagePtr = std::shared_ptr<const StoredMessage>;
-
-  struct Client {
-    std::string nick;
-    Endpoint endpoint;
-    std::string key;                ///< public key the nickname belongs to (empty: not yet bound)
-    std::string password_hash;      ///< Argon2id hash (encoded), or empty: no password
-    int password_failures = 0;      ///< wrong passwords in a row (kept in memory only)
-    TimePoint password_retry_at{};  ///< no password check before this (after failures)
-    bool online = false;
-    Duration heartbeat = kDefaultHeartbeat;
-    TimePoint last_heard{};
-    std::uint64_t delivery_id = 0;         ///< transport id of the stored message in flight
-    std::int64_t delivered_upto = 0;       ///< seq of the last stored message it acked
-    std::vector<std::uint64_t> table_ids;  ///< pending table parts to it
-    // Table sync (manual §6.9): versioned rows, updates by delta.
-    std::uint64_t row_version = 0;      ///< table version at which this row last changed
-    std::uint64_t held_version = 0;     ///< version the client is known to hold (0: none)
-    std::uint64_t sending_version = 0;  ///< version of the update in table_ids
-    bool awaiting_table = false;        ///< registered, no table sent yet: no delivery
-    // Vectors, not deques: an empty std::deque allocates ~600 bytes, which a
-    // million registered clients would pay twice (measured: 1.7 GiB RSS).
-    std::vector<std::string> interest;  ///< rows it looked up or wrote to, oldest first
-    // Stored delivery reads ahead a few messages at a time (FetchOp).
-    std::vector<MessagePtr> prefetched;  ///< read, not yet sent; front is in flight
-    std::int64_t fetched_upto = 0;       ///< seq of the last message read
-    bool fetching = false;               ///< a FetchOp is in flight
-    bool drained = false;                ///< the last fetch found no more
-    std::uint64_t delivery_epoch = 0;    ///< bumped when delivery restarts
-    // Channel and groups (manual §4.9).
-    std::int64_t log_upto = 0;        ///< position in the logs (persisted)
-    std::int64_t backlog_seq = 0;     ///< last seq at its registration: older is "stored"
-    std::vector<std::string> groups;  ///< keys of the groups it is in
-    bool window_waiting = false;      ///< queued for a slot of the fan-out window
-    bool window_turn = false;         ///< its turn came: it may take a slot before the queue
-  };
-  /// A named group: its name as created and its members' keys with the
-  /// seq after which they receive its messages.
-  struct Group {
-    std::string name;
-    std::map<std::string, std::int64_t> members;
-  };
-  /// Undelivered messages per recipient, kept as counts (never counted
-  /// from the store on the hot path).
-  struct Mailbox {
-    std::size_t waiting = 0;  ///< durable, undelivered
-    std::size_t saving = 0;   ///< SaveOps in flight
-  };
+  using MessagePtr = udpchat::MessagePtr;
+  using Client = ServerClient;
+  using Group = ServerGroup;
+  using Mailbox = ServerMailbox;
   /// What to do when a store command completes.
   enum class After : std::uint8_t {
     kLogFailure,     ///< a client row or the version: log a failure

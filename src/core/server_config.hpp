@@ -1,0 +1,50 @@
+// server_config.hpp: the server core's configuration and its statistics
+// counters (manual §6.3), apart from the core (server_core.hpp) so that
+// the shells and tests can name them without the core's private state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/time.hpp"
+#include "protocol/limits.hpp"
+
+namespace udpchat {
+
+struct ServerConfig {
+  Duration ack_timeout = kDefaultAckTimeout;     ///< ping window; spacing of retries
+  int retries = kDefaultServerRetries;           ///< tries of server -> client datagrams
+  std::size_t max_clients = kDefaultMaxClients;  ///< registrations refused beyond this
+  std::size_t max_stored_per_client = kDefaultMaxStoredPerClient;  ///< saves refused beyond
+  /// Changes within this window go out as one table version (0: at once,
+  /// after each datagram or timer).
+  Duration table_batch = kDefaultTableBatch;
+  /// Up to this many registered clients every online client holds the
+  /// whole table; beyond it, the rows it is interested in (manual §6.9).
+  std::size_t full_table_limit = kDefaultFullTableLimit;
+  /// Message deliveries awaiting an ack at once, over all clients (manual §4.9).
+  std::size_t fanout_window = kDefaultFanoutWindow;
+  /// Wall clock in ms since the Unix epoch, for the saved-at time of messages.
+  std::function<std::int64_t()> wall_clock_ms{};
+};
+
+/// Counters for manual §6's statistics.
+struct ServerStats {
+  std::uint64_t datagrams_in = 0;
+  std::uint64_t datagrams_out = 0;
+  std::map<std::string, std::uint64_t> requests;  ///< served, by kind
+  std::map<std::string, std::uint64_t> dropped;   ///< by cause
+  std::uint64_t messages_stored = 0;              ///< saves made durable
+  std::uint64_t messages_delivered = 0;           ///< stored messages acked
+  std::uint64_t retransmissions = 0;
+  std::vector<std::int64_t> service_us;  ///< recent service times, microseconds
+  void record_service_time(std::int64_t us);
+  /// The p-th percentile (0..100) of recent service times, in microseconds.
+  [[nodiscard]] std::int64_t service_percentile(double p) const;
+};
+
+}  // namespace udpchat

@@ -1,0 +1,236 @@
+// codec_fields.hpp: the field getters of the decoder (codec_decode.cpp),
+// private to src/protocol. Each returns nullopt (or false) when the field is
+// missing, of the wrong type or out of its bounds (nicknames, UTF-8 text,
+// sizes, part numbering); the decoder turns that into kBadField. Never throws.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "protocol/codec_names.hpp"
+#include "protocol/limits.hpp"
+#include "protocol/messages.hpp"
+#include "protocol/text.hpp"
+
+namespace udpchat::wire {
+
+using json = nlohmann::json;
+
+inline const json* field(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+inline std::optional<std::uint64_t> get_u64(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (f == nullptr || !f->is_number_unsigned()) {
+    return std::nullopt;
+  }
+  return f->get<std::uint64_t>();
+}
+
+inline std::optional<std::int64_t> get_i64(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (f == nullptr) {
+    return std::nullopt;
+  }
+  if (f->is_number_unsigned()) {
+    const auto v = f->get<std::uint64_t>();
+    if (v > static_cast<std::uint64_t>(INT64_MAX)) {
+      return std::nullopt;
+    }
+    return static_cast<std::int64_t>(v);
+  }
+  if (f->is_number_integer()) {
+    return f->get<std::int64_t>();
+  }
+  return std::nullopt;
+}
+
+template <typename T>
+std::optional<T> get_small(const json& j, const char* key) {
+  const auto v = get_u64(j, key);
+  if (!v || *v > std::numeric_limits<T>::max()) {
+    return std::nullopt;
+  }
+  return static_cast<T>(*v);
+}
+
+inline std::optional<std::string> get_string(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (f == nullptr || !f->is_string()) {
+    return std::nullopt;
+  }
+  return f->get<std::string>();
+}
+
+inline std::optional<std::string> get_nick(const json& j, const char* key) {
+  auto s = get_string(j, key);
+  if (!s || !is_valid_nickname(*s)) {
+    return std::nullopt;
+  }
+  return s;
+}
+
+/// A group name (nickname rules) or kEveryone.
+inline std::optional<std::string> get_group(const json& j, const char* key) {
+  auto s = get_string(j, key);
+  if (!s || (*s != kEveryone && !is_valid_nickname(*s))) {
+    return std::nullopt;
+  }
+  return s;
+}
+
+inline std::optional<std::string> get_text(const json& j, const char* key) {
+  auto s = get_string(j, key);
+  if (!s || s->size() > kMaxMessageBytes || !is_valid_utf8(*s)) {
+    return std::nullopt;
+  }
+  return s;
+}
+
+/// A password field: 0 (none) to kMaxPasswordBytes of UTF-8.
+inline std::optional<std::string> get_password(const json& j, const char* key) {
+  auto s = get_string(j, key);
+  if (!s || s->size() > kMaxPasswordBytes || !is_valid_utf8(*s)) {
+    return std::nullopt;
+  }
+  return s;
+}
+
+template <std::size_t N>
+std::optional<std::uint8_t> get_enum(const json& j, const char* key,
+                                     const char* const (&names)[N]) {
+  const auto s = get_string(j, key);
+  if (!s) {
+    return std::nullopt;
+  }
+  for (std::size_t i = 0; i < N; ++i) {
+    if (*s == names[i]) {
+      return static_cast<std::uint8_t>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+/// A byte string of `min` to `max` bytes.
+inline std::optional<std::string> get_bytes(const json& j, const char* key, std::size_t min,
+                                            std::size_t max) {
+  const json* f = field(j, key);
+  if (f == nullptr || !f->is_binary()) return std::nullopt;
+  const auto& b = f->get_binary();
+  if (b.size() < min || b.size() > max) return std::nullopt;
+  return std::string(b.begin(), b.end());
+}
+
+/// manual §8: a box is a message of 1 to kMaxMessageBytes sealed: nonce
+/// and tag (40 bytes) around it.
+inline constexpr std::size_t kBoxMin = 41;
+inline constexpr std::size_t kBoxMax = kMaxMessageBytes + 40;
+inline constexpr std::size_t kPublicKeyBytes = 32;
+inline constexpr std::size_t kAckTagBytes = 16;
+
+/// A message's content: `text` (checked text) or `box` (bytes), exactly one.
+inline bool get_content(const json& j, std::string& text, std::string& box) {
+  const bool has_text = field(j, "text") != nullptr;
+  const bool has_box = field(j, "box") != nullptr;
+  if (has_text == has_box) return false;
+  if (has_text) {
+    auto t = get_text(j, "text");
+    if (!t) return false;
+    text = std::move(*t);
+    return true;
+  }
+  auto b = get_bytes(j, "box", kBoxMin, kBoxMax);
+  if (!b) return false;
+  box = std::move(*b);
+  return true;
+}
+
+inline std::optional<TableEntry> get_entry(const json& e) {
+  // [nick, address, port, online], with the row's version
+  // [nick, address, port, online, version], and with its key (manual §8)
+  // [nick, address, port, online, version, key]. A removed row (a deleted
+  // account, manual §9) is [nick, "", 0, false, version].
+  if (!e.is_array() || e.size() < 4 || e.size() > 6 || !e[0].is_string() || !e[1].is_string() ||
+      !e[2].is_number_unsigned() || !e[3].is_boolean() ||
+      (e.size() >= 5 && !e[4].is_number_unsigned()) ||
+      (e.size() == 6 && (!e[5].is_binary() || e[5].get_binary().size() != kPublicKeyBytes))) {
+    return std::nullopt;
+  }
+  TableEntry out;
+  out.nick = e[0].get<std::string>();
+  out.address = e[1].get<std::string>();
+  const auto port = e[2].get<std::uint64_t>();
+  if (!is_valid_nickname(out.nick) || out.address.size() > 64 || !is_valid_utf8(out.address) ||
+      port > 65535) {
+    return std::nullopt;
+  }
+  out.port = static_cast<std::uint16_t>(port);
+  out.online = e[3].get<bool>();
+  if (out.address.empty() && (port != 0 || out.online || e.size() != 5)) {
+    return std::nullopt;  // only a removed row has no address
+  }
+  if (e.size() >= 5) {
+    out.version = e[4].get<std::uint64_t>();
+  }
+  if (e.size() == 6) {
+    const auto& k = e[5].get_binary();
+    out.key.assign(k.begin(), k.end());
+  }
+  return out;
+}
+
+inline std::optional<std::vector<TableEntry>> get_entries(const json& j) {
+  const auto it = j.find("entries");
+  if (it == j.end() || !it->is_array()) {
+    return std::nullopt;
+  }
+  std::vector<TableEntry> out;
+  out.reserve(it->size());
+  for (const auto& e : *it) {
+    auto entry = get_entry(e);
+    if (!entry) return std::nullopt;
+    out.push_back(std::move(*entry));
+  }
+  return out;
+}
+
+inline std::optional<std::vector<GroupInfo>> get_groups(const json& j) {
+  const auto it = j.find("groups");
+  if (it == j.end() || !it->is_array()) {
+    return std::nullopt;
+  }
+  std::vector<GroupInfo> out;
+  for (const auto& g : *it) {
+    if (!g.is_array() || g.size() != 2 || !g[0].is_string() || !g[1].is_array()) {
+      return std::nullopt;
+    }
+    GroupInfo info{g[0].get<std::string>(), {}};
+    if (!is_valid_nickname(info.name)) return std::nullopt;
+    for (const auto& m : g[1]) {
+      if (!m.is_string() || !is_valid_nickname(m.get<std::string>())) return std::nullopt;
+      info.members.push_back(m.get<std::string>());
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+/// Part numbering of a multi-part answer: 0 <= part < parts <= kMaxTableParts.
+inline bool valid_parts(std::uint32_t part, std::uint32_t parts) {
+  return parts != 0 && parts <= kMaxTableParts && part < parts;
+}
+
+// Builds message T from j with the field getters; any missing field fails.
+template <typename... Opt>
+bool all(const Opt&... o) {
+  return (o.has_value() && ...);
+}
+
+}  // namespace udpchat::wire
