@@ -23,6 +23,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include "app/client_identity.hpp"
 #include "app/net.hpp"
 #include "app/shell.hpp"
 
@@ -120,14 +121,14 @@ class ClientShell {
     termios quiet = saved_termios_;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     quiet.c_lflag |= ICANON;
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
     secret_ = true;
     secret_buffer_.clear();
   }
 
   void end_secret_line() {
     if (!std::exchange(secret_, false)) return;
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_termios_);
+    tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios_);
     std::fputc('\n', stdout);
     std::fflush(stdout);
   }
@@ -141,16 +142,15 @@ class ClientShell {
       return;
     }
     secret_buffer_.append(buf, static_cast<std::size_t>(n));
-    const auto nl = secret_buffer_.find('\n');
+    const auto nl = secret_buffer_.find_first_of("\r\n");
     if (nl == std::string::npos) return;
     std::string line = secret_buffer_.substr(0, nl);
     std::fill(secret_buffer_.begin(), secret_buffer_.end(), '\0');
     secret_buffer_.clear();
     end_secret_line();
     install_line_handler();
-    on_line(line);
+    on_line(line);  // a second password prompt turns the echo off again
     std::fill(line.begin(), line.end(), '\0');
-    if (session_.session().wants_secret_line()) begin_secret_line();
   }
 
   void wait_terminal() {
@@ -169,7 +169,6 @@ class ClientShell {
         } else {
           install_line_handler();
           on_line(input->line);
-          if (session_.session().wants_secret_line()) begin_secret_line();
         }
       }
       if (!done_) wait_terminal();
@@ -199,9 +198,14 @@ class ClientShell {
       std::fwrite(l.data(), 1, l.size(), stdout);
       std::fputc('\n', stdout);
     }
+    // A password prompt among them: the echo goes off before it shows, so
+    // nothing typed after it is echoed.
+    if (tty_ && !done_ && !secret_ && session_.session().wants_secret_line()) {
+      begin_secret_line();
+    }
     std::fflush(stdout);
-    if (tty_ && !done_ && !session_.exit_status()) {
-      rl_forced_update_display();
+    if (tty_ && !done_ && !secret_ && !session_.exit_status()) {
+      rl_forced_update_display();  // (not while a password is typed: libedit is off)
     }
   }
 
@@ -318,75 +322,10 @@ class ClientShell {
   std::string secret_buffer_;                    ///< the password line so far
 };
 
-/// manual §9: $XDG_DATA_HOME/udpchat/<nick>.key (XDG_DATA_HOME defaults
-/// to ~/.local/share, as the XDG Base Directory specification says); the
-/// nickname in lower case, since nicknames are case-insensitive.
-std::string default_key_file(const std::string& nick) {
-  std::filesystem::path base;
-  if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg != nullptr && *xdg == '/') {
-    base = xdg;
-  } else if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    base = std::filesystem::path(home) / ".local" / "share";
-  } else {
-    base = ".";
-  }
-  return (base / "udpchat" / (nickname_key(nick) + ".key")).string();
-}
-
-std::uint64_t wall_clock_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
-}
-
-}  // namespace
-
-namespace {
-
-/// manual §9: `--password` alone asks for it on the terminal, without echo.
-/// nullopt at end of input.
-std::optional<std::string> ask_password(const std::string& nick) {
-  std::fprintf(stdout, "Password for %s: ", nick.c_str());
-  std::fflush(stdout);
-  termios saved{};
-  const bool tty = tcgetattr(STDIN_FILENO, &saved) == 0;
-  if (tty) {
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-  }
-  std::string line;
-  const bool got = static_cast<bool>(std::getline(std::cin, line));
-  if (tty) tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-  if (!got) return std::nullopt;
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
-}
-
 }  // namespace
 
 int run_client(const ClientOptions& options) {
   const LogLevel level = options.common.log_level;
-  std::string password = options.password;
-  if (options.ask_password) {
-    if (isatty(STDIN_FILENO) != 1) {
-      std::cerr << "udpchat: --password without a value asks on a terminal; standard input is "
-                   "not one (give --password=<password>)\n";
-      return 2;
-    }
-    auto typed = ask_password(options.nick);
-    if (!typed || typed->empty()) {
-      std::cerr << "udpchat: no password given\n";
-      return 2;
-    }
-    password = std::move(*typed);
-  }
-  if (password.size() > kMaxPasswordBytes || !is_valid_utf8(password)) {
-    std::cerr << "udpchat: a password is 1 to " << kMaxPasswordBytes << " bytes of text\n";
-    return 2;
-  }
   auto io = std::make_shared<asio::io_context>();
   asio::error_code ec;
   udp::resolver resolver(*io);
@@ -423,7 +362,6 @@ int run_client(const ClientOptions& options) {
   }
   ClientConfig config;
   config.nick = options.nick;
-  config.password = password;
   config.server = to_endpoint(server);
   config.ack_timeout = options.common.ack_timeout;
   config.server_retries = options.common.server_retries;
@@ -431,44 +369,18 @@ int run_client(const ClientOptions& options) {
   config.max_pending_per_peer = options.max_pending;
   std::random_device rd;
   const std::uint64_t seed = (static_cast<std::uint64_t>(rd()) << 32U) ^ rd();
-
-  // manual §9: the client's key, and the server key it trusts.
-  const std::string key_file =
-      options.key_file.empty() ? default_key_file(options.nick) : options.key_file;
-  auto key = crypto::load_or_create_key(key_file, crypto::system_random());
-  if (!key) {
-    std::cerr << "udpchat: " << key.error() << "\n";
-    return 1;
+  // manual §9: the client's key, the server key it trusts, its pins.
+  auto id = load_client_identity(options, config.server.to_string());
+  if (!id) {
+    std::cerr << "udpchat: " << id.error().line << "\n";
+    return id.error().status;
   }
-  SecurityConfig security;
-  security.key = *key;
-  const std::string server_name = config.server.to_string();
-  std::string known_servers;
-  if (!options.server_key.empty()) {
-    security.pinned = crypto::key_from_hex(options.server_key);  // checked by main()
-  } else {
-    known_servers = (std::filesystem::path(key_file).parent_path() / "known_servers").string();
-    const auto pinned = crypto::known_server_key(known_servers, server_name);
-    if (!pinned) {
-      std::cerr << "udpchat: " << pinned.error() << "\n";
-      return 1;
-    }
-    security.pinned = *pinned;
-  }
-  security.known_servers = known_servers;
-  const std::string known_peers =
-      (std::filesystem::path(key_file).parent_path() / "known_peers").string();
-  auto peer_pins = crypto::load_pins(known_peers);
-  if (!peer_pins) {
-    std::cerr << "udpchat: " << peer_pins.error() << "\n";
-    return 1;
-  }
-  config.peer_pins = std::move(*peer_pins);
+  config.password = id->password;
+  config.peer_pins = std::move(id->pins);
   config.random = crypto::system_random();  // box nonces: 192 random bits each
-  security.random = crypto::system_random();
-  security.clock_ns = wall_clock_ns;
-  SecureClient session(config, seed, std::move(security));
-  ClientShell shell(io, std::move(socket), session, level, known_servers, server_name, known_peers);
+  SecureClient session(config, seed, std::move(id->security));
+  ClientShell shell(io, std::move(socket), session, level, id->known_servers,
+                    config.server.to_string(), id->known_peers);
   return shell.run();
 }
 

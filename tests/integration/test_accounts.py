@@ -7,12 +7,15 @@ messages that wait for it is tested on the store itself, test_sqlite_store.)
 """
 
 import os
+import pty
 import re
+import select
 import signal
 import sqlite3
+import subprocess
 import time
 
-from harness import EXITING, TABLE, in_use, msg, unknown_client, wait_registered
+from harness import EXITING, LOOPBACK, TABLE, in_use, msg, unknown_client, wait_registered
 
 WRONG = ">>> [Wrong password for nickname alice.]"
 KEY_CHANGED = ">>> [Warning: the key of alice changed.]"
@@ -131,3 +134,79 @@ def test_passwd_then_delete_account(ctx):
     finally:
         db.close()
     check(groups == 0 and members == 0, "the deleted account's group membership remains")
+
+
+def test_password_option_errors(ctx):
+    server = ctx.server()
+    # --password alone asks on a terminal; a pipe is none: a usage error.
+    asked = ctx.client("alice", server, extra=["--password"], wait=False)
+    asked.expect("udpchat: --password without a value asks on a terminal; standard input is "
+                 "not one (give --password=<password>)", stream="err")
+    asked.expect_exit(2)
+    too_long = ctx.client("alice", server, extra=["--password=" + "p" * 129], wait=False)
+    too_long.expect("udpchat: a password is 1 to 128 bytes of text", stream="err")
+    too_long.expect_exit(2)
+
+
+class Terminal:
+    """A client on a pseudo-terminal (its stdin and stdout), so libedit and
+    the terminal's echo are real: what the screen shows is read back."""
+
+    def __init__(self, ctx, args):
+        self.master, slave = pty.openpty()
+        self.popen = subprocess.Popen([ctx.binary] + args, stdin=slave, stdout=slave,
+                                      stderr=subprocess.DEVNULL, cwd=ctx.tmp, env=ctx.env,
+                                      close_fds=True)
+        os.close(slave)
+        self.screen = b""
+
+    def expect(self, text, timeout=10):
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.screen:
+            left = deadline - time.monotonic()
+            check(left > 0, "the terminal never showed %r; it showed %r" % (text, self.screen))
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:
+                    chunk = b""
+                check(chunk, "the terminal closed before %r; it showed %r" % (text, self.screen))
+                self.screen += chunk
+
+    def type(self, line):
+        os.write(self.master, (line + "\r").encode())
+
+    def close(self):
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.popen.wait(10)
+        os.close(self.master)
+
+
+def test_passwords_are_not_echoed_on_a_terminal(ctx):
+    server = ctx.server()
+    args = ["-c", "alice", LOOPBACK, str(server.port), str(ctx.free_port()), "--bind", LOOPBACK,
+            "--password"]
+    term = Terminal(ctx, args)
+    try:
+        term.expect("Password for alice: ")
+        term.type("tty secret one")
+        term.expect("[Welcome, You are registered.]")
+        term.type("passwd")
+        term.expect("[New password for alice")
+        term.type("tty secret two")
+        term.expect("[Type the new password again:]")
+        term.type("tty secret two")
+        term.expect("[Password changed.]")
+        term.type("help")  # the line editor is back, and echoes again
+        term.expect("help")
+        term.expect("delete-account")
+        check(b"tty secret" not in term.screen, "a password was echoed: %r" % term.screen)
+    finally:
+        term.close()
+    # The password typed at the prompt, then changed by passwd, is the one
+    # the nickname has now.
+    moved = ctx.client("alice", server, extra=["--key-file", os.path.join(ctx.tmp, "tty.key"),
+                                               "--password=tty secret two"], wait=False)
+    wait_registered(moved)
