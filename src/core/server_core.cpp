@@ -251,6 +251,7 @@ void ServerCore::handle(const Ack& m, const Endpoint& from, TimePoint now) {
     case Purpose::kTable:
       if (c != clients_.end()) {
         std::erase(c->second.table_ids, m.id);
+        send_table_parts(c->second, p.client_key, now);  // the next part, if any
         if (c->second.table_ids.empty()) {  // every part of the update arrived
           c->second.held_version = std::max(c->second.held_version, c->second.sending_version);
           send_update(p.client_key, now);  // what changed while it was in flight

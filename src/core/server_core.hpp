@@ -89,6 +89,12 @@ class ServerCore {
   /// Password jobs in flight at most; more requests are refused as busy
   /// (each job holds 64 MiB and 0.1 s of a core).
   static constexpr std::size_t kMaxPasswordJobs = 8;
+  /// Table parts in flight to one client at most, the rest sent as acks
+  /// come back: TCP's ack clocking from an initial window of 10 segments
+  /// (RFC 5681, RFC 6928), so a receiver working through a large update,
+  /// or many clients' updates at once, is not sent more than it can ack
+  /// within a retransmission timeout.
+  static constexpr std::size_t kTableWindow = 10;
   /// The outcome of job `o.ticket`; an unknown ticket is ignored.
   void on_password_done(const PasswordOutcome& o, TimePoint now);
 
@@ -283,7 +289,11 @@ class ServerCore {
   void flush_tables(TimePoint now, bool now_please = false);
   void publish(TimePoint now);
   void send_update(const std::string& key, TimePoint now);
-  void send_prepared(Client& c, const std::string& key, PreparedUpdate& update, TimePoint now);
+  void send_prepared(Client& c, const std::string& key, std::shared_ptr<PreparedUpdate> update,
+                     TimePoint now);
+  /// Sends parts of c.table_update while fewer than kTableWindow await an
+  /// ack; once the last is out, a first table releases stored deliveries.
+  void send_table_parts(Client& c, const std::string& key, TimePoint now);
   void cancel_table_parts(Client& c);
   [[nodiscard]] TableEntry row_of(const Client& c) const;
   /// The row of `key` for a table update: its client's, or the removed row
@@ -335,7 +345,7 @@ class ServerCore {
   /// Whole-table updates of the current version, by `from` (0: snapshot),
   /// prepared once for every client that needs the same one; cleared at
   /// every change.
-  std::map<std::uint64_t, PreparedUpdate> prepared_;
+  std::map<std::uint64_t, std::shared_ptr<PreparedUpdate>> prepared_;
   /// Row key -> clients interested in it beyond full_table_limit.
   std::unordered_map<std::string, std::set<std::string>> watchers_;
   /// Rows of deleted accounts (manual §9), sent in updates so that clients

@@ -12,6 +12,7 @@
 
 #include "core/offline_store.hpp"
 #include "core/time.hpp"
+#include "protocol/codec.hpp"
 #include "protocol/endpoint.hpp"
 #include "protocol/limits.hpp"
 
@@ -34,7 +35,11 @@ struct ServerClient {
   TimePoint last_heard{};
   std::uint64_t delivery_id = 0;         ///< transport id of the stored message in flight
   std::int64_t delivered_upto = 0;       ///< seq of the last stored message it acked
-  std::vector<std::uint64_t> table_ids;  ///< pending table parts to it
+  std::vector<std::uint64_t> table_ids;  ///< table parts sent to it, not yet acked
+  /// The update being sent, while parts of it are still to go (at most
+  /// kTableWindow in flight), and the next part to send.
+  std::shared_ptr<PreparedUpdate> table_update;
+  std::uint32_t table_next_part = 0;
   // Table sync (manual §6.9): versioned rows, updates by delta.
   std::uint64_t row_version = 0;      ///< table version at which this row last changed
   std::uint64_t held_version = 0;     ///< version the client is known to hold (0: none)

@@ -173,6 +173,8 @@ void ServerCore::cancel_table_parts(Client& c) {
     pending_.erase(id);
   }
   c.table_ids.clear();
+  c.table_update.reset();
+  c.table_next_part = 0;
 }
 
 void ServerCore::send_update(const std::string& key, TimePoint now) {
@@ -195,11 +197,11 @@ void ServerCore::send_update(const std::string& key, TimePoint now) {
     if (it == prepared_.end()) {
       it = prepared_
                .emplace(from,
-                        PreparedUpdate(version_, from == 0 ? snapshot() : rows_since(key, from),
-                                       from, total))
+                        std::make_shared<PreparedUpdate>(
+                            version_, from == 0 ? snapshot() : rows_since(key, from), from, total))
                .first;
     }
-    if (from != 0 && it->second.rows() == 0) return;
+    if (from != 0 && it->second->rows() == 0) return;
     send_prepared(c, key, it->second, now);
     return;
   }
@@ -207,12 +209,21 @@ void ServerCore::send_update(const std::string& key, TimePoint now) {
   if (from != 0 && rows.empty()) {
     return;  // nothing it is interested in changed
   }
-  PreparedUpdate update(version_, rows, from, total);
-  send_prepared(c, key, update, now);
+  send_prepared(c, key, std::make_shared<PreparedUpdate>(version_, rows, from, total), now);
 }
 
-void ServerCore::send_prepared(Client& c, const std::string& key, PreparedUpdate& update,
-                               TimePoint now) {
+void ServerCore::send_prepared(Client& c, const std::string& key,
+                               std::shared_ptr<PreparedUpdate> update, TimePoint now) {
+  c.sending_version = version_;
+  c.table_update = std::move(update);
+  c.table_next_part = 0;
+  send_table_parts(c, key, now);
+}
+
+void ServerCore::send_table_parts(Client& c, const std::string& key, TimePoint now) {
+  if (!c.table_update) {
+    return;
+  }
   // Retransmission backs off (0.5, 1, 2, 4 s: RFC 6298 section 5.5's
   // doubling): a client slow to ack a large update, or a storm of them,
   // gets fewer copies instead of a congestion collapse of retransmissions.
@@ -222,16 +233,18 @@ void ServerCore::send_prepared(Client& c, const std::string& key, PreparedUpdate
   const RetryPolicy policy =
       c.online ? RetryPolicy::backoff(config_.ack_timeout, config_.retries, config_.ack_timeout * 8)
                : RetryPolicy::backoff(config_.ack_timeout, kOfflineNoticeTries);
-  c.sending_version = version_;
-  const bool first = std::exchange(c.awaiting_table, false);
-  for (std::uint32_t i = 0; i < update.parts(); ++i) {
+  PreparedUpdate& update = *c.table_update;
+  while (c.table_ids.size() < kTableWindow && c.table_next_part < update.parts()) {
     const std::uint64_t id = ids_.next();
     c.table_ids.push_back(id);
-    send_reliable_when_durable(id, c.endpoint, update.encode(i, id), policy,
+    send_reliable_when_durable(id, c.endpoint, update.encode(c.table_next_part++, id), policy,
                                {Purpose::kTable, key, {}, 0}, now);
   }
-  if (first) {
-    deliver_next(key, now);  // the stored messages, after the table
+  if (c.table_next_part >= update.parts()) {
+    c.table_update.reset();
+    if (std::exchange(c.awaiting_table, false)) {
+      deliver_next(key, now);  // the stored messages, after the table
+    }
   }
 }
 

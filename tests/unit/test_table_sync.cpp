@@ -5,7 +5,10 @@
 // middle, and beyond --full-table-limit: interest, lookups and `list <prefix>`.
 #include <doctest/doctest.h>
 
+#include <set>
+
 #include "protocol/text.hpp"
+#include "support/datagrams.hpp"
 #include "support/doctest_print.hpp"
 #include "support/world.hpp"
 
@@ -289,5 +292,63 @@ TEST_SUITE("table sync") {
     w.lines(7000).clear();
     w.type(7000, "list a*b");
     CHECK(w.lines(7000).size() == 1);
+  }
+}
+
+TEST_SUITE("table sync: ack clocking") {
+  TEST_CASE("a large update goes out 10 parts at a time, one more per ack, stored after it") {
+    MemoryStore store;
+    ServerCore core{ServerConfig{.table_batch = Duration::zero(),
+                                 .wall_clock_ms = [] { return std::int64_t{1700000000000}; }},
+                    1};
+    core.start(*store.load(), kT0);
+    const auto feed = [&](const Message& m, const Endpoint& from, const std::string& key) {
+      core.on_datagram(encode(m), from, kT0, key);
+      drain_store(core, store, kT0);
+      return core.take_outgoing();
+    };
+    // 400 registered clients with keys: a snapshot of ~24 parts.
+    for (std::uint16_t i = 0; i < 400; ++i) {
+      feed(Register{1, "user" + std::to_string(i), 30000},
+           Endpoint{"127.0.0.2", static_cast<std::uint16_t>(10000 + i)},
+           std::string(32, static_cast<char>(i % 200 + 1)));
+    }
+    // A message waits for the newcomer (saved while it is offline).
+    const Endpoint zed{"127.0.0.3", 7000};
+    feed(Register{1, "zed", 30000}, zed, std::string(32, 'z'));
+    feed(Deregister{2, "zed"}, zed, std::string(32, 'z'));
+    feed(Save{3, "user1", "zed", 99, "waiting for you"}, Endpoint{"127.0.0.2", 10001},
+         std::string(32, static_cast<char>(2)));
+    auto out = feed(Register{4, "zed", 30000}, zed, std::string(32, 'z'));
+    auto parts = of_type<TablePart>(out, zed);
+    REQUIRE(parts.size() == ServerCore::kTableWindow);
+    const std::uint32_t total = parts[0].parts;
+    REQUIRE(total > 2 * ServerCore::kTableWindow);
+    CHECK(of_type<Deliver>(out, zed).empty());  // the stored message waits for the table
+    std::set<std::uint32_t> seen;
+    for (const auto& p : parts) seen.insert(p.part);
+    std::vector<TablePart> in_flight = parts;
+    std::size_t acks = 0;
+    bool delivered = false;
+    while (!in_flight.empty()) {
+      const TablePart p = in_flight.front();
+      in_flight.erase(in_flight.begin());
+      out = feed(Ack{p.id, AckStatus::kOk, 0, {}}, zed, std::string(32, 'z'));
+      ++acks;
+      const auto more = of_type<TablePart>(out, zed);
+      CHECK(more.size() <= 1);  // one out per one acked
+      for (const auto& m : more) {
+        seen.insert(m.part);
+        in_flight.push_back(m);
+      }
+      CHECK(in_flight.size() <= ServerCore::kTableWindow);
+      if (!of_type<Deliver>(out, zed).empty()) {
+        delivered = true;
+        CHECK(seen.size() == total);  // only once every part went out
+      }
+    }
+    CHECK(acks == total);
+    CHECK(seen.size() == total);
+    CHECK(delivered);
   }
 }
