@@ -9,7 +9,13 @@ command that reproduces it. Writes bench/results/results.md and, with
 gnuplot, latency.png and storm.png there. Never a pass/fail test: the
 figures go to docs/PERFORMANCE.md by hand, with the machine they ran on.
 
-Usage: run_bench.py --build DIR [--out DIR] [--quick]
+With --before-build (a build of an earlier commit, --before-rev), the
+latency, save and storm benchmarks run again with that build's server and
+load generator, right after this build's, and a table puts the two side
+by side (./UdpChat bench builds 63ddefe, the last commit before sessions
+and end-to-end encryption, for that).
+
+Usage: run_bench.py --build DIR [--out DIR] [--quick] [--before-build DIR --before-rev REV]
 """
 
 import argparse
@@ -305,7 +311,39 @@ plot '%(d)s/storm.dat' using 1:2 with linespoints axes x1y1 title 'seconds', \\
     subprocess.run(["gnuplot"], input=script, text=True, check=False)
 
 
-def write_results(out_dir, started):
+def run_for_comparison(build, root, port, q):
+    """The latency, save and storm rows of `build`, apart from ROWS."""
+    global ROWS, STORM
+    saved = (ROWS, STORM)
+    ROWS, STORM = [], []
+    try:
+        scratch = tempfile.mkdtemp(prefix="before-", dir=root)
+        bench_latency(build, root, port, scratch, 2000 if q else 20000)
+        bench_saves(build, root, port + 1, 50 if q else 200, 10 if q else 20, 5 if q else 25)
+        bench_storms(build, root, port + 2, [1000, 2000] if q else [1000, 2000, 10000])
+        return ROWS
+    finally:
+        ROWS, STORM = saved
+
+
+COMPARED = ("direct send to ack, p50", "direct send to ack, p99", "durable saves per second",
+            "service time p99 during the save flood", "storm of")
+
+
+def side_by_side(before_rows, rev):
+    """Markdown lines: each compared figure before (rev) and now."""
+    now = {r[0]: r for r in ROWS}
+    lines = ["| figure | before (%s) | after (this build) | target |" % rev, "|---|---|---|---|"]
+    for b in before_rows:
+        if not b[0].startswith(COMPARED) or b[0] not in now:
+            continue
+        a = now[b[0]]
+        show = lambda r: r[1] + ("" if r[3] == "-" else " (%s)" % r[3])
+        lines.append("| %s | %s | %s | %s |" % (b[0], show(b), show(a), a[4]))
+    return lines
+
+
+def write_results(out_dir, started, compare=None):
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -325,6 +363,11 @@ def write_results(out_dir, started):
               "|---|---|---|---|"]
     for n, secs, per, mode in STORM:
         lines.append("| %d | %.3f | %.1f | %s |" % (n, secs, per, mode))
+    if compare:
+        rev, before_rows = compare
+        lines += ["", "Before and after (the same benchmarks with the build of %s, run right "
+                  "after this build's; ratios against baselines of the same run):" % rev, ""]
+        lines += side_by_side(before_rows, rev)
     text = "\n".join(lines) + "\n"
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write(text)
@@ -337,6 +380,8 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                   "results"))
     ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test)")
+    ap.add_argument("--before-build", help="a build of an earlier commit, for before/after")
+    ap.add_argument("--before-rev", default="before", help="the commit --before-build is of")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     out_dir = os.path.abspath(args.out)
@@ -355,7 +400,13 @@ def main():
         bench_online(build, root, port + 3, 5000 if q else 100000, 4 if q else 15)
         bench_offline(build, root, port + 4, 50000 if q else 1000000)
         plots(out_dir, bare_file, send_file)
-        write_results(out_dir, started)
+        compare = None
+        if args.before_build:
+            log("the same latency, save and storm benchmarks with %s (%s)" % (
+                args.before_rev, args.before_build))
+            compare = (args.before_rev, run_for_comparison(
+                os.path.abspath(args.before_build), root, port + 10, q))
+        write_results(out_dir, started, compare)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0
