@@ -22,9 +22,18 @@ void ClientSession::send_register(TimePoint now, bool with_password) {
   const std::uint64_t id = ids_.next();
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
   send_to_server(Register{id, config_.nick, static_cast<std::uint32_t>(hb),
-                          with_password ? config_.password : std::string()}, id,
-                 {RequestKind::kRegister, {}}, now);
+                          with_password ? config_.password : std::string()},
+                 id, {RequestKind::kRegister, {}}, now);
   log(LogLevel::kDebug, "registering as " + config_.nick + " with " + config_.server.to_string());
+}
+
+void ClientSession::server_answered(TimePoint now) {
+  if (phase_ != Phase::kRegistering && phase_ != Phase::kReconnecting) {
+    return;
+  }
+  for (const auto& [id, req] : requests_) {
+    if (req.kind == RequestKind::kRegister) sender_.restart(id, now);
+  }
 }
 
 void ClientSession::send_deregister(TimePoint now) {

@@ -88,6 +88,10 @@ class ClientSession {
   void on_line(std::string_view line, TimePoint now);
   /// End of input, SIGINT or SIGTERM: like typing `quit` after what was typed.
   void on_quit(TimePoint now);
+  /// The session layer heard the server (its answer to a handshake step):
+  /// a registration in flight gets its --server-retries tries from `now`,
+  /// so "[Server not responding]" means no answer at all.
+  void server_answered(TimePoint now);
   /// One datagram payload from `from`.
   void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now);
   /// Time passed; call at or after `next_deadline()`.

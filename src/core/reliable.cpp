@@ -58,6 +58,28 @@ void ReliableSender::send(std::uint64_t id, const Endpoint& to, std::string byte
                           RetryPolicy policy, TimePoint now, std::vector<Outgoing>& out) {
   cancel(id);
   Entry e{to, std::move(bytes), policy, now, now, now, 1};
+  arm(e, now);
+  out.push_back({e.to, e.bytes});
+  schedule(id, e);
+  entries_.emplace(id, std::move(e));
+}
+
+bool ReliableSender::restart(std::uint64_t id, TimePoint now) {
+  const auto it = entries_.find(id);
+  if (it == entries_.end()) {
+    return false;
+  }
+  unschedule(id, it->second);
+  it->second.first_sent = now;
+  it->second.attempts = 1;
+  arm(it->second, now);
+  schedule(id, it->second);
+  return true;
+}
+
+void ReliableSender::arm(Entry& e, TimePoint now) {
+  const RetryPolicy& policy = e.policy;
+  const Endpoint& to = e.to;
   if (policy.adaptive) {
     e.give_up = now + policy.interval;
     e.next_send = now + rtt(to).rto(policy.interval / 2);
@@ -72,9 +94,6 @@ void ReliableSender::send(std::uint64_t id, const Endpoint& to, std::string byte
     e.give_up = now + policy.interval * policy.max_attempts;
     e.next_send = now + policy.interval;
   }
-  out.push_back({e.to, e.bytes});
-  schedule(id, e);
-  entries_.emplace(id, std::move(e));
 }
 
 bool ReliableSender::acknowledge(std::uint64_t id, const Endpoint& from, TimePoint now) {

@@ -97,6 +97,10 @@ class ReliableSender {
   /// or `from` is not its destination (then nothing changes).
   bool acknowledge(std::uint64_t id, const Endpoint& from, TimePoint now);
 
+  /// Starts the timers of pending `id` again from `now`, as if it had just
+  /// been sent, without sending it; false if it is not pending.
+  bool restart(std::uint64_t id, TimePoint now);
+
   /// Forgets `id` without an ack (e.g. a table superseded by a newer one).
   bool cancel(std::uint64_t id);
 
@@ -126,6 +130,8 @@ class ReliableSender {
   };
   using Key = std::pair<TimePoint, std::uint64_t>;
   [[nodiscard]] TimePoint wake_time(const Entry& e) const;
+  /// Sets e's give-up and next-send times for a first send at `now`.
+  void arm(Entry& e, TimePoint now);
   void schedule(std::uint64_t id, const Entry& e);
   void unschedule(std::uint64_t id, const Entry& e);
 

@@ -135,7 +135,7 @@ ServerLink::Received ServerLink::on_retry(const RetryFrame& f, TimePoint now,
   init_since_ = now;
   last_sent_ = now;
   out.push_back(init_);
-  return {};
+  return {Event::kAnswered, {}};
 }
 
 ServerLink::Received ServerLink::on_accept(const AcceptFrame& f, std::vector<std::string>& out) {

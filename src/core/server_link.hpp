@@ -54,6 +54,7 @@ class ServerLink {
 
   enum class Event : std::uint8_t {
     kNone,         ///< dropped, or a handshake step
+    kAnswered,     ///< the server answered our Hello (a Retry): it is there
     kPlaintext,    ///< `plaintext` holds an authenticated datagram
     kEstablished,  ///< the session is up (queued plaintexts were sent)
     kReset,        ///< the server lost the session; a new handshake began

@@ -60,7 +60,7 @@ void Scenario::install_hooks() {
     return network_fate(from, to, kind_of(m));
   };
   // Handshake frames (manual §8) meet the same network.
-  w_.frame_fault = [this](const Endpoint& from, const Endpoint& to) {
+  w_.frame_fault = [this](const Endpoint& from, const Endpoint& to, std::uint8_t) {
     return network_fate(from, to, "handshake frame");
   };
   w_.on_deliver = [this](const Endpoint& from, const Endpoint& to, const Message& m) {

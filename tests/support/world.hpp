@@ -206,8 +206,10 @@ class World {
   // --- configuration and observation ----------------------------------------------
   std::function<Fate(const Endpoint& from, const Endpoint& to, const Message& m)> fault;
   /// The fate of a handshake frame (Hello, Retry, Init, Accept, Reset),
-  /// which carries no message; unset: delivered.
-  std::function<Fate(const Endpoint& from, const Endpoint& to)> frame_fault;
+  /// which carries no message; unset: delivered. `frame_type` is its first
+  /// byte (FrameType, frames.hpp).
+  std::function<Fate(const Endpoint& from, const Endpoint& to, std::uint8_t frame_type)>
+      frame_fault;
   /// Adjust the configuration of servers and clients started from now on.
   std::function<void(ServerConfig&)> configure_server;
   std::function<void(ClientConfig&)> configure_client;
@@ -268,7 +270,9 @@ class World {
     ++net.sent;
     Fate fate;
     if (handshake) {
-      if (frame_fault) fate = frame_fault(from, out.to);
+      if (frame_fault) {
+        fate = frame_fault(from, out.to, static_cast<std::uint8_t>(out.bytes.front()));
+      }
     } else if (fault) {
       auto m = decode(plain);
       if (m) fate = fault(from, out.to, *m);

@@ -340,6 +340,27 @@ TEST_SUITE("sessions in the world") {
     CHECK(found);
   }
 
+  TEST_CASE("a server slow to finish the handshake is not taken for absent") {
+    // The server's Retries and Accepts each take 1.5 s (busy with a storm
+    // of handshakes): 3 s in all, longer than the 5 tries x 500 ms a
+    // silent server gets. Each answer gives the registration its tries
+    // again, so it waits for the handshake.
+    World w;
+    w.frame_fault = [&](const Endpoint& from, const Endpoint&, std::uint8_t type) {
+      udpchat::test::Fate f;
+      if (from == w.server_endpoint && (type == static_cast<std::uint8_t>(FrameType::kRetry) ||
+                                        type == static_cast<std::uint8_t>(FrameType::kAccept))) {
+        f.extra_delay = 1500ms;
+      }
+      return f;
+    };
+    const TimePoint start = w.now;
+    w.start_client("alice", A);
+    REQUIRE(w.run_until([&] { return w.session(A).registered(); }, 20s));
+    CHECK(w.now - start > 3s);
+    CHECK_FALSE(w.printed(A, ">>> [Server not responding]"));
+  }
+
   TEST_CASE("a client restarted with its own key keeps its nickname at a new port") {
     World w;
     w.start_client("alice", A);
