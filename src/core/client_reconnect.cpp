@@ -55,6 +55,7 @@ Duration ClientSession::reconnect_delay() {
 
 void ClientSession::attempt_registration(TimePoint now) {
   next_attempt_.reset();
+  answered_restarts_ = 0;
   const std::uint64_t id = ids_.next();
   attempt_id_ = id;
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();

@@ -19,6 +19,7 @@ std::uint64_t ClientSession::send_to_server(const Message& m, std::uint64_t id, 
 
 void ClientSession::send_register(TimePoint now, bool with_password) {
   phase_ = Phase::kRegistering;
+  answered_restarts_ = 0;
   const std::uint64_t id = ids_.next();
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
   send_to_server(Register{id, config_.nick, static_cast<std::uint32_t>(hb),
@@ -28,9 +29,13 @@ void ClientSession::send_register(TimePoint now, bool with_password) {
 }
 
 void ClientSession::server_answered(TimePoint now) {
-  if (phase_ != Phase::kRegistering && phase_ != Phase::kReconnecting) {
+  // At most kMaxAnsweredRestarts per registration: a server that answers
+  // Hellos but never completes a handshake is given up like a silent one.
+  if ((phase_ != Phase::kRegistering && phase_ != Phase::kReconnecting) ||
+      answered_restarts_ >= kMaxAnsweredRestarts) {
     return;
   }
+  ++answered_restarts_;
   for (const auto& [id, req] : requests_) {
     if (req.kind == RequestKind::kRegister) sender_.restart(id, now);
   }

@@ -345,6 +345,9 @@ class ClientSession {
 
   Phase phase_ = Phase::kRegistering;
   bool first_registration_ = true;
+  /// server_answered() restarts of the registration in flight (bounded).
+  int answered_restarts_ = 0;
+  static constexpr int kMaxAnsweredRestarts = 4;
   /// What the next input line answers (manual §9), instead of a command.
   enum class Prompt : std::uint8_t { kNone, kNewPassword, kRepeatPassword, kConfirmDelete };
   Prompt prompt_ = Prompt::kNone;

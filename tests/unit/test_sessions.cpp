@@ -361,6 +361,18 @@ TEST_SUITE("sessions in the world") {
     CHECK_FALSE(w.printed(A, ">>> [Server not responding]"));
   }
 
+  TEST_CASE("a server that answers Hellos but never completes a handshake is given up") {
+    World w;
+    w.frame_fault = [&](const Endpoint& from, const Endpoint&, std::uint8_t type) {
+      udpchat::test::Fate f;
+      f.drop = from == w.server_endpoint && type == static_cast<std::uint8_t>(FrameType::kAccept);
+      return f;
+    };
+    w.start_client("alice", A);
+    REQUIRE(w.run_until([&] { return !w.nodes.at(A).alive; }, 60s));
+    CHECK(w.printed(A, ">>> [Server not responding]"));
+  }
+
   TEST_CASE("a client restarted with its own key keeps its nickname at a new port") {
     World w;
     w.start_client("alice", A);
