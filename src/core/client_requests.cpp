@@ -41,6 +41,10 @@ void ClientSession::server_answered(TimePoint now) {
   }
 }
 
+void ClientSession::server_link_up() {
+  sender_.resend_to(config_.server, outgoing_);
+}
+
 void ClientSession::send_deregister(TimePoint now) {
   phase_ = Phase::kDeregistering;
   next_heartbeat_.reset();

@@ -92,6 +92,11 @@ class ClientSession {
   /// a registration in flight gets its --server-retries tries from `now`,
   /// so "[Server not responding]" means no answer at all.
   void server_answered(TimePoint now);
+  /// The session layer's secure session with the server is up (again):
+  /// every request to the server still waiting for its ack goes out now,
+  /// once, in the order first sent. What the session gave up meanwhile
+  /// (and reported) is not sent.
+  void server_link_up();
   /// One datagram payload from `from`.
   void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now);
   /// Time passed; call at or after `next_deadline()`.

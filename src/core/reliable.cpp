@@ -72,9 +72,25 @@ bool ReliableSender::restart(std::uint64_t id, TimePoint now) {
   unschedule(id, it->second);
   it->second.first_sent = now;
   it->second.attempts = 1;
+  it->second.resent = true;  // an ack may answer the send before
   arm(it->second, now);
   schedule(id, it->second);
   return true;
+}
+
+std::size_t ReliableSender::resend_to(const Endpoint& to, std::vector<Outgoing>& out) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, e] : entries_) {
+    if (e.to == to) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  for (const std::uint64_t id : ids) {
+    Entry& e = entries_.at(id);
+    e.resent = true;
+    out.push_back({to, e.bytes});
+  }
+  retransmissions_ += ids.size();
+  return ids.size();
 }
 
 void ReliableSender::arm(Entry& e, TimePoint now) {
@@ -101,7 +117,7 @@ bool ReliableSender::acknowledge(std::uint64_t id, const Endpoint& from, TimePoi
   if (it == entries_.end() || it->second.to != from) {
     return false;
   }
-  if (it->second.attempts == 1) {
+  if (it->second.attempts == 1 && !it->second.resent) {
     rtt(from).sample(now - it->second.first_sent);  // Karn: unambiguous samples only
   }
   unschedule(id, it->second);

@@ -101,6 +101,14 @@ class ReliableSender {
   /// been sent, without sending it; false if it is not pending.
   bool restart(std::uint64_t id, TimePoint now);
 
+  /// Sends again now every datagram pending for `to` (into `out`, in id
+  /// order: the order they were first sent when ids grow), without
+  /// touching their timers or tries; returns how many. For a path that just
+  /// came up (the secure session with the server): what waited for it goes
+  /// at once rather than at its next retransmission, and what was given up
+  /// meanwhile is not among it.
+  std::size_t resend_to(const Endpoint& to, std::vector<Outgoing>& out);
+
   /// Forgets `id` without an ack (e.g. a table superseded by a newer one).
   bool cancel(std::uint64_t id);
 
@@ -127,6 +135,7 @@ class ReliableSender {
     TimePoint give_up;
     TimePoint next_send;
     int attempts = 0;
+    bool resent = false;  ///< sent again outside poll(): no RTT sample (Karn)
   };
   using Key = std::pair<TimePoint, std::uint64_t>;
   [[nodiscard]] TimePoint wake_time(const Entry& e) const;

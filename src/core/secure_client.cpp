@@ -62,11 +62,14 @@ void SecureClient::received(const ServerLink::Received& r, TimePoint now) {
       }
       break;
     case ServerLink::Event::kAnswered:
-    case ServerLink::Event::kEstablished:
       // The server is there and the handshake moves on: a registration
       // waiting for it gets its tries from now (a server busy with a storm
       // of handshakes is slow, not absent).
       session_.server_answered(now);
+      break;
+    case ServerLink::Event::kEstablished:
+      session_.server_answered(now);
+      session_.server_link_up();  // the link kept nothing: send what waits
       break;
     case ServerLink::Event::kNone:
     case ServerLink::Event::kReset:

@@ -1,8 +1,9 @@
 // secure_client.hpp: ClientSession over its ServerLink (manual §9). The
 // shells and the load tests drive this instead of the session: what the
-// session sends its server goes through the link (sealed, or held while
-// the handshake runs); what comes from the server's address is opened by
-// the link first. Datagrams between peers pass as they are.
+// session sends its server goes through the link (sealed; while the
+// handshake runs it drives the handshake instead, and the session's
+// pending requests are sent again once it is up); what comes from the
+// server's address is opened by the link first. Datagrams between peers pass as they are.
 #pragma once
 
 #include <cstdint>

@@ -31,7 +31,6 @@ void ServerLink::restart() {
   session_ = 0;
   crypto::wipe(send_key_);
   crypto::wipe(receive_key_);
-  queued_.clear();  // for the attempt before; the reliable layer resends what matters
 }
 
 void ServerLink::send(std::string_view plaintext, TimePoint now, std::vector<std::string>& out) {
@@ -43,8 +42,9 @@ void ServerLink::send(std::string_view plaintext, TimePoint now, std::vector<std
     seal(plaintext, out);
     return;
   }
-  if (queued_.size() >= kMaxQueued) queued_.pop_front();
-  queued_.emplace_back(plaintext);
+  // Not kept: the reliable layer above sends its requests again once the
+  // session is up (kEstablished), and only those it still wants; a queue
+  // here would send a request it gave up meanwhile, reported "not sent".
   drive(now, out);
 }
 
@@ -100,7 +100,7 @@ ServerLink::Received ServerLink::on_frame(std::string_view bytes, TimePoint now,
   }
   if (const auto* f = std::get_if<SealedFrame>(&*frame)) return on_sealed(*f);
   if (const auto* f = std::get_if<RetryFrame>(&*frame)) return on_retry(*f, now, out);
-  if (const auto* f = std::get_if<AcceptFrame>(&*frame)) return on_accept(*f, out);
+  if (const auto* f = std::get_if<AcceptFrame>(&*frame)) return on_accept(*f);
   if (const auto* f = std::get_if<ResetFrame>(&*frame)) return on_reset(*f, now, out);
   ++dropped_;  // Hello and Init go to servers only
   return {};
@@ -115,7 +115,6 @@ ServerLink::Received ServerLink::on_retry(const RetryFrame& f, TimePoint now,
   if (pinned_ && !crypto::equal(*pinned_, f.server_key)) {
     offered_ = f.server_key;
     state_ = State::kFailed;
-    queued_.clear();
     return {Event::kKeyChanged, {}};
   }
   candidate_ = f.server_key;
@@ -138,7 +137,7 @@ ServerLink::Received ServerLink::on_retry(const RetryFrame& f, TimePoint now,
   return {Event::kAnswered, {}};
 }
 
-ServerLink::Received ServerLink::on_accept(const AcceptFrame& f, std::vector<std::string>& out) {
+ServerLink::Received ServerLink::on_accept(const AcceptFrame& f) {
   if (state_ != State::kInitSent || !noise_) {
     ++dropped_;
     return {};
@@ -166,10 +165,6 @@ ServerLink::Received ServerLink::on_accept(const AcceptFrame& f, std::vector<std
   if (!pinned_ && candidate_) {
     pinned_ = candidate_;
     new_pin_ = candidate_;
-  }
-  while (!queued_.empty()) {
-    seal(queued_.front(), out);
-    queued_.pop_front();
   }
   return {Event::kEstablished, {}};
 }

@@ -3,7 +3,8 @@
 //
 // Sans-I/O: `send` takes a plaintext for the server and gives the frames to
 // put on the wire (a Sealed frame once the session is up; before that the
-// plaintext waits, and the handshake frame due goes out instead);
+// plaintext is dropped and the handshake frame due goes out instead: the
+// caller sends again, once kEstablished says so, what it still wants sent);
 // `on_frame` takes a frame from the server's address and returns what it
 // meant. The link has no timer of its own: the reliable layer above
 // retransmits its requests, and each try drives the handshake one step
@@ -18,7 +19,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -43,9 +43,8 @@ class ServerLink {
   ServerLink(const crypto::KeyPair& self, std::optional<crypto::Key> pinned,
              crypto::RandomSource random, std::function<std::uint64_t()> clock_ns);
 
-  /// Seals `plaintext` for the server, or queues it (at most kMaxQueued,
-  /// the oldest dropped first) and drives the handshake; frames to send are
-  /// appended to `out`.
+  /// Seals `plaintext` for the server; before the session is up, drops it
+  /// and drives the handshake instead. Frames to send are appended to `out`.
   void send(std::string_view plaintext, TimePoint now, std::vector<std::string>& out);
   /// Forgets the session: the next send makes a new one (a new
   /// registration attempt does this, so a server that lost the client is
@@ -56,7 +55,7 @@ class ServerLink {
     kNone,         ///< dropped, or a handshake step
     kAnswered,     ///< the server answered our Hello (a Retry): it is there
     kPlaintext,    ///< `plaintext` holds an authenticated datagram
-    kEstablished,  ///< the session is up (queued plaintexts were sent)
+    kEstablished,  ///< the session is up: send again what waited for it
     kReset,        ///< the server lost the session; a new handshake began
     kKeyChanged,   ///< the server named another key than the pinned one
   };
@@ -81,8 +80,6 @@ class ServerLink {
   /// the plaintext in it.
   std::function<void(std::string_view frame, std::string_view plaintext)> on_seal;
 
-  /// Plaintexts held while the handshake runs, at most.
-  static constexpr std::size_t kMaxQueued = 256;
   /// A handshake frame is resent at most this often.
   static constexpr Duration kResendSpacing = std::chrono::milliseconds(50);
   /// An Init unanswered this long starts over with a Hello (its cookie may
@@ -96,7 +93,7 @@ class ServerLink {
   void send_hello(TimePoint now, std::vector<std::string>& out);
   void seal(std::string_view plaintext, std::vector<std::string>& out);
   Received on_retry(const RetryFrame& f, TimePoint now, std::vector<std::string>& out);
-  Received on_accept(const AcceptFrame& f, std::vector<std::string>& out);
+  Received on_accept(const AcceptFrame& f);
   Received on_sealed(const SealedFrame& f);
   Received on_reset(const ResetFrame& f, TimePoint now, std::vector<std::string>& out);
 
@@ -122,7 +119,6 @@ class ServerLink {
   std::uint64_t next_counter_ = 0;
   crypto::ReplayWindow window_;
   std::optional<ResetToken> reset_token_;  ///< of the last session (survives restart())
-  std::deque<std::string> queued_;
   std::uint64_t dropped_ = 0;
 };
 

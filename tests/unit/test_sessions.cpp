@@ -48,8 +48,9 @@ struct Pair {
     return opened;
   }
 
-  /// Sends `text` and runs the handshake to its end; the plaintexts the
-  /// server opened.
+  /// Sends `text` and runs the handshake to its end, sending `text` again
+  /// once the link says it is up (as the reliable layer does: the link
+  /// keeps nothing); the plaintexts the server opened.
   std::vector<std::string> send(const std::string& text) {
     std::vector<std::string> frames;
     link.send(text, now, frames);
@@ -58,7 +59,11 @@ struct Pair {
       std::vector<Outgoing> answers;
       for (auto& p : to_server(frames, answers)) opened.push_back(p);
       frames.clear();
-      for (const auto& a : answers) (void)link.on_frame(a.bytes, now, frames);
+      for (const auto& a : answers) {
+        if (link.on_frame(a.bytes, now, frames).event == ServerLink::Event::kEstablished) {
+          link.send(text, now, frames);
+        }
+      }
     }
     return opened;
   }
@@ -87,6 +92,28 @@ TEST_SUITE("sessions") {
     // Replayed to the client: dropped.
     CHECK(p.link.on_frame(*sealed, p.now, out).event == ServerLink::Event::kNone);
     CHECK(p.link.dropped() == 1);
+  }
+
+  TEST_CASE("the link keeps nothing sent before the session is up") {
+    // The reliable layer sends again what it still wants (kEstablished);
+    // a plaintext it gave up meanwhile must not go out by itself.
+    Pair p;
+    std::vector<std::string> frames;
+    p.link.send("given up", p.now, frames);
+    std::vector<std::string> opened;
+    bool established = false;
+    for (int round = 0; round < 4 && !frames.empty(); ++round) {
+      std::vector<Outgoing> answers;
+      for (auto& o : p.to_server(frames, answers)) opened.push_back(o);
+      frames.clear();
+      for (const auto& a : answers) {
+        established |=
+            p.link.on_frame(a.bytes, p.now, frames).event == ServerLink::Event::kEstablished;
+      }
+    }
+    CHECK(established);
+    CHECK(opened.empty());
+    CHECK(p.send("wanted") == std::vector<std::string>{"wanted"});
   }
 
   TEST_CASE("handshake answers are never larger than what asked for them") {
@@ -371,6 +398,46 @@ TEST_SUITE("sessions in the world") {
     w.start_client("alice", A);
     REQUIRE(w.run_until([&] { return !w.nodes.at(A).alive; }, 60s));
     CHECK(w.printed(A, ">>> [Server not responding]"));
+  }
+
+  TEST_CASE("a save given up while the handshake runs is not sent when the session comes up") {
+    // The server restarts and takes 4 s to accept alice's new handshake;
+    // meanwhile her save (bob does not ack) runs out of tries while she
+    // deregisters, and she is told it was not sent. It must not reach bob
+    // once the session is up (simulation seed 8485 found the link sending
+    // what it had held).
+    World w;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    REQUIRE(w.run_until([&] { return w.session(A).registered() && w.session(B).registered(); }));
+    w.run_for(2s);  // alice's table has bob
+    w.crash_server();
+    w.start_server();
+    w.fault = [&](const Endpoint& from, const Endpoint& to, const Message& m) {
+      udpchat::test::Fate f;
+      f.drop = from.port == A && to.port == B && std::holds_alternative<Chat>(m);
+      return f;
+    };
+    w.frame_fault = [&](const Endpoint& from, const Endpoint& to, std::uint8_t type) {
+      udpchat::test::Fate f;
+      if (from == w.server_endpoint && to.port == A &&
+          type == static_cast<std::uint8_t>(FrameType::kAccept)) {
+        f.extra_delay = 4s;
+      }
+      return f;
+    };
+    w.type(A, "send bob said while the server was away");
+    REQUIRE(w.run_until(
+        [&] { return w.printed(A, ">>> [No ACK from bob, message sent to server.]"); }, 5s));
+    w.type(A, "dereg alice");
+    REQUIRE(w.run_until(
+        [&] {
+          return w.printed(A, ">>> [Server not responding: the message for bob was not sent.]");
+        },
+        10s));
+    w.run_for(30s);
+    CHECK(w.secure_server->gate().sessions() == 2);
+    CHECK_FALSE(w.printed(B, ">>> alice: said while the server was away"));
   }
 
   TEST_CASE("a client restarted with its own key keeps its nickname at a new port") {
