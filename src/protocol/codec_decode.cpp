@@ -227,14 +227,34 @@ const char* to_string(DecodeError e) noexcept {
   return "unknown";
 }
 
-std::expected<Message, DecodeError> decode(std::string_view bytes) {
+namespace {
+/// What any datagram must pass before a parser sees it.
+std::optional<DecodeError> precheck(std::string_view bytes) {
   if (bytes.size() > kMaxDatagramBytes) {
-    return std::unexpected(DecodeError::kTooLarge);
+    return DecodeError::kTooLarge;
   }
   // A map must open the datagram (major type 5); checking it first keeps
   // the parser away from most random bytes.
   if (bytes.empty() || (static_cast<unsigned char>(bytes[0]) >> 5U) != 5U) {
-    return std::unexpected(DecodeError::kMalformed);
+    return DecodeError::kMalformed;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+std::expected<Message, DecodeError> decode(std::string_view bytes) {
+  if (const auto e = precheck(bytes)) {
+    return std::unexpected(*e);
+  }
+  if (auto part = decode_table_part(bytes)) {
+    return std::move(*part);  // the common large datagram, without a tree
+  }
+  return decode_with_tree(bytes);
+}
+
+std::expected<Message, DecodeError> wire::decode_with_tree(std::string_view bytes) {
+  if (const auto e = precheck(bytes)) {
+    return std::unexpected(*e);
   }
   try {
     // strict: the whole datagram is one item; allow_exceptions=false: a

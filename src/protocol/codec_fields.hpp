@@ -152,6 +152,19 @@ inline bool get_content(const json& j, std::string& text, std::string& box) {
   return true;
 }
 
+/// The checks of a table row once its fields are read (shared by get_entry
+/// and the tree-less decoder of table parts, codec_table.cpp): `port` as
+/// read, `size` the number of fields (4 to 6). Sets out.port.
+inline bool check_entry(TableEntry& out, std::uint64_t port, std::size_t size) {
+  if (!is_valid_nickname(out.nick) || out.address.size() > 64 || !is_valid_utf8(out.address) ||
+      port > 65535) {
+    return false;
+  }
+  out.port = static_cast<std::uint16_t>(port);
+  // Only a removed row has no address.
+  return !out.address.empty() || (port == 0 && !out.online && size == 5);
+}
+
 inline std::optional<TableEntry> get_entry(const json& e) {
   // [nick, address, port, online], with the row's version
   // [nick, address, port, online, version], and with its key (manual §8)
@@ -166,15 +179,9 @@ inline std::optional<TableEntry> get_entry(const json& e) {
   TableEntry out;
   out.nick = e[0].get<std::string>();
   out.address = e[1].get<std::string>();
-  const auto port = e[2].get<std::uint64_t>();
-  if (!is_valid_nickname(out.nick) || out.address.size() > 64 || !is_valid_utf8(out.address) ||
-      port > 65535) {
-    return std::nullopt;
-  }
-  out.port = static_cast<std::uint16_t>(port);
   out.online = e[3].get<bool>();
-  if (out.address.empty() && (port != 0 || out.online || e.size() != 5)) {
-    return std::nullopt;  // only a removed row has no address
+  if (!check_entry(out, e[2].get<std::uint64_t>(), e.size())) {
+    return std::nullopt;
   }
   if (e.size() >= 5) {
     out.version = e[4].get<std::uint64_t>();
@@ -232,5 +239,16 @@ template <typename... Opt>
 bool all(const Opt&... o) {
   return (o.has_value() && ...);
 }
+
+/// A table part decoded without building a JSON tree (codec_table.cpp):
+/// the part, or nullopt when `bytes` is anything else or not exactly what
+/// the tree decoder would accept (then the caller decodes it that way, and
+/// gets its precise error). Never throws.
+std::optional<TablePart> decode_table_part(std::string_view bytes);
+
+/// decode() without the tree-less path: the whole datagram parsed into a
+/// JSON tree and read from it (codec_decode.cpp). For the tests that
+/// compare the two decoders.
+std::expected<Message, DecodeError> decode_with_tree(std::string_view bytes);
 
 }  // namespace udpchat::wire
