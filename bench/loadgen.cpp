@@ -147,8 +147,16 @@ int storm(const Options& o) {
   Load load(o.server_port, o.heartbeat_ms);
   load.first_address = o.first_address;
   const std::size_t rows = o.rows == 0 ? o.clients : o.rows;
+  // The clients exist before they register: each has its key pair (its
+  // key file, made at its first run) and its socket. The clock starts
+  // when they all send their registrations.
+  const auto random = crypto::system_random();
+  for (std::size_t i = 0; i < o.clients; ++i) {
+    load.add(o.prefix + std::to_string(i), false, crypto::generate_keypair(random),
+             /*start=*/false);
+  }
   const auto started = Clock::now();
-  for (std::size_t i = 0; i < o.clients; ++i) load.add(o.prefix + std::to_string(i));
+  for (std::size_t i = 0; i < o.clients; ++i) load.start(i);
   std::size_t next_check = 0;  // clients before it have converged (checked in order)
   const bool ok = load.run(
       [&] {

@@ -20,6 +20,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <string>
 #include <vector>
@@ -51,8 +52,12 @@ class Load {
     if (epoll_ < 0) die("epoll_create1");
   }
 
-  /// Creates a client `nick` and registers it.
-  std::size_t add(const std::string& nick, bool keep_lines = false) {
+  /// Creates a client `nick` and registers it; `key`: its key pair, as read
+  /// from its key file (a new one is made when none is given). With
+  /// `start` false the client only gets its socket and session, and
+  /// `start(i)` registers it later.
+  std::size_t add(const std::string& nick, bool keep_lines = false,
+                  std::optional<crypto::KeyPair> key = std::nullopt, bool start = true) {
     const std::size_t i = clients_.size();
     Virtual v;
     v.keep_lines = keep_lines;
@@ -84,7 +89,7 @@ class Load {
     // as a new user's client does).
     SecurityConfig security;
     security.random = crypto::system_random();
-    security.key = crypto::generate_keypair(security.random);
+    security.key = key ? *key : crypto::generate_keypair(security.random);
     security.clock_ns = [] {
       return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                             std::chrono::system_clock::now().time_since_epoch())
@@ -94,9 +99,14 @@ class Load {
         std::make_unique<SecureClient>(c, 0x9E3779B97F4A7C15ULL * (i + 1), std::move(security));
     v.session = &v.secure->session();
     clients_.push_back(std::move(v));
-    clients_.back().secure->start(Clock::now());
-    flush(i);
+    if (start) this->start(i);
     return i;
+  }
+
+  /// Registers client `i` (made by add with `start` false).
+  void start(std::size_t i) {
+    clients_[i].secure->start(Clock::now());
+    flush(i);
   }
 
   void type(std::size_t i, const std::string& line) {
@@ -109,11 +119,9 @@ class Load {
   bool run(Done&& done, std::chrono::duration<double> limit) {
     const auto end = Clock::now() + std::chrono::duration_cast<Duration>(limit);
     std::vector<epoll_event> events(1024);
-    char buf[2048];
+    const int capacity = static_cast<int>(events.size());
     while (!done()) {
-      const auto now = Clock::now();
-      if (now >= end) return done();
-      fire_timers(now);
+      if (Clock::now() >= end) return done();
       int wait_ms = 10;
       if (!timers_.empty()) {
         const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -121,24 +129,19 @@ class Load {
                                .count();
         wait_ms = static_cast<int>(std::clamp<long long>(until, 0, 10));
       }
-      const int n = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), wait_ms);
-      for (int k = 0; k < n; ++k) {
-        const std::size_t i = events[static_cast<std::size_t>(k)].data.u64;
-        Virtual& v = clients_[i];
-        for (;;) {
-          sockaddr_in from{};
-          socklen_t len = sizeof from;
-          const ssize_t got =
-              recvfrom(v.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
-          if (got < 0) break;
-          ++received_;
-          char addr[INET_ADDRSTRLEN];
-          inet_ntop(AF_INET, &from.sin_addr, addr, sizeof addr);
-          v.secure->on_datagram(std::string_view(buf, static_cast<std::size_t>(got)),
-                                Endpoint{addr, ntohs(from.sin_port)}, Clock::now());
-        }
-        flush(i);
+      // Datagrams before timers: each virtual client stands for a process
+      // of its own, which reads a datagram as it arrives, long before its
+      // retransmission timer; here they wait for one thread. So what is
+      // in the sockets is read first (for at most kDrainLimit), then the
+      // timers that are still due fire.
+      const auto drain_end = Clock::now() + kDrainLimit;
+      int n = epoll_wait(epoll_, events.data(), capacity, wait_ms);
+      while (n > 0) {
+        for (int k = 0; k < n; ++k) receive(events[static_cast<std::size_t>(k)].data.u64);
+        if (Clock::now() >= drain_end) break;
+        n = epoll_wait(epoll_, events.data(), capacity, 0);
       }
+      fire_timers(Clock::now());
     }
     return true;
   }
@@ -159,6 +162,28 @@ class Load {
     std::fprintf(stderr, "udpchat_loadgen: %s: %s\n", what, std::strerror(errno));
     std::exit(1);
   }
+
+  /// Reads every datagram waiting at client `i`'s socket into its session.
+  void receive(std::size_t i) {
+    Virtual& v = clients_[i];
+    char buf[2048];
+    for (;;) {
+      sockaddr_in from{};
+      socklen_t len = sizeof from;
+      const ssize_t got =
+          recvfrom(v.fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
+      if (got < 0) break;
+      ++received_;
+      char addr[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &from.sin_addr, addr, sizeof addr);
+      v.secure->on_datagram(std::string_view(buf, static_cast<std::size_t>(got)),
+                            Endpoint{addr, ntohs(from.sin_port)}, Clock::now());
+    }
+    flush(i);
+  }
+
+  /// How long run() reads datagrams before it lets due timers fire.
+  static constexpr Duration kDrainLimit = std::chrono::milliseconds(100);
 
   void flush(std::size_t i) {
     Virtual& v = clients_[i];
