@@ -13,7 +13,10 @@
 //       "storm: N clients converged in S s; datagrams to clients D (D/N per
 //       registration), from clients U". Exit 0 when converged, 1 on timeout.
 //   udpchat_loadgen online --server-port P --clients N --heartbeat-ms H --hold-s T
-//       N clients register and keep heartbeating for T seconds.
+//       N clients register and keep heartbeating for T seconds; with
+//       --hold-s 0, until standard input ends (a driver that starts several
+//       load generators one after another keeps them all online until it
+//       has measured, then closes their input).
 //   udpchat_loadgen saves --server-port P --senders M --recipients R --messages K
 //       R recipients register and deregister; M senders then each send K
 //       messages to every recipient (one in flight per sender and
@@ -38,6 +41,8 @@
 //       the baseline: SQLite's own insert rate (WAL, synchronous=FULL) of
 //       rows shaped like udpchat's messages, B rows per transaction.
 // Every mode stops by itself (timeouts bound every wait).
+#include <poll.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -210,10 +215,21 @@ int online(const Options& o) {
   std::printf("online: %zu of %zu clients registered in %.3f s\n", registered, o.clients,
               seconds_since(started));
   std::fflush(stdout);
-  load.run([] { return false; }, std::chrono::duration<double>(o.hold_s));
+  const auto held = Clock::now();
+  if (o.hold_s > 0) {
+    load.run([] { return false; }, std::chrono::duration<double>(o.hold_s));
+  } else {
+    load.run(
+        [] {
+          pollfd in{0, POLLIN, 0};
+          return poll(&in, 1, 0) > 0;  // data, end of input or hang-up
+        },
+        std::chrono::hours(1));
+  }
+  const double hold = seconds_since(held);
   std::size_t still = 0;
   for (std::size_t i = 0; i < load.size(); ++i) still += load.at(i).session->registered() ? 1 : 0;
-  std::printf("online: %zu clients still registered after %.1f s of heartbeats\n", still, o.hold_s);
+  std::printf("online: %zu clients still registered after %.1f s of heartbeats\n", still, hold);
   std::fflush(stdout);
   return ok && still == o.clients ? 0 : 1;
 }
