@@ -16,6 +16,7 @@
 // unit test compares them on valid, mutated and random inputs.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -41,6 +42,10 @@ Key key_of(std::string_view k) {
   }
   return kNone;
 }
+
+/// The fewest bytes a row takes in CBOR: an array head and four one-byte
+/// items (two empty strings, a small port, a boolean).
+constexpr std::size_t kMinRowBytes = 5;
 
 /// The SAX handler (nlohmann's json_sax interface): every callback returns
 /// false to stop the parse at the first event out of shape.
@@ -117,7 +122,11 @@ class TablePartSax {
   bool start_array(std::size_t n) {
     if (depth_ == 1 && key_ == kEntries) {
       depth_ = 2;
-      if (n != static_cast<std::size_t>(-1)) part_.entries.reserve(n);
+      // The count is the sender's word: reserve no more rows than the
+      // datagram could hold (each takes at least kMinRowBytes).
+      if (n != static_cast<std::size_t>(-1)) {
+        part_.entries.reserve(std::min(n, kMaxDatagramBytes / kMinRowBytes));
+      }
       return true;
     }
     if (depth_ == 2) {

@@ -161,6 +161,18 @@ TEST_SUITE("codec: table parts without a tree") {
     CHECK(std::get<TablePart>(*decode(twice)).id == 6);
   }
 
+  TEST_CASE("a row count larger than the datagram allocates nothing") {
+    // The count in an array head is the sender's word (found by the
+    // sanitized build: a mutated head asked for 240 GB).
+    std::string b = cbor(base_part());
+    const std::string empty = std::string("\x67") + "entries" + "\x80";
+    const auto at = b.find(empty);
+    REQUIRE(at != std::string::npos);
+    b.replace(at + empty.size() - 1, 1, std::string("\x9b\x00\x00\x00\xff\xff\xff\xff\xff", 9));
+    CHECK_FALSE(agree(b));
+    CHECK_FALSE(decode(b).has_value());
+  }
+
   TEST_CASE("mutated parts: the two decoders never disagree") {
     std::mt19937_64 rng(0x7AB1E);
     int fast = 0;
