@@ -3,7 +3,8 @@
 // session sends its server goes through the link (sealed; while the
 // handshake runs it drives the handshake instead, and the session's
 // pending requests are sent again once it is up); what comes from the
-// server's address is opened by the link first. Datagrams between peers pass as they are.
+// server's address is opened by the link first. Datagrams between peers
+// pass as they are.
 #pragma once
 
 #include <cstdint>

@@ -240,22 +240,8 @@ std::optional<DecodeError> precheck(std::string_view bytes) {
   }
   return std::nullopt;
 }
-}  // namespace
-
-std::expected<Message, DecodeError> decode(std::string_view bytes) {
-  if (const auto e = precheck(bytes)) {
-    return std::unexpected(*e);
-  }
-  if (auto part = decode_table_part(bytes)) {
-    return std::move(*part);  // the common large datagram, without a tree
-  }
-  return decode_with_tree(bytes);
-}
-
-std::expected<Message, DecodeError> wire::decode_with_tree(std::string_view bytes) {
-  if (const auto e = precheck(bytes)) {
-    return std::unexpected(*e);
-  }
+/// The tree decoder proper, after precheck.
+std::expected<Message, DecodeError> parse_tree(std::string_view bytes) {
   try {
     // strict: the whole datagram is one item; allow_exceptions=false: a
     // parse error gives a discarded value instead of throwing. CBOR tags
@@ -279,6 +265,24 @@ std::expected<Message, DecodeError> wire::decode_with_tree(std::string_view byte
     // subtype handling); any such datagram is malformed, never fatal.
     return std::unexpected(DecodeError::kMalformed);
   }
+}
+}  // namespace
+
+std::expected<Message, DecodeError> decode(std::string_view bytes) {
+  if (const auto e = precheck(bytes)) {
+    return std::unexpected(*e);
+  }
+  if (auto part = decode_table_part(bytes)) {
+    return std::move(*part);  // the common large datagram, without a tree
+  }
+  return parse_tree(bytes);
+}
+
+std::expected<Message, DecodeError> wire::decode_with_tree(std::string_view bytes) {
+  if (const auto e = precheck(bytes)) {
+    return std::unexpected(*e);
+  }
+  return parse_tree(bytes);
 }
 
 }  // namespace udpchat
