@@ -78,6 +78,9 @@ struct Options {
   double timeout_s = 60;
   double hold_s = 10;
   int heartbeat_ms = 30000;
+  /// The server's public key, pinned by every client (as in its
+  /// known_servers after a first run); unset, it is learnt at first contact.
+  std::optional<crypto::Key> server_key;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -88,7 +91,7 @@ struct Options {
       "--server-port P "
       "[--clients N] [--rows R] [--timeout-s T] [--heartbeat-ms H] [--hold-s T] "
       "[--senders M --recipients R --messages K] [--heartbeats] [--bytes B] [--batch B] "
-      "[--dir D] [--samples FILE] [--prefix P] [--first-address N]\n",
+      "[--dir D] [--samples FILE] [--prefix P] [--first-address N] [--server-key HEX]\n",
       why);
   std::exit(2);
 }
@@ -133,7 +136,10 @@ Options parse(int argc, char** argv) {
       o.rows = std::stoul(v);
     else if (a == "--timeout-s")
       o.timeout_s = std::stod(v);
-    else if (a == "--hold-s")
+    else if (a == "--server-key") {
+      o.server_key = crypto::key_from_hex(v);
+      if (!o.server_key) usage("--server-key needs 64 hex digits");
+    } else if (a == "--hold-s")
       o.hold_s = std::stod(v);
     else if (a == "--heartbeat-ms")
       o.heartbeat_ms = std::stoi(v);
@@ -151,6 +157,7 @@ int storm(const Options& o) {
   raise_file_limit(o.clients);
   Load load(o.server_port, o.heartbeat_ms);
   load.first_address = o.first_address;
+  load.server_key = o.server_key;
   const std::size_t rows = o.rows == 0 ? o.clients : o.rows;
   // The clients exist before they register: each has its key pair (its
   // key file, made at its first run) and its socket. The clock starts
@@ -161,6 +168,7 @@ int storm(const Options& o) {
              /*start=*/false);
   }
   const auto started = Clock::now();
+  const double cpu_before = cpu_seconds();
   for (std::size_t i = 0; i < o.clients; ++i) load.start(i);
   std::size_t next_check = 0;  // clients before it have converged (checked in order)
   const bool ok = load.run(
@@ -174,14 +182,15 @@ int storm(const Options& o) {
       },
       std::chrono::duration<double>(o.timeout_s));
   const double secs = seconds_since(started);
+  const double cpu = cpu_seconds() - cpu_before;
   std::printf(
       "storm: %zu clients %s in %.3f s; datagrams to clients %llu (%.1f per registration), "
-      "from clients %llu (%.1f per registration)\n",
+      "from clients %llu (%.1f per registration); load generator CPU %.2f s\n",
       o.clients, ok ? "converged" : "NOT converged", secs,
       static_cast<unsigned long long>(load.received()),
       static_cast<double>(load.received()) / static_cast<double>(o.clients),
       static_cast<unsigned long long>(load.sent()),
-      static_cast<double>(load.sent()) / static_cast<double>(o.clients));
+      static_cast<double>(load.sent()) / static_cast<double>(o.clients), cpu);
   if (!ok) {
     std::printf("storm: %zu of %zu clients converged before the timeout\n", next_check, o.clients);
   }

@@ -8,12 +8,24 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "core/time.hpp"
 
 namespace udpchat::bench {
 
 inline double seconds_since(TimePoint t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+/// CPU time this process has used so far (user + system, all threads), s.
+inline double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const auto s = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
+  };
+  return s(u.ru_utime) + s(u.ru_stime);
 }
 
 struct Percentiles {

@@ -85,9 +85,11 @@ class Load {
     c.heartbeat = std::chrono::milliseconds(heartbeat_ms_);
     c.max_pending_per_peer = 100000;
     c.random = crypto::system_random();
-    // Each its own key pair (the server key is learnt at first contact,
-    // as a new user's client does).
+    // Each its own key pair; the server key is pinned when server_key
+    // says it (a returning user's client), else learnt at first contact
+    // (a new user's).
     SecurityConfig security;
+    security.pinned = server_key;
     security.random = crypto::system_random();
     security.key = key ? *key : crypto::generate_keypair(security.random);
     security.clock_ns = [] {
@@ -124,9 +126,12 @@ class Load {
       if (Clock::now() >= end) return done();
       int wait_ms = 10;
       if (!timers_.empty()) {
-        const auto until = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               timers_.top().first - Clock::now())
-                               .count();
+        // Rounded up: a timer due in less than a millisecond is waited
+        // for, not spun on (epoll_wait with 0 in a loop took CPU the
+        // server under test needed).
+        const auto until =
+            std::chrono::ceil<std::chrono::milliseconds>(timers_.top().first - Clock::now())
+                .count();
         wait_ms = static_cast<int>(std::clamp<long long>(until, 0, 10));
       }
       // Datagrams before timers: each virtual client stands for a process
@@ -149,6 +154,9 @@ class Load {
   /// The last byte of the first loopback address used (127.0.0.N): several
   /// load generators at once each take their own addresses.
   unsigned first_address = 2;
+  /// The server key every client added from now on pins (unset: each
+  /// learns it at first contact).
+  std::optional<crypto::Key> server_key;
   /// Called with every line a client prints (optional).
   std::function<void(std::size_t, const std::string&)> line_hook;
 

@@ -1,7 +1,8 @@
 // server_shell.cpp: the asio shell around ServerCore: one UDP socket, one
 // timer for the core's deadline, signals (SIGINT/SIGTERM: shut down;
-// SIGUSR1: statistics), and the store writer thread (group commit) whose
-// completions are posted back to the event loop. The core is only touched
+// SIGUSR1: statistics), the store writer thread (group commit) and two
+// worker threads (Argon2id passwords, handshake arithmetic) whose outcomes
+// are posted back to the event loop. The core is only touched
 // from the io_context's thread; the event loop never waits on the disk.
 #include <asio.hpp>
 
@@ -13,12 +14,12 @@
 
 #include <sys/socket.h>
 
+#include "app/job_worker.hpp"
 #include "app/net.hpp"
 #include "app/shell.hpp"
 #include "core/secure_server.hpp"
 #include "core/server_core.hpp"
 #include "crypto/key_file.hpp"
-#include "app/password_worker.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_writer.hpp"
 
@@ -68,15 +69,28 @@ class ServerShell {
                   // From the writer thread: hand the completions to the event loop.
                   asio::post(io_, [this, done = std::move(done)] { on_completions(done); });
                 }),
-        passwords_(crypto::interactive_cost(), [this](PasswordOutcome o) {
-          asio::post(io_, [this, o = std::move(o)] {
-            core_.on_password_done(o, Clock::now());
-            pump();
-          });
-        }) {}
+        passwords_([cost = crypto::interactive_cost()](
+                       const PasswordJob& j) { return run_password_job(j, cost); },
+                   [this](PasswordOutcome o) {
+                     asio::post(io_, [this, o = std::move(o)] {
+                       core_.on_password_done(o, Clock::now());
+                       pump();
+                     });
+                   }),
+        handshakes_([keys = secure.gate().handshake_keys(), random = crypto::system_random()](
+                        const HandshakeJob& j) { return run_handshake_job(j, keys, random); },
+                    [this](HandshakeOutcome o) {
+                      asio::post(io_, [this, o = std::move(o)] {
+                        secure_.on_handshake_done(o, Clock::now());
+                        pump();
+                      });
+                    }) {
+    secure_.offload_handshakes(true);
+  }
 
-  /// Commits what is still queued and ends the writer and password threads.
+  /// Commits what is still queued and ends the writer and worker threads.
   void stop_writer() {
+    handshakes_.stop();
     passwords_.stop();
     writer_.stop();
   }
@@ -136,6 +150,7 @@ class ServerShell {
   void pump() {
     writer_.submit(core_.take_store_commands());
     passwords_.submit(core_.take_password_jobs());
+    handshakes_.submit(secure_.take_handshake_jobs());
     for (auto& out : secure_.take_outgoing(Clock::now())) {
       asio::error_code ec;
       const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
@@ -225,8 +240,10 @@ class ServerShell {
   asio::signal_set usr1_;
   bool stopping_ = false;
   TimePoint stop_deadline_{};
-  StoreWriter writer_;         ///< its thread starts once the rest is built
-  PasswordWorker passwords_;   ///< Argon2id off the event loop (manual §9)
+  StoreWriter writer_;                                 ///< its thread starts once the rest is built
+  JobWorker<PasswordJob, PasswordOutcome> passwords_;  ///< Argon2id off the event loop (§9)
+  /// Noise IK responder arithmetic off the event loop (handshake_jobs.hpp).
+  JobWorker<HandshakeJob, HandshakeOutcome> handshakes_;
 };
 
 }  // namespace

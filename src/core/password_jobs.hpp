@@ -5,7 +5,7 @@
 // that long. Like the store commands (store_ops.hpp), ServerCore hands the
 // work out as values (`take_password_jobs`) and is told the outcome
 // (`on_password_done`); the shell runs jobs on a worker thread
-// (src/app/password_worker.hpp), tests and the simulation run them inline
+// (src/app/job_worker.hpp), tests and the simulation run them inline
 // at the least cost libsodium allows.
 #pragma once
 

@@ -33,6 +33,11 @@ void SecureServer::on_datagram(std::string_view bytes, const Endpoint& from, Tim
                                      opened->client_key.size()));
 }
 
+void SecureServer::on_handshake_done(const HandshakeOutcome& outcome, TimePoint now) {
+  gate_.on_handshake_done(outcome, now, frames_);
+  if (*gate_.last_drop() != '\0') ++core_.stats().dropped[gate_.last_drop()];
+}
+
 void SecureServer::on_timeout(TimePoint now) {
   core_.on_timeout(now);
   if (now >= next_sweep_) {

@@ -23,6 +23,15 @@ class SecureServer {
                crypto::RandomSource random);
 
   void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now);
+  /// With `on` the handshake jobs (handshake_jobs.hpp) are the caller's:
+  /// it takes them (take_handshake_jobs), runs them where it likes and
+  /// hands back each outcome (on_handshake_done). Off (the default) they
+  /// are answered inside on_datagram.
+  void offload_handshakes(bool on) { gate_.offload_handshakes(on); }
+  [[nodiscard]] std::vector<HandshakeJob> take_handshake_jobs() {
+    return gate_.take_handshake_jobs();
+  }
+  void on_handshake_done(const HandshakeOutcome& outcome, TimePoint now);
   void on_timeout(TimePoint now);
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
   /// The core's datagrams, sealed, and the gate's handshake frames.

@@ -15,10 +15,6 @@ using crypto::Key;
 static_assert(kFrameCookieBytes == crypto::kCookieBytes);
 static_assert(kFrameKeyBytes == crypto::kKeyBytes);
 
-/// Message 1's payload: the client's clock, 8 bytes.
-constexpr std::size_t kInitPayloadBytes = 8;
-/// Message 2's payload: session id 8, reset token 16.
-constexpr std::size_t kAcceptPayloadBytes = 8 + kResetTokenBytes;
 /// Noise message 1 starts with the initiator's ephemeral public key.
 constexpr std::size_t kEphemeralBytes = 32;
 
@@ -34,24 +30,15 @@ std::string key_text(const Key& k) {
 
 }  // namespace
 
-ResetToken reset_token(const Key& reset_key, const Key& client_key, const Endpoint& at) {
-  std::string data = "reset";
-  data.append(client_key.begin(), client_key.end());
-  data += at.to_string();
-  ResetToken token{};
-  crypto::keyed_hash(reset_key, view(data), token);
-  return token;
-}
-
 ServerGate::ServerGate(const crypto::KeyPair& server, GateConfig config,
                        crypto::RandomSource random)
-    : server_(server),
-      config_(config),
+    : config_(config),
       random_(std::move(random)),
       cookies_(random_),
       per_source_(config.rate_limit, config.rate_limit * kRateBurstFactor, kMaxRateBuckets),
       handshakes_(config.handshake_rate, std::max(config.handshake_burst, 1.0)) {
-  crypto::keyed_hash(server_.secret_key, crypto::as_bytes("udpchat reset key v1"), reset_key_);
+  keys_.server = server;
+  crypto::keyed_hash(server.secret_key, crypto::as_bytes("udpchat reset key v1"), keys_.reset_key);
 }
 
 const char* ServerGate::drop(const char* cause) {
@@ -91,6 +78,7 @@ std::optional<ServerGate::Opened> ServerGate::open(std::string_view bytes, const
     on_hello(*f, from, now, out);
   } else if (const auto* i = std::get_if<InitFrame>(&*frame)) {
     on_init(*i, from, now, out);
+    if (!offload_) answer_handshakes(now, out);
   } else {
     drop("bad_frame");  // Retry, Accept and Reset go to clients only
   }
@@ -104,7 +92,7 @@ void ServerGate::on_hello(const HelloFrame& f, const Endpoint& from, TimePoint n
   r.nonce = f.nonce;
   const Bytes cookie = cookies_.issue(from.to_string(), cookie_period(now));
   std::copy(cookie.begin(), cookie.end(), r.cookie.begin());
-  r.server_key = server_.public_key;
+  r.server_key = keys_.server.public_key;
   out.push_back({from, encode_retry(r)});
   ++counts_["retry"];
 }
@@ -115,36 +103,35 @@ void ServerGate::on_init(const InitFrame& f, const Endpoint& from, TimePoint now
     drop("bad_cookie");
     return;
   }
+  if (f.handshake.size() < kEphemeralBytes) {
+    drop("bad_handshake");
+    return;
+  }
+  const auto same_ephemeral = [&](const Key& e) {
+    return std::memcmp(e.data(), f.handshake.data(), kEphemeralBytes) == 0;
+  };
   // A retransmitted Init (its Accept was lost) gets the same Accept again,
-  // without another X25519.
+  // without another X25519; one resent while its job runs gets nothing
+  // more: the Accept is on its way.
   if (const auto at = by_endpoint_.find(from); at != by_endpoint_.end()) {
     const Session& s = sessions_.at(at->second);
-    if (f.handshake.size() >= kEphemeralBytes &&
-        std::memcmp(s.init_ephemeral.data(), f.handshake.data(), kEphemeralBytes) == 0) {
+    if (same_ephemeral(s.init_ephemeral)) {
       out.push_back({from, s.accept});
       ++counts_["accept_resent"];
       return;
     }
   }
-  if (!handshakes_.take(now)) {
+  if (const auto p = in_flight_at_.find(from);
+      p != in_flight_at_.end() && same_ephemeral(in_flight_.at(p->second).init_ephemeral)) {
+    ++counts_["init_pending"];
+    return;
+  }
+  if (in_flight_.size() >= kMaxHandshakesInFlight || !handshakes_.take(now)) {
     drop("handshake_budget");
     return;
   }
-  auto noise = crypto::NoiseIK::responder(server_, view(kNoisePrologue));
-  const auto payload = noise.read_message1(view(f.handshake));
-  if (!payload || payload->size() != kInitPayloadBytes) {
-    drop("bad_handshake");
-    return;
-  }
-  const Key client_key = noise.remote_static();
-  const std::uint64_t timestamp = get_u64(text(*payload), 0);
-  auto& stamp = stamps_[key_text(client_key)];
-  if (stamp.timestamp != 0 && timestamp <= stamp.timestamp) {
-    drop("replayed_handshake");
-    return;
-  }
-  const auto previous = by_endpoint_.find(from);
-  if (previous == by_endpoint_.end() && sessions_.size() >= config_.max_sessions) {
+  if (!by_endpoint_.contains(from) &&
+      sessions_.size() + in_flight_.size() >= config_.max_sessions) {
     drop("sessions_full");
     return;
   }
@@ -154,32 +141,66 @@ void ServerGate::on_init(const InitFrame& f, const Endpoint& from, TimePoint now
     random_(raw);
     std::memcpy(&id, raw.data(), raw.size());
   }
-  std::string reply_payload;
-  put_u64(reply_payload, id);
-  const ResetToken token = reset_token(reset_key_, client_key, from);
-  reply_payload.append(token.begin(), token.end());
-  const auto ephemeral = crypto::generate_keypair(random_);
-  const auto message2 = noise.write_message2(ephemeral, view(reply_payload));
-  if (!message2) {
-    drop("bad_handshake");  // the client's ephemeral key is of small order
+  const std::uint64_t ticket = ++last_ticket_;
+  InFlight job{from, {}, id};
+  std::memcpy(job.init_ephemeral.data(), f.handshake.data(), kEphemeralBytes);
+  in_flight_.emplace(ticket, std::move(job));
+  in_flight_at_[from] = ticket;
+  jobs_.push_back({ticket, from, f.handshake, id});
+}
+
+void ServerGate::on_handshake_done(const HandshakeOutcome& o, TimePoint now,
+                                   std::vector<Outgoing>& out) {
+  last_drop_ = "";
+  const auto it = in_flight_.find(o.ticket);
+  if (it == in_flight_.end()) return;
+  const InFlight job = std::move(it->second);
+  in_flight_.erase(it);
+  if (const auto at = in_flight_at_.find(job.from);
+      at != in_flight_at_.end() && at->second == o.ticket) {
+    in_flight_at_.erase(at);
+  }
+  if (!o.ok) {
+    drop("bad_handshake");
     return;
   }
-  stamp = Stamp{timestamp, now};
+  // Checked now, against what the gate holds now: another handshake of
+  // the same key may have completed while this one ran.
+  auto& stamp = stamps_[key_text(o.client_key)];
+  if (stamp.timestamp != 0 && o.timestamp <= stamp.timestamp) {
+    drop("replayed_handshake");
+    return;
+  }
+  const auto previous = by_endpoint_.find(job.from);
+  if (previous == by_endpoint_.end() && sessions_.size() >= config_.max_sessions) {
+    drop("sessions_full");
+    return;
+  }
+  if (sessions_.contains(job.session)) {
+    drop("bad_handshake");  // the id was drawn again meanwhile: the client tries again
+    return;
+  }
+  stamp = Stamp{o.timestamp, now};
   if (previous != by_endpoint_.end()) close_session(previous->second);
-  const auto keys = noise.split();
   Session s;
   s.budget = TokenBucket(config_.rate_limit, config_.rate_limit * kRateBurstFactor);
-  s.endpoint = from;
-  s.client_key = client_key;
-  s.receive = keys.initiator_to_responder;
-  s.send = keys.responder_to_initiator;
+  s.endpoint = job.from;
+  s.client_key = o.client_key;
+  s.receive = o.keys.initiator_to_responder;
+  s.send = o.keys.responder_to_initiator;
   s.last_heard = now;
-  std::memcpy(s.init_ephemeral.data(), f.handshake.data(), kEphemeralBytes);
-  s.accept = encode_accept(text(*message2));
-  out.push_back({from, s.accept});
-  sessions_.emplace(id, std::move(s));
-  by_endpoint_[from] = id;
+  s.init_ephemeral = job.init_ephemeral;
+  s.accept = o.accept;
+  out.push_back({job.from, s.accept});
+  sessions_.emplace(job.session, std::move(s));
+  by_endpoint_[job.from] = job.session;
   ++counts_["handshake"];
+}
+
+void ServerGate::answer_handshakes(TimePoint now, std::vector<Outgoing>& out) {
+  for (const auto& job : take_handshake_jobs()) {
+    on_handshake_done(run_handshake_job(job, keys_, random_), now, out);
+  }
 }
 
 std::optional<ServerGate::Opened> ServerGate::on_sealed(const SealedFrame& f, const Endpoint& from,
@@ -238,7 +259,7 @@ void ServerGate::send_reset(const Endpoint& to, TimePoint now, std::vector<Outgo
   auto& last = last_reset_[to];
   if (last != TimePoint{} && now - last < kResetInterval) return;
   last = now;
-  out.push_back({to, encode_reset(reset_token(reset_key_, *key, to))});
+  out.push_back({to, encode_reset(reset_token(keys_.reset_key, *key, to))});
   ++counts_["reset"];
 }
 

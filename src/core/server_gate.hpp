@@ -20,10 +20,13 @@
 // cookie proves the source receives at its address, and within a global
 // budget of handshakes per second. Message 1 carries the client's clock
 // (WireGuard's TAI64N timestamp, Donenfeld, NDSS 2017, section 5.1): an
-// Init replayed later is refused. The reset token of a client is a keyed
-// BLAKE2b of its key and address under a key derived from the server's own
-// secret key, so a restarted server can still prove it is the server that
-// lost the session (QUIC's stateless reset, RFC 9000 section 10.3).
+// Init replayed later is refused. The Init's arithmetic (five X25519) is
+// handed out as a HandshakeJob (handshake_jobs.hpp) and its outcome comes
+// back to on_handshake_done: the shell runs it on a worker thread, so the
+// event loop goes on with other clients' datagrams meanwhile. The reset token of a client is a
+// keyed BLAKE2b of its key and address under a key derived from the server's own secret key, so a
+// restarted server can still prove it is the server that lost the session (QUIC's stateless reset,
+// RFC 9000 section 10.3).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/handshake_jobs.hpp"
 #include "core/rate_limit.hpp"
 #include "core/reliable.hpp"
 #include "core/time.hpp"
@@ -47,21 +51,12 @@
 
 namespace udpchat {
 
-/// The Noise prologue both sides hash: a handshake of another protocol or
-/// version cannot be taken for one of ours.
-inline constexpr std::string_view kNoisePrologue = "udpchat session v1";
-
 struct GateConfig {
   double rate_limit = kDefaultRateLimit;              ///< datagrams per second per source
   double handshake_rate = kDefaultHandshakeRate;      ///< handshakes per second, all sources
   double handshake_burst = kHandshakeBurst;           ///< handshakes at once, all sources
   std::size_t max_sessions = 2 * kDefaultMaxClients;  ///< handshakes refused beyond
 };
-
-/// The reset token of the client with public key `client_key` at `at`,
-/// under the server's `reset_key` (ServerGate::reset_key_of).
-[[nodiscard]] ResetToken reset_token(const crypto::Key& reset_key, const crypto::Key& client_key,
-                                     const Endpoint& at);
 
 class ServerGate {
  public:
@@ -86,6 +81,32 @@ class ServerGate {
   /// session and the reliable layer's next try gets through).
   [[nodiscard]] std::optional<std::string> seal(const Endpoint& to, std::string_view plaintext,
                                                 TimePoint now, std::vector<Outgoing>& out);
+  /// With `on`, an Init's arithmetic is the caller's: open() queues it as
+  /// a job (take_handshake_jobs), and the Accept goes out when its outcome
+  /// comes back (on_handshake_done). Off (the default) open() answers it
+  /// at once.
+  void offload_handshakes(bool on) { offload_ = on; }
+  /// The Inits waiting to be answered, as jobs to run (run_handshake_job
+  /// with handshake_keys()), in the order they came.
+  [[nodiscard]] std::vector<HandshakeJob> take_handshake_jobs() { return std::exchange(jobs_, {}); }
+  /// A job's outcome: the session is made and its Accept appended to
+  /// `out`, unless the outcome failed or the gate's state refuses it now
+  /// (a replayed timestamp, the session table full), which is counted
+  /// like a dropped datagram (last_drop()). Outcomes of tickets the gate
+  /// does not hold are ignored.
+  void on_handshake_done(const HandshakeOutcome& outcome, TimePoint now,
+                         std::vector<Outgoing>& out);
+  /// Runs every job waiting, here and now, with the gate's own random
+  /// source (tests, the simulation, a server without a worker).
+  void answer_handshakes(TimePoint now, std::vector<Outgoing>& out);
+  /// What a worker needs to run the gate's jobs.
+  [[nodiscard]] const HandshakeKeys& handshake_keys() const { return keys_; }
+  /// Jobs handed out whose outcome has not come back.
+  [[nodiscard]] std::size_t handshakes_in_flight() const { return in_flight_.size(); }
+  /// At most this many handshakes wait for their outcome; Inits beyond
+  /// are dropped as over the handshake budget (the client tries again).
+  static constexpr std::size_t kMaxHandshakesInFlight = 16384;
+
   /// Tells the gate how to find the key of the client registered at an
   /// address (ServerCore::key_at), for Reset frames.
   void set_key_lookup(std::function<std::optional<crypto::Key>(const Endpoint&)> lookup) {
@@ -99,13 +120,14 @@ class ServerGate {
   /// call about once a second.
   void sweep(TimePoint now);
 
-  [[nodiscard]] const crypto::Key& public_key() const { return server_.public_key; }
+  [[nodiscard]] const crypto::Key& public_key() const { return keys_.server.public_key; }
   [[nodiscard]] std::size_t sessions() const { return sessions_.size(); }
   /// Datagrams dropped by cause ("unsealed", "rate_limited", "bad_cookie",
   /// "handshake_budget", "bad_handshake", "replayed_handshake",
   /// "sessions_full", "no_session", "replayed", "bad_seal", "bad_frame").
   [[nodiscard]] const std::map<std::string, std::uint64_t>& drop_counts() const { return drops_; }
-  /// Events by kind ("hello", "retry", "handshake", "accept_resent", "reset").
+  /// Events by kind ("hello", "retry", "handshake", "accept_resent",
+  /// "init_pending": an Init resent while its job runs, "reset").
   [[nodiscard]] const std::map<std::string, std::uint64_t>& counts() const { return counts_; }
   /// The cause of the last datagram `open` dropped (for the core's stats).
   [[nodiscard]] const char* last_drop() const { return last_drop_; }
@@ -127,7 +149,14 @@ class ServerGate {
     TimePoint last_heard{};
     crypto::Key init_ephemeral{};  ///< message 1's e: its retransmission gets `accept` again
     std::string accept;
-    TokenBucket budget{kDefaultRateLimit, kDefaultRateLimit * kRateBurstFactor};
+    TokenBucket budget{kDefaultRateLimit, kDefaultRateLimit* kRateBurstFactor};
+  };
+  /// A job handed out: where its Init came from, its ephemeral key (a
+  /// resend is recognised by it) and the session id it was given.
+  struct InFlight {
+    Endpoint from;
+    crypto::Key init_ephemeral{};
+    std::uint64_t session = 0;
   };
   struct Stamp {
     std::uint64_t timestamp = 0;
@@ -144,16 +173,20 @@ class ServerGate {
   [[nodiscard]] std::uint64_t cookie_period(TimePoint now) const;
   void close_session(std::uint64_t id);
 
-  crypto::KeyPair server_;
+  HandshakeKeys keys_;
   GateConfig config_;
   crypto::RandomSource random_;
   crypto::AddressValidator cookies_;
-  crypto::Key reset_key_{};
   RateLimiter per_source_;
   TokenBucket handshakes_;
   std::unordered_map<std::uint64_t, Session> sessions_;  ///< by session id
   std::unordered_map<Endpoint, std::uint64_t, EndpointHash> by_endpoint_;
-  std::unordered_map<std::string, Stamp> stamps_;  ///< by client key (raw bytes)
+  std::unordered_map<std::string, Stamp> stamps_;          ///< by client key (raw bytes)
+  std::vector<HandshakeJob> jobs_;                         ///< not yet taken
+  std::unordered_map<std::uint64_t, InFlight> in_flight_;  ///< by ticket
+  std::unordered_map<Endpoint, std::uint64_t, EndpointHash> in_flight_at_;  ///< latest ticket
+  std::uint64_t last_ticket_ = 0;
+  bool offload_ = false;
   std::unordered_map<Endpoint, TimePoint, EndpointHash> last_reset_;
   std::function<std::optional<crypto::Key>(const Endpoint&)> key_lookup_;
   std::map<std::string, std::uint64_t> drops_;

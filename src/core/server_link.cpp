@@ -22,7 +22,24 @@ std::string text(const Bytes& b) {
 
 ServerLink::ServerLink(const crypto::KeyPair& self, std::optional<crypto::Key> pinned,
                        crypto::RandomSource random, std::function<std::uint64_t()> clock_ns)
-    : self_(self), pinned_(pinned), random_(std::move(random)), clock_ns_(std::move(clock_ns)) {}
+    : self_(self), pinned_(pinned), random_(std::move(random)), clock_ns_(std::move(clock_ns)) {
+  prepare();
+}
+
+void ServerLink::prepare() {
+  if (pinned_ && !prepared_ && state_ != State::kFailed) prepared_ = write_message1(*pinned_);
+}
+
+std::optional<ServerLink::Message1> ServerLink::write_message1(const crypto::Key& server_key) {
+  auto noise = crypto::NoiseIK::initiator(self_, server_key, view(kNoisePrologue));
+  last_timestamp_ = std::max(last_timestamp_ + 1, clock_ns_());
+  std::string payload;
+  put_u64(payload, last_timestamp_);
+  const auto ephemeral = crypto::generate_keypair(random_);
+  const auto message1 = noise.write_message1(ephemeral, view(payload));
+  if (!message1) return std::nullopt;  // a server key of small order
+  return Message1{server_key, std::move(noise), text(*message1)};
+}
 
 void ServerLink::restart() {
   if (state_ == State::kFailed) return;
@@ -118,18 +135,18 @@ ServerLink::Received ServerLink::on_retry(const RetryFrame& f, TimePoint now,
     return {Event::kKeyChanged, {}};
   }
   candidate_ = f.server_key;
-  noise_ = crypto::NoiseIK::initiator(self_, f.server_key, view(kNoisePrologue));
-  last_timestamp_ = std::max(last_timestamp_ + 1, clock_ns_());
-  std::string payload;
-  put_u64(payload, last_timestamp_);
-  const auto ephemeral = crypto::generate_keypair(random_);
-  const auto message1 = noise_->write_message1(ephemeral, view(payload));
+  // The message written ahead if it is for this key, else one now.
+  auto message1 = std::exchange(prepared_, std::nullopt);
+  if (!message1 || !crypto::equal(message1->server_key, f.server_key)) {
+    message1 = write_message1(f.server_key);
+  }
   if (!message1) {
     ++dropped_;  // a server key of small order: nothing can be agreed with it
     noise_.reset();
     return {};
   }
-  init_ = encode_init(f.cookie, text(*message1));
+  noise_ = std::move(message1->noise);
+  init_ = encode_init(f.cookie, message1->message);
   state_ = State::kInitSent;
   init_since_ = now;
   last_sent_ = now;

@@ -211,6 +211,9 @@ std::string Scenario::run(Totals& totals) {
     w_.completion_delay = between(Duration::zero(), 5ms);
   }
   store_fault_ = uniform() < 0.2 ? uniform() * 0.1 : 0.0;
+  // The handshake worker: half the seeds answer Inits late, as a worker
+  // busy with a storm does (Inits resent, sessions replaced meanwhile).
+  if (uniform() < 0.5) w_.handshake_latency = between(100us, 400ms);
   // Table sync: a batching window from none to 50 ms; a quarter of the
   // seeds run beyond the full-table limit (interest and lookups).
   const Duration batch = uniform() < 0.3 ? Duration::zero() : between(1ms, 50ms);

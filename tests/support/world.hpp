@@ -91,6 +91,7 @@ class World {
     secure_server->gate().on_seal = [this](std::string_view frame, std::string_view plain) {
       sealed_plain_[std::string(frame)] = std::string(plain);
     };
+    handshake_random_ = crypto::seeded_random(next_seed());
     server->start(*memory.load(), now);
     server_alive = true;
     collect();
@@ -105,6 +106,7 @@ class World {
     committing_.clear();
     commit_at_.reset();
     completions_.clear();
+    handshakes_.clear();
   }
 
   // --- clients ------------------------------------------------------------------
@@ -189,6 +191,7 @@ class World {
       if (!wire_.empty()) consider(wire_.begin()->first);
       consider(commit_at_);
       if (!completions_.empty()) consider(completions_.begin()->first);
+      if (!handshakes_.empty()) consider(handshakes_.begin()->first);
       if (server_alive) consider(secure_server->next_deadline());
       for (auto& [port, n] : nodes) {
         if (n.alive) consider(n.session->next_deadline());
@@ -231,6 +234,9 @@ class World {
   FaultyStore store{memory};    ///< the server's store; `store.fault` fails writes
   Duration store_latency{};     ///< time a batch takes to commit
   Duration completion_delay{};  ///< from commit to the server hearing of it
+  /// Time the server's handshake worker takes to answer an Init (zero: the
+  /// gate answers at once; else its jobs complete this much later, in order).
+  Duration handshake_latency{};
   std::uint64_t store_batches = 0, store_commands = 0;
   std::uint64_t password_jobs = 0;  ///< Argon2id jobs the server issued
   std::unique_ptr<ServerCore> server;
@@ -301,6 +307,9 @@ class World {
         }
         continue;
       }
+      for (auto& j : secure_server->take_handshake_jobs()) {
+        handshakes_.emplace(now + handshake_latency, std::move(j));
+      }
       for (auto& c : server->take_store_commands()) store_queue_.push_back(std::move(c));
       if (store_latency != Duration::zero() || completion_delay != Duration::zero()) {
         start_batch();
@@ -337,6 +346,7 @@ class World {
     if (d.to == server_endpoint) {
       if (server_alive) {
         observe();
+        secure_server->offload_handshakes(handshake_latency != Duration::zero());
         secure_server->on_datagram(d.bytes, d.from, now);
       }
       return;
@@ -374,8 +384,20 @@ class World {
     }
   }
 
+  /// The handshake worker: jobs due now are answered, in order.
+  void step_handshakes() {
+    while (server_alive && !handshakes_.empty() && handshakes_.begin()->first <= now) {
+      const HandshakeJob job = std::move(handshakes_.begin()->second);
+      handshakes_.erase(handshakes_.begin());
+      secure_server->on_handshake_done(
+          run_handshake_job(job, secure_server->gate().handshake_keys(), handshake_random_), now);
+      collect();
+    }
+  }
+
   void step() {
     step_store();
+    step_handshakes();
     // Deliver every datagram due now, then fire every deadline due now.
     while (!wire_.empty() && wire_.begin()->first <= now) {
       const InFlight d = std::move(wire_.begin()->second);
@@ -398,6 +420,8 @@ class World {
   std::vector<StoreCommand> committing_;                   ///< the batch being committed
   std::optional<TimePoint> commit_at_;                     ///< when it commits
   std::multimap<TimePoint, StoreCompletion> completions_;  ///< committed, not yet heard
+  std::multimap<TimePoint, HandshakeJob> handshakes_;      ///< at the worker, by completion
+  crypto::RandomSource handshake_random_;                  ///< the worker's ephemeral keys
   std::uint64_t seed_ = 0;
   /// The server's key pair: its server.key, which survives its crashes.
   crypto::KeyPair server_key_ = crypto::generate_keypair(crypto::seeded_random(0x5E4E4));
