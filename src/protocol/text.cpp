@@ -88,7 +88,17 @@ std::string printable(std::string_view text) {
   constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
   std::string out;
   out.reserve(text.size());
+  // Bytes that may start something to replace: C0 controls, DEL, and the
+  // lead bytes of the C1 controls and of the bidirectional controls. Runs
+  // of any other byte are copied whole.
+  const auto ordinary = [](unsigned char c) {
+    return c >= 0x20 && c != 0x7F && c != 0xC2 && c != 0xE2;
+  };
   for (std::size_t i = 0; i < text.size(); ++i) {
+    const std::size_t run = i;
+    while (i < text.size() && ordinary(static_cast<unsigned char>(text[i]))) ++i;
+    out.append(text.substr(run, i - run));
+    if (i == text.size()) break;
     const auto c = static_cast<unsigned char>(text[i]);
     const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0U;
     const auto third = i + 2 < text.size() ? static_cast<unsigned char>(text[i + 2]) : 0U;
