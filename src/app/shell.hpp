@@ -52,8 +52,14 @@ struct ClientOptions {
 int run_server(const ServerOptions& options);
 int run_client(const ClientOptions& options);
 
-/// Writes one log record to stderr as "YYYY-MM-DDTHH:MM:SS.mmmZ LEVEL text"
-/// when `level` is at or above `threshold`.
+/// Writes one log record to stderr through spdlog when `level` is at or
+/// above `threshold`: "YYYY-MM-DDTHH:MM:SS.mmmZ LEVEL text" (UTC), or
+/// "<priority>text" when stderr is the systemd journal (stderr_is_journal).
+/// Thread-safe; each record is flushed at once.
 void write_log(LogLevel threshold, LogLevel level, const std::string& text);
+
+/// True when stderr is the journal's stream: $JOURNAL_STREAM is
+/// "<device>:<inode>" of fd 2 (systemd.exec(5), "JOURNAL_STREAM").
+bool stderr_is_journal();
 
 }  // namespace udpchat

@@ -23,9 +23,8 @@ void SecureServer::on_datagram(std::string_view bytes, const Endpoint& from, Tim
   if (!opened) {
     // Counted with the core's datagrams, so one statistics line says what
     // came in and why it went no further.
-    auto& stats = core_.stats();
-    ++stats.datagrams_in;
-    if (*gate_.last_drop() != '\0') ++stats.dropped[gate_.last_drop()];
+    ++core_.stats().datagrams_in;
+    if (*gate_.last_drop() != '\0') core_.on_dropped(gate_.last_drop(), from);
     return;
   }
   core_.on_datagram(opened->plaintext, from, now,

@@ -99,6 +99,9 @@ class ServerCore {
   void on_password_done(const PasswordOutcome& o, TimePoint now);
 
   [[nodiscard]] ServerStats& stats() { return stats_; }
+  /// A datagram from `from` that the session layer dropped for `cause`
+  /// ("bad_seal", ...): counted and logged at debug like the core's own.
+  void on_dropped(const char* cause, const Endpoint& from) { drop(cause, from); }
   /// Multi-line human-readable statistics.
   [[nodiscard]] std::string stats_report() const;
   [[nodiscard]] std::uint64_t table_version() const { return version_; }
