@@ -38,6 +38,8 @@ constexpr std::array kOptions{
                "datagrams per second one source may send (default 1000)", 1, 1000000},
     OptionSpec{"handshake-rate", "N", K::kInteger, S::kServer,
                "session handshakes per second over all sources (default 2000)", 1, 1000000},
+    OptionSpec{"metrics", "ADDR:PORT", K::kString, S::kServer,
+               "serve the statistics as OpenMetrics on http://ADDR:PORT/metrics"},
     OptionSpec{"key-file", "FILE", K::kString, S::kClient,
                "its secret key (default $XDG_DATA_HOME/udpchat/<nick>.key)"},
     OptionSpec{"server-key", "HEX", K::kString, S::kClient,

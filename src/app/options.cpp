@@ -112,6 +112,25 @@ ServerOptions read_server(const Reader& r, const std::string& port) {
       static_cast<double>(r.integer("rate-limit", static_cast<long long>(kDefaultRateLimit)));
   o.handshake_rate = static_cast<double>(
       r.integer("handshake-rate", static_cast<long long>(kDefaultHandshakeRate)));
+  if (r.has("metrics")) {
+    // ADDR:PORT, an IPv6 address in brackets: [::1]:9100.
+    const std::string v = r.text("metrics");
+    const auto colon = v.rfind(':');
+    std::string host = colon == std::string::npos ? "" : v.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);
+    }
+    unsigned char buf[16];
+    if (colon == std::string::npos || (inet_pton(AF_INET, host.c_str(), buf) != 1 &&
+                                       inet_pton(AF_INET6, host.c_str(), buf) != 1)) {
+      throw UsageError{r.label("metrics") +
+                       " must be ADDR:PORT with a numeric address, e.g. 127.0.0.1:9100 or "
+                       "[::1]:9100 (got '" +
+                       v + "')"};
+    }
+    o.metrics_host = host;
+    o.metrics_port = parse_port(r.label("metrics") + " port", v.substr(colon + 1));
+  }
   o.common = read_common(r, LogLevel::kInfo);
   return o;
 }

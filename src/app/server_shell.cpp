@@ -9,16 +9,19 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <iostream>
 #include <random>
 
 #include <sys/socket.h>
 
 #include "app/job_worker.hpp"
+#include "app/metrics_http.hpp"
 #include "app/net.hpp"
 #include "app/shell.hpp"
 #include "core/secure_server.hpp"
 #include "core/server_core.hpp"
+#include "core/server_metrics.hpp"
 #include "crypto/key_file.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_writer.hpp"
@@ -93,6 +96,11 @@ class ServerShell {
     handshakes_.stop();
     passwords_.stop();
     writer_.stop();
+  }
+
+  /// The store writer's figures, for the metrics page (thread-safe).
+  [[nodiscard]] StoreWriterFigures writer_figures() const {
+    return {writer_.commands(), writer_.batches()};
   }
 
   /// One statistics line: store commands and the transactions (group
@@ -297,15 +305,46 @@ int run_server(const ServerOptions& options) {
     return 1;
   }
   core.start(*state, Clock::now());
+  const std::string listening = to_endpoint(socket.local_endpoint()).to_string();
+  ServerShell shell(io, std::move(socket), secure, **store, level);
+  // manual §6.10: the page is rendered on the event loop's thread, which
+  // owns the state; the HTTP thread waits for it.
+  std::unique_ptr<MetricsHttp> metrics;
+  if (options.metrics_port != 0) {
+    try {
+      metrics = std::make_unique<MetricsHttp>(
+          options.metrics_host, options.metrics_port,
+          [&io, &secure, &shell]() -> std::optional<std::string> {
+            auto done = std::make_shared<std::promise<std::string>>();
+            auto page = done->get_future();
+            asio::post(io, [done, &secure, &shell] {
+              done->set_value(openmetrics_text(secure, shell.writer_figures()));
+            });
+            if (page.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+              return std::nullopt;
+            }
+            return page.get();
+          });
+    } catch (const std::runtime_error& e) {
+      std::cerr << "udpchat: " << e.what() << "\n";
+      shell.stop_writer();
+      return 1;
+    }
+  }
   std::error_code fs_ec;
   const auto data_dir = std::filesystem::absolute(options.data_dir, fs_ec).lexically_normal();
-  std::printf("udpchat server listening on %s, data directory %s\n",
-              to_endpoint(socket.local_endpoint()).to_string().c_str(), data_dir.c_str());
+  std::printf("udpchat server listening on %s, data directory %s\n", listening.c_str(),
+              data_dir.c_str());
   std::fflush(stdout);
   write_log(level, LogLevel::kInfo,
             "server key " + crypto::to_hex(key->public_key) + " (" + key_path + ")");
-  ServerShell shell(io, std::move(socket), secure, **store, level);
+  if (metrics) {
+    write_log(level, LogLevel::kInfo,
+              "metrics on http://" + options.metrics_host + ":" +
+                  std::to_string(options.metrics_port) + "/metrics");
+  }
   shell.run();
+  metrics.reset();  // no page is asked of a stopped event loop
   shell.stop_writer();
   for (const auto& rec : core.take_logs()) {
     write_log(level, rec.level, rec.text);

@@ -34,6 +34,8 @@ struct ServerOptions {
   std::size_t fanout_window = kDefaultFanoutWindow;  ///< manual §4.9
   double rate_limit = kDefaultRateLimit;             ///< datagrams/s per source (manual §9)
   double handshake_rate = kDefaultHandshakeRate;     ///< handshakes/s, all sources
+  std::string metrics_host;  ///< --metrics ADDR:PORT (manual §6.10); empty: none
+  std::uint16_t metrics_port = 0;
 };
 
 struct ClientOptions {
@@ -43,9 +45,9 @@ struct ClientOptions {
   std::uint16_t server_port = 0;
   std::uint16_t client_port = 0;
   std::size_t max_pending = kDefaultMaxPendingPerPeer;
-  std::string key_file;    ///< empty: $XDG_DATA_HOME/udpchat/<nick>.key
-  std::string server_key;  ///< 64 hex digits, or empty: known_servers (manual §9)
-  std::string password;    ///< manual §9: --password=<password>, or empty
+  std::string key_file;       ///< empty: $XDG_DATA_HOME/udpchat/<nick>.key
+  std::string server_key;     ///< 64 hex digits, or empty: known_servers (manual §9)
+  std::string password;       ///< manual §9: --password=<password>, or empty
   bool ask_password = false;  ///< --password alone: asked on the terminal, without echo
 };
 
