@@ -6,6 +6,10 @@
 // the typed line under each incoming message (manual §4). Otherwise a reader
 // thread reads whole lines (pipes, files, /dev/null all work; epoll cannot
 // watch regular files) and posts them to the io thread.
+//
+// manual §4.10: with --json each event is one JSON object per line instead
+// of its ">>> " line, and standard input is read as whole lines even on a
+// terminal (no prompt, no line editing), so a program sees only JSON.
 #include <asio.hpp>
 
 #include <editline/readline.h>
@@ -24,6 +28,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include "app/client_identity.hpp"
+#include "app/json_events.hpp"
 #include "app/net.hpp"
 #include "app/shell.hpp"
 
@@ -43,7 +48,7 @@ class ClientShell {
  public:
   ClientShell(std::shared_ptr<asio::io_context> io, udp::socket socket, SecureClient& session,
               LogLevel level, std::string known_servers, std::string server_name,
-              std::string known_peers)
+              std::string known_peers, bool json)
       : known_peers_(std::move(known_peers)),
         io_(std::move(io)),
         socket_(std::move(socket)),
@@ -53,7 +58,8 @@ class ClientShell {
         timer_(*io_),
         signals_(*io_, SIGINT, SIGTERM),
         level_(level),
-        tty_(isatty(STDIN_FILENO) == 1),
+        json_(json),
+        tty_(!json && isatty(STDIN_FILENO) == 1),
         stdin_(*io_) {}
 
   int run() {
@@ -188,14 +194,15 @@ class ClientShell {
   }
 
   // --- output -------------------------------------------------------------------
-  void print_lines(const std::vector<std::string>& lines) {
-    if (lines.empty()) return;
+  void print_events(const std::vector<UserEvent>& events) {
+    if (events.empty()) return;
     if (tty_ && !done_) {
       // Clear the line being typed, print, then redraw prompt and typed text.
       std::fputs("\r\033[K", stdout);
     }
-    for (const auto& l : lines) {
-      std::fwrite(l.data(), 1, l.size(), stdout);
+    for (const auto& e : events) {
+      const std::string text = json_ ? event_json(e) : e.line;
+      std::fwrite(text.data(), 1, text.size(), stdout);
       std::fputc('\n', stdout);
     }
     // A password prompt among them: the echo goes off before it shows, so
@@ -216,7 +223,7 @@ class ClientShell {
     for (const auto& rec : session_.take_logs()) {
       write_log(level_, rec.level, rec.text);
     }
-    print_lines(session_.take_lines());
+    print_events(session_.take_events());
     for (const auto& [nick_key, key] : session_.session().take_new_pins()) {
       // manual §8: a peer's key pinned at first sight, or trusted anew.
       if (auto r = crypto::pin_server_key(known_peers_, nick_key, key); !r) {
@@ -286,7 +293,8 @@ class ClientShell {
       if (ec || done_) return;
       if (quit_requested_) {
         // Second signal: leave at once.
-        std::fputs(">>> [Exiting]\n", stdout);
+        const UserEvent exiting{"exiting", {}, ">>> [Exiting]"};
+        std::fputs(((json_ ? event_json(exiting) : exiting.line) + "\n").c_str(), stdout);
         std::fflush(stdout);
         std::_Exit(1);
       }
@@ -308,6 +316,7 @@ class ClientShell {
   asio::steady_timer timer_;
   asio::signal_set signals_;
   LogLevel level_;
+  bool json_;  ///< --json: events as JSON lines, input as whole lines
   bool tty_;
   asio::posix::stream_descriptor stdin_;
   bool done_ = false;
@@ -380,7 +389,7 @@ int run_client(const ClientOptions& options) {
   config.random = crypto::system_random();  // box nonces: 192 random bits each
   SecureClient session(config, seed, std::move(id->security));
   ClientShell shell(io, std::move(socket), session, level, id->known_servers,
-                    config.server.to_string(), id->known_peers);
+                    config.server.to_string(), id->known_peers, options.json);
   return shell.run();
 }
 

@@ -46,6 +46,8 @@ constexpr std::array kOptions{
                "the server's public key (64 hex digits) instead of known_servers"},
     OptionSpec{"password", "PASSWORD", K::kOptionalString, S::kClient,
                "the nickname's password, to move it to this key; alone: asked, no echo"},
+    OptionSpec{"json", "", K::kFlag, S::kClient,
+               "events on standard output as JSON, one object per line (for scripts, bots)"},
     OptionSpec{"log-level", "LEVEL", K::kString, S::kBoth,
                "trace, debug, info, warn or error (default: server info, client warn)"},
 };

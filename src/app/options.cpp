@@ -169,6 +169,7 @@ ClientOptions read_client(const Reader& r, const std::string& nick,
     o.password = r.text("password");
     o.ask_password = o.password.empty();
   }
+  o.json = r.has("json");
   o.common = read_common(r, LogLevel::kWarn);
   return o;
 }

@@ -49,6 +49,7 @@ struct ClientOptions {
   std::string server_key;     ///< 64 hex digits, or empty: known_servers (manual §9)
   std::string password;       ///< manual §9: --password=<password>, or empty
   bool ask_password = false;  ///< --password alone: asked on the terminal, without echo
+  bool json = false;          ///< manual §4.10: --json, events as JSON lines
 };
 
 int run_server(const ServerOptions& options);

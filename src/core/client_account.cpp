@@ -89,7 +89,7 @@ void ClientSession::account_acked(const Ack& m, RequestKind kind, TimePoint now)
   }
   say("[Account " + config_.nick + " deleted: its nickname is free, " + std::to_string(m.stored) +
       " stored messages deleted.]");
-  say("[Exiting]");
+  say("exiting", "[Exiting]");
   fail_held(now);
   phase_ = Phase::kExited;
   exit_status_ = 0;

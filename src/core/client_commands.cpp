@@ -51,47 +51,48 @@ void ClientSession::execute(std::string_view line, TimePoint now) {
   } else if (word == "quit" || word == "exit") {
     begin_quit(now);
   } else {
-    say("[Unknown command: " + printable(word) + ". Type help for the commands.]");
+    refuse("[Unknown command: " + printable(word) + ". Type help for the commands.]");
   }
 }
 
 void ClientSession::cmd_send(std::string_view args, TimePoint now) {
   const auto [peer, text] = split_word(skip_spaces(args));
   if (peer.empty() || text.empty()) {
-    say("[Usage: send <nick> <message>]");
+    refuse("[Usage: send <nick> <message>]");
     return;
   }
   if (phase_ != Phase::kRegistered && phase_ != Phase::kReconnecting) {
-    say("[You are not registered. Use: reg <nick>]");
+    refuse("[You are not registered. Use: reg <nick>]");
     return;
   }
   if (const std::string problem = message_text_problem(text); !problem.empty()) {
-    say(problem);
+    refuse(problem);
     return;
   }
   const TableEntry* entry = find_peer(peer);
   if (entry == nullptr && !is_valid_nickname(peer)) {
-    say("[Unknown client " + printable(peer) + ".]");
+    refuse("[Unknown client " + printable(peer) + ".]");
     return;
   }
   // A nickname not held is asked of the server first (manual §6.9: lookup).
   if (entry == nullptr && phase_ == Phase::kReconnecting) {
-    say("[Server unreachable: cannot look " + std::string(peer) +
-        " up now; try again when it is back.]");
+    refuse("[Server unreachable: cannot look " + std::string(peer) +
+           " up now; try again when it is back.]");
     return;
   }
   const std::string nick = entry != nullptr ? entry->nick : std::string(peer);
   const std::string key = nickname_key(nick);
   if (const auto it = peers_.find(key);
       it != peers_.end() && it->second.messages.size() >= config_.max_pending_per_peer) {
-    say("[Too many messages waiting for " + nick + " (max " +
-        std::to_string(config_.max_pending_per_peer) + ").]");
+    refuse("[Too many messages waiting for " + nick + " (max " +
+           std::to_string(config_.max_pending_per_peer) + ").]");
     return;
   }
   PeerQueue& q = peers_[key];
   q.messages.push_back({nick, std::string(text), ids_.next()});
   if (q.stage == SendStage::kHeld) {
-    say("[Message for " + nick + " kept until the server is back.]");  // behind the others
+    say("held", "[Message for " + nick + " kept until the server is back.]",
+        {{"to", nick}});  // behind the others
   }
   if (q.stage == SendStage::kIdle) {
     if (entry == nullptr) {
@@ -108,7 +109,7 @@ bool ClientSession::registered_for_command() {
     return false;
   }
   if (phase_ != Phase::kRegistered) {
-    say("[You are not registered. Use: reg <nick>]");
+    refuse("[You are not registered. Use: reg <nick>]");
     return false;
   }
   return true;
@@ -118,14 +119,14 @@ void ClientSession::cmd_dereg(std::string_view args, TimePoint now) {
   // `dereg` alone deregisters oneself, as the classic program did.
   const auto [nick, extra] = split_word(skip_spaces(args));
   if (!skip_spaces(extra).empty()) {
-    say("[Usage: dereg [<nick>]]");
+    refuse("[Usage: dereg [<nick>]]");
     return;
   }
   if (!registered_for_command()) {
     return;
   }
   if (!nick.empty() && nickname_key(nick) != nickname_key(config_.nick)) {
-    say("[You can only deregister yourself (" + config_.nick + ").]");
+    refuse("[You can only deregister yourself (" + config_.nick + ").]");
     return;
   }
   send_deregister(now);
@@ -134,15 +135,15 @@ void ClientSession::cmd_dereg(std::string_view args, TimePoint now) {
 void ClientSession::cmd_reg(std::string_view args, TimePoint now) {
   const auto [nick, extra] = split_word(skip_spaces(args));
   if (nick.empty() || !skip_spaces(extra).empty()) {
-    say("[Usage: reg <nick>]");
+    refuse("[Usage: reg <nick>]");
     return;
   }
   if (!is_valid_nickname(nick)) {
-    say("[Invalid nickname " + printable(nick) + ": use 1 to 32 of A-Z a-z 0-9 _ - .]");
+    refuse("[Invalid nickname " + printable(nick) + ": use 1 to 32 of A-Z a-z 0-9 _ - .]");
     return;
   }
   if (phase_ == Phase::kRegistered) {
-    say("[You are already registered as " + config_.nick + ".]");
+    refuse("[You are already registered as " + config_.nick + ".]");
     return;
   }
   if (phase_ == Phase::kReconnecting) {

@@ -25,7 +25,7 @@ bool ClientSession::server_command_allowed() {
   if (phase_ == Phase::kReconnecting) {
     say_server_unreachable();
   } else {
-    say("[You are not registered. Use: reg <nick>]");
+    refuse("[You are not registered. Use: reg <nick>]");
   }
   return false;
 }
@@ -34,7 +34,7 @@ bool ClientSession::group_name_ok(std::string_view group) {
   if (is_valid_nickname(group)) {
     return true;
   }
-  say("[Invalid group name " + printable(group) + kGroupNameRule);
+  refuse("[Invalid group name " + printable(group) + kGroupNameRule);
   return false;
 }
 
@@ -43,7 +43,7 @@ bool ClientSession::postable(std::string_view text) {
     return false;
   }
   if (const std::string problem = message_text_problem(text); !problem.empty()) {
-    say(problem);
+    refuse(problem);
     return false;
   }
   return true;
@@ -55,7 +55,7 @@ std::string ClientSession::target_name(const OutgoingMessage& msg) {
 
 void ClientSession::cmd_send_all(std::string_view args, TimePoint now) {
   if (args.empty()) {
-    say("[Usage: send_all <message>]");
+    refuse("[Usage: send_all <message>]");
     return;
   }
   if (postable(args)) {
@@ -66,7 +66,7 @@ void ClientSession::cmd_send_all(std::string_view args, TimePoint now) {
 void ClientSession::cmd_send_group(std::string_view args, TimePoint now) {
   const auto [group, text] = split_word(skip_spaces(args));
   if (group.empty() || text.empty()) {
-    say("[Usage: send_group <group> <message>]");
+    refuse("[Usage: send_group <group> <message>]");
     return;
   }
   if (group_name_ok(group) && postable(text)) {
@@ -78,8 +78,8 @@ void ClientSession::queue_post(const std::string& target_key, std::string shown_
                                std::string_view text, TimePoint now) {
   PostQueue& q = posts_[target_key];
   if (q.messages.size() >= config_.max_pending_per_peer) {
-    say("[Too many messages waiting for " + target_name({shown_as, {}, 0}) + " (max " +
-        std::to_string(config_.max_pending_per_peer) + ").]");
+    refuse("[Too many messages waiting for " + target_name({shown_as, {}, 0}) + " (max " +
+           std::to_string(config_.max_pending_per_peer) + ").]");
     return;
   }
   q.messages.push_back({std::move(shown_as), std::string(text), ids_.next()});
@@ -111,14 +111,16 @@ void ClientSession::post_acked(const Ack& m, const std::string& target_key, Time
   const OutgoingMessage& msg = it->second.messages.front();
   switch (m.status) {
     case AckStatus::kSaved:
-      say("[Message received by Server.]");
+      say("posted", "[Message received by Server.]", {{"to", msg.peer}});
       break;
     case AckStatus::kNotMember:
-      say("[You are not in group " + msg.peer + ".]");
+      say("failed", "[You are not in group " + msg.peer + ".]", {{"to", msg.peer}});
       break;
     default:
-      say("[Server could not save the message for " + target_name(msg) + ": " +
-          (m.detail.empty() ? std::string("error") : printable(m.detail)) + "]");
+      say("failed",
+          "[Server could not save the message for " + target_name(msg) + ": " +
+              (m.detail.empty() ? std::string("error") : printable(m.detail)) + "]",
+          {{"to", msg.peer}});
       break;
   }
   it->second.messages.pop_front();
@@ -136,13 +138,15 @@ void ClientSession::post_unanswered(const std::string& target_key, TimePoint now
   q.request_id = 0;
   const std::string target = target_name(q.messages.front());
   if (phase_ == Phase::kOffline || phase_ == Phase::kDeregistering) {
-    say("[Server not responding: the message for " + target + " was not sent.]");
+    say("failed", "[Server not responding: the message for " + target + " was not sent.]",
+        {{"to", q.messages.front().peer}});
     q.messages.pop_front();
     send_front_post(target_key, now);
     maybe_finish_quit(now);
     return;
   }
-  say("[Message for " + target + " kept until the server is back.]");
+  say("held", "[Message for " + target + " kept until the server is back.]",
+      {{"to", q.messages.front().peer}});
   q.held = true;
   server_lost(now);
 }
@@ -150,7 +154,7 @@ void ClientSession::post_unanswered(const std::string& target_key, TimePoint now
 void ClientSession::cmd_membership(std::string_view args, bool join, TimePoint now) {
   const auto [group, extra] = split_word(skip_spaces(args));
   if (group.empty() || !skip_spaces(extra).empty()) {
-    say(join ? "[Usage: join <group>]" : "[Usage: leave <group>]");
+    refuse(join ? "[Usage: join <group>]" : "[Usage: leave <group>]");
     return;
   }
   if (!group_name_ok(group) || !server_command_allowed()) {

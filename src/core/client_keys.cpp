@@ -52,7 +52,7 @@ void ClientSession::note_key(const std::string& nk, const std::string& nick,
   }
   if (changed_.insert(nk).second) {
     hold_told_.erase(nk);
-    say("[Warning: the key of " + nick + " changed.]");
+    say("key_changed", "[Warning: the key of " + nick + " changed.]", {{"nick", nick}});
     log(LogLevel::kWarn, "the key of " + nick + " changed: " + crypto::to_hex(pin->second) +
                              " -> " + crypto::to_hex(*k));
   }
@@ -116,7 +116,7 @@ std::string ClientSession::ack_tag(const crypto::Key& peer, std::uint64_t id, bo
 void ClientSession::cmd_trust(std::string_view args, TimePoint now) {
   const std::string nick(args);
   if (!is_valid_nickname(nick)) {
-    say("[Usage: trust <nick>]");
+    refuse("[Usage: trust <nick>]");
     return;
   }
   const std::string nk = nickname_key(nick);
@@ -148,12 +148,12 @@ void ClientSession::cmd_fingerprint(std::string_view args) {
   }
   const std::string nick(args);
   if (!is_valid_nickname(nick)) {
-    say("[Usage: fingerprint [<nick>]]");
+    refuse("[Usage: fingerprint [<nick>]]");
     return;
   }
   const auto k = key_of(nick);
   if (!k) {
-    say("[No key known for " + nick + ".]");
+    refuse("[No key known for " + nick + ".]");
     return;
   }
   say("[Safety number with " + nick + ": " +

@@ -28,7 +28,7 @@ void ClientSession::server_lost(TimePoint now) {
     return;  // already reconnecting, or never registered, or offline by choice
   }
   phase_ = Phase::kReconnecting;
-  say("[Server unreachable, retrying.]");
+  say("server_unreachable", "[Server unreachable, retrying.]");
   log(LogLevel::kWarn, "server " + config_.server.to_string() + " unreachable; reconnecting");
   next_heartbeat_.reset();
   attempts_ = 0;
@@ -110,7 +110,8 @@ void ClientSession::fail_held(TimePoint now) {
       continue;
     }
     for (const OutgoingMessage& msg : it->second.messages) {
-      say("[Message for " + target_name(msg) + " not sent: server unreachable.]");
+      say("failed", "[Message for " + target_name(msg) + " not sent: server unreachable.]",
+          {{"to", msg.peer}});
     }
     it = posts_.erase(it);
   }
@@ -121,8 +122,10 @@ void ClientSession::fail_held(TimePoint now) {
     }
     const bool untrusted_key = it->second.stage == SendStage::kUntrusted;
     for (const OutgoingMessage& msg : it->second.messages) {
-      say(untrusted_key ? "[Message for " + msg.peer + " not sent: its new key was not trusted.]"
-                        : "[Message for " + msg.peer + " not sent: server unreachable.]");
+      say("failed",
+          untrusted_key ? "[Message for " + msg.peer + " not sent: its new key was not trusted.]"
+                        : "[Message for " + msg.peer + " not sent: server unreachable.]",
+          {{"to", msg.peer}});
     }
     it = peers_.erase(it);
   }

@@ -63,9 +63,10 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         registered_nick_ = config_.nick;
         if (m.total != 0) total_clients_ = m.total;
         first_registration_ = false;
-        say("[Welcome, You are registered.]");
+        say("registered", "[Welcome, You are registered.]", {{"nick", config_.nick}});
         if (table_line_pending_) {
-          say("[Client table updated.]");
+          say("table_updated", "[Client table updated.]",
+              {{"version", static_cast<std::int64_t>(table_version_)}});
           table_line_pending_ = false;
         }
         // Printed with the first stored message, after the table line.
@@ -83,11 +84,11 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         resume_held(now);  // messages held while the server was unreachable
       } else {
         if (m.status == AckStatus::kInUse) {
-          say("[Nickname " + config_.nick + " is already in use.]");
+          say("registration_refused", "[Nickname " + config_.nick + " is already in use.]");
         } else if (m.status == AckStatus::kBadPassword) {
-          say("[Wrong password for nickname " + config_.nick + ".]");
+          say("registration_refused", "[Wrong password for nickname " + config_.nick + ".]");
         } else {
-          say("[Registration refused: " + printable(m.detail) + "]");
+          say("registration_refused", "[Registration refused: " + printable(m.detail) + "]");
         }
         phase_ = Phase::kOffline;
         fail_held(now);
@@ -104,7 +105,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
       return;
     case RequestKind::kDeregister:
       phase_ = Phase::kOffline;
-      say("[You are Offline. Bye.]");
+      say("offline", "[You are Offline. Bye.]");
       // Messages typed before the dereg keep going to their outcome (a
       // direct ack, or the server, which accepts saves from the address
       // the nickname is registered at even when it is offline).
@@ -145,23 +146,25 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
       const std::string peer = q.messages.front().peer;
       switch (m.status) {
         case AckStatus::kSaved:
-          say("[Messages received by the server and saved]");
+          say("saved", "[Messages received by the server and saved]", {{"to", peer}});
           finish_front(req.peer_key, now);
           return;
         case AckStatus::kExists:
-          say("[Client " + peer + " exists!!]");
+          say("exists", "[Client " + peer + " exists!!]", {{"nick", peer}});
           // The server relays it itself and then sends a Notice; wait for
           // it (bounded) so this peer still sees our messages in order.
           q.stage = SendStage::kAwaitingRelay;
           q.relay_guard = now + config_.ack_timeout * (config_.server_retries + 2);
           return;
         case AckStatus::kUnknown:
-          say("[Unknown client " + peer + ".]");
+          say("failed", "[Unknown client " + peer + ".]", {{"to", peer}});
           finish_front(req.peer_key, now);
           return;
         default:
-          say("[Server could not save the message for " + peer + ": " +
-              (m.detail.empty() ? std::string("error") : printable(m.detail)) + "]");
+          say("failed",
+              "[Server could not save the message for " + peer + ": " +
+                  (m.detail.empty() ? std::string("error") : printable(m.detail)) + "]",
+              {{"to", peer}});
           finish_front(req.peer_key, now);
           return;
       }

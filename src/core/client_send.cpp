@@ -41,7 +41,8 @@ void ClientSession::dispatch_front(const std::string& peer_key, TimePoint now) {
   }
   const auto box = key ? seal_for(msg.peer, *key, msg.mid, msg.text) : std::nullopt;
   if (!box) {
-    say("[Message to " + msg.peer + " not sent: its key is not known.]");
+    say("failed", "[Message to " + msg.peer + " not sent: its key is not known.]",
+        {{"to", msg.peer}});
     finish_front(peer_key, now);
     return;
   }
@@ -56,7 +57,8 @@ void ClientSession::dispatch_front(const std::string& peer_key, TimePoint now) {
     return;
   }
   if (phase_ == Phase::kReconnecting) {
-    say("[" + msg.peer + " is offline, message kept until the server is back.]");
+    say("held", "[" + msg.peer + " is offline, message kept until the server is back.]",
+        {{"to", msg.peer}});
   }
   save_at_server(peer_key, now);
 }
@@ -71,7 +73,8 @@ void ClientSession::save_at_server(const std::string& peer_key, TimePoint now) {
   const auto key = key_of(msg.peer);
   auto box = key ? seal_for(msg.peer, *key, msg.mid, msg.text) : std::nullopt;
   if (!box) {
-    say("[Message to " + msg.peer + " not sent: its key is not known.]");
+    say("failed", "[Message to " + msg.peer + " not sent: its key is not known.]",
+        {{"to", msg.peer}});
     finish_front(peer_key, now);
     return;
   }
@@ -115,7 +118,8 @@ void ClientSession::handle(const Ack& m, const Endpoint& from, TimePoint now) {
     const std::string peer_key = d->second;
     direct_.erase(d);
     PeerQueue& q = peers_.at(peer_key);
-    say("[Message received by " + q.messages.front().peer + ".]");
+    say("delivered", "[Message received by " + q.messages.front().peer + ".]",
+        {{"to", q.messages.front().peer}});
     finish_front(peer_key, now);
     return;
   }
@@ -147,7 +151,7 @@ void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
   outgoing_.push_back(
       {from, encode(Ack{m.id, AckStatus::kOk, 0, {}, 0, ack_tag(*key, m.id, true)})});
   if (shown_.first_time(shown_key(m.from, m.id), now)) {
-    say(m.from + ": " + printable(*text));
+    show_message({m.from, m.id, {}, std::move(*text), 0, true});
   }
 }
 
@@ -192,39 +196,48 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
     return;
   }
   std::string text = m.text;
-  std::string unverified;
-  if (m.box.empty() && m.group.empty()) {
-    // A direct message saved before end-to-end encryption (an upgraded
-    // store): the server's word only.
-    unverified = "[Not end-to-end verified] ";
-  }
+  // A direct message without a box was saved before end-to-end
+  // encryption (an upgraded store): the server's word only.
+  const bool verified = !(m.box.empty() && m.group.empty());
   if (!m.box.empty()) {
     // manual §8: sealed by its sender for us, under the key its nickname
     // holds.
     auto opened = open_from(m.from, *key, m.mid, m.box);
     if (!opened) {
       // Acked all the same: kept, it would come back forever.
-      say("[A message from " + m.from + " could not be verified and was dropped.]");
+      say("dropped", "[A message from " + m.from + " could not be verified and was dropped.]",
+          {{"from", m.from}});
       return;
     }
     text = std::move(*opened);
   }
+  show_message({m.from, m.mid, m.group, std::move(text), m.saved_at_ms, verified});
+}
+
+void ClientSession::show_message(const IncomingMessage& msg) {
   // manual §4.9: channel and group messages carry where they were sent.
   std::string where;
-  if (m.group == kEveryone) {
+  if (msg.group == kEveryone) {
     where = "[Channel] ";
-  } else if (!m.group.empty()) {
-    where = "[" + m.group + "] ";
+  } else if (!msg.group.empty()) {
+    where = "[" + msg.group + "] ";
   }
-  if (m.saved_at_ms != 0) {
+  const std::string unverified = msg.verified ? "" : "[Not end-to-end verified] ";
+  std::vector<EventField> fields{{"from", msg.from}, {"text", msg.text}};
+  if (!msg.group.empty()) fields.push_back({"group", msg.group});
+  if (!msg.verified) fields.push_back({"verified", false});
+  if (msg.saved_at_ms != 0) {
     if (stored_announced_) {
-      say("[You Have Messages]");
+      say("stored_messages", "[You Have Messages]");
       stored_announced_ = false;
     }
-    say(unverified + where + m.from + ": " + config_.format_time(m.saved_at_ms) + " " +
-        printable(text));
+    fields.push_back({"saved_at_ms", msg.saved_at_ms});
+    say("message",
+        unverified + where + msg.from + ": " + config_.format_time(msg.saved_at_ms) + " " +
+            printable(msg.text),
+        std::move(fields));
   } else {
-    say(unverified + where + m.from + ": " + printable(text));
+    say("message", unverified + where + msg.from + ": " + printable(msg.text), std::move(fields));
   }
 }
 
@@ -234,7 +247,7 @@ void ClientSession::handle(const Notice& m, const Endpoint& from, TimePoint now)
     return;
   }
   if (m.kind == NoticeKind::kShutdown) {
-    say("[Server is shutting down.]");
+    say("server_shutdown", "[Server is shutting down.]");
     // manual §6.6: keep running and register again once it is back.
     for (auto it = requests_.begin(); it != requests_.end();) {
       if (it->second.kind == RequestKind::kHeartbeat) {
@@ -259,12 +272,13 @@ void ClientSession::handle(const Notice& m, const Endpoint& from, TimePoint now)
     // after finding the peer alive: say so first, as the ack would have.
     sender_.cancel(it->second.request_id);
     requests_.erase(it->second.request_id);
-    say("[Client " + it->second.messages.front().peer + " exists!!]");
+    say("exists", "[Client " + it->second.messages.front().peer + " exists!!]",
+        {{"nick", it->second.messages.front().peer}});
   }
   if (m.kind == NoticeKind::kDelivered) {
-    say("[Message received by " + m.nick + ".]");
+    say("delivered", "[Message received by " + m.nick + ".]", {{"to", m.nick}});
   } else {
-    say("[Messages received by the server and saved]");
+    say("saved", "[Messages received by the server and saved]", {{"to", m.nick}});
   }
   if (ours) {
     finish_front(key, now);

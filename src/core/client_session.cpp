@@ -52,7 +52,11 @@ ClientSession::ClientSession(ClientConfig config, std::uint64_t id_seed)
 // --- output helpers ----------------------------------------------------------
 
 void ClientSession::say(std::string text) {
-  lines_.push_back(std::string(kPrefix) + text);
+  say("info", std::move(text));
+}
+
+void ClientSession::say(std::string_view kind, std::string text, std::vector<EventField> fields) {
+  events_.push_back({std::string(kind), std::move(fields), std::string(kPrefix) + text});
 }
 
 void ClientSession::log(LogLevel level, std::string text) {
@@ -60,16 +64,16 @@ void ClientSession::log(LogLevel level, std::string text) {
 }
 
 void ClientSession::fail_server_not_responding() {
-  say("[Server not responding]");
-  say("[Exiting]");
+  say("server_not_responding", "[Server not responding]");
+  say("exiting", "[Exiting]");
   exit_status_ = 1;
   phase_ = Phase::kExited;
 }
 
 void ClientSession::fail(std::string line) {
   if (phase_ == Phase::kExited) return;
-  say(std::move(line));
-  say("[Exiting]");
+  say("error", std::move(line));
+  say("exiting", "[Exiting]");
   exit_status_ = 1;
   phase_ = Phase::kExited;
 }
@@ -128,15 +132,14 @@ void ClientSession::maybe_finish_quit(TimePoint now) {
   }
   // Messages already typed get their outcome before we leave (manual §5);
   // those held for an unreachable server are told they were not sent.
-  const bool sends_in_flight =
-      std::any_of(peers_.begin(), peers_.end(),
-                  [](const auto& p) {
-                    return p.second.stage != SendStage::kIdle &&
-                           p.second.stage != SendStage::kHeld &&
-                           p.second.stage != SendStage::kUntrusted;
-                  }) ||
-      std::any_of(posts_.begin(), posts_.end(),
-                  [](const auto& p) { return p.second.request_id != 0; });
+  const bool sends_in_flight = std::any_of(peers_.begin(), peers_.end(),
+                                           [](const auto& p) {
+                                             return p.second.stage != SendStage::kIdle &&
+                                                    p.second.stage != SendStage::kHeld &&
+                                                    p.second.stage != SendStage::kUntrusted;
+                                           }) ||
+                               std::any_of(posts_.begin(), posts_.end(),
+                                           [](const auto& p) { return p.second.request_id != 0; });
   if (sends_in_flight) {
     return;
   }
@@ -206,9 +209,11 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
     direct_.erase(d);
     const std::string& peer = peers_.at(peer_key).messages.front().peer;
     if (phase_ == Phase::kReconnecting) {
-      say("[No ACK from " + peer + ", message kept until the server is back.]");
+      say("no_ack", "[No ACK from " + peer + ", message kept until the server is back.]",
+          {{"to", peer}, {"held", true}});
     } else {
-      say("[No ACK from " + peer + ", message sent to server.]");
+      say("no_ack", "[No ACK from " + peer + ", message sent to server.]",
+          {{"to", peer}, {"held", false}});
     }
     save_at_server(peer_key, now);
     return;
@@ -269,11 +274,12 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
       }
       const std::string peer = q->second.messages.front().peer;
       if (phase_ == Phase::kOffline || phase_ == Phase::kDeregistering) {
-        say("[Server not responding: the message for " + peer + " was not sent.]");
+        say("failed", "[Server not responding: the message for " + peer + " was not sent.]",
+            {{"to", peer}});
         finish_front(req.peer_key, now);
         return;
       }
-      say("[Message for " + peer + " kept until the server is back.]");
+      say("held", "[Message for " + peer + " kept until the server is back.]", {{"to", peer}});
       hold_for_server(req.peer_key,
                       req.kind == RequestKind::kSave ? SendStage::kSaving : SendStage::kLookingUp,
                       now);

@@ -3,8 +3,9 @@
 // Doors (STYLE.md): feed it typed lines (`on_line`), the end of input or a
 // signal (`on_quit`), datagrams (`on_datagram`) and the passing of time
 // (`on_timeout` at `next_deadline()`); take from it datagrams to send
-// (`take_outgoing`), lines for the user (`take_lines`, each starting with
-// ">>> "), log records (`take_logs`), and, once, an exit status.
+// (`take_outgoing`), events for the user (`take_events`, each with its
+// ">>> " line; `take_lines` gives the lines alone), log records
+// (`take_logs`), and, once, an exit status.
 //
 // Guarantees (manual §5): commands act in the order typed; a send to a peer
 // waits for the outcome of the previous send to that peer; a message is
@@ -34,6 +35,7 @@
 #include "core/rate_limit.hpp"
 #include "core/reliable.hpp"
 #include "core/time.hpp"
+#include "core/user_event.hpp"
 #include "crypto/e2e.hpp"
 #include "crypto/sodium.hpp"
 #include "protocol/limits.hpp"
@@ -104,7 +106,14 @@ class ClientSession {
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
   std::vector<Outgoing> take_outgoing() { return std::exchange(outgoing_, {}); }
-  std::vector<std::string> take_lines() { return std::exchange(lines_, {}); }
+  /// The events since the last call, in order (manual §4.10).
+  std::vector<UserEvent> take_events() { return std::exchange(events_, {}); }
+  /// The lines of take_events() alone (each starts with ">>> ").
+  std::vector<std::string> take_lines() {
+    std::vector<std::string> lines;
+    for (auto& e : take_events()) lines.push_back(std::move(e.line));
+    return lines;
+  }
   std::vector<LogRecord> take_logs() { return std::exchange(logs_, {}); }
   /// Ends the client at once with `line` (and "[Exiting]"), status 1: for
   /// what the layer below finds fatal (the server's key changed).
@@ -223,7 +232,24 @@ class ClientSession {
                            ///< kJoin, kLeave: the group as typed
   };
 
+  /// One event of kind "info" with the line ">>> " + text.
   void say(std::string text);
+  /// A message taken from a peer or the server, opened, to show.
+  struct IncomingMessage {
+    std::string from;              ///< the sender's nickname
+    std::uint64_t mid = 0;         ///< the sender's message id
+    std::string group;             ///< empty (direct), kEveryone or the group
+    std::string text;              ///< the opened text (valid or not: printed with printable)
+    std::int64_t saved_at_ms = 0;  ///< when the server saved it (0: live)
+    bool verified = true;          ///< false: not end-to-end verified (an old stored message)
+  };
+  /// The "message" event of `msg` (and "[You Have Messages]" before the
+  /// first stored one).
+  void show_message(const IncomingMessage& msg);
+  /// One event of `kind` with `fields` and the line ">>> " + text.
+  void say(std::string_view kind, std::string text, std::vector<EventField> fields = {});
+  /// A typed command refused (kind "error"): nothing was sent.
+  void refuse(std::string text) { say("error", std::move(text)); }
   void log(LogLevel level, std::string text);
   void fail_server_not_responding();
   void process_input(TimePoint now);
@@ -403,7 +429,7 @@ class ClientSession {
   std::set<std::string> hold_told_;        ///< told that its messages wait for trust
 
   std::vector<Outgoing> outgoing_;
-  std::vector<std::string> lines_;
+  std::vector<UserEvent> events_;
   std::vector<LogRecord> logs_;
   std::uint64_t dropped_ = 0;
 };

@@ -34,7 +34,9 @@ void ClientSession::merge_row(const TableEntry& row) {
       if (const auto q = peers_.find(nk);
           q != peers_.end() && q->second.stage == SendStage::kUntrusted) {
         for (const OutgoingMessage& m : q->second.messages) {
-          say("[Message for " + m.peer + " not sent: the account " + row.nick + " was deleted.]");
+          say("failed",
+              "[Message for " + m.peer + " not sent: the account " + row.nick + " was deleted.]",
+              {{"to", m.peer}});
         }
         peers_.erase(q);
       }
@@ -90,7 +92,8 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
   if (phase_ == Phase::kRegistering || (phase_ == Phase::kReconnecting && attempt_id_ != 0)) {
     table_line_pending_ = true;
   } else {
-    say("[Client table updated.]");
+    say("table_updated", "[Client table updated.]",
+        {{"version", static_cast<std::int64_t>(table_version_)}});
   }
   // manual §6.6: a registered client that finds itself offline re-registers.
   const TableEntry* self = find_peer(config_.nick);
@@ -121,7 +124,9 @@ void ClientSession::lookup_done(const std::string& peer_key, const std::vector<T
   PeerQueue& q = it->second;
   const TableEntry* entry = find_peer(peer_key);
   if (entry == nullptr) {
-    for (const OutgoingMessage& msg : q.messages) say("[Unknown client " + msg.peer + ".]");
+    for (const OutgoingMessage& msg : q.messages) {
+      say("failed", "[Unknown client " + msg.peer + ".]", {{"to", msg.peer}});
+    }
     peers_.erase(it);
     maybe_finish_quit(now);
     return;
@@ -154,8 +159,12 @@ void ClientSession::handle(const Rows& m, const Endpoint& from, TimePoint now) {
     return;
   }
   for (const TableEntry& e : rows) {
-    say(e.nick + " " + Endpoint{e.address, e.port}.to_string() +
-        (e.online ? " online" : " offline"));
+    say("client",
+        e.nick + " " + Endpoint{e.address, e.port}.to_string() +
+            (e.online ? " online" : " offline"),
+        {{"nick", e.nick},
+         {"address", Endpoint{e.address, e.port}.to_string()},
+         {"online", e.online}});
   }
   say("[" + std::to_string(rows.size()) + " of " + std::to_string(m.matches) + " clients shown.]");
 }
@@ -166,7 +175,7 @@ void ClientSession::cmd_list(std::string_view args, TimePoint now) {
   while (!prefix.empty() && prefix.back() == ' ') prefix.remove_suffix(1);
   if (!prefix.empty()) {
     if (!is_valid_nickname(prefix)) {
-      say("[Usage: list [<prefix>]: a prefix is 1 to 32 of A-Z a-z 0-9 _ - .]");
+      refuse("[Usage: list [<prefix>]: a prefix is 1 to 32 of A-Z a-z 0-9 _ - .]");
       return;
     }
     if (phase_ == Phase::kReconnecting) {
@@ -174,7 +183,7 @@ void ClientSession::cmd_list(std::string_view args, TimePoint now) {
       return;
     }
     if (phase_ != Phase::kRegistered && phase_ != Phase::kOffline) {
-      say("[You are not registered. Use: reg <nick>]");
+      refuse("[You are not registered. Use: reg <nick>]");
       return;
     }
     const std::uint64_t id = ids_.next();
@@ -186,8 +195,12 @@ void ClientSession::cmd_list(std::string_view args, TimePoint now) {
     return;
   }
   for (const auto& [key, e] : table_) {
-    say(e.nick + " " + Endpoint{e.address, e.port}.to_string() +
-        (e.online ? " online" : " offline"));
+    say("client",
+        e.nick + " " + Endpoint{e.address, e.port}.to_string() +
+            (e.online ? " online" : " offline"),
+        {{"nick", e.nick},
+         {"address", Endpoint{e.address, e.port}.to_string()},
+         {"online", e.online}});
   }
   // The count is the server's as of the last table, lookup or heartbeat.
   if (total_clients_ > table_.size()) {

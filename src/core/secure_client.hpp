@@ -43,6 +43,7 @@ class SecureClient {
   /// The session's datagrams, those to the server through the link.
   std::vector<Outgoing> take_outgoing(TimePoint now);
   std::vector<std::string> take_lines() { return session_.take_lines(); }
+  std::vector<UserEvent> take_events() { return session_.take_events(); }
   std::vector<LogRecord> take_logs() { return session_.take_logs(); }
   [[nodiscard]] std::optional<int> exit_status() const { return session_.exit_status(); }
 

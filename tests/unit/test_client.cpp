@@ -5,84 +5,13 @@
 #include <algorithm>
 
 #include "crypto/fingerprint.hpp"
+#include "support/client_fixture.hpp"
 #include "support/doctest_print.hpp"
 #include "support/world.hpp"
 
 using namespace udpchat;
 using namespace std::chrono_literals;
-
-namespace {
-
-const Endpoint kServer{"127.0.0.1", 9000};
-const TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
-
-const crypto::KeyPair kAliceKey = crypto::generate_keypair(crypto::seeded_random(11));
-const crypto::KeyPair kBobKey = crypto::generate_keypair(crypto::seeded_random(12));
-const crypto::KeyPair kCarolKey = crypto::generate_keypair(crypto::seeded_random(13));
-
-std::string key_bytes(const crypto::KeyPair& k) {
-  return {k.public_key.begin(), k.public_key.end()};
-}
-
-/// The row of `nick` with its key, as the server sends it.
-TableEntry row(const std::string& nick, std::uint16_t port, bool online,
-               const crypto::KeyPair& key) {
-  return {nick, "127.0.0.1", port, online, 0, key_bytes(key)};
-}
-
-/// `text` sealed by bob for alice as message `mid` (what bob's client sends).
-std::string bob_box(std::uint64_t mid, const std::string& text) {
-  const auto keys = crypto::peer_keys(kBobKey, kAliceKey.public_key);
-  const auto box =
-      crypto::seal_box(keys->send, crypto::as_bytes(e2e_associated_data("bob", "alice", mid)),
-                       crypto::as_bytes(text), crypto::seeded_random(mid));
-  return {box.begin(), box.end()};
-}
-
-/// What alice sealed for bob, as bob's client opens it.
-std::string bob_opens(const std::string& box, std::uint64_t mid) {
-  const auto keys = crypto::peer_keys(kBobKey, kAliceKey.public_key);
-  const auto text =
-      crypto::open_box(keys->receive, crypto::as_bytes(e2e_associated_data("alice", "bob", mid)),
-                       crypto::as_bytes(box));
-  REQUIRE(text);
-  return {text->begin(), text->end()};
-}
-
-/// bob's ack of alice's direct message `mid`, with its tag.
-Ack bob_ack(std::uint64_t mid) {
-  const auto keys = crypto::peer_keys(kBobKey, kAliceKey.public_key);
-  return Ack{mid, AckStatus::kOk, 0, {}, 0, e2e_ack_tag(keys->send, mid)};
-}
-
-// A client registered as alice whose table holds alice and bob (online).
-struct Registered {
-  ClientSession s{ClientConfig{.nick = "alice", .server = kServer, .key = kAliceKey}, 1000};
-  Registered() {
-    s.start(kT0);
-    const auto out = s.take_outgoing();
-    REQUIRE(out.size() == 1);
-    const auto reg = decode(out[0].bytes);
-    REQUIRE(reg);
-    const auto id = std::get<Register>(*reg).id;
-    s.on_datagram(encode(Ack{id, AckStatus::kOk, 0, {}}), kServer, kT0);
-    TablePart t{
-        500, 1, 0, 1, {row("alice", 6001, true, kAliceKey), row("bob", 6002, true, kBobKey)}};
-    s.on_datagram(encode(t), kServer, kT0);
-    s.take_outgoing();
-    const auto lines = s.take_lines();
-    REQUIRE(lines == std::vector<std::string>{">>> [Welcome, You are registered.]",
-                                              ">>> [Client table updated.]"});
-  }
-  std::vector<std::string> type(const std::string& line) {
-    s.on_line(line, kT0);
-    return s.take_lines();
-  }
-};
-
-using Lines = std::vector<std::string>;
-
-}  // namespace
+using namespace udpchat::test;
 
 TEST_SUITE("client") {
   TEST_CASE("mistakes get one clear line and send nothing") {
@@ -345,15 +274,16 @@ TEST_SUITE("client") {
     c.s.take_outgoing();
     // Sealed under the new key (carol's): neither shown nor acked yet.
     const auto keys = crypto::peer_keys(kCarolKey, kAliceKey.public_key);
-    const auto box = crypto::seal_box(keys->send,
-                                      crypto::as_bytes(e2e_associated_data("bob", "alice", 70)),
-                                      crypto::as_bytes(std::string("new me")), crypto::seeded_random(6));
+    const auto box =
+        crypto::seal_box(keys->send, crypto::as_bytes(e2e_associated_data("bob", "alice", 70)),
+                         crypto::as_bytes(std::string("new me")), crypto::seeded_random(6));
     const Deliver d{903, "bob", 70, {}, 1, {}, std::string(box.begin(), box.end())};
     c.s.on_datagram(encode(d), kServer, kT0);
     CHECK(c.s.take_lines() == Lines{">>> [Messages from bob wait too, until you type trust bob.]"});
     CHECK(c.s.take_outgoing().empty());
     // Under the old, pinned key it still opens.
-    c.s.on_datagram(encode(Deliver{904, "bob", 71, {}, 1, {}, bob_box(71, "old me")}), kServer, kT0);
+    c.s.on_datagram(encode(Deliver{904, "bob", 71, {}, 1, {}, bob_box(71, "old me")}), kServer,
+                    kT0);
     const auto shown = c.s.take_lines();
     REQUIRE(shown.size() == 1);
     CHECK(shown[0].starts_with(">>> bob: "));
