@@ -107,6 +107,7 @@ std::expected<ClientIdentity, IdentityError> load_client_identity(const ClientOp
   }
   id.security.known_servers = id.known_servers;
   id.known_peers = (dir / "known_peers").string();
+  id.key_file = key_file;
   auto pins = crypto::load_pins(id.known_peers);
   if (!pins) return std::unexpected(IdentityError{pins.error()});
   id.pins = std::move(*pins);

@@ -20,6 +20,7 @@ struct ClientIdentity {
   std::string known_servers;                ///< its path; empty with --server-key
   std::string known_peers;                  ///< its path
   std::string password;                     ///< empty: none
+  std::string key_file;                     ///< its path (the client's store lives beside it)
 };
 
 /// Why the identity could not be had: the line for standard error (without

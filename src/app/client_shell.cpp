@@ -35,6 +35,8 @@
 #include "core/secure_client.hpp"
 #include "crypto/key_file.hpp"
 #include "protocol/text.hpp"
+#include "store/batch_writer.hpp"
+#include "store/sqlite_client_store.hpp"
 
 namespace udpchat {
 namespace {
@@ -48,7 +50,7 @@ class ClientShell {
  public:
   ClientShell(std::shared_ptr<asio::io_context> io, udp::socket socket, SecureClient& session,
               LogLevel level, std::string known_servers, std::string server_name,
-              std::string known_peers, bool json)
+              std::string known_peers, bool json, ClientStore& store)
       : known_peers_(std::move(known_peers)),
         io_(std::move(io)),
         socket_(std::move(socket)),
@@ -60,7 +62,17 @@ class ClientShell {
         level_(level),
         json_(json),
         tty_(!json && isatty(STDIN_FILENO) == 1),
-        stdin_(*io_) {}
+        stdin_(*io_),
+        writer_(
+            [&store](const std::vector<ClientStoreCommand>& batch) { return store.apply(batch); },
+            [io = io_, this](std::vector<ClientStoreCompletion> done) {
+              // From the writer thread: into the event loop.
+              asio::post(*io, [this, done = std::move(done)] {
+                if (done_) return;
+                session_.session().on_store_completion(done, Clock::now());
+                pump();
+              });
+            }) {}
 
   int run() {
     session_.start(Clock::now());
@@ -73,6 +85,7 @@ class ClientShell {
       start_reader_thread();
     }
     io_->run();
+    writer_.stop();  // what was shown is marked shown before the process ends
     if (tty_) {
       end_secret_line();
       rl_callback_handler_remove();
@@ -217,13 +230,15 @@ class ClientShell {
   }
 
   void pump() {
-    // Print before sending: an ack must never leave before its message is
-    // on the screen. A crash in between then shows a message twice (in the
-    // next process) instead of losing it (docs/RELIABILITY.md).
+    // Print before sending. An ack leaves only once its message is in the
+    // client's store (manual §4.11, docs/RELIABILITY.md): a crash after it
+    // shows the message at the next start, never loses it.
     for (const auto& rec : session_.take_logs()) {
       write_log(level_, rec.level, rec.text);
     }
     print_events(session_.take_events());
+    // manual §4.11: writes to the client's own store, off the event loop.
+    writer_.submit(session_.session().take_store_commands());
     for (const auto& [nick_key, key] : session_.session().take_new_pins()) {
       // manual §8: a peer's key pinned at first sight, or trusted anew.
       if (auto r = crypto::pin_server_key(known_peers_, nick_key, key); !r) {
@@ -329,6 +344,8 @@ class ClientShell {
   bool secret_ = false;                          ///< reading a password line, echo off
   termios saved_termios_{};                      ///< the terminal before it
   std::string secret_buffer_;                    ///< the password line so far
+  /// manual §4.11: the client's own store, written on a thread of its own.
+  BatchWriter<ClientStoreCommand, ClientStoreCompletion> writer_;
 };
 
 }  // namespace
@@ -385,11 +402,22 @@ int run_client(const ClientOptions& options) {
     return id.error().status;
   }
   config.password = id->password;
+  // manual §4.11: the client's own store beside its key file; what it took
+  // and never showed is shown first.
+  const std::string store_path = SqliteClientStore::path_for_key_file(id->key_file);
+  auto store = SqliteClientStore::open(store_path);
+  if (!store) {
+    std::cerr << "udpchat: " << store.error() << "\n";
+    return 1;
+  }
+  config.durable_store = true;
+  config.keep_history = !options.no_history;
+  config.unshown = (*store)->unshown();
   config.peer_pins = std::move(id->pins);
   config.random = crypto::system_random();  // box nonces: 192 random bits each
   SecureClient session(config, seed, std::move(id->security));
   ClientShell shell(io, std::move(socket), session, level, id->known_servers,
-                    config.server.to_string(), id->known_peers, options.json);
+                    config.server.to_string(), id->known_peers, options.json, **store);
   return shell.run();
 }
 

@@ -47,7 +47,9 @@ constexpr std::array kOptions{
     OptionSpec{"password", "PASSWORD", K::kOptionalString, S::kClient,
                "the nickname's password, to move it to this key; alone: asked, no echo"},
     OptionSpec{"json", "", K::kFlag, S::kClient,
-               "events on standard output as JSON, one object per line (for scripts, bots)"},
+               "events on standard output as JSON objects, one per line (scripts, bots)"},
+    OptionSpec{"no-history", "", K::kFlag, S::kClient,
+               "keep no history, only the ids of the messages taken (default: kept)"},
     OptionSpec{"log-level", "LEVEL", K::kString, S::kBoth,
                "trace, debug, info, warn or error (default: server info, client warn)"},
 };

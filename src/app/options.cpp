@@ -170,6 +170,7 @@ ClientOptions read_client(const Reader& r, const std::string& nick,
     o.ask_password = o.password.empty();
   }
   o.json = r.has("json");
+  o.no_history = r.has("no-history");
   o.common = read_common(r, LogLevel::kWarn);
   return o;
 }

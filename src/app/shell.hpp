@@ -50,6 +50,7 @@ struct ClientOptions {
   std::string password;       ///< manual §9: --password=<password>, or empty
   bool ask_password = false;  ///< --password alone: asked on the terminal, without echo
   bool json = false;          ///< manual §4.10: --json, events as JSON lines
+  bool no_history = false;    ///< manual §4.11: --no-history
 };
 
 int run_server(const ServerOptions& options);

@@ -46,6 +46,8 @@ void ClientSession::execute(std::string_view line, TimePoint now) {
     cmd_passwd();
   } else if (word == "delete-account") {
     cmd_delete_account();
+  } else if (word == "history") {
+    cmd_history(rest);
   } else if (word == "help") {
     cmd_help();
   } else if (word == "quit" || word == "exit") {
@@ -174,6 +176,8 @@ void ClientSession::cmd_help() {
   say("                          to a new key (a new machine: -c <nick> ... --password)");
   say("  delete-account          delete your account: frees your nickname, deletes your");
   say("                          stored messages (asks to confirm)");
+  say("  history <nick>|*|#<group> [<n>]  the last n (20) messages with <nick>, in the");
+  say("                          channel (*) or in <group>, both directions, with times");
   say("  help                    show this list");
   say("  quit, exit              deregister and leave (also end of input or Ctrl+C)");
 }

@@ -112,6 +112,7 @@ void ClientSession::post_acked(const Ack& m, const std::string& target_key, Time
   switch (m.status) {
     case AckStatus::kSaved:
       say("posted", "[Message received by Server.]", {{"to", msg.peer}});
+      record_sent(msg, true);
       break;
     case AckStatus::kNotMember:
       say("failed", "[You are not in group " + msg.peer + ".]", {{"to", msg.peer}});

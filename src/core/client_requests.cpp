@@ -147,6 +147,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
       switch (m.status) {
         case AckStatus::kSaved:
           say("saved", "[Messages received by the server and saved]", {{"to", peer}});
+          record_sent(q.messages.front(), false);
           finish_front(req.peer_key, now);
           return;
         case AckStatus::kExists:

@@ -120,6 +120,7 @@ void ClientSession::handle(const Ack& m, const Endpoint& from, TimePoint now) {
     PeerQueue& q = peers_.at(peer_key);
     say("delivered", "[Message received by " + q.messages.front().peer + ".]",
         {{"to", q.messages.front().peer}});
+    record_sent(q.messages.front(), false);
     finish_front(peer_key, now);
     return;
   }
@@ -148,11 +149,8 @@ void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
                               "): it does not open under its key");
     return;
   }
-  outgoing_.push_back(
-      {from, encode(Ack{m.id, AckStatus::kOk, 0, {}, 0, ack_tag(*key, m.id, true)})});
-  if (shown_.first_time(shown_key(m.from, m.id), now)) {
-    show_message({m.from, m.id, {}, std::move(*text), 0, true});
-  }
+  take_message({m.from, m.id, {}, std::move(*text), 0, true},
+               {from, encode(Ack{m.id, AckStatus::kOk, 0, {}, 0, ack_tag(*key, m.id, true)})}, now);
 }
 
 void ClientSession::look_up_sender(const std::string& nick, TimePoint now) {
@@ -191,8 +189,8 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
     }
     return;
   }
-  reply_ack(m.id, from);
-  if (!shown_.first_time(shown_key(m.from, m.mid), now)) {
+  if (shown_.seen(shown_key(m.from, m.mid))) {
+    reply_ack(m.id, from);  // shown (or, with a store, written) before
     return;
   }
   std::string text = m.text;
@@ -205,13 +203,16 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
     auto opened = open_from(m.from, *key, m.mid, m.box);
     if (!opened) {
       // Acked all the same: kept, it would come back forever.
+      reply_ack(m.id, from);
+      shown_.first_time(shown_key(m.from, m.mid), now);
       say("dropped", "[A message from " + m.from + " could not be verified and was dropped.]",
           {{"from", m.from}});
       return;
     }
     text = std::move(*opened);
   }
-  show_message({m.from, m.mid, m.group, std::move(text), m.saved_at_ms, verified});
+  take_message({m.from, m.mid, m.group, std::move(text), m.saved_at_ms, verified},
+               {from, encode(Ack{m.id, AckStatus::kOk, 0, {}})}, now);
 }
 
 void ClientSession::show_message(const IncomingMessage& msg) {
@@ -275,6 +276,7 @@ void ClientSession::handle(const Notice& m, const Endpoint& from, TimePoint now)
     say("exists", "[Client " + it->second.messages.front().peer + " exists!!]",
         {{"nick", it->second.messages.front().peer}});
   }
+  if (ours) record_sent(it->second.messages.front(), false);
   if (m.kind == NoticeKind::kDelivered) {
     say("delivered", "[Message received by " + m.nick + ".]", {{"to", m.nick}});
   } else {

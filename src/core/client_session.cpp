@@ -83,6 +83,7 @@ void ClientSession::reply_ack(std::uint64_t id, const Endpoint& to) {
 }
 
 void ClientSession::start(TimePoint now) {
+  show_unshown(now);  // manual §4.11: what was taken before a crash comes first
   send_register(now, true);
 }
 
@@ -107,8 +108,10 @@ void ClientSession::on_quit(TimePoint now) {
 bool ClientSession::input_blocked() const {
   // Registration and deregistration change what every later command means,
   // so commands typed meanwhile wait for their outcome (manual §5: in order).
+  // A `history` waits for its answer from the store, so its lines come
+  // before those of the next command.
   return quitting_ || phase_ == Phase::kRegistering || phase_ == Phase::kDeregistering ||
-         phase_ == Phase::kExited;
+         phase_ == Phase::kExited || !history_asks_.empty();
 }
 
 void ClientSession::process_input(TimePoint now) {

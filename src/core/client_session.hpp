@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/client_store.hpp"
 #include "core/log.hpp"
 #include "core/rate_limit.hpp"
 #include "core/reliable.hpp"
@@ -64,6 +65,16 @@ struct ClientConfig {
   /// Formats a server timestamp (ms since the Unix epoch) as
   /// "YYYY-MM-DD HH:MM:SS" in the local time zone.
   std::function<std::string(std::int64_t)> format_time{};
+  /// manual §4.11: the client's own store is in use. A message taken is
+  /// acknowledged and shown only once its write committed
+  /// (take_store_commands, on_store_completion). Off (unit tests, the load
+  /// generator): acknowledged and shown at once, shown once per process.
+  bool durable_store = false;
+  bool keep_history = true;  ///< false: --no-history (only the ids of what was taken)
+  /// Taken and never shown, from the store at start: shown first by start().
+  std::vector<HistoryEntry> unshown{};
+  /// The wall clock, ms since the Unix epoch (history times); unset: the system's.
+  std::function<std::int64_t()> wall_clock_ms{};
 };
 
 /// manual §8: what a direct message's box is bound to (its associated
@@ -115,6 +126,17 @@ class ClientSession {
     return lines;
   }
   std::vector<LogRecord> take_logs() { return std::exchange(logs_, {}); }
+  /// manual §4.11: writes and reads for the client's own store, in order;
+  /// run them (off the event loop) and hand back their completions.
+  std::vector<ClientStoreCommand> take_store_commands() {
+    return std::exchange(store_commands_, {});
+  }
+  /// What became of store commands taken earlier (any order of batches,
+  /// commands in order within one): a committed take is acknowledged,
+  /// shown once, then marked shown; a failed one is not acknowledged.
+  void on_store_completion(const std::vector<ClientStoreCompletion>& done, TimePoint now);
+  /// Messages whose write is in flight (taken, not yet committed).
+  [[nodiscard]] std::size_t messages_being_taken() const { return taking_.size(); }
   /// Ends the client at once with `line` (and "[Exiting]"), status 1: for
   /// what the layer below finds fatal (the server's key changed).
   void fail(std::string line);
@@ -246,6 +268,21 @@ class ClientSession {
   /// The "message" event of `msg` (and "[You Have Messages]" before the
   /// first stored one).
   void show_message(const IncomingMessage& msg);
+  // The client's own store (client_history.cpp, manual §4.11).
+  /// A message opened, with the ack of the datagram that carried it: acked
+  /// and shown now (no store), or once its write committed.
+  void take_message(IncomingMessage msg, Outgoing ack, TimePoint now);
+  /// Shows what the store holds as taken and never shown (at start).
+  void show_unshown(TimePoint now);
+  /// A message of ours delivered, saved or posted (`post`: to the channel
+  /// or a group): into the history.
+  void record_sent(const OutgoingMessage& msg, bool post);
+  void cmd_history(std::string_view args);
+  void print_history(const ClientStoreCompletion& done);
+  void store_failed(const std::string& error);
+  [[nodiscard]] std::int64_t wall_ms() const;
+  /// "#<group key>" or "*": the conversation of a channel or group message.
+  [[nodiscard]] static std::string conversation_of_group(std::string_view group);
   /// One event of `kind` with `fields` and the line ">>> " + text.
   void say(std::string_view kind, std::string text, std::vector<EventField> fields = {});
   /// A typed command refused (kind "error"): nothing was sent.
@@ -430,6 +467,21 @@ class ClientSession {
 
   std::vector<Outgoing> outgoing_;
   std::vector<UserEvent> events_;
+  // The client's own store (manual §4.11).
+  struct Taking {
+    std::uint64_t ticket = 0;
+    IncomingMessage msg;
+    std::vector<Outgoing> acks;  ///< of every copy that came while it was written
+  };
+  /// At most this many messages being written at once; more are dropped
+  /// unacknowledged (their senders retransmit).
+  static constexpr std::size_t kMaxTaking = 4096;
+  std::map<std::string, Taking> taking_;                         ///< by shown key
+  std::unordered_map<std::uint64_t, std::string> take_tickets_;  ///< ticket -> shown key
+  std::unordered_map<std::uint64_t, std::string> history_asks_;  ///< ticket -> what was asked
+  std::vector<ClientStoreCommand> store_commands_;
+  std::uint64_t next_ticket_ = 1;
+  bool store_failure_told_ = false;
   std::vector<LogRecord> logs_;
   std::uint64_t dropped_ = 0;
 };

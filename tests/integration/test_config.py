@@ -25,7 +25,8 @@ SERVER_BAD = [("ack-timeout-ms", "5"), ("server-retries", "0"), ("max-clients", 
               ("bind", '"not-an-address"'), ("log-level", '"loud"'), ("data-dir", '""')]
 CLIENT_BAD = [("ack-timeout-ms", "60001"), ("server-retries", "101"), ("heartbeat-ms", "99"),
               ("max-pending", "0"), ("bind", '"1.2.3"'), ("log-level", '"verbose"'),
-              ("key-file", '""'), ("server-key", '"abcd"'), ("json", "1")]
+              ("key-file", '""'), ("server-key", '"abcd"'), ("json", "1"),
+              ("no-history", '"yes"')]
 
 
 def write(ctx, name, text):

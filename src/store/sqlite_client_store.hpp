@@ -1,0 +1,56 @@
+// sqlite_client_store.hpp: the client's own store in SQLite (manual §4.11):
+// <key file without its extension>.db beside the key file, mode 0600.
+//
+// One table, `messages`, in insertion order: what the client took (with
+// whether it was shown) and, with the history on, what it sent. The write-
+// ahead log with synchronous=FULL makes each committed batch durable
+// before the client acknowledges what it holds (SQLite, "Write-Ahead
+// Logging", https://sqlite.org/wal.html).
+#pragma once
+
+#include <expected>
+#include <memory>
+#include <string>
+
+#include "core/client_store.hpp"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace udpchat {
+
+class SqliteClientStore final : public ClientStore {
+ public:
+  /// Opens (creating, mode 0600) the store at `path`. Error: a line
+  /// naming the file and what failed.
+  static std::expected<std::unique_ptr<SqliteClientStore>, std::string> open(
+      const std::string& path);
+  ~SqliteClientStore() override;
+  SqliteClientStore(const SqliteClientStore&) = delete;
+  SqliteClientStore& operator=(const SqliteClientStore&) = delete;
+
+  std::vector<ClientStoreCompletion> apply(
+      const std::vector<ClientStoreCommand>& commands) override;
+  std::vector<HistoryEntry> unshown() override;
+
+  /// The store beside `key_file`: "dir/alice.key" -> "dir/alice.db".
+  static std::string path_for_key_file(const std::string& key_file);
+
+ private:
+  SqliteClientStore() = default;
+  bool exec(const char* sql);
+  std::string error() const;
+  sqlite3_stmt* prepare(const char* sql);
+  ClientStoreCompletion run(const ClientStoreCommand& c);
+
+  std::string path_;
+  sqlite3* db_ = nullptr;
+  sqlite3_stmt* take_ = nullptr;
+  sqlite3_stmt* mark_ = nullptr;
+  sqlite3_stmt* forget_ = nullptr;
+  sqlite3_stmt* sent_ = nullptr;
+  sqlite3_stmt* history_ = nullptr;
+  sqlite3_stmt* count_ = nullptr;
+};
+
+}  // namespace udpchat

@@ -1,0 +1,108 @@
+"""The client's own store (manual §4.11): `history` of a peer, the channel
+and a group, both directions, with times, across a restart; its mistakes;
+--no-history keeping no text."""
+
+import os
+import re
+import sqlite3
+
+from harness import wait_registered
+
+TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+
+
+def check(cond, message):
+    if not cond:
+        raise AssertionError(message)
+
+
+def history_line(sender, text):
+    return re.compile(">>> %s %s: %s" % (TS, re.escape(sender), re.escape(text)))
+
+
+def test_history_both_directions_channel_groups_and_restart(ctx):
+    s, c = ctx.chat(["alice", "bob"])
+    alice, bob = c["alice"], c["bob"]
+    alice.send("send bob hi bob")
+    alice.expect(">>> [Message received by bob.]")
+    bob.expect(">>> alice: hi bob")
+    bob.send("send alice hi alice 🙂")
+    bob.expect(">>> [Message received by alice.]")
+    alice.expect(">>> bob: hi alice 🙂")
+    alice.send("send_all to the channel")
+    alice.expect(">>> [Message received by Server.]")
+    bob.expect(">>> [Channel] alice: to the channel")
+    for p in (alice, bob):
+        p.send("join crew")
+        p.expect(">>> [Joined group crew.]")
+    alice.send("send_group crew to the crew")
+    alice.expect(">>> [Message received by Server.]")
+    bob.expect(">>> [crew] alice: to the crew")
+
+    bob.send("history alice")
+    bob.expect_next(history_line("alice", "hi bob"))
+    bob.expect_next(history_line("bob", "hi alice 🙂"))
+    bob.expect_next(">>> [2 of 2 messages with alice shown.]")
+    bob.send("history ALICE 1")
+    bob.expect_next(history_line("bob", "hi alice 🙂"))
+    bob.expect_next(">>> [1 of 2 messages with ALICE shown.]")  # as typed
+    bob.send("history *")
+    bob.expect_next(history_line("alice", "to the channel"))
+    bob.expect_next(">>> [1 of 1 messages in the channel shown.]")
+    alice.send("history #crew")
+    alice.expect_next(history_line("alice", "to the crew"))
+    alice.expect_next(">>> [1 of 1 messages in group crew shown.]")
+    bob.send("history carol")
+    bob.expect_next(">>> [No messages with carol yet.]")
+    # Mistakes: one line each, nothing else.
+    for typed, line in (("history", ">>> [Usage: history <nick>|*|#<group> [<n>]]"),
+                        ("history alice 0", ">>> [Usage: history <nick>|*|#<group> [<n>]: "
+                                            "n is 1 to 1000]"),
+                        ("history alice x", ">>> [Usage: history <nick>|*|#<group> [<n>]: "
+                                            "n is 1 to 1000]"),
+                        ("history al/ce", ">>> [Usage: history <nick>|*|#<group> [<n>]]")):
+        bob.send(typed)
+        bob.expect_next(line)
+    # Kept across a restart of bob (same key file, same store).
+    bob.send("quit")
+    bob.expect_exit(0)
+    bob = ctx.client("bob", s, port=bob.port)
+    bob.send("history alice")
+    bob.expect_next(history_line("alice", "hi bob"))
+    bob.expect_next(history_line("bob", "hi alice 🙂"))
+    bob.expect_next(">>> [2 of 2 messages with alice shown.]")
+    check(not any(l == ">>> alice: hi bob" for l in bob.lines()),
+          "a message shown again after a clean restart")
+    db = os.path.join(ctx.keys, "udpchat", "bob.db")
+    check(os.path.exists(db), "no store beside bob's key file")
+    check(os.stat(db).st_mode & 0o777 == 0o600, "bob.db is not mode 0600")
+    for p in (alice, bob):
+        p.send("quit")
+        p.expect_exit(0)
+
+
+def test_no_history_keeps_only_ids(ctx):
+    s, c = ctx.chat(["alice"])
+    alice = c["alice"]
+    carol = ctx.client("carol", s, extra=["--no-history"])
+    alice.expect(">>> [Client table updated.]")
+    alice.send("send carol secret words")
+    alice.expect(">>> [Message received by carol.]")
+    carol.expect(">>> alice: secret words")
+    carol.send("history alice")
+    carol.expect_next(">>> [History is off (--no-history).]")
+    carol.send("quit")
+    carol.expect_exit(0)
+    db = os.path.join(ctx.keys, "udpchat", "carol.db")
+    con = sqlite3.connect(db)
+    try:
+        rows = con.execute("SELECT count(*), count(body) FROM messages").fetchone()
+    finally:
+        con.close()
+    check(rows == (1, 0), "carol's store holds %d rows, %d with text: expected (1, 0)" % rows)
+    for name in os.listdir(os.path.dirname(db)):
+        if name.startswith("carol.db"):
+            with open(os.path.join(os.path.dirname(db), name), "rb") as f:
+                check(b"secret words" not in f.read(), "the text is still in %s" % name)
+    alice.send("quit")
+    alice.expect_exit(0)
