@@ -55,10 +55,15 @@ inline Ack bob_ack(std::uint64_t mid) {
   return Ack{mid, AckStatus::kOk, 0, {}, 0, e2e_ack_tag(keys->send, mid)};
 }
 
+inline ClientConfig alice_config() {
+  return ClientConfig{.nick = "alice", .server = kServer, .key = kAliceKey};
+}
+
 // A client registered as alice whose table holds alice and bob (online).
 struct Registered {
-  ClientSession s{ClientConfig{.nick = "alice", .server = kServer, .key = kAliceKey}, 1000};
-  Registered() {
+  ClientSession s;
+  /// `config`: alice's (nick, server, key as above), with what a test adds.
+  explicit Registered(ClientConfig config = alice_config()) : s(std::move(config), 1000) {
     s.start(kT0);
     const auto out = s.take_outgoing();
     REQUIRE(out.size() == 1);

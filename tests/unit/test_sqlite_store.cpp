@@ -17,38 +17,15 @@
 
 #include "core/offline_store.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace udpchat;  // NOLINT(google-build-using-namespace): test file
 namespace fs = std::filesystem;
+using udpchat::test::TempDir;
 
 namespace {
 
 constexpr std::uint64_t kMaxU64 = std::numeric_limits<std::uint64_t>::max();
-
-// A fresh directory under the system temporary directory, removed (with
-// everything in it) when the object goes away.
-class TempDir {
- public:
-  TempDir() {
-    static std::mt19937_64 rng(std::random_device{}());
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("udpchat-unit-" + std::to_string(rng()) + "-" + std::to_string(++counter));
-    REQUIRE_FALSE(fs::exists(path_));
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  [[nodiscard]] std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 std::int64_t wall_clock_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
