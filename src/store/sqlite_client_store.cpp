@@ -78,6 +78,7 @@ void bind_entry(sqlite3_stmt* s, const HistoryEntry& e, bool shown) {
 std::string SqliteClientStore::path_for_key_file(const std::string& key_file) {
   std::filesystem::path p(key_file);
   p.replace_extension(".db");
+  if (p == std::filesystem::path(key_file)) p += ".db";  // a key file named *.db
   return p.string();
 }
 

@@ -33,7 +33,8 @@ class SqliteClientStore final : public ClientStore {
       const std::vector<ClientStoreCommand>& commands) override;
   std::vector<HistoryEntry> unshown() override;
 
-  /// The store beside `key_file`: "dir/alice.key" -> "dir/alice.db".
+  /// The store beside `key_file`: "dir/alice.key" -> "dir/alice.db"
+  /// ("dir/k.db" -> "dir/k.db.db", never the key file itself).
   static std::string path_for_key_file(const std::string& key_file);
 
  private:

@@ -27,6 +27,10 @@ struct Totals {
   std::uint64_t seeds = 0, failed = 0;
   std::uint64_t typed = 0, peer_acked = 0, saved = 0, exists = 0, told_failed = 0;
   std::uint64_t sender_died = 0, shown = 0, cross_restart_repeats = 0;
+  /// Seeds whose clients keep their own store (manual §4.11), and what
+  /// their recipients showed again after a restart (each one printed but
+  /// not yet marked shown when its process was killed).
+  std::uint64_t durable_seeds = 0, durable_repeats = 0;
   std::uint64_t posts = 0, post_deliveries = 0;
   std::uint64_t client_crashes = 0, server_crashes = 0, partitions = 0;
   std::uint64_t store_failures = 0, store_batches = 0, store_commands = 0;
@@ -98,6 +102,9 @@ class Scenario {
                                       std::uint64_t mid, const std::string& box) const;
   void random_action(Totals& totals);
   void restart_due();
+  /// Before `port` is killed: the messages its disk holds as shown, which
+  /// no later process of it may show again.
+  void note_marked(std::uint16_t port);
   std::string final_checks(Totals& totals);
 
   std::uint64_t seed_;
@@ -122,6 +129,8 @@ class Scenario {
   std::map<std::pair<std::uint16_t, std::uint64_t>, std::size_t> chat_ids_, save_ids_, post_ids_;
   std::set<std::uint16_t> ever_registered_;  ///< printed the welcome at least once
   std::set<std::uint16_t> joined_;           ///< printed "[Joined group g.]"
+  bool durable_ = false;                     ///< the clients keep their own store
+  std::map<std::uint16_t, std::set<std::size_t>> marked_;  ///< port -> n marked shown
   std::map<std::tuple<std::uint16_t, int, std::size_t>, int> shown_;  // (port, incarnation, n)
   std::map<std::tuple<std::uint16_t, int, std::uint16_t, int, Kind>, std::size_t> last_live_;
   std::deque<std::string> recent_;

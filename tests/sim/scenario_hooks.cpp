@@ -177,6 +177,10 @@ void Scenario::install_hooks() {
       fail("m" + std::to_string(n) + " from " + msg.from + " to " + msg.to + " shown at " +
            node.config.nick + " as " + line);
     }
+    if (marked_[port].contains(n)) {
+      fail("m" + std::to_string(n) + " shown again at " + node.config.nick +
+           " after a restart, though its store had marked it shown");
+    }
     msg.shown_at.insert(port);
     if (++shown_[{port, node.incarnation, n}] > 1) {
       fail("m" + std::to_string(n) + " shown twice by the same process at " + node.config.nick);

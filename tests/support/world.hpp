@@ -10,6 +10,14 @@
 // (a crash between commit and ack). With both delays zero the writer
 // commits at once, inside the event that issued the commands.
 //
+// A client whose config has `durable_store` has a client store too (manual
+// §4.11): one MemoryClientStore "disk" per nickname, kept across its kills
+// like its key file. Its batches commit `client_store_latency` after they
+// were issued and are heard `client_completion_delay` later; a kill loses
+// what was not committed and the completions not yet heard (a crash
+// between durable and shown). A restarted client gets its disk's unshown
+// messages, as the shell gives them.
+//
 // Every process talks to the server through the secure session layer of
 // manual §9, as the real shells do (SecureServer, SecureClient): keys, the
 // handshake, sealed datagrams and their replay windows. Keys come from
@@ -124,6 +132,7 @@ class World {
     n.config.heartbeat = heartbeat;
     n.config.format_time = [](std::int64_t ms) { return "T" + std::to_string(ms); };
     if (configure_client) configure_client(n.config);
+    if (n.config.durable_store) n.config.unshown = client_disks[nickname_key(nick)].unshown();
     // Its key file: one key per nickname, kept across restarts.
     const std::string nick_key = nickname_key(nick);
     if (!client_keys_.contains(nick_key)) {
@@ -148,6 +157,7 @@ class World {
   }
   /// SIGKILL: the process is gone; datagrams to it vanish.
   void kill(std::uint16_t port) {
+    std::erase_if(client_writes_, [port](const auto& w) { return w.second.port == port; });
     nodes.at(port).alive = false;
     nodes.at(port).session = nullptr;
     nodes.at(port).secure.reset();
@@ -191,6 +201,7 @@ class World {
       if (!wire_.empty()) consider(wire_.begin()->first);
       consider(commit_at_);
       if (!completions_.empty()) consider(completions_.begin()->first);
+      if (!client_writes_.empty()) consider(client_writes_.begin()->first);
       if (!handshakes_.empty()) consider(handshakes_.begin()->first);
       if (server_alive) consider(secure_server->next_deadline());
       for (auto& [port, n] : nodes) {
@@ -238,6 +249,10 @@ class World {
   /// gate answers at once; else its jobs complete this much later, in order).
   Duration handshake_latency{};
   std::uint64_t store_batches = 0, store_commands = 0;
+  Duration client_store_latency{};     ///< a client store batch: issued to committed
+  Duration client_completion_delay{};  ///< committed to heard by its client
+  /// The client stores' disks, by nickname key: what is durable.
+  std::map<std::string, MemoryClientStore> client_disks;
   std::uint64_t password_jobs = 0;  ///< Argon2id jobs the server issued
   std::unique_ptr<ServerCore> server;
   std::unique_ptr<SecureServer> secure_server;  ///< the server's session layer
@@ -332,6 +347,10 @@ class World {
       }
       n.session->take_logs();
       n.session->take_new_pins();
+      if (auto commands = n.session->take_store_commands(); !commands.empty()) {
+        client_writes_.emplace(now + client_store_latency,
+                               ClientWrite{port, n.incarnation, std::move(commands), {}, false});
+      }
       if (n.session->exit_status()) n.alive = false;  // the process ended
     }
   }
@@ -395,7 +414,29 @@ class World {
     }
   }
 
+  /// Client store batches due: committed (onto the disk), then heard.
+  void step_client_stores() {
+    while (!client_writes_.empty() && client_writes_.begin()->first <= now) {
+      auto node = client_writes_.extract(client_writes_.begin());
+      ClientWrite& w = node.mapped();
+      auto it = nodes.find(w.port);
+      if (it == nodes.end() || !it->second.alive || it->second.incarnation != w.incarnation) {
+        continue;  // its process is gone
+      }
+      if (!w.committed) {
+        w.done = client_disks[nickname_key(it->second.config.nick)].apply(w.commands);
+        w.committed = true;
+        node.key() = now + client_completion_delay;
+        client_writes_.insert(std::move(node));
+        continue;
+      }
+      it->second.session->on_store_completion(w.done, now);
+      collect();
+    }
+  }
+
   void step() {
+    step_client_stores();
     step_store();
     step_handshakes();
     // Deliver every datagram due now, then fire every deadline due now.
@@ -421,7 +462,16 @@ class World {
   std::optional<TimePoint> commit_at_;                     ///< when it commits
   std::multimap<TimePoint, StoreCompletion> completions_;  ///< committed, not yet heard
   std::multimap<TimePoint, HandshakeJob> handshakes_;      ///< at the worker, by completion
-  crypto::RandomSource handshake_random_;                  ///< the worker's ephemeral keys
+  struct ClientWrite {
+    std::uint16_t port = 0;
+    int incarnation = 0;
+    std::vector<ClientStoreCommand> commands;
+    std::vector<ClientStoreCompletion> done;
+    bool committed = false;
+  };
+  /// Client store batches, by when they commit (then by when they are heard).
+  std::multimap<TimePoint, ClientWrite> client_writes_;
+  crypto::RandomSource handshake_random_;  ///< the worker's ephemeral keys
   std::uint64_t seed_ = 0;
   /// The server's key pair: its server.key, which survives its crashes.
   crypto::KeyPair server_key_ = crypto::generate_keypair(crypto::seeded_random(0x5E4E4));

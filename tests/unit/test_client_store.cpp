@@ -171,6 +171,8 @@ TEST_SUITE("client store") {
     const std::string key = (dir.path() / "alice.key").string();
     const std::string path = SqliteClientStore::path_for_key_file(key);
     CHECK(path == (dir.path() / "alice.db").string());
+    CHECK(SqliteClientStore::path_for_key_file("/k/me.db") == "/k/me.db.db");
+    CHECK(SqliteClientStore::path_for_key_file("/k/me") == "/k/me.db");
     HistoryEntry in{.sender_key = "bob",
                     .mid = 3,
                     .conversation = "bob",
