@@ -31,6 +31,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/client_config.hpp"
+#include "core/client_queues.hpp"
 #include "core/client_store.hpp"
 #include "core/log.hpp"
 #include "core/rate_limit.hpp"
@@ -43,51 +45,6 @@
 #include "protocol/messages.hpp"
 
 namespace udpchat {
-
-struct ClientConfig {
-  std::string nick;                            ///< valid nickname (manual §7)
-  Endpoint server;                             ///< resolved numeric address
-  Duration ack_timeout = kDefaultAckTimeout;   ///< direct-message ack window
-  int server_retries = kDefaultServerRetries;  ///< tries per server request
-  Duration heartbeat = kDefaultHeartbeat;      ///< heartbeat interval (manual §6.6)
-  std::size_t max_pending_per_peer = kDefaultMaxPendingPerPeer;  ///< typed, not yet through
-  /// manual §8: the client's long-term key pair (its key file). An
-  /// all-zero secret (unit tests of the session alone): one is made from
-  /// the id seed.
-  crypto::KeyPair key{};
-  /// Peer keys pinned by earlier runs (known_peers), by nickname key.
-  std::map<std::string, crypto::Key> peer_pins{};
-  /// Nonces of the end-to-end boxes; unset: seeded from the id seed.
-  crypto::RandomSource random{};
-  /// manual §9: the nickname's password (--password), sent with every
-  /// registration (inside the session's AEAD); empty: none.
-  std::string password{};
-  /// Formats a server timestamp (ms since the Unix epoch) as
-  /// "YYYY-MM-DD HH:MM:SS" in the local time zone.
-  std::function<std::string(std::int64_t)> format_time{};
-  /// manual §4.11: the client's own store is in use. A message taken is
-  /// acknowledged and shown only once its write committed
-  /// (take_store_commands, on_store_completion). Off (unit tests, the load
-  /// generator): acknowledged and shown at once, shown once per process.
-  bool durable_store = false;
-  bool keep_history = true;  ///< false: --no-history (only the ids of what was taken)
-  /// Taken and never shown, from the store at start: shown first by start().
-  std::vector<HistoryEntry> unshown{};
-  /// The wall clock, ms since the Unix epoch (history times); unset: the system's.
-  std::function<std::int64_t()> wall_clock_ms{};
-};
-
-/// manual §8: what a direct message's box is bound to (its associated
-/// data): sender, recipient (nickname keys) and message id, so a box
-/// cannot be replayed as another message, sender or recipient.
-[[nodiscard]] std::string e2e_associated_data(std::string_view from, std::string_view to,
-                                              std::uint64_t mid);
-/// The 16-byte tag a recipient puts on its ack of direct message `id`: a
-/// keyed BLAKE2b under its sending key towards the sender (crypto_kx).
-[[nodiscard]] std::string e2e_ack_tag(const crypto::Key& key, std::uint64_t id);
-
-/// "YYYY-MM-DD HH:MM:SS" of `unix_ms` in the process's local time zone (TZ).
-std::string format_local_time(std::int64_t unix_ms);
 
 class ClientSession {
  public:
@@ -200,59 +157,13 @@ class ClientSession {
   static constexpr Duration kReconnectFirst = std::chrono::seconds(1);
   static constexpr Duration kReconnectMax = std::chrono::seconds(30);
 
-  /// A message typed with `send`, from first try to final outcome.
-  struct OutgoingMessage {
-    std::string peer;  ///< the nickname as typed
-    std::string text;
-    std::uint64_t mid = 0;
-  };
-  /// kHeld: waits for the server to be back (it was unreachable), then goes
-  /// on at `resume` (kLookingUp or kSaving).
-  enum class SendStage : std::uint8_t {
-    kIdle,
-    kLookingUp,
-    kDirect,
-    kSaving,
-    kAwaitingRelay,
-    kHeld,
-    kUntrusted,  ///< the peer's key changed: waits for `trust <nick>` (manual §8)
-  };
-  /// Messages to one peer, in the order typed; only the front is in flight.
-  struct PeerQueue {
-    std::deque<OutgoingMessage> messages;
-    SendStage stage = SendStage::kIdle;
-    std::uint64_t request_id = 0;         ///< transport id of the datagram in flight
-    TimePoint relay_guard{};              ///< kAwaitingRelay: give up waiting then
-    SendStage resume = SendStage::kIdle;  ///< kHeld: what to do when the server is back
-    bool key_looked_up = false;           ///< the front's peer key was asked for once
-  };
-  /// Channel and group messages (send_all, send_group) to one target, in
-  /// the order typed; only the front is in flight (so a group shows one
-  /// sender's messages in order).
-  struct PostQueue {
-    std::deque<OutgoingMessage> messages;  ///< `peer`: kEveryone or the group as typed
-    std::uint64_t request_id = 0;          ///< the Post in flight (0: none)
-    bool held = false;                     ///< waits for the server to be back
-  };
-  enum class RequestKind : std::uint8_t {
-    kRegister,
-    kDeregister,
-    kSave,
-    kHeartbeat,
-    kLookup,
-    kFind,
-    kPost,
-    kJoin,
-    kLeave,
-    kGroups,
-    kSetPassword,
-    kDeleteAccount
-  };
-  struct ServerRequest {
-    RequestKind kind;
-    std::string peer_key;  ///< kSave, kLookup: whose queue; kPost: the target's;
-                           ///< kJoin, kLeave: the group as typed
-  };
+  // The send queues and server requests (client_queues.hpp).
+  using OutgoingMessage = client_queues::OutgoingMessage;
+  using SendStage = client_queues::SendStage;
+  using PeerQueue = client_queues::PeerQueue;
+  using PostQueue = client_queues::PostQueue;
+  using RequestKind = client_queues::RequestKind;
+  using ServerRequest = client_queues::ServerRequest;
 
   /// One event of kind "info" with the line ">>> " + text.
   void say(std::string text);

@@ -1,0 +1,69 @@
+// client_queues.hpp: the records of ClientSession's send pipeline: a
+// message typed, the per-peer and per-target queues it waits in (only the
+// front of each is in flight, so one peer sees one sender's messages in
+// order, manual §5), and the requests to the server awaiting their acks.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+
+#include "core/time.hpp"
+
+namespace udpchat::client_queues {
+
+/// A message typed with `send`, from first try to final outcome.
+struct OutgoingMessage {
+  std::string peer;  ///< the nickname as typed
+  std::string text;
+  std::uint64_t mid = 0;
+};
+/// kHeld: waits for the server to be back (it was unreachable), then goes
+/// on at `resume` (kLookingUp or kSaving).
+enum class SendStage : std::uint8_t {
+  kIdle,
+  kLookingUp,
+  kDirect,
+  kSaving,
+  kAwaitingRelay,
+  kHeld,
+  kUntrusted,  ///< the peer's key changed: waits for `trust <nick>` (manual §8)
+};
+/// Messages to one peer, in the order typed; only the front is in flight.
+struct PeerQueue {
+  std::deque<OutgoingMessage> messages;
+  SendStage stage = SendStage::kIdle;
+  std::uint64_t request_id = 0;         ///< transport id of the datagram in flight
+  TimePoint relay_guard{};              ///< kAwaitingRelay: give up waiting then
+  SendStage resume = SendStage::kIdle;  ///< kHeld: what to do when the server is back
+  bool key_looked_up = false;           ///< the front's peer key was asked for once
+};
+/// Channel and group messages (send_all, send_group) to one target, in
+/// the order typed; only the front is in flight (so a group shows one
+/// sender's messages in order).
+struct PostQueue {
+  std::deque<OutgoingMessage> messages;  ///< `peer`: kEveryone or the group as typed
+  std::uint64_t request_id = 0;          ///< the Post in flight (0: none)
+  bool held = false;                     ///< waits for the server to be back
+};
+enum class RequestKind : std::uint8_t {
+  kRegister,
+  kDeregister,
+  kSave,
+  kHeartbeat,
+  kLookup,
+  kFind,
+  kPost,
+  kJoin,
+  kLeave,
+  kGroups,
+  kSetPassword,
+  kDeleteAccount
+};
+struct ServerRequest {
+  RequestKind kind;
+  std::string peer_key;  ///< kSave, kLookup: whose queue; kPost: the target's;
+                         ///< kJoin, kLeave: the group as typed
+};
+
+}  // namespace udpchat::client_queues
