@@ -78,6 +78,7 @@ struct Options {
   double timeout_s = 60;
   double hold_s = 10;
   int heartbeat_ms = 30000;
+  int server_retries = kDefaultServerRetries;  ///< each virtual client's tries per request
   /// The server's public key, pinned by every client (as in its
   /// known_servers after a first run); unset, it is learnt at first contact.
   std::optional<crypto::Key> server_key;
@@ -91,7 +92,8 @@ struct Options {
       "--server-port P "
       "[--clients N] [--rows R] [--timeout-s T] [--heartbeat-ms H] [--hold-s T] "
       "[--senders M --recipients R --messages K] [--heartbeats] [--bytes B] [--batch B] "
-      "[--dir D] [--samples FILE] [--prefix P] [--first-address N] [--server-key HEX]\n",
+      "[--dir D] [--samples FILE] [--prefix P] [--first-address N] [--server-key HEX] "
+      "[--server-retries N]\n",
       why);
   std::exit(2);
 }
@@ -143,6 +145,8 @@ Options parse(int argc, char** argv) {
       o.hold_s = std::stod(v);
     else if (a == "--heartbeat-ms")
       o.heartbeat_ms = std::stoi(v);
+    else if (a == "--server-retries")
+      o.server_retries = std::stoi(v);
     else
       usage(("unknown option " + a).c_str());
   }
@@ -155,7 +159,7 @@ Options parse(int argc, char** argv) {
 int storm(const Options& o) {
   if (o.clients == 0) usage("storm needs --clients");
   raise_file_limit(o.clients);
-  Load load(o.server_port, o.heartbeat_ms);
+  Load load(o.server_port, o.heartbeat_ms, o.server_retries);
   load.first_address = o.first_address;
   load.server_key = o.server_key;
   const std::size_t rows = o.rows == 0 ? o.clients : o.rows;
@@ -201,7 +205,7 @@ int storm(const Options& o) {
 int online(const Options& o) {
   if (o.clients == 0) usage("online needs --clients");
   raise_file_limit(o.clients);
-  Load load(o.server_port, o.heartbeat_ms);
+  Load load(o.server_port, o.heartbeat_ms, o.server_retries);
   load.first_address = o.first_address;
   const auto started = Clock::now();
   // Clients arrive in waves of 1,000 (a community logging in, not a storm:
@@ -246,7 +250,7 @@ int online(const Options& o) {
 int saves(const Options& o) {
   if (o.senders == 0 || o.messages == 0) usage("saves needs --senders and --messages");
   raise_file_limit(o.senders + o.recipients + 2);
-  Load load(o.server_port, o.heartbeat_ms);
+  Load load(o.server_port, o.heartbeat_ms, o.server_retries);
   load.first_address = o.first_address;
   std::vector<std::string> to;
   for (std::size_t r = 0; r < o.recipients; ++r) {
@@ -322,7 +326,7 @@ int saves(const Options& o) {
 int fanout(const Options& o) {
   if (o.clients == 0 || o.messages == 0) usage("fanout needs --clients and --messages");
   raise_file_limit(o.clients + 2);
-  Load load(o.server_port, o.heartbeat_ms);
+  Load load(o.server_port, o.heartbeat_ms, o.server_retries);
   load.first_address = o.first_address;
   for (std::size_t i = 0; i < o.clients; ++i) load.add(o.prefix + std::to_string(i));
   const std::size_t sender = load.add(o.prefix + "sender");
@@ -370,7 +374,7 @@ int fanout(const Options& o) {
 }
 
 int pingpong(const Options& o) {
-  Load load(o.server_port, o.heartbeat_ms);
+  Load load(o.server_port, o.heartbeat_ms, o.server_retries);
   load.first_address = o.first_address;
   const std::size_t a = load.add(o.prefix + "ping");
   const std::size_t b = load.add(o.prefix + "pong");

@@ -45,9 +45,12 @@ struct Virtual {
 class Load {
  public:
   /// Virtual clients of the server at 127.0.0.1:`server_port`, announcing
-  /// heartbeats every `heartbeat_ms`.
-  Load(std::uint16_t server_port, int heartbeat_ms)
-      : heartbeat_ms_(heartbeat_ms), server_{"127.0.0.1", server_port} {
+  /// heartbeats every `heartbeat_ms`, trying each request to the server
+  /// `server_retries` times.
+  Load(std::uint16_t server_port, int heartbeat_ms, int server_retries = kDefaultServerRetries)
+      : heartbeat_ms_(heartbeat_ms),
+        server_retries_(server_retries),
+        server_{"127.0.0.1", server_port} {
     epoll_ = epoll_create1(0);
     if (epoll_ < 0) die("epoll_create1");
   }
@@ -83,6 +86,7 @@ class Load {
     c.nick = nick;
     c.server = server_;
     c.heartbeat = std::chrono::milliseconds(heartbeat_ms_);
+    c.server_retries = server_retries_;
     c.max_pending_per_peer = 100000;
     c.random = crypto::system_random();
     // Each its own key pair; the server key is pinned when server_key
@@ -227,6 +231,7 @@ class Load {
   }
 
   int heartbeat_ms_;
+  int server_retries_;
   Endpoint server_;
   int epoll_ = -1;
   std::vector<Virtual> clients_;
@@ -254,12 +259,20 @@ inline void raise_file_limit(std::size_t need) {
 /// Waits (bounded) until clients [first, load.size()) are registered.
 inline bool wait_registered(Load& load, std::size_t first, double timeout_s) {
   std::size_t ready = first;
-  return load.run(
+  const bool ok = load.run(
       [&] {
         while (ready < load.size() && load.at(ready).session->registered()) ++ready;
         return ready == load.size();
       },
       std::chrono::duration<double>(timeout_s));
+  if (!ok) {
+    // Say which one, and whether it gave up ("[Server not responding]").
+    std::fprintf(
+        stderr, "udpchat_loadgen: %s (client %zu of %zu) not registered after %.0f s%s\n",
+        load.at(ready).session->nick().c_str(), ready + 1, load.size(), timeout_s,
+        load.at(ready).session->exit_status() ? ": it gave up (Server not responding)" : "");
+  }
+  return ok;
 }
 
 }  // namespace udpchat::bench
