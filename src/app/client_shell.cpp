@@ -213,15 +213,16 @@ class ClientShell {
       // Clear the line being typed, print, then redraw prompt and typed text.
       std::fputs("\r\033[K", stdout);
     }
+    // A password prompt among them: the echo goes off before it is written
+    // (a terminal's stdout is line-buffered: each line shows at its
+    // newline), so nothing typed after it is echoed.
+    if (tty_ && !done_ && !secret_ && session_.session().wants_secret_line()) {
+      begin_secret_line();
+    }
     for (const auto& e : events) {
       const std::string text = json_ ? event_json(e) : e.line;
       std::fwrite(text.data(), 1, text.size(), stdout);
       std::fputc('\n', stdout);
-    }
-    // A password prompt among them: the echo goes off before it shows, so
-    // nothing typed after it is echoed.
-    if (tty_ && !done_ && !secret_ && session_.session().wants_secret_line()) {
-      begin_secret_line();
     }
     std::fflush(stdout);
     if (tty_ && !done_ && !secret_ && !session_.exit_status()) {
