@@ -11,10 +11,6 @@
 namespace udpchat {
 namespace {
 
-std::string shown_key(std::string_view from, std::uint64_t mid) {
-  return nickname_key(from) + '/' + std::to_string(mid);
-}
-
 constexpr std::size_t kDefaultHistory = 20;
 constexpr std::size_t kMaxHistory = 1000;
 

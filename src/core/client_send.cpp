@@ -8,13 +8,10 @@
 #include "protocol/text.hpp"
 
 namespace udpchat {
-namespace {
 
-std::string shown_key(std::string_view from, std::uint64_t mid) {
+std::string ClientSession::shown_key(std::string_view from, std::uint64_t mid) {
   return nickname_key(from) + '/' + std::to_string(mid);
 }
-
-}  // namespace
 
 // --- sending messages ----------------------------------------------------------
 

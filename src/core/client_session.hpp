@@ -207,6 +207,10 @@ class ClientSession {
   void cmd_dereg(std::string_view args, TimePoint now);
   void cmd_reg(std::string_view args, TimePoint now);
   void cmd_list(std::string_view args, TimePoint now);
+  /// One line of `list`: "<nick> <ip>:<port> online|offline" (a "client" event).
+  void say_row(const TableEntry& e);
+  /// The duplicate-suppression key of message `mid` from `from`.
+  [[nodiscard]] static std::string shown_key(std::string_view from, std::uint64_t mid);
   void start_lookup(const std::string& peer_key, TimePoint now);
   void lookup_done(const std::string& peer_key, const std::vector<TableEntry>& rows, TimePoint now);
   void merge_row(const TableEntry& row);

@@ -159,14 +159,15 @@ void ClientSession::handle(const Rows& m, const Endpoint& from, TimePoint now) {
     return;
   }
   for (const TableEntry& e : rows) {
-    say("client",
-        e.nick + " " + Endpoint{e.address, e.port}.to_string() +
-            (e.online ? " online" : " offline"),
-        {{"nick", e.nick},
-         {"address", Endpoint{e.address, e.port}.to_string()},
-         {"online", e.online}});
+    say_row(e);
   }
   say("[" + std::to_string(rows.size()) + " of " + std::to_string(m.matches) + " clients shown.]");
+}
+
+void ClientSession::say_row(const TableEntry& e) {
+  const std::string address = Endpoint{e.address, e.port}.to_string();
+  say("client", e.nick + " " + address + (e.online ? " online" : " offline"),
+      {{"nick", e.nick}, {"address", address}, {"online", e.online}});
 }
 
 void ClientSession::cmd_list(std::string_view args, TimePoint now) {
@@ -195,12 +196,7 @@ void ClientSession::cmd_list(std::string_view args, TimePoint now) {
     return;
   }
   for (const auto& [key, e] : table_) {
-    say("client",
-        e.nick + " " + Endpoint{e.address, e.port}.to_string() +
-            (e.online ? " online" : " offline"),
-        {{"nick", e.nick},
-         {"address", Endpoint{e.address, e.port}.to_string()},
-         {"online", e.online}});
+    say_row(e);
   }
   // The count is the server's as of the last table, lookup or heartbeat.
   if (total_clients_ > table_.size()) {
