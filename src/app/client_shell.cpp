@@ -1,9 +1,9 @@
 // client_shell.cpp: the asio shell around ClientSession: one UDP socket, one
 // timer for the session's deadline, standard input, SIGINT/SIGTERM.
 //
-// Standard input: on a terminal, libedit (readline interface, callback
-// mode) reads keys on the io thread, shows the ">>> " prompt and redraws
-// the typed line under each incoming message (manual §4). Otherwise a reader
+// Standard input: on a terminal, Terminal (terminal.hpp: libedit in
+// callback mode) reads keys on the io thread, shows the ">>> " prompt and
+// redraws the typed line under each incoming message (manual §4). Otherwise a reader
 // thread reads whole lines (pipes, files, /dev/null all work; epoll cannot
 // watch regular files) and posts them to the io thread.
 //
@@ -12,25 +12,20 @@
 // terminal (no prompt, no line editing), so a program sees only JSON.
 #include <asio.hpp>
 
-#include <editline/readline.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <optional>
 #include <random>
 #include <thread>
 
-#include <cstdlib>
-#include <filesystem>
 #include "app/client_identity.hpp"
 #include "app/json_events.hpp"
 #include "app/net.hpp"
 #include "app/shell.hpp"
+#include "app/terminal.hpp"
 
 #include "core/secure_client.hpp"
 #include "crypto/key_file.hpp"
@@ -42,9 +37,6 @@ namespace udpchat {
 namespace {
 
 using asio::ip::udp;
-
-class ClientShell;
-ClientShell* g_tty_shell = nullptr;  // libedit's callback has no user pointer
 
 class ClientShell {
  public:
@@ -80,17 +72,15 @@ class ClientShell {
     asio::co_spawn(*io_, receive_loop(), asio::detached);
     wait_signal();
     if (tty_) {
-      start_terminal();
+      terminal_.start();
+      stdin_.assign(::dup(STDIN_FILENO));
+      wait_terminal();
     } else {
       start_reader_thread();
     }
     io_->run();
     writer_.stop();  // what was shown is marked shown before the process ends
-    if (tty_) {
-      end_secret_line();
-      rl_callback_handler_remove();
-      g_tty_shell = nullptr;
-    }
+    if (tty_) terminal_.stop();
     return session_.exit_status().value_or(0);
   }
 
@@ -109,85 +99,16 @@ class ClientShell {
     }).detach();
   }
 
-  // libedit (Debian 3.1-20221030) leaves the terminal in cooked mode with
-  // the accepted line still in its buffer after the line callback; removing
-  // and installing the handler again, outside the callback, resets both.
-  static void install_line_handler() {
-    rl_callback_handler_install(">>> ", [](char* line) {
-      if (g_tty_shell == nullptr) return;
-      if (line == nullptr) {
-        g_tty_shell->terminal_input_ = TerminalInput{true, {}};
-        return;
-      }
-      if (*line != '\0') add_history(line);
-      g_tty_shell->terminal_input_ = TerminalInput{false, line};
-      std::free(line);
-    });
-  }
-
-  void start_terminal() {
-    g_tty_shell = this;
-    install_line_handler();
-    stdin_.assign(::dup(STDIN_FILENO));
-    wait_terminal();
-  }
-
-  // manual §9: a password line (`passwd`) is read with the terminal's echo
-  // off, in cooked mode, without libedit (which would draw it).
-  void begin_secret_line() {
-    rl_callback_handler_remove();
-    if (tcgetattr(STDIN_FILENO, &saved_termios_) != 0) return;
-    termios quiet = saved_termios_;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    quiet.c_lflag |= ICANON;
-    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
-    secret_ = true;
-    secret_buffer_.clear();
-  }
-
-  void end_secret_line() {
-    if (!std::exchange(secret_, false)) return;
-    tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios_);
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
-  }
-
-  void read_secret_chars() {
-    char buf[256];
-    const ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-    if (n <= 0) {
-      end_secret_line();
-      on_end_of_input();
-      return;
-    }
-    secret_buffer_.append(buf, static_cast<std::size_t>(n));
-    const auto nl = secret_buffer_.find_first_of("\r\n");
-    if (nl == std::string::npos) return;
-    std::string line = secret_buffer_.substr(0, nl);
-    std::fill(secret_buffer_.begin(), secret_buffer_.end(), '\0');
-    secret_buffer_.clear();
-    end_secret_line();
-    install_line_handler();
-    on_line(line);  // a second password prompt turns the echo off again
-    std::fill(line.begin(), line.end(), '\0');
-  }
-
   void wait_terminal() {
     stdin_.async_wait(asio::posix::stream_descriptor::wait_read, [this](asio::error_code ec) {
       if (ec || done_) return;
-      if (secret_) {
-        read_secret_chars();
-        if (!done_) wait_terminal();
-        return;
-      }
-      rl_callback_read_char();
-      if (auto input = std::exchange(terminal_input_, std::nullopt)) {
-        rl_callback_handler_remove();
+      const bool secret = terminal_.reading_secret();
+      if (auto input = terminal_.on_readable()) {
         if (input->end_of_input) {
           on_end_of_input();
         } else {
-          install_line_handler();
-          on_line(input->line);
+          on_line(input->line);  // a second password prompt turns the echo off again
+          if (secret) std::fill(input->line.begin(), input->line.end(), '\0');
         }
       }
       if (!done_) wait_terminal();
@@ -211,13 +132,13 @@ class ClientShell {
     if (events.empty()) return;
     if (tty_ && !done_) {
       // Clear the line being typed, print, then redraw prompt and typed text.
-      std::fputs("\r\033[K", stdout);
+      terminal_.erase_typed_line();
     }
     // A password prompt among them: the echo goes off before it is written
     // (a terminal's stdout is line-buffered: each line shows at its
     // newline), so nothing typed after it is echoed.
-    if (tty_ && !done_ && !secret_ && session_.session().wants_secret_line()) {
-      begin_secret_line();
+    if (tty_ && !done_ && !terminal_.reading_secret() && session_.session().wants_secret_line()) {
+      terminal_.begin_secret_line();
     }
     for (const auto& e : events) {
       const std::string text = json_ ? event_json(e) : e.line;
@@ -225,9 +146,7 @@ class ClientShell {
       std::fputc('\n', stdout);
     }
     std::fflush(stdout);
-    if (tty_ && !done_ && !secret_ && !session_.exit_status()) {
-      rl_forced_update_display();  // (not while a password is typed: libedit is off)
-    }
+    if (tty_ && !done_ && !session_.exit_status()) terminal_.redraw();
   }
 
   void pump() {
@@ -269,7 +188,7 @@ class ClientShell {
       signals_.cancel();
       if (tty_) {
         stdin_.cancel();
-        std::fputs("\r\033[K", stdout);
+        terminal_.erase_typed_line();
         std::fflush(stdout);
       }
       return;
@@ -337,14 +256,7 @@ class ClientShell {
   asio::posix::stream_descriptor stdin_;
   bool done_ = false;
   bool quit_requested_ = false;
-  struct TerminalInput {
-    bool end_of_input = false;
-    std::string line;
-  };
-  std::optional<TerminalInput> terminal_input_;  ///< set by libedit's line callback
-  bool secret_ = false;                          ///< reading a password line, echo off
-  termios saved_termios_{};                      ///< the terminal before it
-  std::string secret_buffer_;                    ///< the password line so far
+  Terminal terminal_;  ///< standard input when it is a terminal (tty_)
   /// manual §4.11: the client's own store, written on a thread of its own.
   BatchWriter<ClientStoreCommand, ClientStoreCompletion> writer_;
 };
@@ -403,6 +315,10 @@ int run_client(const ClientOptions& options) {
     return id.error().status;
   }
   config.password = id->password;
+  if (auto r = route_client_log(options, id->key_file); !r) {
+    std::cerr << "udpchat: " << r.error() << "\n";
+    return 1;
+  }
   // manual §4.11: the client's own store beside its key file; what it took
   // and never showed is shown first.
   const std::string store_path = SqliteClientStore::path_for_key_file(id->key_file);

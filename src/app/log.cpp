@@ -1,4 +1,4 @@
-// log.cpp: the shells' log through spdlog (manual §6.2).
+// log.cpp: the shells' log through spdlog (manual §4.8, §6.2).
 //
 // On a terminal or a file: "YYYY-MM-DDTHH:MM:SS.mmmZ LEVEL text" on stderr,
 // in UTC. Under systemd, when stderr is the journal's stream (JOURNAL_STREAM
@@ -6,12 +6,17 @@
 // with its syslog priority, "<6>text" (sd-daemon(3)), and no time: the
 // journal stores the priority and adds the time itself.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -94,11 +99,16 @@ class PriorityFlag final : public spdlog::custom_flag_formatter {
   }
 };
 
-std::shared_ptr<spdlog::logger> make_logger() {
-  auto logger = std::make_shared<spdlog::logger>("udpchat",
-                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
+/// The log file's bounds (manual §4.8): a file of 1 MiB at most, then
+/// renamed to .1 (the .1 before it to .2), so a client's log never holds
+/// more than 3 MiB however long it runs.
+constexpr std::size_t kLogFileBytes = 1024 * 1024;
+constexpr std::size_t kLogFiles = 2;  ///< rotated files kept beside the current one
+
+std::shared_ptr<spdlog::logger> make_logger(spdlog::sink_ptr sink, bool journal) {
+  auto logger = std::make_shared<spdlog::logger>("udpchat", std::move(sink));
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-  if (stderr_is_journal()) {
+  if (journal) {
     formatter->add_flag<PriorityFlag>('P').set_pattern("%P%v");
   } else {
     formatter->add_flag<LevelFlag>('L').set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %L %v");
@@ -109,7 +119,62 @@ std::shared_ptr<spdlog::logger> make_logger() {
   return logger;
 }
 
+/// The logger write_log uses: standard error until log_to_file() names a
+/// file. Set before the shells start their threads.
+std::shared_ptr<spdlog::logger>& the_logger() {
+  static std::shared_ptr<spdlog::logger> logger =
+      make_logger(std::make_shared<spdlog::sinks::stderr_sink_mt>(), stderr_is_journal());
+  return logger;
+}
+
+/// True when fd 2 is the terminal the chat is shown on (fd 1's).
+bool stderr_is_chat_terminal() {
+  struct stat out {};
+  struct stat err {};
+  return isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1 &&
+         fstat(STDOUT_FILENO, &out) == 0 && fstat(STDERR_FILENO, &err) == 0 &&
+         out.st_rdev == err.st_rdev;
+}
+
 }  // namespace
+
+std::expected<void, std::string> log_to_file(const std::string& path) {
+  try {
+    spdlog::file_event_handlers private_file;
+    // The log names peers, addresses and servers: as private as the key
+    // file beside it (0600), also each file made anew by a rotation.
+    private_file.after_open = [](const spdlog::filename_t&, std::FILE* f) {
+      ::fchmod(::fileno(f), S_IRUSR | S_IWUSR);
+    };
+    auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+        path, kLogFileBytes, kLogFiles, false, private_file);
+    the_logger() = make_logger(std::move(sink), false);
+    return {};
+  } catch (const spdlog::spdlog_ex& e) {
+    return std::unexpected(std::string(e.what()));
+  }
+}
+
+// The comment is in shell.hpp.
+std::expected<void, std::string> route_client_log(const ClientOptions& options,
+                                                  const std::string& key_file) {
+  const std::string& file = options.common.log_file;
+  if (!file.empty()) {
+    if (auto r = log_to_file(file); !r) {
+      return std::unexpected("cannot write the log file " + file + ": " + r.error());
+    }
+    return {};
+  }
+  if (options.json || options.common.log_level_given || !stderr_is_chat_terminal()) return {};
+  std::filesystem::path beside(key_file);
+  beside.replace_extension(".log");
+  if (beside == std::filesystem::path(key_file)) beside += ".log";  // a key file named *.log
+  if (auto r = log_to_file(beside.string()); !r) {
+    std::cerr << "udpchat: cannot write the log file " << beside.string() << ": " << r.error()
+              << "; the log stays on standard error\n";
+  }
+  return {};
+}
 
 bool stderr_is_journal() {
   const char* stream = std::getenv("JOURNAL_STREAM");
@@ -121,8 +186,7 @@ bool stderr_is_journal() {
 
 void write_log(LogLevel threshold, LogLevel level, const std::string& text) {
   if (level < threshold) return;
-  static const std::shared_ptr<spdlog::logger> logger = make_logger();
-  logger->log(to_spdlog(level), "{}", text);
+  the_logger()->log(to_spdlog(level), "{}", text);
 }
 
 }  // namespace udpchat

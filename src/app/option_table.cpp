@@ -52,6 +52,8 @@ constexpr std::array kOptions{
                "keep no history, only the ids of the messages taken (default: kept)"},
     OptionSpec{"log-level", "LEVEL", K::kString, S::kBoth,
                "trace, debug, info, warn or error (default: server info, client warn)"},
+    OptionSpec{"log-file", "FILE", K::kString, S::kBoth,
+               "write the log to FILE (default: stderr; a client at a terminal: <key>.log)"},
 };
 
 constexpr std::string_view kSynopsis =

@@ -94,6 +94,11 @@ CommonOptions read_common(const Reader& r, LogLevel default_level) {
                        " must be one of trace, debug, info, warn, error (got '" + level + "')"};
     }
     c.log_level = *parsed;
+    c.log_level_given = true;
+  }
+  if (r.has("log-file")) {
+    c.log_file = r.text("log-file");
+    if (c.log_file.empty()) throw UsageError{r.label("log-file") + " must name a file"};
   }
   return c;
 }

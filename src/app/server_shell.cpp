@@ -258,6 +258,13 @@ class ServerShell {
 
 int run_server(const ServerOptions& options) {
   const LogLevel level = options.common.log_level;
+  if (!options.common.log_file.empty()) {
+    if (auto r = log_to_file(options.common.log_file); !r) {
+      std::cerr << "udpchat: cannot write the log file " << options.common.log_file << ": "
+                << r.error() << "\n";
+      return 1;
+    }
+  }
   auto store = SqliteStore::open(options.data_dir);
   if (!store) {
     std::cerr << "udpchat: cannot open the store: " << store.error().what << "\n";

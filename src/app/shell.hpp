@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <expected>
 #include <string>
 
 #include "core/log.hpp"
@@ -21,6 +22,8 @@ struct CommonOptions {
   int server_retries = kDefaultServerRetries;
   Duration heartbeat = kDefaultHeartbeat;
   LogLevel log_level = LogLevel::kInfo;
+  bool log_level_given = false;  ///< --log-level was set (command line or file)
+  std::string log_file;          ///< --log-file FILE; empty: see run_client / stderr
 };
 
 struct ServerOptions {
@@ -61,6 +64,25 @@ int run_client(const ClientOptions& options);
 /// "<priority>text" when stderr is the systemd journal (stderr_is_journal).
 /// Thread-safe; each record is flushed at once.
 void write_log(LogLevel threshold, LogLevel level, const std::string& text);
+
+/// From now on, write_log writes to the file `path` (appended to; made
+/// with mode 0600; renamed to `path`.1 at 1 MiB, the older one to .2)
+/// instead of stderr, in the same format as on a terminal. Call before any
+/// thread that logs starts. Error: why the file cannot be opened (the log
+/// stays on stderr).
+std::expected<void, std::string> log_to_file(const std::string& path);
+
+/// manual §4.8: where a client's log goes. `--log-file` names a file;
+/// otherwise a client whose standard error is the terminal of its chat
+/// (fd 1 and fd 2 the same terminal, not --json) logs to `<key file>.log`
+/// beside `key_file`, so the screen carries only ">>> " lines and the
+/// prompt, unless the user asked for a level with --log-level (then the
+/// records are wanted on the screen). Elsewhere (a pipe, a file, the
+/// journal) standard error, as the server does. Error: a --log-file that
+/// cannot be written (the caller exits 1). A log beside the key file that
+/// cannot be written stays on standard error, said there once.
+std::expected<void, std::string> route_client_log(const ClientOptions& options,
+                                                  const std::string& key_file);
 
 /// True when stderr is the journal's stream: $JOURNAL_STREAM is
 /// "<device>:<inode>" of fd 2 (systemd.exec(5), "JOURNAL_STREAM").

@@ -22,11 +22,12 @@ def check_equal(actual, expected, what):
 SERVER_BAD = [("ack-timeout-ms", "5"), ("server-retries", "0"), ("max-clients", "0"),
               ("max-stored", "0"), ("table-batch-ms", "10001"), ("full-table-limit", "20001"),
               ("fanout-window", "0"), ("rate-limit", "0"), ("handshake-rate", "0"),
-              ("bind", '"not-an-address"'), ("log-level", '"loud"'), ("data-dir", '""')]
+              ("bind", '"not-an-address"'), ("log-level", '"loud"'), ("data-dir", '""'),
+              ("log-file", '""')]
 CLIENT_BAD = [("ack-timeout-ms", "60001"), ("server-retries", "101"), ("heartbeat-ms", "99"),
               ("max-pending", "0"), ("bind", '"1.2.3"'), ("log-level", '"verbose"'),
               ("key-file", '""'), ("server-key", '"abcd"'), ("json", "1"),
-              ("no-history", '"yes"')]
+              ("no-history", '"yes"'), ("log-file", "3")]
 
 
 def write(ctx, name, text):
