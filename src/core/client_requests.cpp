@@ -1,6 +1,8 @@
 // client_requests.cpp: requests to the server (register, deregister,
 // save, heartbeat; manual §5: tried up to --server-retries times) and what
 // each acknowledgement means; verification pings.
+#include <algorithm>
+
 #include "core/client_session.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
@@ -45,6 +47,18 @@ void ClientSession::server_link_up() {
   sender_.resend_to(config_.server, outgoing_);
 }
 
+void ClientSession::send_heartbeat(TimePoint now) {
+  const std::uint64_t id = ids_.next();
+  send_to_server(Heartbeat{id, config_.nick, table_version_}, id, {RequestKind::kHeartbeat, {}},
+                 now);
+  next_heartbeat_ = now + config_.heartbeat;
+}
+
+bool ClientSession::heartbeat_in_flight() const {
+  return std::any_of(requests_.begin(), requests_.end(),
+                     [](const auto& r) { return r.second.kind == RequestKind::kHeartbeat; });
+}
+
 void ClientSession::send_deregister(TimePoint now) {
   phase_ = Phase::kDeregistering;
   next_heartbeat_.reset();
@@ -61,7 +75,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         const bool reconnected = phase_ == Phase::kReconnecting;
         phase_ = Phase::kRegistered;
         registered_nick_ = config_.nick;
-        if (m.total != 0) total_clients_ = m.total;
+        learn_count(m.total);
         first_registration_ = false;
         say("registered", "[Welcome, You are registered.]", {{"nick", config_.nick}});
         if (table_line_pending_) {
@@ -131,7 +145,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
       membership_acked(m, req);
       return;
     case RequestKind::kHeartbeat:
-      if (m.total != 0) total_clients_ = m.total;
+      learn_count(m.total);  // and a `list` waiting for it prints
       if (m.status == AckStatus::kOffline && phase_ == Phase::kRegistered) {
         log(LogLevel::kInfo, "server holds us offline; registering again");
         send_register(now);

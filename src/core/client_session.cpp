@@ -108,10 +108,11 @@ void ClientSession::on_quit(TimePoint now) {
 bool ClientSession::input_blocked() const {
   // Registration and deregistration change what every later command means,
   // so commands typed meanwhile wait for their outcome (manual §5: in order).
-  // A `history` waits for its answer from the store, so its lines come
-  // before those of the next command.
+  // A `history` waits for its answer from the store, and a `list` for the
+  // server's count (manual §4.3), so their lines come before those of the
+  // next command.
   return quitting_ || phase_ == Phase::kRegistering || phase_ == Phase::kDeregistering ||
-         phase_ == Phase::kExited || !history_asks_.empty();
+         phase_ == Phase::kExited || !history_asks_.empty() || list_due_.has_value();
 }
 
 void ClientSession::process_input(TimePoint now) {
@@ -313,14 +314,16 @@ void ClientSession::on_timeout(TimePoint now) {
     log(LogLevel::kWarn, "no relay outcome from the server for " + key);
     finish_front(key, now);
   }
+  // A `list` whose count did not come in time: the rows held, the count held.
+  if (list_due_ && *list_due_ <= now) {
+    list_due_.reset();
+    say_rows_held();
+  }
   if (next_attempt_ && *next_attempt_ <= now && phase_ == Phase::kReconnecting) {
     attempt_registration(now);
   }
   if (next_heartbeat_ && *next_heartbeat_ <= now && phase_ == Phase::kRegistered) {
-    const std::uint64_t id = ids_.next();
-    send_to_server(Heartbeat{id, config_.nick, table_version_}, id, {RequestKind::kHeartbeat, {}},
-                   now);
-    next_heartbeat_ = now + config_.heartbeat;
+    send_heartbeat(now);
   }
   process_input(now);
 }
@@ -338,6 +341,9 @@ std::optional<TimePoint> ClientSession::next_deadline() const {
   }
   if (next_attempt_ && phase_ == Phase::kReconnecting) {
     consider(*next_attempt_);
+  }
+  if (list_due_) {
+    consider(*list_due_);
   }
   for (const auto& [key, q] : peers_) {
     if (q.stage == SendStage::kAwaitingRelay) {

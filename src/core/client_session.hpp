@@ -106,6 +106,10 @@ class ClientSession {
   [[nodiscard]] std::optional<int> exit_status() const { return exit_status_; }
 
   [[nodiscard]] bool registered() const { return phase_ == Phase::kRegistered; }
+  /// True while a line typed now would wait for an earlier command to end
+  /// (a registration or deregistration, a `history` or `list` waiting for
+  /// its answer) instead of running at once.
+  [[nodiscard]] bool input_waiting() const { return input_blocked() || !input_.empty(); }
   /// True while the server is unreachable and the client registers again
   /// by itself (manual §4.7).
   [[nodiscard]] bool reconnecting() const { return phase_ == Phase::kReconnecting; }
@@ -116,7 +120,8 @@ class ClientSession {
   [[nodiscard]] std::vector<TableEntry> table() const;
   /// Number of rows held (cheap: no copy).
   [[nodiscard]] std::size_t rows_held() const { return table_.size(); }
-  /// Clients registered at the server, as its last table update said.
+  /// Clients registered at the server, as it last said (registration or
+  /// heartbeat ack, table update, lookup or find answer).
   [[nodiscard]] std::size_t clients_registered() const { return total_clients_; }
   /// Datagrams awaiting an ack, and messages typed but without outcome.
   [[nodiscard]] std::size_t unacked() const { return sender_.size(); }
@@ -207,6 +212,18 @@ class ClientSession {
   void cmd_dereg(std::string_view args, TimePoint now);
   void cmd_reg(std::string_view args, TimePoint now);
   void cmd_list(std::string_view args, TimePoint now);
+  /// `list` without prefix: the rows held (sorted), then the count line if
+  /// the server counts more clients than that (manual §4.3).
+  void say_rows_held();
+  /// The server's count of registered clients, as an ack, a table update or
+  /// a Rows answer gives it (0: not given, ignored); a `list` waiting for
+  /// it prints now.
+  void learn_count(std::uint32_t total);
+  /// A Heartbeat with the table version held; the next one is due a
+  /// --heartbeat-ms later.
+  void send_heartbeat(TimePoint now);
+  /// True while a Heartbeat waits for its ack (retransmitted meanwhile).
+  [[nodiscard]] bool heartbeat_in_flight() const;
   /// One line of `list`: "<nick> <ip>:<port> online|offline" (a "client" event).
   void say_row(const TableEntry& e);
   /// The duplicate-suppression key of message `mid` from `from`.
@@ -355,6 +372,10 @@ class ClientSession {
   std::uint64_t table_version_ = 0;
   std::map<std::string, TableEntry> table_;  ///< by nickname key
   std::size_t total_clients_ = 0;
+  /// A `list` waiting for the server's count (manual §4.3): printed when it
+  /// comes or at this time (one ack timeout after it was typed), whichever
+  /// is first; the commands typed after it wait meanwhile.
+  std::optional<TimePoint> list_due_;
   std::uint64_t assembling_version_ = 0;
   std::uint64_t assembling_from_ = 0;
   std::vector<std::optional<std::vector<TableEntry>>> assembling_;

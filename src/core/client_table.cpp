@@ -2,7 +2,8 @@
 // reassembled from their parts and merged row by row (never an older row
 // over a newer one, never an older version over a newer), gaps repaired
 // by a heartbeat; lookups before a send to a nickname not held; `list`
-// and `list <prefix>`.
+// (asking the server for its count of clients first) and
+// `list <prefix>`.
 #include <algorithm>
 
 #include "core/client_session.hpp"
@@ -87,7 +88,6 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
     for (const TableEntry& row : *part) merge_row(row);
   }
   table_version_ = m.version;
-  if (m.total != 0) total_clients_ = m.total;
   assembling_.clear();
   if (phase_ == Phase::kRegistering || (phase_ == Phase::kReconnecting && attempt_id_ != 0)) {
     table_line_pending_ = true;
@@ -95,6 +95,7 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
     say("table_updated", "[Client table updated.]",
         {{"version", static_cast<std::int64_t>(table_version_)}});
   }
+  learn_count(m.total);  // a `list` waiting for it shows this table
   // manual §6.6: a registered client that finds itself offline re-registers.
   const TableEntry* self = find_peer(config_.nick);
   if (phase_ == Phase::kRegistered && self != nullptr && !self->online) {
@@ -151,17 +152,19 @@ void ClientSession::handle(const Rows& m, const Endpoint& from, TimePoint now) {
   for (const auto& p : parts) rows.insert(rows.end(), p->begin(), p->end());
   answers_.erase(m.id);
   sender_.acknowledge(m.id, from, now);
-  if (m.total != 0) total_clients_ = m.total;
   const ServerRequest req = std::move(r->second);
   requests_.erase(r);
   if (req.kind == RequestKind::kLookup) {
     lookup_done(req.peer_key, rows, now);
-    return;
+  } else {
+    for (const TableEntry& e : rows) {
+      say_row(e);
+    }
+    say("[" + std::to_string(rows.size()) + " of " + std::to_string(m.matches) +
+        " clients shown.]");
   }
-  for (const TableEntry& e : rows) {
-    say_row(e);
-  }
-  say("[" + std::to_string(rows.size()) + " of " + std::to_string(m.matches) + " clients shown.]");
+  // After the answer's own lines: a `list` typed after this find prints next.
+  learn_count(m.total);
 }
 
 void ClientSession::say_row(const TableEntry& e) {
@@ -191,6 +194,21 @@ void ClientSession::cmd_list(std::string_view args, TimePoint now) {
     send_to_server(Find{id, config_.nick, std::string(prefix)}, id, {RequestKind::kFind, {}}, now);
     return;
   }
+  // manual §4.3: the count line needs the server's count, and beyond
+  // --full-table-limit nothing pushes it, so a registered client asks for
+  // it first (a heartbeat: its ack carries it, and it brings any missed
+  // table delta too). The rows are printed when it comes, or one ack
+  // timeout from now at the latest with the count held; commands typed
+  // meanwhile wait.
+  if (phase_ == Phase::kRegistered) {
+    if (!heartbeat_in_flight()) send_heartbeat(now);
+    list_due_ = now + config_.ack_timeout;
+    return;
+  }
+  say_rows_held();
+}
+
+void ClientSession::say_rows_held() {
   if (table_.empty()) {
     say("[No clients known yet.]");
     return;
@@ -198,10 +216,21 @@ void ClientSession::cmd_list(std::string_view args, TimePoint now) {
   for (const auto& [key, e] : table_) {
     say_row(e);
   }
-  // The count is the server's as of the last table, lookup or heartbeat.
+  // The count is the server's, as it last said it.
   if (total_clients_ > table_.size()) {
     say("[" + std::to_string(table_.size()) + " of " + std::to_string(total_clients_) +
         " clients shown; list <prefix> finds more.]");
+  }
+}
+
+void ClientSession::learn_count(std::uint32_t total) {
+  if (total == 0) {
+    return;  // not said (an offline heartbeat's ack): the count held stays
+  }
+  total_clients_ = total;
+  if (list_due_) {
+    list_due_.reset();
+    say_rows_held();
   }
 }
 

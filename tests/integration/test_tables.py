@@ -2,7 +2,8 @@
 
 A server beyond its --full-table-limit: each client holds its own row and
 looks up the others; `send` to a nickname not held works after one lookup;
-`list` shows the rows held and a count; `list <prefix>` asks the server.
+`list` shows the rows held and a count, asking the server for the count
+first; `list <prefix>` asks the server.
 A message typed before the first table arrived (a script piping its
 commands) is sent, not refused.
 """
@@ -10,8 +11,8 @@ commands) is sent, not refused.
 import os
 import subprocess
 
-from harness import (LOOPBACK, TABLE, WELCOME, list_line, msg, received_by, unknown_client,
-                     wait_registered)
+from harness import (LOOPBACK, TABLE, USAGE_SEND, WELCOME, list_line, msg, received_by,
+                     unknown_client, wait_registered)
 
 
 def check_equal(actual, expected, what):
@@ -27,13 +28,16 @@ def test_interest_lookup_and_list_prefix(ctx):
         c[n] = ctx.client(n, server)
     a = c["alice"]
     # Held: only its own row. Her count is still her registration's (she was
-    # alone), so no count line yet; a lookup of a nickname nobody registered
-    # answers "unknown" and brings the server's count.
+    # alone), but `list` asks the server first (manual §4.3) and names all
+    # four. The send typed after it waits for it; its lookup of a nickname
+    # nobody registered answers "unknown".
     mark = a.mark()
     a.send("list")
     a.send("send nobody hi")
     a.expect(unknown_client("nobody"))
-    check_equal(a.since(mark), [list_line("alice", a.port), unknown_client("nobody")],
+    check_equal(a.since(mark), [list_line("alice", a.port),
+                                ">>> [1 of 4 clients shown; list <prefix> finds more.]",
+                                unknown_client("nobody")],
                 "alice's lines for 'list' and a send to nobody")
     mark = a.mark()
     a.send("list")
@@ -57,6 +61,33 @@ def test_interest_lookup_and_list_prefix(ctx):
     a.send("list")
     a.expect(list_line("carol", c["carol"].port, online=False))
     a.expect(">>> [2 of 4 clients shown; list <prefix> finds more.]")
+
+
+def list_output(client):
+    """The lines of one `list` at `client`: typed with `send` alone after it,
+    whose usage line comes once the list printed (commands act in the order
+    typed, and a list waits for the count it asked for)."""
+    mark = client.mark()
+    client.send("list")
+    client.send("send")
+    client.expect(USAGE_SEND)
+    lines = client.since(mark)
+    return lines[:lines.index(USAGE_SEND)]
+
+
+def test_list_counts_every_client_beyond_whole_tables(ctx):
+    """--full-table-limit 4, 8 clients registering one after another: the
+    first four are pushed nothing once the fifth registers, their count
+    included, yet every client's `list` ends with the count line naming 8
+    (manual §4.3: a registered client asks the server for its count
+    first)."""
+    server = ctx.server(extra=["--full-table-limit", "4"])
+    clients = [ctx.client("user%d" % i, server) for i in range(8)]
+    for i, c in enumerate(clients):
+        held = clients[:4] if i < 4 else [c]
+        rows = [list_line(p.nick, p.port) for p in held]
+        count = ">>> [%d of 8 clients shown; list <prefix> finds more.]" % len(held)
+        check_equal(list_output(c), rows + [count], "%s's list" % c.nick)
 
 
 def test_send_typed_before_the_first_table(ctx):

@@ -25,9 +25,12 @@ void Scenario::random_action(Totals& totals) {
   const int i = pick(clients_);
   const std::uint16_t port = port_of(i);
   auto& node = w_.nodes.at(port);
+  // What a command will meet is known only if it runs when typed: not while
+  // an earlier one (a `list` asking for the count) holds the input.
+  const bool runs_now = node.alive && !node.session->input_waiting();
   if (uniform() < 0.12) {
     // The channel and group g: join first, then post to either.
-    if (!node.alive || !node.session->registered()) return;
+    if (!runs_now || !node.session->registered()) return;
     if (!joined_.contains(port)) {
       w_.type(port, "join g");
       return;
@@ -54,7 +57,7 @@ void Scenario::random_action(Totals& totals) {
   }
   const double r = uniform();
   if (r < 0.6) {
-    if (!node.alive || !node.session->registered()) return;
+    if (!runs_now || !node.session->registered()) return;
     const int j = pick(clients_);
     const std::string to = nick_of(j);
     const auto table = node.session->table();
@@ -66,9 +69,9 @@ void Scenario::random_action(Totals& totals) {
     ++totals.typed;
     w_.type(port, "send " + to + " m" + std::to_string(n));
   } else if (r < 0.66) {
-    if (node.alive && node.session->registered()) w_.type(port, "dereg " + nick_of(i));
+    if (runs_now && node.session->registered()) w_.type(port, "dereg " + nick_of(i));
   } else if (r < 0.74) {
-    if (node.alive && !node.session->registered()) w_.type(port, "reg " + nick_of(i));
+    if (runs_now && !node.session->registered()) w_.type(port, "reg " + nick_of(i));
   } else if (r < 0.80) {
     if (node.alive) {
       event("kill client " + std::to_string(port));

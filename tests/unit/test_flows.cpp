@@ -42,11 +42,14 @@ TEST_SUITE("flows") {
     CHECK(w.lines(C).at(0) == kWelcome);
     w.lines(A).clear();
     w.type(A, "list");
+    // It asks the server for its count first (manual §4.3): one round trip.
+    REQUIRE(w.run_until([&] { return !w.lines(A).empty(); }, 1s));
     CHECK(w.lines(A) == std::vector<std::string>{">>> alice 127.0.0.1:6001 online",
                                                  ">>> bob 127.0.0.1:6002 online",
                                                  ">>> carol 127.0.0.1:6003 online"});
     w.lines(A).clear();
     w.type(A, "who");
+    REQUIRE(w.run_until([&] { return !w.lines(A).empty(); }, 1s));
     CHECK(w.lines(A).size() == 3);
   }
 
@@ -118,6 +121,8 @@ TEST_SUITE("flows") {
     // carol learns that bob is offline too.
     w.lines(C).clear();
     w.type(C, "list");
+    // It asks the server for its count first, one round trip.
+    w.run_until([&] { return w.printed(C, ">>> bob 127.0.0.1:6002 offline"); }, 1s);
     CHECK(w.printed(C, ">>> bob 127.0.0.1:6002 offline"));
     // Now that A's table shows bob offline, the next message goes straight to the server.
     w.lines(A).clear();
@@ -474,6 +479,7 @@ TEST_SUITE("flows") {
     CHECK(w.server->clients_online() == 1);
     w.lines(A).clear();
     w.type(A, "list");
+    w.run_until([&] { return !w.lines(A).empty(); }, 1s);  // the count, asked first
     CHECK(w.printed(A, ">>> bob 127.0.0.1:6002 offline"));
   }
 

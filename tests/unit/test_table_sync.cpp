@@ -202,6 +202,7 @@ TEST_SUITE("table sync") {
     CHECK(w.session(A).table()[0].nick == "alice");
     w.lines(A).clear();
     w.type(A, "list");
+    REQUIRE(w.run_until([&] { return !w.lines(A).empty(); }, 1s));  // the count, asked first
     CHECK(w.lines(A) ==
           std::vector<std::string>{">>> alice 127.0.0.1:6001 online",
                                    ">>> [1 of 4 clients shown; list <prefix> finds more.]"});
