@@ -23,9 +23,11 @@
 //       recipient, so M x R saves outstanding); prints saves per second.
 //       With --heartbeats, one more client measures its heartbeat round
 //       trips during the flood (p50/p99, microseconds).
-//   udpchat_loadgen pingpong --server-port P --messages K --bytes B
+//   udpchat_loadgen pingpong --server-port P --messages K --bytes B [--to NICK]
 //       two clients; K direct sends of B bytes one after the other: the
 //       time from typing to "[Message received by ...]" (p50/p99, us).
+//       With --to, the recipient is NICK, a real `udpchat -c` (with its
+//       own store) registered before: one virtual client sends to it.
 //   udpchat_loadgen bare --messages K --bytes B
 //       the baseline: a bare UDP ping-pong of the same size between two
 //       sockets of this process (p50/p99 round trip, us).
@@ -93,7 +95,7 @@ struct Options {
       "[--clients N] [--rows R] [--timeout-s T] [--heartbeat-ms H] [--hold-s T] "
       "[--senders M --recipients R --messages K] [--heartbeats] [--bytes B] [--batch B] "
       "[--dir D] [--samples FILE] [--prefix P] [--first-address N] [--server-key HEX] "
-      "[--server-retries N]\n",
+      "[--server-retries N] [--to NICK]\n",
       why);
   std::exit(2);
 }
@@ -377,11 +379,18 @@ int pingpong(const Options& o) {
   Load load(o.server_port, o.heartbeat_ms, o.server_retries);
   load.first_address = o.first_address;
   const std::size_t a = load.add(o.prefix + "ping");
-  const std::size_t b = load.add(o.prefix + "pong");
+  // The recipient: a virtual client of this process (store-less: it acks
+  // at once), or with --to a real `udpchat -c` registered already.
+  const std::string peer = o.to.empty() ? o.prefix + "pong" : o.to;
+  const bool local_peer = o.to.empty();
+  const std::size_t b = local_peer ? load.add(peer) : 0;
   if (!wait_registered(load, 0, o.timeout_s)) return 1;
   // Both must hold each other's row (whole table) before timing.
   load.run(
-      [&] { return load.at(a).session->rows_held() >= 2 && load.at(b).session->rows_held() >= 2; },
+      [&] {
+        return load.at(a).session->rows_held() >= 2 &&
+               (!local_peer || load.at(b).session->rows_held() >= 2);
+      },
       std::chrono::duration<double>(o.timeout_s));
   const std::string text(o.bytes, 'x');
   std::vector<double> us;
@@ -392,7 +401,7 @@ int pingpong(const Options& o) {
   for (std::size_t k = 0; k < o.messages + 100; ++k) {
     acked = false;
     const auto t0 = Clock::now();
-    load.type(a, "send " + o.prefix + "pong " + text);
+    load.type(a, "send " + peer + " " + text);
     if (!load.run([&] { return acked; }, std::chrono::duration<double>(5))) return 1;
     if (k >= 100) us.push_back(us_since(t0));  // the first 100 warm up
   }

@@ -118,7 +118,7 @@ def row(figure, measured, baseline, ratio, target, met, command):
         "-" if met is None else "met" if met else "NOT met"))
 
 
-def bench_latency(build, root, port, out_dir, n):
+def bench_latency(build, root, port, out_dir, n, real_recipient=True):
     log("send -> ack latency vs a bare UDP ping-pong (%d samples, 1000-byte messages)" % n)
     bare_file, send_file = os.path.join(out_dir, "bare.txt"), os.path.join(out_dir, "send.txt")
     bare, _ = loadgen(build, "bare", "--messages", n, "--bytes", 1000, "--samples", bare_file)
@@ -134,7 +134,71 @@ def bench_latency(build, root, port, out_dir, n):
         v = num(r"%s ([\d.]+) us" % p, send)
         row("direct send to ack, %s" % p, "%.1f us" % v, "%.1f us" % b, "%.2fx" % (v / b),
             "<= %.1fx" % limit, v / b <= limit, cmd)
+    if real_recipient:  # (an earlier build has no --store-sync, nor pingpong --to)
+        bench_real_recipient(build, root, port, n // 4, send)
     return bare_file, send_file
+
+
+class RealClient:
+    """A real `udpchat -c` on 127.0.0.1, its stdin a pipe, its stdout (every
+    message it shows) written to a file, as a person's client would."""
+
+    def __init__(self, build, root, nick, server_port, port, extra=()):
+        self.dir = tempfile.mkdtemp(prefix="client-", dir=root)
+        self.argv = [os.path.join(build, "udpchat"), "-c", nick, "127.0.0.1", str(server_port),
+                     str(port), "--bind", "127.0.0.1",
+                     "--key-file", os.path.join(self.dir, nick + ".key")] + list(extra)
+        self.out = open(os.path.join(self.dir, "stdout"), "w+")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=self.out,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with open(self.out.name) as f:
+                if "[Client table updated.]" in f.read():
+                    return
+            if self.proc.poll() is not None:
+                raise RuntimeError("client exited: %s" % self.argv)
+            time.sleep(0.01)
+        raise RuntimeError("client did not register in 60 s: %s" % self.argv)
+
+    def stop(self):
+        self.proc.stdin.close()  # end of input: it deregisters and exits
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.out.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def bench_real_recipient(build, root, port, n, virtual):
+    """send -> ack with a real `udpchat -c` recipient writing each message to
+    its own store before its ack, with --store-sync normal and full, against
+    the store-less virtual recipient `virtual` (the pingpong line) measured
+    just before in the same run."""
+    log("send -> ack with a real udpchat -c recipient and its store (%d samples)" % n)
+    for sync in ("normal", "full"):
+        s = Server(build, root, port)
+        try:
+            pong = RealClient(build, root, "realpong", port, port + 100, ["--store-sync", sync])
+            try:
+                send, cmd = loadgen(build, "pingpong", "--server-port", port, "--messages", n,
+                                    "--bytes", 1000, "--to", "realpong", "--prefix", "r")
+            finally:
+                pong.stop()
+        finally:
+            s.stop()
+        log("  --store-sync %s: %s" % (sync, send))
+        for p in ("p50", "p99"):
+            b = num(r"%s ([\d.]+) us" % p, virtual)
+            v = num(r"%s ([\d.]+) us" % p, send)
+            # The target (p50 within 2x of the store-less recipient) is the
+            # default setting's; the other figures are for the decision.
+            met = v / b <= 2.0 if (p == "p50" and sync == "normal") else None
+            row("send to ack, real recipient, store %s, %s" % (sync, p), "%.1f us" % v,
+                "%.1f us (store-less)" % b, "%.2fx" % (v / b),
+                "<= 2.0x" if met is not None else "-", met,
+                cmd + "  (recipient: udpchat -c realpong ... --store-sync %s)" % sync)
 
 
 def bench_saves(build, root, port, senders, recipients, messages):
@@ -369,7 +433,7 @@ def run_for_comparison(build, root, port, q):
     ROWS, STORM = [], []
     try:
         scratch = tempfile.mkdtemp(prefix="before-", dir=root)
-        bench_latency(build, root, port, scratch, 2000 if q else 20000)
+        bench_latency(build, root, port, scratch, 2000 if q else 20000, real_recipient=False)
         bench_saves(build, root, port + 1, 50 if q else 200, 10 if q else 20, 5 if q else 25)
         bench_storms(build, root, port + 2, [1000, 2000] if q else [1000, 2000, 10000],
                      first_contact=False)

@@ -42,7 +42,7 @@ class ClientShell {
  public:
   ClientShell(std::shared_ptr<asio::io_context> io, udp::socket socket, SecureClient& session,
               LogLevel level, std::string known_servers, std::string server_name,
-              std::string known_peers, bool json, ClientStore& store)
+              std::string known_peers, bool json, ClientStore& store, bool inline_store)
       : known_peers_(std::move(known_peers)),
         io_(std::move(io)),
         socket_(std::move(socket)),
@@ -64,7 +64,13 @@ class ClientShell {
                 session_.session().on_store_completion(done, Clock::now());
                 pump();
               });
-            }) {}
+            }),
+        store_(store),
+        inline_store_(inline_store) {
+    asio::error_code ec;
+    const auto local = socket_.local_endpoint(ec);
+    protocol_ = !ec && local.address().is_v6() ? udp::v6() : udp::v4();
+  }
 
   int run() {
     session_.start(Clock::now());
@@ -150,15 +156,57 @@ class ClientShell {
   }
 
   void pump() {
-    // Print before sending. An ack leaves only once its message is in the
-    // client's store (manual §4.11, docs/RELIABILITY.md): a crash after it
-    // shows the message at the next start, never loses it.
-    for (const auto& rec : session_.take_logs()) {
-      write_log(level_, rec.level, rec.text);
+    for (;;) {
+      // Print before sending. An ack leaves only once its message is in
+      // the client's store (manual §4.11, docs/RELIABILITY.md): a crash
+      // after it shows the message at the next start, never loses it.
+      for (const auto& rec : session_.take_logs()) {
+        write_log(level_, rec.level, rec.text);
+      }
+      print_events(session_.take_events());
+      // manual §4.11: writes to the client's own store: on the writer
+      // thread when each commit waits for an fsync (--store-sync full),
+      // else committed here, after this round's datagrams are sent.
+      std::vector<ClientStoreCommand> commands = session_.session().take_store_commands();
+      if (!inline_store_) writer_.submit(std::move(commands));
+      save_pins();
+      for (auto& out : session_.take_outgoing(Clock::now())) {
+        asio::error_code ec;
+        const udp::endpoint to = to_asio(out.to, protocol_, ec);
+        if (!ec) socket_.send_to(asio::buffer(out.bytes), to, 0, ec);
+        if (ec)
+          write_log(level_, LogLevel::kDebug,
+                    "send to " + out.to.to_string() + ": " + ec.message());
+      }
+      if (!inline_store_ || commands.empty()) break;
+      session_.session().on_store_completion(store_.apply(commands), Clock::now());
     }
-    print_events(session_.take_events());
-    // manual §4.11: writes to the client's own store, off the event loop.
-    writer_.submit(session_.session().take_store_commands());
+    if (session_.exit_status() && !done_) {
+      done_ = true;
+      socket_.close();
+      timer_.cancel();
+      signals_.cancel();
+      if (tty_) {
+        stdin_.cancel();
+        terminal_.erase_typed_line();
+        std::fflush(stdout);
+      }
+      return;
+    }
+    const auto deadline = session_.next_deadline();
+    if (deadline && deadline != armed_) {  // re-arming costs a timerfd_settime
+      armed_ = deadline;
+      timer_.expires_at(*deadline);
+      timer_.async_wait([this](asio::error_code ec) {
+        if (ec == asio::error::operation_aborted || done_) return;
+        armed_.reset();
+        session_.on_timeout(Clock::now());
+        pump();
+      });
+    }
+  }
+
+  void save_pins() {
     for (const auto& [nick_key, key] : session_.session().take_new_pins()) {
       // manual §8: a peer's key pinned at first sight, or trusted anew.
       if (auto r = crypto::pin_server_key(known_peers_, nick_key, key); !r) {
@@ -173,33 +221,6 @@ class ClientShell {
         write_log(level_, LogLevel::kInfo,
                   "pinned the key of " + server_name_ + " in " + known_servers_);
       }
-    }
-    for (auto& out : session_.take_outgoing(Clock::now())) {
-      asio::error_code ec;
-      const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
-      if (!ec) socket_.send_to(asio::buffer(out.bytes), to, 0, ec);
-      if (ec)
-        write_log(level_, LogLevel::kDebug, "send to " + out.to.to_string() + ": " + ec.message());
-    }
-    if (session_.exit_status() && !done_) {
-      done_ = true;
-      socket_.close();
-      timer_.cancel();
-      signals_.cancel();
-      if (tty_) {
-        stdin_.cancel();
-        terminal_.erase_typed_line();
-        std::fflush(stdout);
-      }
-      return;
-    }
-    if (const auto deadline = session_.next_deadline()) {
-      timer_.expires_at(*deadline);
-      timer_.async_wait([this](asio::error_code ec) {
-        if (ec == asio::error::operation_aborted || done_) return;
-        session_.on_timeout(Clock::now());
-        pump();
-      });
     }
   }
 
@@ -259,6 +280,14 @@ class ClientShell {
   Terminal terminal_;  ///< standard input when it is a terminal (tty_)
   /// manual §4.11: the client's own store, written on a thread of its own.
   BatchWriter<ClientStoreCommand, ClientStoreCompletion> writer_;
+  ClientStore& store_;
+  /// --store-sync normal: a commit waits for no fsync (the checkpoints,
+  /// which do, run on the store's own thread), so the commands are
+  /// applied on this thread: no hand-off to the writer and back between a
+  /// message and its ack (docs/DECISIONS.md).
+  bool inline_store_;
+  udp protocol_ = udp::v4();        ///< the socket's, for each datagram's address
+  std::optional<TimePoint> armed_;  ///< the deadline the timer waits for
 };
 
 }  // namespace
@@ -322,7 +351,8 @@ int run_client(const ClientOptions& options) {
   // manual §4.11: the client's own store beside its key file; what it took
   // and never showed is shown first.
   const std::string store_path = SqliteClientStore::path_for_key_file(id->key_file);
-  auto store = SqliteClientStore::open(store_path);
+  auto store = SqliteClientStore::open(
+      store_path, options.store_sync_full ? StoreSync::kFull : StoreSync::kNormal);
   if (!store) {
     std::cerr << "udpchat: " << store.error() << "\n";
     return 1;
@@ -334,7 +364,8 @@ int run_client(const ClientOptions& options) {
   config.random = crypto::system_random();  // box nonces: 192 random bits each
   SecureClient session(config, seed, std::move(id->security));
   ClientShell shell(io, std::move(socket), session, level, id->known_servers,
-                    config.server.to_string(), id->known_peers, options.json, **store);
+                    config.server.to_string(), id->known_peers, options.json, **store,
+                    !options.store_sync_full);
   return shell.run();
 }
 

@@ -50,6 +50,9 @@ constexpr std::array kOptions{
                "events on standard output as JSON objects, one per line (scripts, bots)"},
     OptionSpec{"no-history", "", K::kFlag, S::kClient,
                "keep no history, only the ids of the messages taken (default: kept)"},
+    OptionSpec{
+        "store-sync", "MODE", K::kString, S::kClient,
+        "normal: its store's commits survive a crash; full: a power cut too (default normal)"},
     OptionSpec{"log-level", "LEVEL", K::kString, S::kBoth,
                "trace, debug, info, warn or error (default: server info, client warn)"},
     OptionSpec{"log-file", "FILE", K::kString, S::kBoth,

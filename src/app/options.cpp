@@ -176,6 +176,14 @@ ClientOptions read_client(const Reader& r, const std::string& nick,
   }
   o.json = r.has("json");
   o.no_history = r.has("no-history");
+  if (r.has("store-sync")) {
+    const std::string sync = r.text("store-sync");
+    if (sync != "normal" && sync != "full") {
+      throw UsageError{r.label("store-sync") + " must be normal or full (got '" + printable(sync) +
+                       "')"};
+    }
+    o.store_sync_full = sync == "full";
+  }
   o.common = read_common(r, LogLevel::kWarn);
   return o;
 }

@@ -48,12 +48,13 @@ struct ClientOptions {
   std::uint16_t server_port = 0;
   std::uint16_t client_port = 0;
   std::size_t max_pending = kDefaultMaxPendingPerPeer;
-  std::string key_file;       ///< empty: $XDG_DATA_HOME/udpchat/<nick>.key
-  std::string server_key;     ///< 64 hex digits, or empty: known_servers (manual §9)
-  std::string password;       ///< manual §9: --password=<password>, or empty
-  bool ask_password = false;  ///< --password alone: asked on the terminal, without echo
-  bool json = false;          ///< manual §4.10: --json, events as JSON lines
-  bool no_history = false;    ///< manual §4.11: --no-history
+  std::string key_file;          ///< empty: $XDG_DATA_HOME/udpchat/<nick>.key
+  std::string server_key;        ///< 64 hex digits, or empty: known_servers (manual §9)
+  std::string password;          ///< manual §9: --password=<password>, or empty
+  bool ask_password = false;     ///< --password alone: asked on the terminal, without echo
+  bool json = false;             ///< manual §4.10: --json, events as JSON lines
+  bool no_history = false;       ///< manual §4.11: --no-history
+  bool store_sync_full = false;  ///< manual §4.11: --store-sync full (fsync each commit)
 };
 
 int run_server(const ServerOptions& options);

@@ -83,7 +83,7 @@ std::string SqliteClientStore::path_for_key_file(const std::string& key_file) {
 }
 
 std::expected<std::unique_ptr<SqliteClientStore>, std::string> SqliteClientStore::open(
-    const std::string& path) {
+    const std::string& path, StoreSync sync) {
   std::unique_ptr<SqliteClientStore> store(new SqliteClientStore());
   store->path_ = path;
   // The history is as private as the key beside it: 0600 from the start.
@@ -95,7 +95,9 @@ std::expected<std::unique_ptr<SqliteClientStore>, std::string> SqliteClientStore
     // Another client of the same key file (the same nickname twice) waits
     // its turn rather than failing.
     sqlite3_busy_timeout(store->db_, 5000);
-    for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", kSchema}) {
+    const char* synchronous =
+        sync == StoreSync::kFull ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
+    for (const char* sql : {"PRAGMA journal_mode=WAL", synchronous, kSchema}) {
       if (!store->exec(sql)) {
         ::umask(old);
         return std::unexpected(path + ": " + store->error());

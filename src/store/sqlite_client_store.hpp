@@ -2,12 +2,13 @@
 // <key file without its extension>.db beside the key file, mode 0600.
 //
 // One table, `messages`, in insertion order: what the client took (with
-// whether it was shown) and, with the history on, what it sent. The write-
-// ahead log with synchronous=FULL makes each committed batch durable
-// before the client acknowledges what it holds (SQLite, "Write-Ahead
-// Logging", https://sqlite.org/wal.html).
+// whether it was shown) and, with the history on, what it sent. Each batch
+// is committed in the write-ahead log before the client acknowledges what
+// it holds (SQLite, "Write-Ahead Logging", https://sqlite.org/wal.html);
+// StoreSync says whether the commit also waits for the disk.
 #pragma once
 
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <string>
@@ -19,12 +20,29 @@ struct sqlite3_stmt;
 
 namespace udpchat {
 
+/// How a commit of the client's store reaches the disk (manual §4.11,
+/// docs/DECISIONS.md "The recipient's store commit"; SQLite, "PRAGMA
+/// synchronous", https://sqlite.org/pragma.html#pragma_synchronous).
+enum class StoreSync : std::uint8_t {
+  /// synchronous=NORMAL: a commit is in the write-ahead log in the
+  /// operating system's hands when it returns, so it survives the
+  /// process being killed at any instant; the log is fsynced at each
+  /// checkpoint. An operating-system crash or power cut may undo the
+  /// commits since the last checkpoint.
+  kNormal,
+  /// synchronous=FULL: each commit also waits for the log's fsync, so it
+  /// survives a power cut too; ~10x the latency of an ack on this
+  /// machine's disks (docs/PERFORMANCE.md).
+  kFull,
+};
+
 class SqliteClientStore final : public ClientStore {
  public:
-  /// Opens (creating, mode 0600) the store at `path`. Error: a line
-  /// naming the file and what failed.
+  /// Opens (creating, mode 0600) the store at `path`, its commits made
+  /// durable as `sync` says. Error: a line naming the file and what
+  /// failed.
   static std::expected<std::unique_ptr<SqliteClientStore>, std::string> open(
-      const std::string& path);
+      const std::string& path, StoreSync sync = StoreSync::kNormal);
   ~SqliteClientStore() override;
   SqliteClientStore(const SqliteClientStore&) = delete;
   SqliteClientStore& operator=(const SqliteClientStore&) = delete;

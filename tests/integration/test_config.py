@@ -27,7 +27,7 @@ SERVER_BAD = [("ack-timeout-ms", "5"), ("server-retries", "0"), ("max-clients", 
 CLIENT_BAD = [("ack-timeout-ms", "60001"), ("server-retries", "101"), ("heartbeat-ms", "99"),
               ("max-pending", "0"), ("bind", '"1.2.3"'), ("log-level", '"verbose"'),
               ("key-file", '""'), ("server-key", '"abcd"'), ("json", "1"),
-              ("no-history", '"yes"'), ("log-file", "3")]
+              ("no-history", '"yes"'), ("log-file", "3"), ("store-sync", '"sometimes"')]
 
 
 def write(ctx, name, text):
