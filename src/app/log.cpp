@@ -100,7 +100,8 @@ class PriorityFlag final : public spdlog::custom_flag_formatter {
 };
 
 /// The log file's bounds (manual §4.8): a file of 1 MiB at most, then
-/// renamed to .1 (the .1 before it to .2), so a client's log never holds
+/// renamed alice.1.log (the one before to alice.2.log: spdlog's rotating
+/// sink), so a client's log never holds
 /// more than 3 MiB however long it runs.
 constexpr std::size_t kLogFileBytes = 1024 * 1024;
 constexpr std::size_t kLogFiles = 2;  ///< rotated files kept beside the current one
@@ -144,7 +145,11 @@ std::expected<void, std::string> log_to_file(const std::string& path) {
     // The log names peers, addresses and servers: as private as the key
     // file beside it (0600), also each file made anew by a rotation.
     private_file.after_open = [](const spdlog::filename_t&, std::FILE* f) {
-      ::fchmod(::fileno(f), S_IRUSR | S_IWUSR);
+      struct stat st {};
+      // Only a regular file: never a device (--log-file /dev/null, a tty).
+      if (::fstat(::fileno(f), &st) == 0 && S_ISREG(st.st_mode)) {
+        ::fchmod(::fileno(f), S_IRUSR | S_IWUSR);
+      }
     };
     auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
         path, kLogFileBytes, kLogFiles, false, private_file);

@@ -50,13 +50,12 @@ constexpr std::array kOptions{
                "events on standard output as JSON objects, one per line (scripts, bots)"},
     OptionSpec{"no-history", "", K::kFlag, S::kClient,
                "keep no history, only the ids of the messages taken (default: kept)"},
-    OptionSpec{
-        "store-sync", "MODE", K::kString, S::kClient,
-        "normal: its store's commits survive a crash; full: a power cut too (default normal)"},
+    OptionSpec{"store-sync", "MODE", K::kString, S::kClient,
+               "normal: store outlives a crash; full: a power cut too (default normal)"},
     OptionSpec{"log-level", "LEVEL", K::kString, S::kBoth,
                "trace, debug, info, warn or error (default: server info, client warn)"},
     OptionSpec{"log-file", "FILE", K::kString, S::kBoth,
-               "write the log to FILE (default: stderr; a client at a terminal: <key>.log)"},
+               "log to FILE (default stderr; a client at a terminal: beside its key)"},
 };
 
 constexpr std::string_view kSynopsis =

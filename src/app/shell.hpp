@@ -67,7 +67,8 @@ int run_client(const ClientOptions& options);
 void write_log(LogLevel threshold, LogLevel level, const std::string& text);
 
 /// From now on, write_log writes to the file `path` (appended to; made
-/// with mode 0600; renamed to `path`.1 at 1 MiB, the older one to .2)
+/// with mode 0600 if a regular file; at 1 MiB renamed with .1 before its
+/// extension, alice.log -> alice.1.log, the older one to alice.2.log)
 /// instead of stderr, in the same format as on a terminal. Call before any
 /// thread that logs starts. Error: why the file cannot be opened (the log
 /// stays on stderr).

@@ -74,9 +74,14 @@ void Terminal::install_line_handler() {
 }
 
 std::optional<Terminal::Input> Terminal::on_readable() {
-  if (secret_) return read_secret_chars();
+  if (secret_) {
+    auto input = read_secret_chars();
+    line_accepted_ = input.has_value();
+    return input;
+  }
   rl_callback_read_char();
   auto input = std::exchange(g_typed, std::nullopt);
+  line_accepted_ = input.has_value();
   if (input) {
     rl_callback_handler_remove();
     if (!input->end_of_input) install_line_handler();
@@ -124,8 +129,8 @@ std::optional<Terminal::Input> Terminal::read_secret_chars() {
 void Terminal::erase_typed_line() {
   std::size_t row = 0;
   winsize size{};
-  if (!secret_ && rl_line_buffer != nullptr && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 &&
-      size.ws_col > 0) {
+  if (!secret_ && !line_accepted_ && rl_line_buffer != nullptr &&
+      ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) {
     const auto before = static_cast<std::size_t>(std::clamp(rl_point, 0, rl_end));
     row = display_width(">>> " + std::string(rl_line_buffer, before)) / size.ws_col;
   }

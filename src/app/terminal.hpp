@@ -50,6 +50,7 @@ class Terminal {
   /// without libedit (which would draw it). Call before the prompt line
   /// asking for it is written, so nothing typed after it is echoed.
   void begin_secret_line();
+  /// True while a password line is read (echo off, libedit off).
   [[nodiscard]] bool reading_secret() const { return secret_; }
 
   /// Erases the prompt and the line being typed, however many rows of the
@@ -70,7 +71,10 @@ class Terminal {
   void end_secret_line();
   std::optional<Input> read_secret_chars();
 
-  bool secret_ = false;        ///< reading a password line, echo off
+  bool secret_ = false;  ///< reading a password line, echo off
+  /// A line was just accepted: libedit's rl_point still describes it until
+  /// the next key, while the screen shows a fresh prompt.
+  bool line_accepted_ = false;
   termios saved_termios_{};    ///< the terminal before it
   std::string secret_buffer_;  ///< the password line so far
 };

@@ -102,6 +102,8 @@ def test_a_message_arriving_mid_line_redraws_the_typed_line_intact_at_a_terminal
         alice.expect(">>> bob: interrupting you")
         bob.send("send alice and again")
         alice.expect(">>> bob: and again")
+        # The line and the redraw are two writes: wait for the redraw too.
+        alice.expect("🙂 end")
         rows = alice.rows()
         starts = [i for i, r in enumerate(rows) if r.startswith(">>> send bob ")]
         check(len(starts) == 1, "the typed line is on the screen %d times:\n%s" % (
@@ -113,6 +115,13 @@ def test_a_message_arriving_mid_line_redraws_the_typed_line_intact_at_a_terminal
         alice.keys("Enter")
         alice.expect(received_by("bob"))
         bob.expect(msg("alice", typed))
+        # A message after Enter erases only the fresh prompt, not the rows
+        # of the line just sent.
+        bob.send("send alice after enter")
+        alice.expect(">>> bob: after enter")
+        shown = alice.screen()
+        check(">>> bob: and again" in shown and shown.count("🙂 end") >= 1,
+              "rows above the prompt were erased after Enter:\n%s" % shown)
     finally:
         close_all(ctx)
 
