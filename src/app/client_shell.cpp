@@ -157,16 +157,13 @@ class ClientShell {
 
   void pump() {
     for (;;) {
-      // Print before sending. An ack leaves only once its message is in
-      // the client's store (manual §4.11, docs/RELIABILITY.md): a crash
-      // after it shows the message at the next start, never loses it.
-      for (const auto& rec : session_.take_logs()) {
-        write_log(level_, rec.level, rec.text);
-      }
-      print_events(session_.take_events());
-      // manual §4.11: writes to the client's own store: on the writer
-      // thread when each commit waits for an fsync (--store-sync full),
-      // else committed here, after this round's datagrams are sent.
+      // Send, then print: an ack leaves only once its message is in the
+      // client's store (manual §4.11, docs/RELIABILITY.md), so a crash
+      // between the two shows the message at the next start and never
+      // loses it; sending first keeps the terminal's write off the ack's
+      // path. The store's commands are committed on the writer thread
+      // when each commit waits for an fsync (--store-sync full), else
+      // here, after this round's datagrams are sent and lines printed.
       std::vector<ClientStoreCommand> commands = session_.session().take_store_commands();
       if (!inline_store_) writer_.submit(std::move(commands));
       save_pins();
@@ -178,6 +175,10 @@ class ClientShell {
           write_log(level_, LogLevel::kDebug,
                     "send to " + out.to.to_string() + ": " + ec.message());
       }
+      for (const auto& rec : session_.take_logs()) {
+        write_log(level_, rec.level, rec.text);
+      }
+      print_events(session_.take_events());
       if (!inline_store_ || commands.empty()) break;
       session_.session().on_store_completion(store_.apply(commands), Clock::now());
     }
@@ -281,10 +282,10 @@ class ClientShell {
   /// manual §4.11: the client's own store, written on a thread of its own.
   BatchWriter<ClientStoreCommand, ClientStoreCompletion> writer_;
   ClientStore& store_;
-  /// --store-sync normal: a commit waits for no fsync (the checkpoints,
-  /// which do, run on the store's own thread), so the commands are
+  /// --store-sync normal: a commit waits for no fsync, so the commands are
   /// applied on this thread: no hand-off to the writer and back between a
-  /// message and its ack (docs/DECISIONS.md).
+  /// message and its ack (docs/DECISIONS.md). The write-ahead log's
+  /// checkpoint (every ~1,000 pages, two fsyncs) runs here too.
   bool inline_store_;
   udp protocol_ = udp::v4();        ///< the socket's, for each datagram's address
   std::optional<TimePoint> armed_;  ///< the deadline the timer waits for
@@ -354,7 +355,15 @@ int run_client(const ClientOptions& options) {
   auto store = SqliteClientStore::open(
       store_path, options.store_sync_full ? StoreSync::kFull : StoreSync::kNormal);
   if (!store) {
-    std::cerr << "udpchat: " << store.error() << "\n";
+    if (store.error().in_use) {
+      // The same key file twice on this machine: the same nickname, so
+      // the server's refusal line, said at once (docs/DECISIONS.md).
+      const UserEvent refused{
+          "registration_refused", {}, ">>> [Nickname " + options.nick + " is already in use.]"};
+      std::fputs(((options.json ? event_json(refused) : refused.line) + "\n").c_str(), stdout);
+      std::fflush(stdout);
+    }
+    std::cerr << "udpchat: " << store.error().line << "\n";
     return 1;
   }
   config.durable_store = true;

@@ -2,16 +2,24 @@
 // <key file without its extension>.db beside the key file, mode 0600.
 //
 // One table, `messages`, in insertion order: what the client took (with
-// whether it was shown) and, with the history on, what it sent. Each batch
-// is committed in the write-ahead log before the client acknowledges what
-// it holds (SQLite, "Write-Ahead Logging", https://sqlite.org/wal.html);
-// StoreSync says whether the commit also waits for the disk.
+// whether it was shown) and, with the history on, what it sent. A new row
+// is first written over the next of 256 preallocated slots of `staged`
+// (one B-tree page per commit, nothing allocated, no index) and copied into
+// `messages` with its three indexes when the ring is full, before a history
+// query and when the store opens or closes; the idempotency key is looked
+// up in both. Each batch is committed in the write-ahead log
+// before the client acknowledges what it holds (SQLite, "Write-Ahead
+// Logging", https://sqlite.org/wal.html); StoreSync says whether the
+// commit also waits for the disk. The process holds the file locked
+// (locking_mode=EXCLUSIVE) from open to close.
 #pragma once
 
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "core/client_store.hpp"
 
@@ -36,12 +44,20 @@ enum class StoreSync : std::uint8_t {
   kFull,
 };
 
+/// Why a client store did not open: `line` names the file and the cause;
+/// `in_use` when another process (a client of the same key file) holds it.
+struct StoreOpenError {
+  std::string line;
+  bool in_use = false;
+};
+
 class SqliteClientStore final : public ClientStore {
  public:
   /// Opens (creating, mode 0600) the store at `path`, its commits made
-  /// durable as `sync` says. Error: a line naming the file and what
-  /// failed.
-  static std::expected<std::unique_ptr<SqliteClientStore>, std::string> open(
+  /// durable as `sync` says, and locks it for this process; folds what a
+  /// previous process left staged. Error: a line naming the file and what
+  /// failed, `in_use` when another process still holds it after 1 s.
+  static std::expected<std::unique_ptr<SqliteClientStore>, StoreOpenError> open(
       const std::string& path, StoreSync sync = StoreSync::kNormal);
   ~SqliteClientStore() override;
   SqliteClientStore(const SqliteClientStore&) = delete;
@@ -57,19 +73,45 @@ class SqliteClientStore final : public ClientStore {
 
  private:
   SqliteClientStore() = default;
+  /// (direction, sender key, mid): the idempotency key of a message.
+  using StagedKey = std::tuple<int, std::string, std::uint64_t>;
+
   bool exec(const char* sql);
+  /// Runs a statement with no result rows (or ignores them); false on error.
+  bool step(sqlite3_stmt* s);
   std::string error() const;
   sqlite3_stmt* prepare(const char* sql);
   ClientStoreCompletion run(const ClientStoreCommand& c);
+  /// Moves every staged row into `messages`, in order, inside the open
+  /// transaction; false on error (the caller rolls back).
+  bool fold();
+  /// Rebuilds `staged_`, `next_slot_` and `generation_` from the tables
+  /// after a rollback.
+  void reload_staged();
+  /// Reads the current staging generation into `generation_`.
+  bool read_generation();
 
   std::string path_;
   sqlite3* db_ = nullptr;
-  sqlite3_stmt* take_ = nullptr;
+  sqlite3_stmt* stage_ = nullptr;
+  sqlite3_stmt* exists_ = nullptr;
+  sqlite3_stmt* mark_staged_ = nullptr;
+  sqlite3_stmt* forget_staged_ = nullptr;
   sqlite3_stmt* mark_ = nullptr;
   sqlite3_stmt* forget_ = nullptr;
-  sqlite3_stmt* sent_ = nullptr;
+  sqlite3_stmt* fold_ = nullptr;
+  sqlite3_stmt* unstage_ = nullptr;
   sqlite3_stmt* history_ = nullptr;
   sqlite3_stmt* count_ = nullptr;
+  sqlite3_stmt* begin_ = nullptr;
+  sqlite3_stmt* commit_ = nullptr;
+  /// The current generation's rows in `staged` (as committed, or in the
+  /// open transaction): key -> slot.
+  std::map<StagedKey, int> staged_;
+  /// The slot the next take overwrites; the ring is folded when it is full.
+  int next_slot_ = 0;
+  /// The staging generation the slots in use carry.
+  std::int64_t generation_ = 0;
 };
 
 }  // namespace udpchat

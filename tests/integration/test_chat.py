@@ -319,8 +319,13 @@ def test_duplicate_nickname_refused(ctx):
     server, c = ctx.chat(["alice", "bob"])
     a, b = c["alice"], c["bob"]
     for nick in ("ALICE", "alice", "Alice"):
+        # The same key file as alice's (nicknames are case-insensitive): the
+        # store it holds refuses a second process at once, with the line the
+        # server would have sent (another key: test_nickname_belongs_to_its_key).
         dup = ctx.client(nick, server, wait=False)
         dup.expect(in_use(nick))
+        dup.expect(re.compile(r"udpchat: .*alice\.db is open in another udpchat client "
+                              r"\(the same key file twice\)"), stream="err")
         dup.expect_exit(1)
         check_absent(dup, WELCOME)
     direct(a, b, "I am still alice")

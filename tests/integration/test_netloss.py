@@ -215,7 +215,7 @@ def run_inside(ctx, netns):
     binary ...): wraps ctx.start for this context only."""
     def start(name, args, kind="process"):
         proc = Proc(ctx._unique(name), netns.prefix() + [ctx.binary] + list(args), cwd=ctx.tmp,
-                    timeout=ctx.timeout, echo=ctx.echo, kind=kind)
+                    env=ctx.env, timeout=ctx.timeout, echo=ctx.echo, kind=kind)
         ctx.procs.append(proc)
         return proc
     ctx.start = start
