@@ -126,7 +126,12 @@ class Scenario {
   std::map<std::uint16_t, TimePoint> client_restart_;  // port -> restart at
   std::optional<TimePoint> server_restart_;
   std::vector<Typed> typed_;
+  /// (sender port, transport id) -> typed message n, per kind of datagram.
   std::map<std::pair<std::uint16_t, std::uint64_t>, std::size_t> chat_ids_, save_ids_, post_ids_;
+  /// (sender port, message id) -> typed message n: the id a server's Notice
+  /// names, whether the message went out as a Chat or straight as a Save
+  /// (the recipient not in the sender's table).
+  std::map<std::pair<std::uint16_t, std::uint64_t>, std::size_t> mids_;
   std::set<std::uint16_t> ever_registered_;  ///< printed the welcome at least once
   std::set<std::uint16_t> joined_;           ///< printed "[Joined group g.]"
   bool durable_ = false;                     ///< the clients keep their own store
