@@ -19,6 +19,7 @@
 #include <iostream>
 #include <memory>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "app/client_identity.hpp"
@@ -207,17 +208,25 @@ class ClientShell {
     }
   }
 
+  /// A key that could not be pinned is trusted anew at the next start, so
+  /// the user is told, once per file (manual §9, troubleshooting).
+  void pin_failed(const std::string& whose, const std::string& why) {
+    write_log(level_, LogLevel::kWarn, why);
+    if (!pin_failures_said_.insert(why).second) return;
+    print_events({UserEvent{"error", {}, ">>> [Could not pin " + whose + ": " + why + ".]"}});
+  }
+
   void save_pins() {
     for (const auto& [nick_key, key] : session_.session().take_new_pins()) {
       // manual §8: a peer's key pinned at first sight, or trusted anew.
       if (auto r = crypto::pin_server_key(known_peers_, nick_key, key); !r) {
-        write_log(level_, LogLevel::kWarn, r.error());
+        pin_failed("the key of " + nick_key, r.error());
       }
     }
     if (const auto pin = session_.take_new_pin(); pin && !known_servers_.empty()) {
       // Trust on first use (manual §9): the key the server proved is pinned.
       if (auto r = crypto::pin_server_key(known_servers_, server_name_, *pin); !r) {
-        write_log(level_, LogLevel::kWarn, r.error());
+        pin_failed("the server's key", r.error());
       } else {
         write_log(level_, LogLevel::kInfo,
                   "pinned the key of " + server_name_ + " in " + known_servers_);
@@ -287,8 +296,9 @@ class ClientShell {
   /// message and its ack (docs/DECISIONS.md). The write-ahead log's
   /// checkpoint (every ~1,000 pages, two fsyncs) runs here too.
   bool inline_store_;
-  udp protocol_ = udp::v4();        ///< the socket's, for each datagram's address
-  std::optional<TimePoint> armed_;  ///< the deadline the timer waits for
+  std::set<std::string> pin_failures_said_;  ///< pin failures already printed
+  udp protocol_ = udp::v4();                 ///< the socket's, for each datagram's address
+  std::optional<TimePoint> armed_;           ///< the deadline the timer waits for
 };
 
 }  // namespace

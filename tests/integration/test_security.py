@@ -32,6 +32,29 @@ def server_key(server):
     return SERVER_KEY_LOG.match(line).group(1)
 
 
+def test_a_key_that_cannot_be_pinned_is_said_once_on_screen(ctx):
+    """known_servers cannot be written (here a directory in its place; the
+    tests run as root, whom file modes do not stop): the client still
+    registers and chats, and says once that the server's key was not
+    pinned, since the next start would trust whatever key it is shown."""
+    os.makedirs(os.path.join(ctx.keys, "udpchat", "known_servers"))
+    server = ctx.server()
+    alice = ctx.client("alice", server)  # waits for the welcome, after the line
+    said = re.compile(r">>> \[Could not pin the server's key: cannot write "
+                      r".*known_servers: Is a directory\.\]")
+    check(alice.count(said) == 1, "no pin failure line before the welcome: %r" % alice.lines())
+    bob = ctx.client("bob", server)
+    alice.expect(TABLE)
+    alice.send("send bob still here")
+    alice.expect(">>> [Message received by bob.]")
+    bob.expect(">>> alice: still here")
+    check(alice.count(re.compile(r">>> \[Could not pin .*")) == 1,
+          "the pin failure was said more than once: %r" % alice.lines())
+    for p in (alice, bob):
+        p.send("quit")
+        p.expect_exit(0)
+
+
 def test_key_files_and_known_servers(ctx):
     server = ctx.server()
     key = server_key(server)
