@@ -3,7 +3,9 @@
 
 #include <httplib.h>
 
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 
 #include "core/server_metrics.hpp"
 
@@ -28,6 +30,14 @@ MetricsHttp::MetricsHttp(const std::string& host, std::uint16_t port, Render ren
                              " for --metrics");
   }
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // cpp-httplib's stop() does nothing until listen_after_bind() has marked
+  // the server running; a stop before that (a SIGTERM right after start)
+  // left the listening thread polling for ever and the server never
+  // exited. Wait for it to run (it does at once; the bound is for a machine
+  // that starves the new thread).
+  for (int waited_ms = 0; !server_->is_running() && waited_ms < 10'000; ++waited_ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 MetricsHttp::~MetricsHttp() {
