@@ -51,6 +51,12 @@ ClientStoreCommand history(std::uint64_t ticket, const std::string& conversation
   return c;
 }
 
+/// alice.db in `dir`, the directory made.
+std::string store_path(const TempDir& dir) {
+  std::filesystem::create_directories(dir.path());
+  return (dir.path() / "alice.db").string();
+}
+
 /// Rows of `table` (a table name, maybe with a WHERE clause) in the file at
 /// `path` (opened after the store closed).
 int count_rows(const std::string& path, const char* table) {
@@ -71,8 +77,7 @@ int count_rows(const std::string& path, const char* table) {
 TEST_SUITE("client store: staging and locking") {
   TEST_CASE("takes past one fold: each key fresh once, marks and history across the fold") {
     TempDir dir;
-    std::filesystem::create_directories(dir.path());
-    const std::string path = (dir.path() / "alice.db").string();
+    const std::string path = store_path(dir);
     {
       auto store = SqliteClientStore::open(path);
       REQUIRE(store);
@@ -113,8 +118,7 @@ TEST_SUITE("client store: staging and locking") {
 
   TEST_CASE("rows a killed process left staged: shown at the next start, never taken twice") {
     TempDir dir;
-    std::filesystem::create_directories(dir.path());
-    const std::string path = (dir.path() / "alice.db").string();
+    const std::string path = store_path(dir);
     const pid_t child = ::fork();
     REQUIRE(child >= 0);
     if (child == 0) {
@@ -144,8 +148,7 @@ TEST_SUITE("client store: staging and locking") {
 
   TEST_CASE("a second opener of the same store is refused as in use while the first runs") {
     TempDir dir;
-    std::filesystem::create_directories(dir.path());
-    const std::string path = (dir.path() / "alice.db").string();
+    const std::string path = store_path(dir);
     auto first = SqliteClientStore::open(path);
     REQUIRE(first);
     CHECK((*first)->apply({take(1, taken(1))})[0].fresh);
@@ -162,8 +165,7 @@ TEST_SUITE("client store: staging and locking") {
 
   TEST_CASE("a store written before the staging ring opens with its rows, unshown and keys") {
     TempDir dir;
-    std::filesystem::create_directories(dir.path());
-    const std::string path = (dir.path() / "alice.db").string();
+    const std::string path = store_path(dir);
     {
       // The schema and rows of the previous release (shared locking, rows
       // straight into `messages`): one shown, one taken and never shown.
@@ -202,8 +204,7 @@ INSERT INTO messages VALUES (2, 0, 'bob-key', 2, 'bob', 'bob', '', '', 'bob says
 
   TEST_CASE("a file that is not a database: an error that is not 'in use'") {
     TempDir dir;
-    std::filesystem::create_directories(dir.path());
-    const std::string path = (dir.path() / "alice.db").string();
+    const std::string path = store_path(dir);
     {
       std::FILE* f = std::fopen(path.c_str(), "w");
       REQUIRE(f != nullptr);
