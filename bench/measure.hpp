@@ -10,7 +10,7 @@
 
 #include <sys/resource.h>
 
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 
 namespace udpchat::bench {
 

@@ -10,8 +10,8 @@
 #include <expected>
 #include <string>
 
-#include "core/log.hpp"
-#include "core/time.hpp"
+#include "core/base/log.hpp"
+#include "core/base/time.hpp"
 #include "protocol/limits.hpp"
 
 namespace udpchat {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/client_store.hpp"
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 #include "crypto/e2e.hpp"
 #include "crypto/sodium.hpp"
 #include "protocol/endpoint.hpp"

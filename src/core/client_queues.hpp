@@ -8,7 +8,7 @@
 #include <deque>
 #include <string>
 
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 
 namespace udpchat::client_queues {
 

@@ -13,7 +13,7 @@
 #include <list>
 #include <unordered_map>
 
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 #include "protocol/endpoint.hpp"
 
 namespace udpchat {

@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 #include "protocol/endpoint.hpp"
 
 namespace udpchat {

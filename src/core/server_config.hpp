@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 #include "protocol/limits.hpp"
 
 namespace udpchat {

@@ -35,14 +35,14 @@
 #include <variant>
 #include <vector>
 
-#include "core/log.hpp"
+#include "core/base/log.hpp"
 #include "core/offline_store.hpp"
 #include "core/password_jobs.hpp"
 #include "core/reliable.hpp"
 #include "core/server_config.hpp"
 #include "core/server_state.hpp"
 #include "core/store_ops.hpp"
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/limits.hpp"
 #include "protocol/messages.hpp"

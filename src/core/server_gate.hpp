@@ -41,7 +41,7 @@
 #include "core/handshake_jobs.hpp"
 #include "core/rate_limit.hpp"
 #include "core/reliable.hpp"
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 #include "crypto/cookie.hpp"
 #include "crypto/noise.hpp"
 #include "crypto/replay_window.hpp"

@@ -34,7 +34,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 #include "crypto/noise.hpp"
 #include "crypto/replay_window.hpp"
 #include "crypto/sodium.hpp"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/offline_store.hpp"
-#include "core/time.hpp"
+#include "core/base/time.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/endpoint.hpp"
 #include "protocol/limits.hpp"
