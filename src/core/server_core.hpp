@@ -38,7 +38,7 @@
 #include "core/base/log.hpp"
 #include "core/offline_store.hpp"
 #include "core/password_jobs.hpp"
-#include "core/reliable.hpp"
+#include "core/reliable/reliable.hpp"
 #include "core/server_config.hpp"
 #include "core/server_state.hpp"
 #include "core/store_ops.hpp"

@@ -40,7 +40,7 @@
 
 #include "core/handshake_jobs.hpp"
 #include "core/rate_limit.hpp"
-#include "core/reliable.hpp"
+#include "core/reliable/reliable.hpp"
 #include "core/base/time.hpp"
 #include "crypto/cookie.hpp"
 #include "crypto/noise.hpp"

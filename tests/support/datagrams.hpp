@@ -7,7 +7,7 @@
 #include <variant>
 #include <vector>
 
-#include "core/reliable.hpp"
+#include "core/reliable/reliable.hpp"
 #include "protocol/codec.hpp"
 
 namespace udpchat::test {

@@ -1,9 +1,9 @@
-// A backoff policy with a cap (core/reliable.hpp): the spacing doubles up
+// A backoff policy with a cap (core/reliable/reliable.hpp): the spacing doubles up
 // to the cap and then stays, and the datagram is given up one spacing after
 // its last try. Used for table updates to online clients (server_table.cpp).
 #include <doctest/doctest.h>
 
-#include "core/reliable.hpp"
+#include "core/reliable/reliable.hpp"
 
 using namespace udpchat;
 using namespace std::chrono_literals;

@@ -1,4 +1,4 @@
-// Unit tests of src/core/reliable.hpp: the RFC 6298 estimator, the sender
+// Unit tests of src/core/reliable/reliable.hpp: the RFC 6298 estimator, the sender
 // that retransmits until acked, the duplicate filter and the id generator.
 //
 // No test reads a clock: time is a fixed TimePoint moved by hand.
@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/reliable.hpp"
+#include "core/reliable/reliable.hpp"
 #include "protocol/limits.hpp"
 
 using namespace udpchat;  // NOLINT(google-build-using-namespace): test file

@@ -1,4 +1,4 @@
-#include "core/reliable.hpp"
+#include "core/reliable/reliable.hpp"
 
 #include <algorithm>
 
