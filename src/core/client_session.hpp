@@ -35,7 +35,7 @@
 #include "core/client_queues.hpp"
 #include "core/client_store.hpp"
 #include "core/base/log.hpp"
-#include "core/rate_limit.hpp"
+#include "core/session/rate_limit.hpp"
 #include "core/reliable/reliable.hpp"
 #include "core/base/time.hpp"
 #include "core/user_event.hpp"

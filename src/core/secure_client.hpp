@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/client_session.hpp"
-#include "core/server_link.hpp"
+#include "core/session/server_link.hpp"
 
 namespace udpchat {
 

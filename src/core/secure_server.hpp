@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/server_core.hpp"
-#include "core/server_gate.hpp"
+#include "core/session/server_gate.hpp"
 
 namespace udpchat {
 

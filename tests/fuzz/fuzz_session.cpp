@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "core/server_gate.hpp"
-#include "core/server_link.hpp"
+#include "core/session/server_gate.hpp"
+#include "core/session/server_link.hpp"
 
 using namespace udpchat;
 

@@ -5,9 +5,9 @@
 // then the same through World, whose worker answers late.
 #include <doctest/doctest.h>
 
-#include "core/handshake_jobs.hpp"
-#include "core/server_gate.hpp"
-#include "core/server_link.hpp"
+#include "core/session/handshake_jobs.hpp"
+#include "core/session/server_gate.hpp"
+#include "core/session/server_link.hpp"
 #include "support/doctest_print.hpp"
 #include "support/world.hpp"
 

@@ -5,8 +5,8 @@
 #include <doctest/doctest.h>
 
 #include "core/secure_server.hpp"
-#include "core/server_gate.hpp"
-#include "core/server_link.hpp"
+#include "core/session/server_gate.hpp"
+#include "core/session/server_link.hpp"
 #include "support/doctest_print.hpp"
 #include "support/world.hpp"
 

@@ -1,6 +1,6 @@
 // server_gate.cpp: handshakes, sealing and opening on the server (see
 // server_gate.hpp for the exchange and its sources).
-#include "core/server_gate.hpp"
+#include "core/session/server_gate.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -38,8 +38,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/handshake_jobs.hpp"
-#include "core/rate_limit.hpp"
+#include "core/session/handshake_jobs.hpp"
+#include "core/session/rate_limit.hpp"
 #include "core/reliable/reliable.hpp"
 #include "core/base/time.hpp"
 #include "crypto/cookie.hpp"

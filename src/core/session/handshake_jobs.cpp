@@ -1,5 +1,5 @@
 // handshake_jobs.cpp: the responder's Noise IK arithmetic (handshake_jobs.hpp).
-#include "core/handshake_jobs.hpp"
+#include "core/session/handshake_jobs.hpp"
 
 namespace udpchat {
 namespace {

@@ -1,9 +1,9 @@
 // server_link.cpp: the client's handshake and session (see server_link.hpp).
-#include "core/server_link.hpp"
+#include "core/session/server_link.hpp"
 
 #include <algorithm>
 
-#include "core/server_gate.hpp"
+#include "core/session/server_gate.hpp"
 
 namespace udpchat {
 namespace {
