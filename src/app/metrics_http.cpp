@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "core/server_metrics.hpp"
+#include "core/server/server_metrics.hpp"
 
 namespace udpchat {
 

@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "core/offline_store.hpp"
+#include "core/server/offline_store.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/offline_store.hpp"
+#include "core/server/offline_store.hpp"
 
 namespace udpchat::sqlite_util {
 

@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/store_ops.hpp"
+#include "core/server/store_ops.hpp"
 
 namespace udpchat {
 

@@ -9,8 +9,8 @@
 #include <functional>
 #include <string_view>
 
-#include "core/server_core.hpp"
-#include "core/store_ops.hpp"
+#include "core/server/server_core.hpp"
+#include "core/server/store_ops.hpp"
 
 namespace udpchat::test {
 

@@ -44,9 +44,9 @@
 
 #include "core/client_session.hpp"
 #include "core/secure_client.hpp"
-#include "core/secure_server.hpp"
-#include "core/server_core.hpp"
-#include "core/store_ops.hpp"
+#include "core/server/secure_server.hpp"
+#include "core/server/server_core.hpp"
+#include "core/server/store_ops.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 #include "support/store_driver.hpp"

@@ -1,4 +1,4 @@
-// Group commit and the asynchronous store (src/core/store_ops.hpp,
+// Group commit and the asynchronous store (src/core/server/store_ops.hpp,
 // src/store/store_writer.hpp): apply_batch's transaction rules, the store
 // writer thread, and ServerCore holding every durable-dependent answer
 // until its completion came back: late, failed, or never (a crash between
@@ -10,7 +10,7 @@
 #include <mutex>
 #include <random>
 
-#include "core/store_ops.hpp"
+#include "core/server/store_ops.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_writer.hpp"
 #include "support/datagrams.hpp"

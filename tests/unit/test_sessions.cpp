@@ -4,7 +4,7 @@
 // then the same through World, where nicknames belong to keys.
 #include <doctest/doctest.h>
 
-#include "core/secure_server.hpp"
+#include "core/server/secure_server.hpp"
 #include "core/session/server_gate.hpp"
 #include "core/session/server_link.hpp"
 #include "support/doctest_print.hpp"

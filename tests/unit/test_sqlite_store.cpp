@@ -1,5 +1,5 @@
 // Unit tests of the offline store: the OfflineStore contract
-// (src/core/offline_store.hpp, manual §6.5) checked against both SqliteStore
+// (src/core/server/offline_store.hpp, manual §6.5) checked against both SqliteStore
 // (src/store/sqlite_store.hpp) and MemoryStore, then what only the SQLite
 // store promises: files on disk, survival across a reopen, the exclusive lock.
 #include <doctest/doctest.h>
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "core/offline_store.hpp"
+#include "core/server/offline_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "support/temp_dir.hpp"
 

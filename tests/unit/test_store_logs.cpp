@@ -8,8 +8,8 @@
 #include <memory>
 #include <random>
 
-#include "core/offline_store.hpp"
-#include "core/store_ops.hpp"
+#include "core/server/offline_store.hpp"
+#include "core/server/store_ops.hpp"
 #include "store/sqlite_store.hpp"
 
 using namespace udpchat;

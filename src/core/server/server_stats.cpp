@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 
 namespace udpchat {
 namespace {

@@ -8,7 +8,7 @@
 // server_stats.cpp (statistics).
 #include <algorithm>
 
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

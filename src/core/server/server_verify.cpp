@@ -1,7 +1,7 @@
 // server_verify.cpp: ServerCore's verification pings: one ping per client
 // answers every waiter (a save, a contested registration, a restart, a
 // stalled delivery or table), and their outcomes.
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 #include "protocol/codec.hpp"
 
 namespace udpchat {

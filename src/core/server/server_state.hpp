@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/offline_store.hpp"
+#include "core/server/offline_store.hpp"
 #include "core/base/time.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/endpoint.hpp"

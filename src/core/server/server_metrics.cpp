@@ -1,5 +1,5 @@
 // server_metrics.cpp: the OpenMetrics exposition (server_metrics.hpp).
-#include "core/server_metrics.hpp"
+#include "core/server/server_metrics.hpp"
 
 #include <map>
 

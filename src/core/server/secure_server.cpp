@@ -1,5 +1,5 @@
 // secure_server.cpp: ServerCore behind its ServerGate (secure_server.hpp).
-#include "core/secure_server.hpp"
+#include "core/server/secure_server.hpp"
 
 #include <sstream>
 

@@ -3,7 +3,7 @@
 // messages one at a time with acknowledgements.
 #include <algorithm>
 
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

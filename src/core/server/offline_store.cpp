@@ -1,4 +1,4 @@
-#include "core/offline_store.hpp"
+#include "core/server/offline_store.hpp"
 
 #include <algorithm>
 

@@ -3,7 +3,7 @@
 // clients offline. The table they receive is server_table.cpp's.
 #include <algorithm>
 
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/secure_server.hpp"
+#include "core/server/secure_server.hpp"
 
 namespace udpchat {
 

@@ -6,7 +6,7 @@
 // until the job is back.
 #include <algorithm>
 
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 #include "protocol/text.hpp"
 
 namespace udpchat {

@@ -30,7 +30,7 @@
 #include <variant>
 #include <vector>
 
-#include "core/offline_store.hpp"
+#include "core/server/offline_store.hpp"
 
 namespace udpchat {
 

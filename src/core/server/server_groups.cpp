@@ -13,7 +13,7 @@
 // and Matrix rooms keep one timeline and a read marker per member.
 #include <algorithm>
 
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

@@ -4,7 +4,7 @@
 // them is durable (the "output commit" rule: nothing leaves the server that
 // a crash could make it forget, Strom and Yemini, "Optimistic recovery in
 // distributed systems", ACM TOCS 1985).
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 #include "protocol/codec.hpp"
 
 namespace udpchat {

@@ -4,7 +4,7 @@
 #include <iterator>
 #include <type_traits>
 
-#include "core/store_ops.hpp"
+#include "core/server/store_ops.hpp"
 
 namespace udpchat {
 namespace {

@@ -8,7 +8,7 @@
 // looked up or wrote to (interest), and `lookup` / `find` answer the rest.
 #include <algorithm>
 
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/server_core.hpp"
+#include "core/server/server_core.hpp"
 #include "core/session/server_gate.hpp"
 
 namespace udpchat {
