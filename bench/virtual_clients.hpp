@@ -25,8 +25,8 @@
 #include <string>
 #include <vector>
 
-#include "core/client_session.hpp"
-#include "core/secure_client.hpp"
+#include "core/client/client_session.hpp"
+#include "core/client/secure_client.hpp"
 #include "protocol/codec.hpp"
 
 namespace udpchat::bench {

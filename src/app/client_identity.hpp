@@ -10,7 +10,7 @@
 #include <string>
 
 #include "app/shell.hpp"
-#include "core/secure_client.hpp"
+#include "core/client/secure_client.hpp"
 
 namespace udpchat {
 

@@ -28,7 +28,7 @@
 #include "app/shell.hpp"
 #include "app/terminal.hpp"
 
-#include "core/secure_client.hpp"
+#include "core/client/secure_client.hpp"
 #include "crypto/key_file.hpp"
 #include "protocol/text.hpp"
 #include "store/batch_writer.hpp"

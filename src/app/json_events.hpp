@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "core/user_event.hpp"
+#include "core/client/user_event.hpp"
 
 namespace udpchat {
 

@@ -21,7 +21,7 @@
 #include <string>
 #include <tuple>
 
-#include "core/client_store.hpp"
+#include "core/client/client_store.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;

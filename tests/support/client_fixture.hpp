@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/client_session.hpp"
+#include "core/client/client_session.hpp"
 #include "crypto/e2e.hpp"
 #include "protocol/codec.hpp"
 

@@ -42,8 +42,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/client_session.hpp"
-#include "core/secure_client.hpp"
+#include "core/client/client_session.hpp"
+#include "core/client/secure_client.hpp"
 #include "core/server/secure_server.hpp"
 #include "core/server/server_core.hpp"
 #include "core/server/store_ops.hpp"

@@ -2,7 +2,7 @@
 // docs/SECURITY.md): boxes sealed for the recipient's key, peer keys
 // pinned at first sight, the key-change warning, `trust` and
 // `fingerprint`. The primitives are crypto/e2e.hpp's (libsodium).
-#include "core/client_session.hpp"
+#include "core/client/client_session.hpp"
 #include "crypto/fingerprint.hpp"
 #include "protocol/text.hpp"
 

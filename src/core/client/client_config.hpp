@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/client_store.hpp"
+#include "core/client/client_store.hpp"
 #include "core/base/time.hpp"
 #include "crypto/e2e.hpp"
 #include "crypto/sodium.hpp"

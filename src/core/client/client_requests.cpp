@@ -3,7 +3,7 @@
 // each acknowledgement means; verification pings.
 #include <algorithm>
 
-#include "core/client_session.hpp"
+#include "core/client/client_session.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

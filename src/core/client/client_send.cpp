@@ -3,7 +3,7 @@
 // (direct, relayed, stored, notices), shown once per (sender, message id).
 #include <algorithm>
 
-#include "core/client_session.hpp"
+#include "core/client/client_session.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

@@ -1,5 +1,5 @@
 // client_store.cpp: MemoryClientStore.
-#include "core/client_store.hpp"
+#include "core/client/client_store.hpp"
 
 #include <algorithm>
 

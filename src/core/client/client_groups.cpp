@@ -2,8 +2,8 @@
 // §4.9): send_all and send_group (one queue per target, one message in
 // flight, acknowledged by the server once stored), join, leave, groups.
 // Deliveries of channel and group messages are shown by client_send.cpp.
-#include "core/client_session.hpp"
-#include "core/command_words.hpp"
+#include "core/client/client_session.hpp"
+#include "core/client/command_words.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

@@ -1,5 +1,5 @@
 // secure_client.cpp: ClientSession over its ServerLink (secure_client.hpp).
-#include "core/secure_client.hpp"
+#include "core/client/secure_client.hpp"
 
 #include "protocol/codec.hpp"
 

@@ -6,7 +6,7 @@
 // `list <prefix>`.
 #include <algorithm>
 
-#include "core/client_session.hpp"
+#include "core/client/client_session.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

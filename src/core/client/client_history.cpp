@@ -3,8 +3,8 @@
 // first, the history of what was sent, and the `history` command.
 #include <chrono>
 
-#include "core/client_session.hpp"
-#include "core/command_words.hpp"
+#include "core/client/client_session.hpp"
+#include "core/client/command_words.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

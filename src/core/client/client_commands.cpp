@@ -1,8 +1,8 @@
 // client_commands.cpp: what each typed command does (manual §4): parsing,
 // the mistake lines, and handing the work to the send pipeline or the
 // server requests.
-#include "core/client_session.hpp"
-#include "core/command_words.hpp"
+#include "core/client/client_session.hpp"
+#include "core/client/command_words.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

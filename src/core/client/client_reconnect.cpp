@@ -12,7 +12,7 @@
 // for it meanwhile, and the held messages go on in the order typed.
 #include <algorithm>
 
-#include "core/client_session.hpp"
+#include "core/client/client_session.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/client_session.hpp"
+#include "core/client/client_session.hpp"
 #include "core/session/server_link.hpp"
 
 namespace udpchat {

@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <ctime>
 
-#include "core/client_session.hpp"
+#include "core/client/client_session.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
 

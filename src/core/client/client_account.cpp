@@ -1,7 +1,7 @@
 // client_account.cpp: the client's account commands (manual §9): `passwd`
 // (the new password typed twice, on lines the shell reads without echo)
 // and `delete-account` (confirmed by typing yes), and what their acks mean.
-#include "core/client_session.hpp"
+#include "core/client/client_session.hpp"
 #include "protocol/limits.hpp"
 #include "protocol/text.hpp"
 
