@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "core/client/client_store.hpp"
 #include "core/base/time.hpp"
+#include "core/client/client_store.hpp"
 #include "crypto/e2e.hpp"
 #include "crypto/sodium.hpp"
 #include "protocol/endpoint.hpp"

@@ -31,14 +31,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/base/log.hpp"
+#include "core/base/time.hpp"
 #include "core/client/client_config.hpp"
 #include "core/client/client_queues.hpp"
 #include "core/client/client_store.hpp"
-#include "core/base/log.hpp"
-#include "core/session/rate_limit.hpp"
-#include "core/reliable/reliable.hpp"
-#include "core/base/time.hpp"
 #include "core/client/user_event.hpp"
+#include "core/reliable/reliable.hpp"
+#include "core/session/rate_limit.hpp"
 #include "crypto/e2e.hpp"
 #include "crypto/sodium.hpp"
 #include "protocol/limits.hpp"

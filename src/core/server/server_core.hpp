@@ -36,13 +36,13 @@
 #include <vector>
 
 #include "core/base/log.hpp"
+#include "core/base/time.hpp"
+#include "core/reliable/reliable.hpp"
 #include "core/server/offline_store.hpp"
 #include "core/server/password_jobs.hpp"
-#include "core/reliable/reliable.hpp"
 #include "core/server/server_config.hpp"
 #include "core/server/server_state.hpp"
 #include "core/server/store_ops.hpp"
-#include "core/base/time.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/limits.hpp"
 #include "protocol/messages.hpp"

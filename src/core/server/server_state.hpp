@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/server/offline_store.hpp"
 #include "core/base/time.hpp"
+#include "core/server/offline_store.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/endpoint.hpp"
 #include "protocol/limits.hpp"

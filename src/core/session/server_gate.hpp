@@ -38,10 +38,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/base/time.hpp"
+#include "core/reliable/reliable.hpp"
 #include "core/session/handshake_jobs.hpp"
 #include "core/session/rate_limit.hpp"
-#include "core/reliable/reliable.hpp"
-#include "core/base/time.hpp"
 #include "crypto/cookie.hpp"
 #include "crypto/noise.hpp"
 #include "crypto/replay_window.hpp"
