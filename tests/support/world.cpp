@@ -1,0 +1,281 @@
+// world.cpp: the machinery of the in-memory network (world.hpp): processes
+// started and crashed, datagrams posted through the fault hooks and
+// delivered, the store writers and the handshake worker stepped in time.
+#include "support/world.hpp"
+
+namespace udpchat::test {
+
+void World::start_server() {
+  ServerConfig config;
+  config.ack_timeout = ack_timeout;
+  config.retries = retries;
+  config.wall_clock_ms = [this] { return wall_ms(); };
+  if (configure_server) configure_server(config);
+  server = std::make_unique<ServerCore>(config, next_seed());
+  GateConfig gate;
+  gate.max_sessions = 2 * config.max_clients + 1024;
+  secure_server = std::make_unique<SecureServer>(*server, server_key_, gate,
+                                                 crypto::seeded_random(next_seed()));
+  secure_server->gate().on_seal = [this](std::string_view frame, std::string_view plain) {
+    sealed_plain_[std::string(frame)] = std::string(plain);
+  };
+  handshake_random_ = crypto::seeded_random(next_seed());
+  server->start(*memory.load(), now);
+  server_alive = true;
+  collect();
+}
+
+void World::crash_server() {
+  secure_server.reset();
+  server.reset();
+  server_alive = false;
+  store_queue_.clear();
+  committing_.clear();
+  commit_at_.reset();
+  completions_.clear();
+  handshakes_.clear();
+}
+
+World::Node& World::start_client(const std::string& nick, std::uint16_t port, Duration heartbeat) {
+  Node& n = nodes[port];
+  n.lines.clear();  // a new process: a new screen
+  ++n.incarnation;
+  n.endpoint = Endpoint{"127.0.0.1", port};
+  n.config.nick = nick;
+  n.config.server = server_endpoint;
+  n.config.ack_timeout = ack_timeout;
+  n.config.server_retries = retries;
+  n.config.heartbeat = heartbeat;
+  n.config.format_time = [](std::int64_t ms) { return "T" + std::to_string(ms); };
+  if (configure_client) configure_client(n.config);
+  if (n.config.durable_store) n.config.unshown = client_disks[nickname_key(nick)].unshown();
+  // Its key file: one key per nickname, kept across restarts.
+  const std::string nick_key = nickname_key(nick);
+  if (!client_keys_.contains(nick_key)) {
+    client_keys_.emplace(nick_key, crypto::generate_keypair(crypto::seeded_random(next_seed())));
+  }
+  SecurityConfig security;
+  security.key = client_keys_.at(nick_key);
+  // Its known_servers: the server's key as it was at its first start.
+  security.pinned = known_servers_.try_emplace(nick_key, server_key_.public_key).first->second;
+  security.known_servers = "known_servers";
+  security.random = crypto::seeded_random(next_seed());
+  security.clock_ns = [this] { return static_cast<std::uint64_t>(wall_ms()) * 1'000'000ULL; };
+  n.secure = std::make_unique<SecureClient>(n.config, next_seed(), std::move(security));
+  n.secure->link().on_seal = [this](std::string_view frame, std::string_view plain) {
+    sealed_plain_[std::string(frame)] = std::string(plain);
+  };
+  n.session = &n.secure->session();
+  n.alive = true;
+  n.secure->start(now);
+  collect();
+  return n;
+}
+
+bool World::run_until(const std::function<bool()>& done, Duration limit) {
+  const TimePoint end = now + limit;
+  while (!done()) {
+    std::optional<TimePoint> t;
+    const auto consider = [&t](std::optional<TimePoint> c) {
+      if (c && (!t || *c < *t)) t = c;
+    };
+    if (!wire_.empty()) consider(wire_.begin()->first);
+    consider(commit_at_);
+    if (!completions_.empty()) consider(completions_.begin()->first);
+    if (!client_writes_.empty()) consider(client_writes_.begin()->first);
+    if (!handshakes_.empty()) consider(handshakes_.begin()->first);
+    if (server_alive) consider(secure_server->next_deadline());
+    for (auto& [port, n] : nodes) {
+      if (n.alive) consider(n.session->next_deadline());
+    }
+    if (!t || *t > end) {
+      now = end;
+      return done();
+    }
+    now = std::max(now, *t);
+    step();
+  }
+  return true;
+}
+
+void World::post(const Endpoint& from, Outgoing out) {
+  // The plaintext of a Sealed frame, as its sender sealed it.
+  std::string plain = out.bytes;
+  bool handshake = false;
+  if (looks_like_frame(out.bytes)) {
+    const auto it = sealed_plain_.find(out.bytes);
+    if (it != sealed_plain_.end()) {
+      plain = std::move(it->second);
+      sealed_plain_.erase(it);
+    } else {
+      handshake = true;
+    }
+  }
+  if (keep_sent_log) sent_log.emplace_back(out.to, plain);
+  ++net.sent;
+  Fate fate;
+  if (handshake) {
+    if (frame_fault) {
+      fate = frame_fault(from, out.to, static_cast<std::uint8_t>(out.bytes.front()));
+    }
+  } else if (fault) {
+    auto m = decode(plain);
+    if (m) fate = fault(from, out.to, *m);
+  }
+  if (fate.drop) {
+    ++net.dropped;
+    return;
+  }
+  net.duplicated += static_cast<std::uint64_t>(std::max(0, fate.copies - 1));
+  net.delayed += fate.extra_delay > Duration::zero() ? 1 : 0;
+  for (int i = 0; i < fate.copies; ++i) {
+    wire_.emplace(now + latency + fate.extra_delay, InFlight{from, out.to, out.bytes, plain});
+  }
+}
+
+void World::collect() {
+  while (server_alive) {
+    for (auto& o : secure_server->take_outgoing(now)) post(server_endpoint, std::move(o));
+    server->take_logs();
+    // Password jobs run at once, at the least cost (the shell's worker
+    // thread takes ~0.1 s each; here the order of events is what matters).
+    if (auto jobs = server->take_password_jobs(); !jobs.empty()) {
+      password_jobs += jobs.size();
+      for (const auto& j : jobs) {
+        server->on_password_done(run_password_job(j, crypto::minimal_cost()), now);
+      }
+      continue;
+    }
+    for (auto& j : secure_server->take_handshake_jobs()) {
+      handshakes_.emplace(now + handshake_latency, std::move(j));
+    }
+    for (auto& c : server->take_store_commands()) store_queue_.push_back(std::move(c));
+    if (store_latency != Duration::zero() || completion_delay != Duration::zero()) {
+      start_batch();
+      break;
+    }
+    if (store_queue_.empty()) break;
+    // A writer with no latency: commit now, complete now.
+    const std::vector<StoreCommand> batch(store_queue_.begin(), store_queue_.end());
+    store_queue_.clear();
+    ++store_batches;
+    store_commands += batch.size();
+    for (const auto& c : apply_batch(store, batch)) server->on_store_completion(c, now);
+  }
+  for (auto& [port, n] : nodes) {
+    if (!n.alive) continue;
+    for (auto& o : n.secure->take_outgoing(now)) post(n.endpoint, std::move(o));
+    for (auto& l : n.session->take_lines()) {
+      if (on_print) on_print(port, l);
+      n.lines.push_back(std::move(l));
+    }
+    n.session->take_logs();
+    n.session->take_new_pins();
+    if (auto commands = n.session->take_store_commands(); !commands.empty()) {
+      client_writes_.emplace(now + client_store_latency,
+                             ClientWrite{port, n.incarnation, std::move(commands), {}, false});
+    }
+    if (n.session->exit_status()) n.alive = false;  // the process ended
+  }
+}
+
+void World::deliver(const InFlight& d) {
+  const auto observe = [&] {
+    ++net.delivered;
+    if (on_deliver) {
+      if (auto m = decode(d.plaintext)) on_deliver(d.from, d.to, *m);
+    }
+  };
+  if (d.to == server_endpoint) {
+    if (server_alive) {
+      observe();
+      secure_server->offload_handshakes(handshake_latency != Duration::zero());
+      secure_server->on_datagram(d.bytes, d.from, now);
+    }
+    return;
+  }
+  if (auto it = nodes.find(d.to.port);
+      it != nodes.end() && it->second.alive && it->second.endpoint == d.to) {
+    observe();
+    it->second.secure->on_datagram(d.bytes, d.from, now);
+  }
+}
+
+void World::start_batch() {
+  if (commit_at_ || store_queue_.empty()) return;
+  committing_.assign(store_queue_.begin(), store_queue_.end());
+  store_queue_.clear();
+  commit_at_ = now + store_latency;
+}
+
+void World::step_store() {
+  if (commit_at_ && *commit_at_ <= now) {
+    ++store_batches;
+    store_commands += committing_.size();
+    for (auto& c : apply_batch(store, committing_)) {
+      completions_.emplace(now + completion_delay, std::move(c));
+    }
+    committing_.clear();
+    commit_at_.reset();
+    start_batch();
+  }
+  while (server_alive && !completions_.empty() && completions_.begin()->first <= now) {
+    const StoreCompletion c = std::move(completions_.begin()->second);
+    completions_.erase(completions_.begin());
+    server->on_store_completion(c, now);
+    collect();
+  }
+}
+
+void World::step_handshakes() {
+  while (server_alive && !handshakes_.empty() && handshakes_.begin()->first <= now) {
+    const HandshakeJob job = std::move(handshakes_.begin()->second);
+    handshakes_.erase(handshakes_.begin());
+    secure_server->on_handshake_done(
+        run_handshake_job(job, secure_server->gate().handshake_keys(), handshake_random_), now);
+    collect();
+  }
+}
+
+void World::step_client_stores() {
+  while (!client_writes_.empty() && client_writes_.begin()->first <= now) {
+    auto node = client_writes_.extract(client_writes_.begin());
+    ClientWrite& w = node.mapped();
+    auto it = nodes.find(w.port);
+    if (it == nodes.end() || !it->second.alive || it->second.incarnation != w.incarnation) {
+      continue;  // its process is gone
+    }
+    if (!w.committed) {
+      w.done = client_disks[nickname_key(it->second.config.nick)].apply(w.commands);
+      w.committed = true;
+      node.key() = now + client_completion_delay;
+      client_writes_.insert(std::move(node));
+      continue;
+    }
+    it->second.session->on_store_completion(w.done, now);
+    collect();
+  }
+}
+
+void World::step() {
+  step_client_stores();
+  step_store();
+  step_handshakes();
+  // Deliver every datagram due now, then fire every deadline due now.
+  while (!wire_.empty() && wire_.begin()->first <= now) {
+    const InFlight d = std::move(wire_.begin()->second);
+    wire_.erase(wire_.begin());
+    deliver(d);
+    collect();
+  }
+  if (server_alive) {
+    if (auto t = secure_server->next_deadline(); t && *t <= now) secure_server->on_timeout(now);
+  }
+  for (auto& [port, n] : nodes) {
+    if (!n.alive) continue;
+    if (auto t = n.secure->next_deadline(); t && *t <= now) n.secure->on_timeout(now);
+  }
+  collect();
+}
+
+}  // namespace udpchat::test
