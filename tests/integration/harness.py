@@ -12,6 +12,9 @@ tests (test_chat.py, run by run_integration.py) and the scripted demo
 - Context: everything one test (or the demo) starts: free loopback ports, a
   temporary directory, the processes. close() stops them all (gently, then
   with SIGKILL) whatever happened, and dump() tells what each one printed.
+- check, check_equal, check_once, check_absent: the assertions the test
+  modules share; each raises AssertionError with a message saying what was
+  wrong.
 
 Every wait has a deadline; nothing here sleeps to wait for something.
 """
@@ -129,6 +132,42 @@ def matches(pattern, line):
     if isinstance(pattern, re.Pattern):
         return pattern.fullmatch(line) is not None
     return bool(pattern(line))
+
+
+# ---------------------------------------------------------------------------
+# Checks shared by the test modules. Each raises AssertionError (a failure of
+# the test, reported by run_integration.py with its message).
+
+def check(cond, message):
+    """Fail with `message` unless `cond` is true."""
+    if not cond:
+        raise AssertionError(message)
+
+
+def check_equal(actual, expected, what):
+    """Fail unless actual == expected; the message names `what` and shows
+    both values."""
+    if actual != expected:
+        raise AssertionError("%s: expected %r, got %r" % (what, expected, actual))
+
+
+def check_once(proc, line, start=0):
+    """Fail unless `proc` printed `line` (a pattern, as for Proc.count) on
+    stdout exactly once from index `start` on."""
+    n = proc.count(line, start=start)
+    if n != 1:
+        raise AssertionError("%s: %r printed %d times, expected exactly once" % (
+            proc.name, line, n))
+
+
+def check_absent(proc, pattern, start=0, stream="out"):
+    """Fail if any line of `proc`'s `stream` from index `start` on is
+    `pattern` (an exact string, or a compiled regex matched in full); the
+    message lists the lines that were."""
+    hits = [l for l in proc.lines(stream)[start:]
+            if (l == pattern if isinstance(pattern, str) else pattern.fullmatch(l))]
+    if hits:
+        raise AssertionError("%s: unexpected line(s) %r" % (proc.name, hits))
 
 
 def _ensure_sigint_not_ignored():

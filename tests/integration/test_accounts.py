@@ -15,7 +15,8 @@ import sqlite3
 import subprocess
 import time
 
-from harness import EXITING, LOOPBACK, TABLE, in_use, msg, unknown_client, wait_registered
+from harness import (EXITING, LOOPBACK, TABLE, check, in_use, msg, unknown_client,
+                     wait_registered)
 
 WRONG = ">>> [Wrong password for nickname alice.]"
 KEY_CHANGED = ">>> [Warning: the key of alice changed.]"
@@ -23,11 +24,6 @@ NEW_PASSWORD = ">>> [New password for alice (an empty line removes the password)
 AGAIN = ">>> [Type the new password again:]"
 CONFIRM = (">>> [Delete the account alice? Its nickname becomes free and every message "
            "stored for it is deleted. Type yes to confirm.]")
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def test_password_moves_a_nickname_to_a_new_key(ctx):

@@ -16,13 +16,8 @@ import struct
 import threading
 import time
 
-from harness import LOOPBACK, TABLE, Skip, list_line
+from harness import LOOPBACK, TABLE, Skip, check, list_line
 from test_hostile import cbor
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def server_stats(server):

@@ -16,33 +16,10 @@ import time
 from harness import (
     BYE, EXITING, HAVE_MESSAGES, NOT_REGISTERED, NOT_RESPONDING, NOT_UTF8,
     SAVED, SERVER_START, SHUTTING_DOWN, TABLE, UNREACHABLE, USAGE_SEND, WELCOME,
+    check, check_absent, check_equal, check_once,
     in_use, list_line, msg, no_ack, received_by,
     stored, too_long, unknown_client, unknown_command, wait_registered,
 )
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
-def check_equal(actual, expected, what):
-    if actual != expected:
-        raise AssertionError("%s: expected %r, got %r" % (what, expected, actual))
-
-
-def check_once(proc, line, start=0):
-    n = proc.count(line, start=start)
-    if n != 1:
-        raise AssertionError("%s: %r printed %d times, expected exactly once" % (
-            proc.name, line, n))
-
-
-def check_absent(proc, pattern, start=0, stream="out"):
-    hits = [l for l in proc.lines(stream)[start:]
-            if (l == pattern if isinstance(pattern, str) else pattern.fullmatch(l))]
-    if hits:
-        raise AssertionError("%s: unexpected line(s) %r" % (proc.name, hits))
-
 
 def direct(sender, receiver, text):
     """sender types send; sender sees the ack, receiver sees the message."""

@@ -4,17 +4,8 @@ over the file, and each kind of error named by file, line and key."""
 import os
 import re
 
-from harness import LOOPBACK, SERVER_START, wait_registered
+from harness import LOOPBACK, SERVER_START, check, check_equal, wait_registered
 
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
-
-
-def check_equal(actual, expected, what):
-    if actual != expected:
-        raise AssertionError("%s: expected %r, got %r" % (what, expected, actual))
 
 # A value out of range for every integer key, and a bad value for every
 # checked text key: each must be refused naming the file, the line and

@@ -13,15 +13,10 @@ import select
 import socket
 import threading
 
-from harness import LOOPBACK, SAVED, wait_registered
+from harness import LOOPBACK, SAVED, check, wait_registered
 
 SHOWN = re.compile(r">>> alice: (?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d )?(m\d{3})")
 OUTCOME = re.compile(r">>> \[(Message received by bob\.|Messages received by the server and saved)\]")
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def kill_at_random_point(proc, rng, max_delay):

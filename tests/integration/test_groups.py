@@ -18,14 +18,9 @@ import signal
 import subprocess
 import time
 
-from harness import BYE, SAVED, TIMESTAMP_RE, WELCOME, wait_registered
+from harness import BYE, SAVED, TIMESTAMP_RE, WELCOME, check, wait_registered
 
 BY_SERVER = ">>> [Message received by Server.]"
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def channel(sender, text):

@@ -6,14 +6,9 @@ import os
 import re
 import sqlite3
 
-from harness import wait_registered
+from harness import check, wait_registered
 
 TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def history_line(sender, text):

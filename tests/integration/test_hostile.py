@@ -26,7 +26,7 @@ import socket
 import struct
 import time
 
-from harness import LOOPBACK, list_line, msg, received_by
+from harness import LOOPBACK, check, list_line, msg, received_by
 
 # ---------------------------------------------------------------------------
 # A tiny CBOR encoder (RFC 8949), enough to write udpchat datagrams by hand,
@@ -316,11 +316,6 @@ RSS_GROWTH_LIMIT_KIB = 50 * 1024
 # The decoder's own causes (too_large, malformed...) are reached only
 # inside a session; the fuzzer and the unit tests cover them.
 DROP_CAUSES = ("unsealed", "bad_frame", "no_session", "bad_cookie")
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def vm_rss_kib(pid):

@@ -6,14 +6,9 @@ import json
 import os
 import sys
 
-from harness import LOOPBACK, Proc, SAVED
+from harness import LOOPBACK, Proc, SAVED, check
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def event(kind, **fields):

@@ -15,14 +15,9 @@
 import signal
 
 from harness import (HAVE_MESSAGES, SAVED, SHUTTING_DOWN, TABLE, UNREACHABLE, WELCOME,
-                     list_line, msg, received_by, stored)
+                     check, list_line, msg, received_by, stored)
 
 FAST = ["--ack-timeout-ms", "100", "--heartbeat-ms", "300"]
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def test_heartbeats_find_a_killed_client(ctx):

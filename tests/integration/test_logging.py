@@ -8,14 +8,9 @@ import signal
 import socket
 import subprocess
 
-from harness import LOOPBACK, SERVER_START_PREFIX
+from harness import LOOPBACK, SERVER_START_PREFIX, check
 
 STAMPED = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (TRACE|DEBUG|INFO |WARN |ERROR) ")
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def run_server(ctx, name, journal):

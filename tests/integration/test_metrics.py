@@ -9,14 +9,9 @@ import subprocess
 import urllib.error
 import urllib.request
 
-from harness import LOOPBACK, msg, received_by
+from harness import LOOPBACK, check, msg, received_by
 
 SAMPLE = re.compile(r'^(udpchat_[a-z_]+)(\{[a-z]+="[^"]*"\})? ([0-9.]+)$')
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def free_tcp_port():

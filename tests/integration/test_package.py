@@ -12,16 +12,11 @@ import signal
 import subprocess
 import tempfile
 
-from harness import LOOPBACK, SERVER_START, Skip
+from harness import LOOPBACK, SERVER_START, Skip, check
 
 UNIT = "/usr/lib/systemd/system/udpchat.service"
 MAN = "/usr/share/man/man1/udpchat.1.gz"
 CONFIG = "/etc/udpchat/udpchat.toml"
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def run(argv, **kw):

@@ -14,17 +14,13 @@ import socket
 import stat
 import time
 
-from harness import LOOPBACK, EXITING, SAVED, TABLE, WELCOME, in_use, stored, wait_registered
+from harness import (LOOPBACK, EXITING, SAVED, TABLE, WELCOME, check, in_use, stored,
+                     wait_registered)
 
 KEY_CHANGED = re.compile(
     r">>> \[Server key changed: 127\.0\.0\.1:\d+ does not hold the key pinned in "
     r".*known_servers; if the server was reinstalled, delete its line there\.\]")
 SERVER_KEY_LOG = re.compile(r".* INFO  server key ([0-9a-f]{64}) \(.*\)")
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def server_key(server):

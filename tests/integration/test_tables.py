@@ -11,13 +11,8 @@ commands) is sent, not refused.
 import os
 import subprocess
 
-from harness import (LOOPBACK, TABLE, USAGE_SEND, WELCOME, list_line, msg, received_by,
-                     unknown_client, wait_registered)
-
-
-def check_equal(actual, expected, what):
-    if actual != expected:
-        raise AssertionError("%s: expected %r, got %r" % (what, expected, actual))
+from harness import (LOOPBACK, TABLE, USAGE_SEND, WELCOME, check_equal, list_line, msg,
+                     received_by, unknown_client, wait_registered)
 
 
 def test_interest_lookup_and_list_prefix(ctx):

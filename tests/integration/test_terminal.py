@@ -10,15 +10,10 @@ checked is what the screen shows.
 
 import os
 
-from harness import LOOPBACK, UNREACHABLE, WELCOME, Skip, msg, received_by
+from harness import LOOPBACK, UNREACHABLE, WELCOME, Skip, check, msg, received_by
 from terminal import Terminal, have_tmux
 
 UTF8 = {"LANG": "C.UTF-8"}
-
-
-def check(cond, message):
-    if not cond:
-        raise AssertionError(message)
 
 
 def terminal_client(ctx, nick, server, locale, extra=(), width=200):
