@@ -18,7 +18,8 @@ and every name is re-exported here, so that `import harness` and
   loopback ports, a temporary directory, the processes. close() stops them
   all (gently, then with SIGKILL) whatever happened, and dump() tells what
   each one printed. Also RunResult and SANITIZER_RE.
-- steps.py: wait_registered(), the lines of a registration.
+- steps.py: wait_registered(), the lines of a registration; direct(),
+  marker() and expect_stored(), a message sent and seen.
 - checks.py: check, check_equal, check_once, check_absent, the assertions
   the test modules share (each raises AssertionError with a message saying
   what was wrong), and Skip, for a test that cannot run here.
@@ -36,4 +37,4 @@ from expected_lines import (  # noqa: F401
     unknown_client, unknown_command,
 )
 from proc import DEFAULT_TIMEOUT, HarnessError, Proc, describe_pattern, matches  # noqa: F401
-from steps import wait_registered  # noqa: F401
+from steps import direct, expect_stored, marker, wait_registered  # noqa: F401

@@ -19,9 +19,8 @@ import re
 import signal
 import subprocess
 
-from harness import (BYE, SAVED, TABLE, UNREACHABLE, WELCOME, Skip, check, check_equal, msg,
-                     received_by, stored, wait_registered)
-from test_chat import expect_stored
+from harness import (BYE, SAVED, TABLE, UNREACHABLE, WELCOME, Skip, check, check_equal,
+                     expect_stored, msg, received_by, stored, wait_registered)
 
 
 def _mount_tmpfs(path, size):
