@@ -17,7 +17,7 @@ import threading
 import time
 
 from harness import LOOPBACK, TABLE, Skip, check, list_line
-from test_hostile import cbor
+from handmade_cbor import cbor
 
 
 def server_stats(server):

@@ -228,7 +228,7 @@ def test_wire_carries_only_sealed_frames_and_replays_do_nothing(ctx):
 def test_forged_direct_message_is_not_shown(ctx):
     """The issue's three-line script: a chat claiming to be alice, sent to
     bob's port from elsewhere and from alice's own port, is not shown."""
-    from test_hostile import cbor
+    from handmade_cbor import cbor
     server, c = ctx.chat(["alice", "bob"])
     alice, bob = c["alice"], c["bob"]
     forged = cbor({"v": 1, "t": "chat", "id": 77, "from": "alice",
