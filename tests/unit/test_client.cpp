@@ -315,4 +315,50 @@ TEST_SUITE("client") {
     CHECK(c.type("fingerprint nobody") == Lines{">>> [No key known for nobody.]"});
   }
 
+  TEST_CASE("a registration attempt replaces a Register still in flight: one handshake, one id") {
+    // The table shows alice offline: she registers again (R1). A join sent
+    // before goes unanswered, so the server counts as lost; a datagram from
+    // it then starts an attempt (R2) while R1 still has tries. Two
+    // Registers in flight would each start a new session with the server
+    // (SecureClient), and every ack sealed for the one before would be
+    // dropped; so R1 is withdrawn: its ack is no answer any more.
+    Registered c;
+    c.s.on_line("join friends", kT0);
+    CHECK(c.s.take_outgoing().size() == 1);
+    c.s.on_datagram(encode(TablePart{501, 2, 0, 1, {row("alice", 6001, false, kAliceKey)}}),
+                    kServer, kT0 + 100ms);
+    std::uint64_t r1 = 0;
+    for (const auto& o : c.s.take_outgoing()) {
+      if (const auto m = decode(o.bytes); m && std::holds_alternative<Register>(*m)) {
+        r1 = std::get<Register>(*m).id;
+      }
+    }
+    REQUIRE(r1 != 0);
+    c.s.on_timeout(kT0 + 2500ms);  // the join's last try runs out
+    REQUIRE(c.s.take_lines() == Lines{">>> [Client table updated.]",
+                                      ">>> [Server unreachable, retrying.]",
+                                      ">>> [Server unreachable: try again when it is back.]"});
+    c.s.take_outgoing();
+    c.s.on_datagram(encode(Ping{77}), kServer, kT0 + 2550ms);  // the server is back
+    std::uint64_t r2 = 0;
+    for (const auto& o : c.s.take_outgoing()) {
+      if (const auto m = decode(o.bytes); m && std::holds_alternative<Register>(*m)) {
+        CHECK(r2 == 0);  // one Register only
+        r2 = std::get<Register>(*m).id;
+      }
+    }
+    REQUIRE(r2 != 0);
+    CHECK(r2 != r1);
+    // R1's ack answers nothing now; R2's registers her.
+    c.s.on_datagram(encode(Ack{r1, AckStatus::kOk, 0, {}}), kServer, kT0 + 2560ms);
+    CHECK_FALSE(c.s.registered());
+    c.s.on_timeout(kT0 + 2600ms);  // R1 would have been tried or given up now
+    for (const auto& o : c.s.take_outgoing()) {
+      const auto m = decode(o.bytes);
+      CHECK_FALSE((m && std::holds_alternative<Register>(*m) && std::get<Register>(*m).id == r1));
+    }
+    c.s.on_datagram(encode(Ack{r2, AckStatus::kOk, 0, {}}), kServer, kT0 + 2610ms);
+    CHECK(c.s.registered());
+  }
+
 }  // TEST_SUITE

@@ -137,7 +137,7 @@ TEST_SUITE("reliable: ReliableSender within an ack window") {
     s.send(9, kBob, "nine", RetryPolicy::fixed(milliseconds(200), 1), kT0, out);
     CHECK(s.poll(kT0 + milliseconds(200), out) == std::vector<std::uint64_t>{9});  // given up
     out.clear();
-    CHECK(s.resend_to(kBob, out) == 2);
+    CHECK(s.resend_to(kBob, kT0 + milliseconds(200), out) == 2);
     REQUIRE(out.size() == 2);
     CHECK(out[0].bytes == "three");
     CHECK(out[1].bytes == "seven");
@@ -147,6 +147,29 @@ TEST_SUITE("reliable: ReliableSender within an ack window") {
     // Karn: the ack may answer either copy.
     CHECK(s.acknowledge(3, kBob, kT0 + milliseconds(20)));
     CHECK_FALSE(s.rtt(kBob).smoothed().has_value());
+  }
+
+  TEST_CASE("a copy resent just before the give-up time gets a whole interval to be answered") {
+    // The server came back 20 ms before the request's last try ran out:
+    // the copy sent then must not be given up while its ack is on the way.
+    ReliableSender s;
+    std::vector<Outgoing> out;
+    s.send(4, kBob, "save", RetryPolicy::fixed(milliseconds(500), 5), kT0, out);
+    s.send(6, kBob, "young", RetryPolicy::fixed(milliseconds(500), 5), kT0 + milliseconds(2000),
+           out);
+    for (int i = 1; i <= 4; ++i) CHECK(s.poll(kT0 + milliseconds(500 * i), out).empty());
+    out.clear();
+    CHECK(s.resend_to(kBob, kT0 + milliseconds(2480), out) == 2);
+    CHECK(out.size() == 2);
+    // Given up 500 ms after the copy, not at kT0 + 2500 ms.
+    CHECK(s.poll(kT0 + milliseconds(2500), out).empty());
+    CHECK(s.poll(kT0 + milliseconds(2979), out).empty());
+    CHECK(s.acknowledge(4, kBob, kT0 + milliseconds(2540)));
+    // A request with time left keeps its own timers: retransmitted at
+    // kT0 + 2500 ms (by the poll above), next at 3000 ms, given up at 4500 ms.
+    CHECK(s.next_deadline() == kT0 + milliseconds(3000));
+    CHECK(s.poll(kT0 + milliseconds(4499), out).empty());
+    CHECK(s.poll(kT0 + milliseconds(4500), out) == std::vector<std::uint64_t>{6});
   }
 }
 

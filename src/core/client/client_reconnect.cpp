@@ -56,6 +56,19 @@ Duration ClientSession::reconnect_delay() {
 void ClientSession::attempt_registration(TimePoint now) {
   next_attempt_.reset();
   answered_restarts_ = 0;
+  // One registration in flight at a time: an attempt replaces a Register
+  // still being retried (a "registering again" sent before the server was
+  // lost). Two Registers with different ids would each start a new
+  // handshake (SecureClient), and every ack sealed for the session before
+  // would be dropped.
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    if (it->second.kind == RequestKind::kRegister) {
+      sender_.cancel(it->first);
+      it = requests_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   const std::uint64_t id = ids_.next();
   attempt_id_ = id;
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();

@@ -43,8 +43,8 @@ void ClientSession::server_answered(TimePoint now) {
   }
 }
 
-void ClientSession::server_link_up() {
-  sender_.resend_to(config_.server, outgoing_);
+void ClientSession::server_link_up(TimePoint now) {
+  sender_.resend_to(config_.server, now, outgoing_);
 }
 
 void ClientSession::send_heartbeat(TimePoint now) {

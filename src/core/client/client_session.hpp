@@ -64,9 +64,10 @@ class ClientSession {
   void server_answered(TimePoint now);
   /// The session layer's secure session with the server is up (again):
   /// every request to the server still waiting for its ack goes out now,
-  /// once, in the order first sent. What the session gave up meanwhile
-  /// (and reported) is not sent.
-  void server_link_up();
+  /// once, in the order first sent, and gets a whole try's time from `now`
+  /// to be answered. What the session gave up meanwhile (and reported) is
+  /// not sent.
+  void server_link_up(TimePoint now);
   /// One datagram payload from `from`.
   void on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now);
   /// Time passed; call at or after `next_deadline()`.

@@ -69,7 +69,7 @@ void SecureClient::received(const ServerLink::Received& r, TimePoint now) {
       break;
     case ServerLink::Event::kEstablished:
       session_.server_answered(now);
-      session_.server_link_up();  // the link kept nothing: send what waits
+      session_.server_link_up(now);  // the link kept nothing: send what waits
       break;
     case ServerLink::Event::kNone:
     case ServerLink::Event::kReset:

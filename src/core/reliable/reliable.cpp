@@ -78,7 +78,8 @@ bool ReliableSender::restart(std::uint64_t id, TimePoint now) {
   return true;
 }
 
-std::size_t ReliableSender::resend_to(const Endpoint& to, std::vector<Outgoing>& out) {
+std::size_t ReliableSender::resend_to(const Endpoint& to, TimePoint now,
+                                      std::vector<Outgoing>& out) {
   std::vector<std::uint64_t> ids;
   for (const auto& [id, e] : entries_) {
     if (e.to == to) ids.push_back(id);
@@ -88,6 +89,15 @@ std::size_t ReliableSender::resend_to(const Endpoint& to, std::vector<Outgoing>&
     Entry& e = entries_.at(id);
     e.resent = true;
     out.push_back({to, e.bytes});
+    const RetryPolicy& policy = e.policy;
+    const Duration answer_time = policy.adaptive   ? rtt(to).rto(policy.interval / 2)
+                                 : policy.doubling ? policy.backoff_spacing(e.attempts)
+                                                   : policy.interval;
+    if (e.give_up < now + answer_time) {
+      unschedule(id, e);
+      e.give_up = now + answer_time;
+      schedule(id, e);
+    }
   }
   retransmissions_ += ids.size();
   return ids.size();

@@ -101,13 +101,18 @@ class ReliableSender {
   /// been sent, without sending it; false if it is not pending.
   bool restart(std::uint64_t id, TimePoint now);
 
-  /// Sends again now every datagram pending for `to` (into `out`, in id
-  /// order: the order they were first sent when ids grow), without
-  /// touching their timers or tries; returns how many. For a path that just
-  /// came up (the secure session with the server): what waited for it goes
-  /// at once rather than at its next retransmission, and what was given up
-  /// meanwhile is not among it.
-  std::size_t resend_to(const Endpoint& to, std::vector<Outgoing>& out);
+  /// Sends again at `now` every datagram pending for `to` (into `out`, in
+  /// id order: the order they were first sent when ids grow), without
+  /// counting a try; returns how many. For a path that just came up (the
+  /// secure session with the server): what waited for it goes at once
+  /// rather than at its next retransmission, and what was given up
+  /// meanwhile is not among it. Each copy sent gets the time a try is given
+  /// to be answered (the policy's interval, its current backoff spacing, or
+  /// the RTO) before its datagram is given up: a copy sent just before the
+  /// give-up time would otherwise be declared lost while its answer is on
+  /// the way, and the caller would report a failure for a request the peer
+  /// carried out.
+  std::size_t resend_to(const Endpoint& to, TimePoint now, std::vector<Outgoing>& out);
 
   /// Forgets `id` without an ack (e.g. a table superseded by a newer one).
   bool cancel(std::uint64_t id);
