@@ -301,6 +301,25 @@ class ClientShell {
   std::optional<TimePoint> armed_;           ///< the deadline the timer waits for
 };
 
+/// docs/NAT.md: the socket's own address towards `server`, as the kernel
+/// picks it (a connected UDP socket's name: connect() sends nothing), with
+/// the socket's port; empty if it cannot tell. This is the "host
+/// candidate" of ICE (RFC 8445 section 5.1.1.1).
+Endpoint local_address_towards(udp::socket& socket, const udp::endpoint& server) {
+  asio::error_code ec;
+  const udp::endpoint bound = socket.local_endpoint(ec);
+  if (ec) return {};
+  if (!bound.address().is_unspecified()) return to_endpoint(bound);
+  udp::socket probe(socket.get_executor());
+  probe.open(bound.protocol(), ec);
+  if (!ec) probe.connect(server, ec);
+  const udp::endpoint named = ec ? udp::endpoint{} : probe.local_endpoint(ec);
+  if (ec || named.address().is_unspecified()) return {};
+  Endpoint local = to_endpoint(named);
+  local.port = bound.port();
+  return local;
+}
+
 }  // namespace
 
 int run_client(const ClientOptions& options) {
@@ -346,6 +365,8 @@ int run_client(const ClientOptions& options) {
   config.server_retries = options.common.server_retries;
   config.heartbeat = options.common.heartbeat;
   config.max_pending_per_peer = options.max_pending;
+  config.nat_keepalive = options.nat_keepalive;
+  config.local = local_address_towards(socket, server);
   std::random_device rd;
   const std::uint64_t seed = (static_cast<std::uint64_t>(rd()) << 32U) ^ rd();
   // manual §9: the client's key, the server key it trusts, its pins.

@@ -22,6 +22,8 @@ constexpr std::array kOptions{
                "tries of each request to the server, or of each server send (default 5)", 1, 100},
     OptionSpec{"heartbeat-ms", "N", K::kInteger, S::kClient,
                "heartbeat interval announced to the server (default 30000)", 100, 86400000},
+    OptionSpec{"nat-keepalive-ms", "N", K::kInteger, S::kClient,
+               "heartbeats at most this far apart behind a NAT (default 25000)", 100, 86400000},
     OptionSpec{"max-clients", "N", K::kInteger, S::kServer,
                "registered nicknames at most (default 100000)", 1, 10000000},
     OptionSpec{"max-stored", "N", K::kInteger, S::kServer,

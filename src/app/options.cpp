@@ -159,6 +159,8 @@ ClientOptions read_client(const Reader& r, const std::string& nick,
   o.server_port = parse_port("<server-port>", args[1]);
   o.client_port = parse_port("<client-port>", args[2]);
   o.max_pending = static_cast<std::size_t>(r.integer("max-pending", 100));
+  o.nat_keepalive =
+      milliseconds(r.integer("nat-keepalive-ms", kDefaultNatKeepalive.count()));
   if (r.has("key-file")) {
     o.key_file = r.text("key-file");
     if (o.key_file.empty()) throw UsageError{r.label("key-file") + " must name a file"};

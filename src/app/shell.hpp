@@ -48,6 +48,8 @@ struct ClientOptions {
   std::uint16_t server_port = 0;
   std::uint16_t client_port = 0;
   std::size_t max_pending = kDefaultMaxPendingPerPeer;
+  /// docs/NAT.md: heartbeats at most this far apart behind a NAT.
+  std::chrono::milliseconds nat_keepalive = kDefaultNatKeepalive;
   std::string key_file;          ///< empty: $XDG_DATA_HOME/udpchat/<nick>.key
   std::string server_key;        ///< 64 hex digits, or empty: known_servers (manual §9)
   std::string password;          ///< manual §9: --password=<password>, or empty

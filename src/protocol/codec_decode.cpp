@@ -33,6 +33,11 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
       if (!pw || pw->empty()) return bad;
       r.password = std::move(*pw);
     }
+    if (field(j, "local") != nullptr) {
+      auto local = get_endpoint(j, "local");
+      if (!local) return bad;
+      r.local = std::move(*local);
+    }
     return r;
   }
   if (type == "passwd") {
@@ -91,6 +96,11 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
       auto tag = get_bytes(j, "tag", kAckTagBytes, kAckTagBytes);
       if (!tag) return bad;
       a.tag = std::move(*tag);
+    }
+    if (field(j, "seen") != nullptr) {
+      auto seen = get_endpoint(j, "seen");
+      if (!seen) return bad;
+      a.seen = std::move(*seen);
     }
     return a;
   }

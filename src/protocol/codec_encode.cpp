@@ -19,8 +19,20 @@ json bytes(const std::string& s) {
 
 json entry_to_json(const TableEntry& e) {
   json j = json::array({e.nick, e.address, e.port, e.online, e.version});
-  if (!e.key.empty()) j.push_back(bytes(e.key));
+  if (!e.key.empty()) {
+    j.push_back(bytes(e.key));
+    // A local endpoint goes only with a key (a row of 8 fields); a row
+    // without a key is one from before both.
+    if (!e.local_address.empty()) {
+      j.push_back(e.local_address);
+      j.push_back(e.local_port);
+    }
+  }
   return j;
+}
+
+json endpoint_to_json(const Endpoint& e) {
+  return json::array({e.address, e.port});
 }
 
 /// A message's content: its box when it has one, else its text.
@@ -44,6 +56,9 @@ json to_json(const Register& m) {
   json j = {{"t", "reg"}, {"id", m.id}, {"nick", m.nick}, {"hb", m.heartbeat_ms}};
   if (!m.password.empty()) {
     j["pw"] = m.password;
+  }
+  if (!m.local.address.empty()) {
+    j["local"] = endpoint_to_json(m.local);
   }
   return j;
 }
@@ -77,6 +92,9 @@ json to_json(const Ack& m) {
   }
   if (!m.tag.empty()) {
     j["tag"] = bytes(m.tag);
+  }
+  if (!m.seen.address.empty()) {
+    j["seen"] = endpoint_to_json(m.seen);
   }
   return j;
 }
@@ -183,7 +201,11 @@ std::size_t cbor_head(std::uint64_t n) {
 std::size_t encoded_entry_size(const TableEntry& e) {
   return cbor_head(5) + cbor_head(e.nick.size()) + e.nick.size() + cbor_head(e.address.size()) +
          e.address.size() + cbor_head(e.port) + 1 /* true or false */ + cbor_head(e.version) +
-         (e.key.empty() ? 0 : cbor_head(e.key.size()) + e.key.size());
+         (e.key.empty() ? 0 : cbor_head(e.key.size()) + e.key.size()) +
+         (e.key.empty() || e.local_address.empty()
+              ? 0
+              : cbor_head(e.local_address.size()) + e.local_address.size() +
+                    cbor_head(e.local_port));
 }
 
 struct PreparedUpdate::Trees {

@@ -6,10 +6,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "protocol/codec_names.hpp"
@@ -152,44 +154,91 @@ inline bool get_content(const json& j, std::string& text, std::string& box) {
   return true;
 }
 
+/// An address as the wire carries it: a numeric IPv4 or IPv6 address in
+/// text (digits, hex letters, '.', ':'), 1 to kMaxAddressBytes bytes. The
+/// shell parses it before use; this only keeps text out of it.
+inline constexpr std::size_t kMaxAddressBytes = 64;
+inline bool is_address_text(std::string_view a) {
+  if (a.empty() || a.size() > kMaxAddressBytes) return false;
+  return std::all_of(a.begin(), a.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+           c == '.' || c == ':';
+  });
+}
+
 /// The checks of a table row once its fields are read (shared by get_entry
-/// and the tree-less decoder of table parts, codec_table.cpp): `port` as
-/// read, `size` the number of fields (4 to 6). Sets out.port.
-inline bool check_entry(TableEntry& out, std::uint64_t port, std::size_t size) {
-  if (!is_valid_nickname(out.nick) || out.address.size() > 64 || !is_valid_utf8(out.address) ||
-      port > 65535) {
+/// and the tree-less decoder of table parts, codec_table.cpp): `port` and
+/// `local_port` as read, `size` the number of fields (4, 5, 6 or 8). Sets
+/// out.port and out.local_port.
+inline bool check_entry(TableEntry& out, std::uint64_t port, std::uint64_t local_port,
+                        std::size_t size) {
+  if (!is_valid_nickname(out.nick) || out.address.size() > kMaxAddressBytes ||
+      !is_valid_utf8(out.address) || port > 65535) {
     return false;
   }
   out.port = static_cast<std::uint16_t>(port);
+  if (size == 8) {
+    // A local endpoint is told only beside a public one.
+    if (out.address.empty() || !is_address_text(out.local_address) || local_port == 0 ||
+        local_port > 65535) {
+      return false;
+    }
+    out.local_port = static_cast<std::uint16_t>(local_port);
+  } else if (size == 7 || !out.local_address.empty() || local_port != 0) {
+    return false;
+  }
   // Only a removed row has no address.
   return !out.address.empty() || (port == 0 && !out.online && size == 5);
 }
 
 inline std::optional<TableEntry> get_entry(const json& e) {
   // [nick, address, port, online], with the row's version
-  // [nick, address, port, online, version], and with its key (manual §8)
-  // [nick, address, port, online, version, key]. A removed row (a deleted
-  // account, manual §9) is [nick, "", 0, false, version].
-  if (!e.is_array() || e.size() < 4 || e.size() > 6 || !e[0].is_string() || !e[1].is_string() ||
-      !e[2].is_number_unsigned() || !e[3].is_boolean() ||
+  // [nick, address, port, online, version], with its key (manual §8)
+  // [nick, address, port, online, version, key], and with the client's
+  // local endpoint when it differs from the public one (docs/NAT.md)
+  // [nick, address, port, online, version, key, local address, local port].
+  // A removed row (a deleted account, manual §9) is [nick, "", 0, false, version].
+  if (!e.is_array() || e.size() < 4 || e.size() > 8 || e.size() == 7 || !e[0].is_string() ||
+      !e[1].is_string() || !e[2].is_number_unsigned() || !e[3].is_boolean() ||
       (e.size() >= 5 && !e[4].is_number_unsigned()) ||
-      (e.size() == 6 && (!e[5].is_binary() || e[5].get_binary().size() != kPublicKeyBytes))) {
+      (e.size() >= 6 && (!e[5].is_binary() || e[5].get_binary().size() != kPublicKeyBytes)) ||
+      (e.size() == 8 && (!e[6].is_string() || !e[7].is_number_unsigned()))) {
     return std::nullopt;
   }
   TableEntry out;
   out.nick = e[0].get<std::string>();
   out.address = e[1].get<std::string>();
   out.online = e[3].get<bool>();
-  if (!check_entry(out, e[2].get<std::uint64_t>(), e.size())) {
+  std::uint64_t local_port = 0;
+  if (e.size() == 8) {
+    out.local_address = e[6].get<std::string>();
+    local_port = e[7].get<std::uint64_t>();
+  }
+  if (!check_entry(out, e[2].get<std::uint64_t>(), local_port, e.size())) {
     return std::nullopt;
   }
   if (e.size() >= 5) {
     out.version = e[4].get<std::uint64_t>();
   }
-  if (e.size() == 6) {
+  if (e.size() >= 6) {
     const auto& k = e[5].get_binary();
     out.key.assign(k.begin(), k.end());
   }
+  return out;
+}
+
+/// An endpoint field: [address, port], the address numeric text
+/// (is_address_text), the port 1 to 65535.
+inline std::optional<Endpoint> get_endpoint(const json& j, const char* key) {
+  const json* f = field(j, key);
+  if (f == nullptr || !f->is_array() || f->size() != 2 || !(*f)[0].is_string() ||
+      !(*f)[1].is_number_unsigned()) {
+    return std::nullopt;
+  }
+  Endpoint out{(*f)[0].get<std::string>(), 0};
+  const auto port = (*f)[1].get<std::uint64_t>();
+  if (!is_address_text(out.address) || port == 0 || port > 65535) return std::nullopt;
+  out.port = static_cast<std::uint16_t>(port);
   return out;
 }
 

@@ -68,6 +68,8 @@ class TablePartSax {
         port_ = v;
       } else if (field_ == 4) {
         row_.version = v;
+      } else if (field_ == 7) {
+        local_port_ = v;
       } else {
         return false;
       }
@@ -85,6 +87,8 @@ class TablePartSax {
         row_.nick = std::move(s);
       } else if (field_ == 1) {
         row_.address = std::move(s);
+      } else if (field_ == 6) {
+        row_.local_address = std::move(s);
       } else {
         return false;
       }
@@ -134,13 +138,14 @@ class TablePartSax {
       field_ = 0;
       row_ = TableEntry{};
       port_ = 0;
+      local_port_ = 0;
       return true;
     }
     return false;
   }
   bool end_array() {
     if (depth_ == 3) {
-      if (field_ < 4 || !check_entry(row_, port_, field_)) return false;
+      if (field_ < 4 || !check_entry(row_, port_, local_port_, field_)) return false;
       part_.entries.push_back(std::move(row_));
       depth_ = 2;
       return true;
@@ -195,6 +200,7 @@ class TablePartSax {
   bool done_ = false;
   std::size_t field_ = 0;  ///< the next field of the row being read
   std::uint64_t port_ = 0;
+  std::uint64_t local_port_ = 0;
   TableEntry row_;
   TablePart part_;
 };

@@ -53,6 +53,9 @@ inline constexpr std::chrono::milliseconds kDefaultAckTimeout{500};
 inline constexpr int kDefaultServerRetries = 5;
 /// manual §6.6: the client's heartbeat interval, announced at registration.
 inline constexpr std::chrono::milliseconds kDefaultHeartbeat{30000};
+/// docs/NAT.md: heartbeats at most this far apart while behind a NAT
+/// (RFC 8445 section 11 and RFC 4787 REQ-5 keep-alives; --nat-keepalive-ms).
+inline constexpr std::chrono::milliseconds kDefaultNatKeepalive{25000};
 /// manual §6.6: the server marks a client offline after this many heartbeat
 /// intervals without hearing from it.
 inline constexpr int kMissedHeartbeatsBeforeOffline = 3;

@@ -16,6 +16,8 @@
 #include <variant>
 #include <vector>
 
+#include "protocol/endpoint.hpp"
+
 namespace udpchat {
 
 /// Client -> server: register `nick` at the datagram's source address.
@@ -30,6 +32,11 @@ struct Register {
   /// travels only inside the session's AEAD (frames.hpp); the server keeps
   /// an Argon2id hash of it, never the password.
   std::string password{};
+  /// The client's own address as it knows it (its socket's local address
+  /// towards the server), or empty (address ""): not told. Behind a NAT it
+  /// differs from the source the server sees; peers behind the same NAT
+  /// reach it there (docs/NAT.md, "Candidates").
+  Endpoint local{};
   friend bool operator==(const Register&, const Register&) = default;
 };
 
@@ -93,6 +100,11 @@ struct Ack {
   /// recipient's key towards the sender, so only the recipient can say
   /// it received it (manual §8).
   std::string tag{};
+  /// Registration and heartbeat acks: the source address the server saw
+  /// the request come from, the client's public endpoint (what STUN's
+  /// XOR-MAPPED-ADDRESS tells, RFC 8489 section 14.2; no XOR here, the ack
+  /// travels sealed). Empty address: not told.
+  Endpoint seen{};
   friend bool operator==(const Ack&, const Ack&) = default;
 };
 
@@ -109,6 +121,11 @@ struct TableEntry {
   /// The public key (32 bytes) the nickname belongs to; empty: not known
   /// (a row registered before keys existed).
   std::string key{};
+  /// The client's local endpoint when it differs from the public one
+  /// (`address`, `port`: the source the server sees), else empty and 0:
+  /// a peer with the same public address (behind the same NAT) uses it.
+  std::string local_address{};
+  std::uint16_t local_port = 0;
   [[nodiscard]] bool removed() const { return address.empty(); }
   friend bool operator==(const TableEntry&, const TableEntry&) = default;
 };

@@ -15,8 +15,10 @@ namespace {
 /// members (channel and group logs); 4: clients.key (nicknames belong to
 /// keys, manual §9); 5: a message body is TEXT (a channel or group
 /// message, or one saved before end-to-end encryption) or BLOB (a sealed
-/// box, manual §8); 6: clients.password (an Argon2id hash, manual §9).
-constexpr int kSchemaVersion = 6;
+/// box, manual §8); 6: clients.password (an Argon2id hash, manual §9);
+/// 7: clients.local_address and local_port (a client's local endpoint
+/// behind a NAT, docs/NAT.md).
+constexpr int kSchemaVersion = 7;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
@@ -41,7 +43,9 @@ CREATE TABLE IF NOT EXISTS clients (
   row_version  INTEGER NOT NULL DEFAULT 0,
   log_upto     INTEGER NOT NULL DEFAULT 0,
   key          BLOB,
-  password     TEXT
+  password     TEXT,
+  local_address TEXT,
+  local_port   INTEGER
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
@@ -115,7 +119,9 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
   for (const char* sql : {"ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0",
                           "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0",
                           "ALTER TABLE clients ADD COLUMN key BLOB",
-                          "ALTER TABLE clients ADD COLUMN password TEXT"}) {
+                          "ALTER TABLE clients ADD COLUMN password TEXT",
+                          "ALTER TABLE clients ADD COLUMN local_address TEXT",
+                          "ALTER TABLE clients ADD COLUMN local_port INTEGER"}) {
     if (auto r = store->exec(sql);
         !r && r.error().what.find("duplicate column") == std::string::npos) {
       return failed(r.error());
@@ -173,7 +179,7 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
       {&store->put_client_,
        "INSERT OR REPLACE INTO clients "
        "(nick_key, nick, address, port, online, heartbeat_ms, row_version, log_upto, key, "
-       "password) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+       "password, local_address, local_port) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
       {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
   };
   for (const auto& [stmt, sql] : statements) {

@@ -100,6 +100,13 @@ std::expected<void, StoreError> SqliteStore::put_client(const ClientRecord& c) {
   } else {
     bind_text(put_client_, 10, c.password_hash);
   }
+  if (c.local.address.empty()) {
+    sqlite3_bind_null(put_client_, 11);
+    sqlite3_bind_null(put_client_, 12);
+  } else {
+    bind_text(put_client_, 11, c.local.address);
+    sqlite3_bind_int(put_client_, 12, c.local.port);
+  }
   if (sqlite3_step(put_client_) != SQLITE_DONE) {
     return std::unexpected(error("cannot save client"));
   }
@@ -147,7 +154,7 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_,
                          "SELECT nick, address, port, online, heartbeat_ms, row_version, log_upto, "
-                         "key, password FROM clients "
+                         "key, password, local_address, local_port FROM clients "
                          "ORDER BY nick_key",
                          -1, &s, nullptr) != SQLITE_OK) {
     return std::unexpected(error("cannot read clients"));
@@ -166,6 +173,9 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
       c.key.assign(key, static_cast<std::size_t>(sqlite3_column_bytes(s, 7)));
     }
     c.password_hash = column_text(s, 8);
+    c.local.address = column_text(s, 9);
+    c.local.port = static_cast<std::uint16_t>(sqlite3_column_int(s, 10));
+    if (c.local.address.empty() || c.local.port == 0) c.local = {};
     if (is_valid_nickname(c.nick)) {
       state.clients.push_back(std::move(c));
     }

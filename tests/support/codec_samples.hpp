@@ -181,6 +181,23 @@ inline std::vector<Message> sample_messages() {
       SetPassword{37, "alice", ""},  // removes it
       DeleteAccount{38, "alice"},
       Ack{39, AckStatus::kBadPassword, 0, {}},
+      // docs/NAT.md: the local endpoint a client tells, the public one the
+      // server saw, and rows that carry both.
+      Register{40, "alice", 30000, {}, Endpoint{"198.18.0.2", 40000}},
+      Register{kMaxU64, kNickA, 100, std::string(kMaxPasswordBytes, 'p'),
+               Endpoint{kLongIpv6, 65535}},
+      Ack{41, AckStatus::kOk, 2, {}, 7, {}, Endpoint{"203.0.113.7", 61234}},
+      Ack{kMaxU64, AckStatus::kOk, kMaxU32, "", kMaxU32, {}, Endpoint{kLongIpv6, 1}},
+      TablePart{42,
+                43,
+                0,
+                1,
+                {{"alice", "203.0.113.7", 61000, true, 9, std::string(32, 'k'), "198.18.0.2",
+                  40000},
+                 {kNickB, kLongIpv6, 1, false, kMaxU64, std::string(32, '\0'), kLongIpv6, 65535},
+                 {"carol", "192.0.2.1", 5000, true, 3, std::string(32, 'c')}}},
+      Rows{44, 0, 1, {{"bob", "203.0.113.9", 6002, true, 3, std::string(32, 'b'), "fd00::2", 6002}},
+           1, 5},
   };
   return v;
 }

@@ -162,6 +162,27 @@ TEST_SUITE("codec: sizes and prepared updates") {
     }
   }
 
+  TEST_CASE("encoded_entry_size counts a key and a local endpoint as encode() writes them") {
+    for (const std::size_t addr : {1, 23, 24, 45, 64}) {
+      for (const std::uint16_t port : {std::uint16_t{1}, std::uint16_t{23}, std::uint16_t{24},
+                                       std::uint16_t{255}, std::uint16_t{256},
+                                       std::uint16_t{65535}}) {
+        const TableEntry with_local{"alice",          "203.0.113.7", 40000, true, 300,
+                                    std::string(32, 'k'), std::string(addr, '1'), port};
+        const TableEntry key_only{"alice", "203.0.113.7", 40000, true, 300, std::string(32, 'k')};
+        // A local endpoint without a key is not written (a row from before both).
+        const TableEntry no_key{"alice", "203.0.113.7", 40000, true, 300, {},
+                                std::string(addr, '1'), port};
+        for (const TableEntry& e : {with_local, key_only, no_key}) {
+          const std::string bytes = encode(TablePart{1, 400, 0, 1, {e}});
+          const std::string empty = encode(TablePart{1, 400, 0, 1, {}});
+          // One row in place of none: the entries array head stays one byte.
+          CHECK(encoded_entry_size(e) == bytes.size() - empty.size());
+        }
+      }
+    }
+  }
+
   TEST_CASE("a prepared update encodes exactly what encode() does, part by part, for any id") {
     const auto entries = sample_entries(300, kLongIpv6);
     PreparedUpdate prepared(9, entries, 4, 300);

@@ -146,11 +146,12 @@ TEST_SUITE("codec: decode rejects bad datagrams") {
           continue;
         }
         // An Ack's "stored" and "detail", a table's "from" and "total", a
-        // delivery's "group", a registration's "pw" are optional (left out
-        // when 0 / empty).
+        // delivery's "group", a registration's "pw" and "local", an Ack's
+        // "seen" are optional (left out when 0 / empty).
         const bool optional =
             (std::holds_alternative<Ack>(m) &&
-             (key == "stored" || key == "detail" || key == "total")) ||
+             (key == "stored" || key == "detail" || key == "total" || key == "seen")) ||
+            (std::holds_alternative<Register>(m) && key == "local") ||
             (std::holds_alternative<TablePart>(m) && (key == "from" || key == "total")) ||
             (std::holds_alternative<Rows>(m) && key == "total") ||
             (std::holds_alternative<Deliver>(m) && key == "group") ||  // absent: direct
@@ -313,6 +314,25 @@ TEST_SUITE("codec: decode rejects bad datagrams") {
         json::array({"alice", "::1", "1", true}),
         json::array({"alice", "::1", 1, 1}),
         json::array({1, "::1", 1, true}),
+        // The local endpoint (docs/NAT.md): only as fields 7 and 8, after a
+        // key, a numeric address and a port 1 to 65535.
+        json::array({"alice", "::1", 1, true, 0, json::binary(std::vector<std::uint8_t>(32, 7)),
+                     "10.0.0.2"}),
+        json::array({"alice", "::1", 1, true, 0, json::binary(std::vector<std::uint8_t>(32, 7)),
+                     "10.0.0.2", 0}),
+        json::array({"alice", "::1", 1, true, 0, json::binary(std::vector<std::uint8_t>(32, 7)),
+                     "10.0.0.2", 65536}),
+        json::array({"alice", "::1", 1, true, 0, json::binary(std::vector<std::uint8_t>(32, 7)),
+                     "", 5}),
+        json::array({"alice", "::1", 1, true, 0, json::binary(std::vector<std::uint8_t>(32, 7)),
+                     "host.example", 5}),
+        json::array({"alice", "::1", 1, true, 0, json::binary(std::vector<std::uint8_t>(32, 7)),
+                     std::string(65, '1'), 5}),
+        json::array({"alice", "::1", 1, true, 0, json::binary(std::vector<std::uint8_t>(32, 7)),
+                     "10.0.0.2", 5, 0}),
+        json::array({"alice", "::1", 1, true, 0, "key", "10.0.0.2", 5}),
+        json::array({"alice", "::1", 1, true, 0, json::binary(std::vector<std::uint8_t>(32, 7)),
+                     5, "10.0.0.2"}),
     };
     CHECK(outcome(cbor(good)) == "accepted");
     for (const json& e : bad_entries) {
@@ -320,6 +340,36 @@ TEST_SUITE("codec: decode rejects bad datagrams") {
       j["entries"][0] = e;
       CAPTURE(e.dump(-1, ' ', false, json::error_handler_t::replace));
       CHECK(outcome(cbor(j)) == "kBadField");
+    }
+  }
+
+  TEST_CASE("an endpoint that is not [numeric address, port 1 to 65535] is a bad field") {
+    const std::vector<json> bad = {
+        json::array({"10.0.0.2"}),
+        json::array({"10.0.0.2", 5, 6}),
+        json::array({"10.0.0.2", 0}),
+        json::array({"10.0.0.2", 65536}),
+        json::array({"10.0.0.2", -5}),
+        json::array({"", 5}),
+        json::array({"localhost", 5}),
+        json::array({"10.0.0.2 ", 5}),
+        json::array({"fe80::1%eth0", 5}),
+        json::array({std::string(65, '1'), 5}),
+        json::array({5, "10.0.0.2"}),
+        json::object({{"a", "10.0.0.2"}, {"p", 5}}),
+    };
+    const json reg = as_json(Register{1, "alice", 1, {}, Endpoint{"10.0.0.2", 5}});
+    const json ack = as_json(Ack{1, AckStatus::kOk, 0, {}, 0, {}, Endpoint{"::1", 5}});
+    CHECK(outcome(cbor(reg)) == "accepted");
+    CHECK(outcome(cbor(ack)) == "accepted");
+    for (const json& e : bad) {
+      CAPTURE(e.dump());
+      json r = reg;
+      r["local"] = e;
+      CHECK(outcome(cbor(r)) == "kBadField");
+      json a = ack;
+      a["seen"] = e;
+      CHECK(outcome(cbor(a)) == "kBadField");
     }
   }
 

@@ -3,6 +3,7 @@
 
 #include "support/datagrams.hpp"
 #include "support/doctest_print.hpp"
+#include "support/server_fixture.hpp"
 #include "support/store_driver.hpp"
 #include "support/world.hpp"
 
@@ -16,21 +17,7 @@ const TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
 const Endpoint kAlice{"127.0.0.1", 6001};
 const Endpoint kBob{"127.0.0.1", 6002};
 
-struct Server {
-  MemoryStore store;
-  // Tables at the end of each datagram (no batching window): the test sees
-  // each update in the output of the datagram that caused it.
-  ServerCore core{ServerConfig{.table_batch = Duration::zero(),
-                               .wall_clock_ms = [] { return std::int64_t{1700000000000}; }},
-                  1};
-  Server() { core.start(*store.load(), kT0); }
-  /// One datagram in, with a store writer that commits at once.
-  std::vector<Outgoing> feed(const Message& m, const Endpoint& from, TimePoint t = kT0) {
-    core.on_datagram(encode(m), from, t);
-    test::drain_store(core, store, t);
-    return core.take_outgoing();
-  }
-};
+using Server = udpchat::test::InstantServer;
 
 }  // namespace
 

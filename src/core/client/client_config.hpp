@@ -25,6 +25,14 @@ struct ClientConfig {
   Duration ack_timeout = kDefaultAckTimeout;   ///< direct-message ack window
   int server_retries = kDefaultServerRetries;  ///< tries per server request
   Duration heartbeat = kDefaultHeartbeat;      ///< heartbeat interval (manual §6.6)
+  /// docs/NAT.md: the longest gap between heartbeats while the client is
+  /// behind a NAT (its public endpoint differs from `local`), so that the
+  /// NAT keeps its mapping towards the server (RFC 4787 REQ-5: a mapping
+  /// lives at least 2 minutes, many routers give 30 s).
+  Duration nat_keepalive = kDefaultNatKeepalive;
+  /// docs/NAT.md: the client's own address towards the server (its
+  /// socket's local address), told at registration; empty: not known.
+  Endpoint local{};
   std::size_t max_pending_per_peer = kDefaultMaxPendingPerPeer;  ///< typed, not yet through
   /// manual §8: the client's long-term key pair (its key file). An
   /// all-zero secret (unit tests of the session alone): one is made from

@@ -75,7 +75,7 @@ void ClientSession::attempt_registration(TimePoint now) {
   requests_[id] = {RequestKind::kRegister, {}};
   // One datagram per attempt: the backoff between attempts is the retry.
   sender_.send(id, config_.server,
-               encode(Register{id, config_.nick, static_cast<std::uint32_t>(hb)}),
+               encode(Register{id, config_.nick, static_cast<std::uint32_t>(hb), {}, config_.local}),
                RetryPolicy::fixed(config_.ack_timeout, 1), now, outgoing_);
   log(LogLevel::kDebug,
       "registration attempt " + std::to_string(attempts_) + " as " + config_.nick);

@@ -25,7 +25,7 @@ void ClientSession::send_register(TimePoint now, bool with_password) {
   const std::uint64_t id = ids_.next();
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
   send_to_server(Register{id, config_.nick, static_cast<std::uint32_t>(hb),
-                          with_password ? config_.password : std::string()},
+                          with_password ? config_.password : std::string(), config_.local},
                  id, {RequestKind::kRegister, {}}, now);
   log(LogLevel::kDebug, "registering as " + config_.nick + " with " + config_.server.to_string());
 }
@@ -51,7 +51,7 @@ void ClientSession::send_heartbeat(TimePoint now) {
   const std::uint64_t id = ids_.next();
   send_to_server(Heartbeat{id, config_.nick, table_version_}, id, {RequestKind::kHeartbeat, {}},
                  now);
-  next_heartbeat_ = now + config_.heartbeat;
+  next_heartbeat_ = now + heartbeat_interval();
 }
 
 bool ClientSession::heartbeat_in_flight() const {
@@ -76,6 +76,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         phase_ = Phase::kRegistered;
         registered_nick_ = config_.nick;
         learn_count(m.total);
+        learn_public(m.seen);
         first_registration_ = false;
         say("registered", "[Welcome, You are registered.]", {{"nick", config_.nick}});
         if (table_line_pending_) {
@@ -85,7 +86,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         }
         // Printed with the first stored message, after the table line.
         stored_announced_ = m.stored > 0;
-        next_heartbeat_ = now + config_.heartbeat;
+        next_heartbeat_ = now + heartbeat_interval();
         // A table that came while we registered and shows us offline may be
         // older than our registration, or newer (the server lost track of
         // us again). A heartbeat now asks; "offline" makes us register again.
@@ -146,6 +147,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
       return;
     case RequestKind::kHeartbeat:
       learn_count(m.total);  // and a `list` waiting for it prints
+      learn_public(m.seen);
       if (m.status == AckStatus::kOffline && phase_ == Phase::kRegistered) {
         log(LogLevel::kInfo, "server holds us offline; registering again");
         send_register(now);

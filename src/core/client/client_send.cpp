@@ -48,7 +48,7 @@ void ClientSession::dispatch_front(const std::string& peer_key, TimePoint now) {
     q.stage = SendStage::kDirect;
     q.request_id = msg.mid;  // a direct chat's transport id is its message id
     direct_[msg.mid] = peer_key;
-    sender_.send(msg.mid, Endpoint{entry->address, entry->port},
+    sender_.send(msg.mid, path_to(*entry),
                  encode(Chat{msg.mid, config_.nick, {}, *box}),
                  RetryPolicy::window(config_.ack_timeout), now, outgoing_);
     return;

@@ -140,6 +140,19 @@ class ClientSession {
     return std::exchange(new_pins_, {});
   }
   [[nodiscard]] const crypto::Key& public_key() const { return key_.public_key; }
+  /// docs/NAT.md: the source address the server sees us at (from its last
+  /// registration or heartbeat ack); empty until it says.
+  [[nodiscard]] const Endpoint& public_endpoint() const { return public_; }
+  /// True once the server saw us at another address than our own local
+  /// one (a NAT between us): heartbeats then keep the mapping open.
+  [[nodiscard]] bool behind_nat() const {
+    return !public_.address.empty() && !config_.local.address.empty() && public_ != config_.local;
+  }
+  /// Where to send to the client of row `e`: its local endpoint when it
+  /// has one and shares our public address (behind the same NAT, which
+  /// may not loop datagrams back: RFC 4787 section 6 "hairpinning"), else
+  /// its public one.
+  [[nodiscard]] Endpoint path_to(const TableEntry& e) const;
   /// Datagrams dropped (undecodable, unexpected source...), for statistics.
   [[nodiscard]] std::uint64_t dropped() const { return dropped_; }
 
@@ -223,6 +236,11 @@ class ClientSession {
   /// A Heartbeat with the table version held; the next one is due a
   /// --heartbeat-ms later.
   void send_heartbeat(TimePoint now);
+  /// The time to the next heartbeat: --heartbeat-ms, at most
+  /// --nat-keepalive-ms while behind a NAT.
+  [[nodiscard]] Duration heartbeat_interval() const;
+  /// The public endpoint an ack told (empty: not told, kept as it was).
+  void learn_public(const Endpoint& seen);
   /// True while a Heartbeat waits for its ack (retransmitted meanwhile).
   [[nodiscard]] bool heartbeat_in_flight() const;
   /// One line of `list`: "<nick> <ip>:<port> online|offline" (a "client" event).
@@ -373,6 +391,7 @@ class ClientSession {
   std::uint64_t table_version_ = 0;
   std::map<std::string, TableEntry> table_;  ///< by nickname key
   std::size_t total_clients_ = 0;
+  Endpoint public_;  ///< docs/NAT.md: where the server sees us (empty: not told)
   /// A `list` waiting for the server's count (manual §4.3): printed when it
   /// comes or at this time (one ack timeout after it was typed), whichever
   /// is first; the commands typed after it wait meanwhile.

@@ -54,6 +54,9 @@ struct ClientRecord {
   /// manual §9: the Argon2id hash of the nickname's password (the encoded
   /// string of crypto_pwhash_str), or empty: no password.
   std::string password_hash{};
+  /// The client's local endpoint when it differs from `endpoint` (its
+  /// public one, behind a NAT: docs/NAT.md), else empty.
+  Endpoint local{};
 };
 
 /// The log key of the channel, and of a group (by its nickname-style key).

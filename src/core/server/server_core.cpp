@@ -107,7 +107,7 @@ void ServerCore::send_reliable(std::uint64_t id, const Endpoint& to, const Messa
 void ServerCore::persist(const Client& c) {
   const auto hb = std::chrono::duration_cast<milliseconds>(c.heartbeat).count();
   issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb), c.row_version,
-                     c.log_upto, c.key, c.password_hash}},
+                     c.log_upto, c.key, c.password_hash, c.local}},
         {.after = After::kLogFailure, .key = "client " + c.nick});
 }
 
@@ -142,6 +142,7 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     Client c;
     c.nick = rec.nick;
     c.endpoint = rec.endpoint;
+    c.local = rec.local;
     c.online = rec.online;
     c.heartbeat =
         std::clamp<Duration>(milliseconds(rec.heartbeat_ms), kMinHeartbeat, kMaxHeartbeat);

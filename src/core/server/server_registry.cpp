@@ -132,6 +132,9 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   c.delivered_upto = 0;
   c.nick = m.nick;
   c.endpoint = from;
+  // docs/NAT.md: the local endpoint it told, kept when it differs from the
+  // source seen (behind a NAT); peers behind the same NAT use it.
+  c.local = m.local.address.empty() || m.local == from ? Endpoint{} : m.local;
   if (!current_key_.empty()) c.key = current_key_;
   if (password_hash != nullptr) c.password_hash = *password_hash;
   c.online = true;
@@ -156,8 +159,9 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   log(LogLevel::kInfo,
       "registered " + m.nick + " at " + from.to_string() +
           (waiting > 0 ? ", " + std::to_string(waiting) + " stored messages" : ""));
-  reply_when_durable(
-      from, m.id, Ack{0, AckStatus::kOk, waiting, {}, static_cast<std::uint32_t>(clients_.size())});
+  reply_when_durable(from, m.id,
+                     Ack{0, AckStatus::kOk, waiting, {},
+                         static_cast<std::uint32_t>(clients_.size()), {}, from});
   // Its table (a snapshot) goes out when the batch is published; stored
   // messages wait for it, so the client shows the welcome, the table,
   // then the stored messages.
@@ -191,7 +195,8 @@ void ServerCore::handle(const Heartbeat& m, const Endpoint& from, TimePoint now)
     return;
   }
   c->last_heard = now;
-  reply(from, m.id, Ack{0, AckStatus::kOk, 0, {}, static_cast<std::uint32_t>(clients_.size())});
+  reply(from, m.id,
+        Ack{0, AckStatus::kOk, 0, {}, static_cast<std::uint32_t>(clients_.size()), {}, from});
   deliver_next(nickname_key(m.nick), now);  // resumes a stalled delivery, if any
   // The version it holds: if rows it is interested in changed since (it
   // missed an update), the delta again. Not while an update is in flight.

@@ -25,7 +25,8 @@ using MessagePtr = std::shared_ptr<const StoredMessage>;
 /// One registered client, as the server core holds it.
 struct ServerClient {
   std::string nick;
-  Endpoint endpoint;
+  Endpoint endpoint;  ///< where its datagrams come from: its public endpoint
+  Endpoint local;     ///< its local endpoint when it differs (behind a NAT), else empty
   std::string key;                ///< public key the nickname belongs to (empty: not yet bound)
   std::string password_hash;      ///< Argon2id hash (encoded), or empty: no password
   int password_failures = 0;      ///< wrong passwords in a row (kept in memory only)

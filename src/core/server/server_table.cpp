@@ -23,7 +23,8 @@ constexpr int kOfflineNoticeTries = 8;
 }  // namespace
 
 TableEntry ServerCore::row_of(const Client& c) const {
-  return {c.nick, c.endpoint.address, c.endpoint.port, c.online, c.row_version, c.key};
+  return {c.nick,        c.endpoint.address, c.endpoint.port, c.online,
+          c.row_version, c.key,              c.local.address,  c.local.port};
 }
 
 std::optional<TableEntry> ServerCore::row_at(const std::string& key) const {

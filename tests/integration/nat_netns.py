@@ -1,0 +1,198 @@
+"""nat_netns.py: a small internet of network namespaces with NAT routers,
+for test_nat.py (docs/NAT.md).
+
+    lab = NatLab.create()                 # the "internet": a bridge in the
+                                          # server's namespace, 203.0.113.1/24
+    home = lab.add_router("masquerade")   # a home router: WAN 203.0.113.N,
+                                          # LAN 198.18.K.1/24 behind nftables
+    alice = lab.add_host(home)            # a machine on that LAN, 198.18.K.M
+    lab.start(ctx, alice, "alice", args)  # udpchat inside alice's namespace
+    ...
+    lab.delete()                          # every namespace, idempotent
+
+Router modes (nftables in the router's namespace, `table ip udpchat_nat`):
+  "masquerade"         source NAT to the WAN address, ports kept where free:
+                       endpoint-independent mapping; conntrack lets in only
+                       replies (address and port dependent filtering), a
+                       port-restricted cone NAT in RFC 3489's words.
+  "masquerade random"  a random source port per flow: a symmetric NAT
+                       (address and port dependent mapping, RFC 4787).
+
+Only test-only ranges are used: 203.0.113.0/24 (RFC 5737) for the public
+side and 198.18.0.0/15 (RFC 2544) for the LANs. Every namespace is named
+udpchat-nat-<pid>-<random>-<role> and deleted by delete(). Without root,
+`ip` or `nft`, create() raises lossy_netns.Skip (reported as skipped).
+"""
+
+import json
+import os
+import secrets
+
+from harness import Proc
+from lossy_netns import Skip, find_tool, LossyNetns
+
+PUBLIC_PREFIX = "203.0.113."
+SERVER_ADDRESS = PUBLIC_PREFIX + "1"
+
+ROUTER_RULES = """\
+table ip udpchat_nat {
+    chain postrouting {
+        type nat hook postrouting priority srcnat; policy accept;
+        oifname "wan" %(masquerade)s
+    }
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        iifname "wan" ct state established,related counter accept comment "wan-reply"
+        iifname "wan" counter drop comment "wan-unsolicited"
+        iifname "lan" ip daddr %(wan)s counter comment "hairpin"
+    }
+    chain input {
+        type filter hook input priority 0; policy accept;
+        iifname "lan" meta l4proto udp ip daddr %(wan)s counter comment "hairpin-input"
+    }
+}
+"""
+
+
+class NatLab:
+    """The namespaces of one test: the server's (which holds the public
+    bridge), routers and hosts."""
+
+    def __init__(self, ip, nft):
+        self.ip, self.nft = ip, nft
+        self.tag = "udpchat-nat-%d-%s" % (os.getpid(), secrets.token_hex(2))
+        self.names = []       # every namespace made, in order
+        self.routers = []     # {"ns", "wan", "lan_prefix", "hosts"}
+        self.server_ns = None
+
+    # -- building ------------------------------------------------------------
+
+    @classmethod
+    def create(cls):
+        if os.geteuid() != 0:
+            raise Skip("needs root to create network namespaces (running as uid %d)"
+                       % os.geteuid())
+        ip, nft = find_tool("ip"), find_tool("nft")
+        if ip is None or nft is None:
+            raise Skip("not installed: iproute2 (ip) and nftables (nft)")
+        self = cls(ip, nft)
+        try:
+            self.server_ns = self._namespace("s")
+            self._sh(self.server_ns, "ip link add pub type bridge")
+            self._sh(self.server_ns, "ip addr add %s/24 dev pub" % SERVER_ADDRESS)
+            self._sh(self.server_ns, "ip link set pub up")
+        except BaseException:
+            self.delete()
+            raise
+        return self
+
+    def add_router(self, mode="masquerade"):
+        """A NAT router on the public bridge; returns its index."""
+        index = len(self.routers)
+        ns = self._namespace("r%d" % index)
+        wan = PUBLIC_PREFIX + str(10 + index)
+        lan_prefix = "198.18.%d." % index
+        outside = "r%dw" % index
+        self._run([self.ip, "link", "add", outside, "netns", self.server_ns, "type", "veth",
+                   "peer", "name", "wan", "netns", ns])
+        self._sh(self.server_ns, "ip link set %s master pub" % outside)
+        self._sh(self.server_ns, "ip link set %s up" % outside)
+        self._sh(ns, "ip addr add %s/24 dev wan" % wan)
+        self._sh(ns, "ip link set wan up")
+        self._sh(ns, "ip link add lan type bridge")
+        self._sh(ns, "ip addr add %s1/24 dev lan" % lan_prefix)
+        self._sh(ns, "ip link set lan up")
+        self._sh(ns, "sysctl -q -w net.ipv4.ip_forward=1")
+        masquerade = {"masquerade": "masquerade",
+                      "masquerade random": "masquerade random"}[mode]
+        rules = ROUTER_RULES % {"masquerade": masquerade, "wan": wan}
+        self._run(self._in(ns, [self.nft, "-f", "-"]), stdin=rules)
+        self.routers.append({"ns": ns, "wan": wan, "lan_prefix": lan_prefix, "hosts": 0})
+        return index
+
+    def add_host(self, router):
+        """A machine on the LAN of router `router`; returns its namespace."""
+        r = self.routers[router]
+        r["hosts"] += 1
+        n = r["hosts"]
+        ns = self._namespace("r%dh%d" % (router, n))
+        bridge_side = "h%d" % n
+        self._run([self.ip, "link", "add", bridge_side, "netns", r["ns"], "type", "veth",
+                   "peer", "name", "eth0", "netns", ns])
+        self._sh(r["ns"], "ip link set %s master lan" % bridge_side)
+        self._sh(r["ns"], "ip link set %s up" % bridge_side)
+        self._sh(ns, "ip link set lo up")
+        self._sh(ns, "ip addr add %s%d/24 dev eth0" % (r["lan_prefix"], 10 + n))
+        self._sh(ns, "ip link set eth0 up")
+        self._sh(ns, "ip route add default via %s1" % r["lan_prefix"])
+        return ns
+
+    # -- using ---------------------------------------------------------------
+
+    def host_address(self, ns):
+        """The LAN address of host namespace `ns`."""
+        for r in self.routers:
+            for n in range(1, r["hosts"] + 1):
+                if ns == "%s-r%dh%d" % (self.tag, self.routers.index(r), n):
+                    return "%s%d" % (r["lan_prefix"], 10 + n)
+        raise KeyError(ns)
+
+    def start(self, ctx, ns, name, args, kind="process"):
+        """Start the udpchat binary with `args` inside namespace `ns`, as one
+        of ctx's processes (stopped by ctx.close())."""
+        proc = Proc(ctx._unique(name), [self.ip, "netns", "exec", ns, ctx.binary] + list(args),
+                    cwd=ctx.tmp, env=ctx.env, timeout=ctx.timeout, echo=ctx.echo, kind=kind)
+        ctx.procs.append(proc)
+        return proc
+
+    def counters(self, router):
+        """{comment: packets} of the counters of router `router`'s rules."""
+        r = self._run(self._in(self.routers[router]["ns"],
+                               [self.nft, "-j", "list", "table", "ip", "udpchat_nat"]))
+        out = {}
+        for item in json.loads(r.stdout).get("nftables", []):
+            rule = item.get("rule")
+            if rule and rule.get("comment"):
+                out[rule["comment"]] = next(
+                    (e["counter"]["packets"] for e in rule.get("expr", [])
+                     if isinstance(e, dict) and "counter" in e), 0)
+        return out
+
+    def delete(self):
+        """Delete every namespace made (their links and rules go with them)."""
+        errors = []
+        for ns in reversed(self.names):
+            r = LossyNetns._run([self.ip, "netns", "del", ns])
+            if r.returncode != 0:
+                errors.append("%s: %s" % (ns, r.stderr.strip()))
+        self.names = []
+        if errors:
+            raise AssertionError("could not delete namespaces: " + "; ".join(errors))
+
+    # -- helpers -------------------------------------------------------------
+
+    def _namespace(self, role):
+        name = "%s-%s" % (self.tag, role)
+        r = LossyNetns._run([self.ip, "netns", "add", name])
+        if r.returncode != 0:
+            raise Skip("cannot create network namespace %s: %s" % (name, r.stderr.strip()))
+        self.names.append(name)
+        self._sh(name, "ip link set lo up")
+        return name
+
+    def _in(self, ns, argv):
+        return [self.ip, "netns", "exec", ns] + list(argv)
+
+    def _sh(self, ns, command):
+        argv = command.split()
+        if argv[0] == "ip":
+            argv = [self.ip, "-n", ns] + argv[1:]
+        else:
+            argv = self._in(ns, argv)
+        self._run(argv)
+
+    def _run(self, argv, stdin=None):
+        r = LossyNetns._run(argv, stdin=stdin)
+        if r.returncode != 0:
+            raise AssertionError("%s failed: %s" % (" ".join(argv), r.stderr.strip()))
+        return r
