@@ -10,7 +10,7 @@ checked is what the screen shows.
 
 import os
 
-from harness import LOOPBACK, UNREACHABLE, WELCOME, Skip, check, msg, received_by
+from harness import LOOPBACK, TABLE, UNREACHABLE, WELCOME, Skip, check, msg, received_by
 from terminal import Terminal, have_tmux
 
 UTF8 = {"LANG": "C.UTF-8"}
@@ -175,6 +175,9 @@ def test_log_file_and_log_level_say_where_a_terminal_client_logs(ctx):
         chosen = os.path.join(ctx.tmp, "chosen.log")
         quiet = terminal_client(ctx, "alice", server, UTF8,
                                 extra=["--log-file", chosen, "--log-level", "debug"])
+        # The table follows the welcome: `list` typed before it would show
+        # no row yet (a slow sanitizer build took 10 s to show this race).
+        quiet.expect(TABLE)
         quiet.type("list")
         quiet.expect(">>> alice 127.0.0.1:")
         screen_rows_are_chat_lines(quiet)
