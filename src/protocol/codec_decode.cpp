@@ -216,6 +216,27 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
     if (!nick->empty() && !is_valid_nickname(*nick)) return bad;
     return Notice{*id, static_cast<NoticeKind>(*kind), std::move(*nick), *mid};
   }
+  if (type == "intro") {
+    auto from = get_nick(j, "from");
+    auto to = get_nick(j, "to");
+    if (!all(from, to)) return bad;
+    return Introduce{*id, std::move(*from), std::move(*to)};
+  }
+  if (type == "punch") {
+    // The row of a registered client with its key: 6 or 8 fields.
+    const json* r = field(j, "row");
+    auto row = r == nullptr ? std::nullopt : get_entry(*r);
+    if (!row || row->removed() || row->key.empty()) return bad;
+    return Punch{*id, std::move(*row)};
+  }
+  if (type == "probe") {
+    auto from = get_nick(j, "from");
+    auto to = get_nick(j, "to");
+    const json* ans = field(j, "ans");
+    auto tag = get_bytes(j, "tag", kAckTagBytes, kAckTagBytes);
+    if (!all(from, to, tag) || ans == nullptr || !ans->is_boolean()) return bad;
+    return Probe{*id, std::move(*from), std::move(*to), ans->get<bool>(), std::move(*tag)};
+  }
   return std::unexpected(DecodeError::kUnknownType);
 }
 

@@ -168,6 +168,16 @@ json to_json(const GroupList& m) {
           {"parts", m.parts},
           {"groups", std::move(groups)}};
 }
+json to_json(const Introduce& m) {
+  return {{"t", "intro"}, {"id", m.id}, {"from", m.from}, {"to", m.to}};
+}
+json to_json(const Punch& m) {
+  return {{"t", "punch"}, {"id", m.id}, {"row", entry_to_json(m.row)}};
+}
+json to_json(const Probe& m) {
+  return {{"t", "probe"}, {"id", m.id},         {"from", m.from},
+          {"to", m.to},   {"ans", m.answer}, {"tag", bytes(m.tag)}};
+}
 json to_json(const Notice& m) {
   return {{"t", "notice"},
           {"id", m.id},

@@ -298,9 +298,45 @@ struct DeleteAccount {
   friend bool operator==(const DeleteAccount&, const DeleteAccount&) = default;
 };
 
+/// Client -> server (docs/NAT.md, "Hole punching"): introduce `from` (the
+/// sender's own nickname) to `to`, before `from`'s first datagram to a
+/// peer it has not heard from lately. Answered with Ack kOk (then both get
+/// a Punch), kOffline or kUnknown.
+struct Introduce {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string to;
+  friend bool operator==(const Introduce&, const Introduce&) = default;
+};
+
+/// Server -> client: open a path to the client of `row` (its public and,
+/// when it differs, local endpoint, and its key): send it Probes now, as it
+/// does to us. Answered with Ack{id}.
+struct Punch {
+  std::uint64_t id = 0;
+  TableEntry row;
+  friend bool operator==(const Punch&, const Punch&) = default;
+};
+
+/// Client -> client: a path check (ICE's connectivity check, RFC 8445
+/// section 7.2). `answer` false: a request from `from` to `to`, sent to one
+/// of `to`'s candidates; true: `from`'s answer to the request `id` of `to`,
+/// sent back to the request's source, the same size as the request. `tag`
+/// (16 bytes): a keyed BLAKE2b under the sender's end-to-end key towards
+/// the recipient over `id` and `answer` (e2e_probe_tag), so only the
+/// holder of `from`'s key can make one. Carries nothing secret.
+struct Probe {
+  std::uint64_t id = 0;
+  std::string from;
+  std::string to;
+  bool answer = false;
+  std::string tag;
+  friend bool operator==(const Probe&, const Probe&) = default;
+};
+
 /// Every datagram udpchat sends or accepts.
 using Message = std::variant<Register, Deregister, Save, Heartbeat, Ack, TablePart, Ping, Chat,
                              Deliver, Notice, Lookup, Find, Rows, Post, Join, Leave, ListGroups,
-                             GroupList, SetPassword, DeleteAccount>;
+                             GroupList, SetPassword, DeleteAccount, Introduce, Punch, Probe>;
 
 }  // namespace udpchat

@@ -82,6 +82,14 @@ void check_fields(const Message& message) {
           check_nick(m.group);  // a real group, never the channel
         } else if constexpr (std::is_same_v<T, ListGroups> || std::is_same_v<T, DeleteAccount>) {
           check_nick(m.from);
+        } else if constexpr (std::is_same_v<T, Introduce> || std::is_same_v<T, Probe>) {
+          check_nick(m.from);
+          check_nick(m.to);
+        } else if constexpr (std::is_same_v<T, Punch>) {
+          check_nick(m.row.nick);
+          if (m.row.address.empty() || m.row.key.size() != 32) {
+            fail("accepted a punch without an address or a key");
+          }
         } else if constexpr (std::is_same_v<T, SetPassword>) {
           check_nick(m.from);
           if (m.password.size() > kMaxPasswordBytes || !is_valid_utf8(m.password)) {

@@ -177,6 +177,12 @@ int main(int argc, char** argv) {
   real("passwd", SetPassword{39, "alice", "new passphrase"});
   real("passwd_remove", SetPassword{40, "alice", ""});
   real("delete_account", DeleteAccount{41, "alice"});
+  // docs/NAT.md: introductions, punches and probes.
+  real("introduce", Introduce{42, "alice", "bob"});
+  real("punch", Punch{43, {"bob", "203.0.113.9", 6002, true, 3, std::string(32, 'b'),
+                           "198.18.0.12", 40000}});
+  real("probe", Probe{44, "alice", "bob", false, std::string(16, 't')});
+  real("probe_answer", Probe{44, "bob", "alice", true, std::string(16, 'u')});
   real("grouplist", GroupList{37, 0, 2, {{"team", {"alice", "bob"}}, {"Friends", {}}}});
 
   // Tables: empty, one part, and one split into several parts.

@@ -10,6 +10,12 @@ for test_nat.py (docs/NAT.md).
     ...
     lab.delete()                          # every namespace, idempotent
 
+Every router drops what comes in from the WAN unasked, in its input chain
+as home routers' firewalls do; dropped there, such a datagram leaves no
+connection-tracking entry behind (an entry for it would make the router
+give its client's next flow to that peer another source port, and hole
+punching would then fail where a real router lets it work).
+
 Router modes (nftables in the router's namespace, `table ip udpchat_nat`):
   "masquerade"         source NAT to the WAN address, ports kept where free:
                        endpoint-independent mapping; conntrack lets in only
@@ -34,6 +40,17 @@ from lossy_netns import Skip, find_tool, LossyNetns
 PUBLIC_PREFIX = "203.0.113."
 SERVER_ADDRESS = PUBLIC_PREFIX + "1"
 
+# In the server's namespace: datagrams the public bridge passes from one
+# router to another (peer to peer, not to or from the server).
+PUBLIC_RULES = """\
+table bridge udpchat_pub {
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        meta l4proto udp counter comment "peer-to-peer"
+    }
+}
+"""
+
 ROUTER_RULES = """\
 table ip udpchat_nat {
     chain postrouting {
@@ -49,6 +66,7 @@ table ip udpchat_nat {
     chain input {
         type filter hook input priority 0; policy accept;
         iifname "lan" meta l4proto udp ip daddr %(wan)s counter comment "hairpin-input"
+        iifname "wan" ct state new counter drop comment "wan-input-dropped"
     }
 }
 """
@@ -81,6 +99,7 @@ class NatLab:
             self._sh(self.server_ns, "ip link add pub type bridge")
             self._sh(self.server_ns, "ip addr add %s/24 dev pub" % SERVER_ADDRESS)
             self._sh(self.server_ns, "ip link set pub up")
+            self._run(self._in(self.server_ns, [self.nft, "-f", "-"]), stdin=PUBLIC_RULES)
         except BaseException:
             self.delete()
             raise
@@ -145,10 +164,16 @@ class NatLab:
         ctx.procs.append(proc)
         return proc
 
+    def peer_to_peer(self):
+        """UDP datagrams the public side passed between two routers."""
+        return self._counters(self.server_ns, "bridge", "udpchat_pub").get("peer-to-peer", 0)
+
     def counters(self, router):
         """{comment: packets} of the counters of router `router`'s rules."""
-        r = self._run(self._in(self.routers[router]["ns"],
-                               [self.nft, "-j", "list", "table", "ip", "udpchat_nat"]))
+        return self._counters(self.routers[router]["ns"], "ip", "udpchat_nat")
+
+    def _counters(self, ns, family, table):
+        r = self._run(self._in(ns, [self.nft, "-j", "list", "table", family, table]))
         out = {}
         for item in json.loads(r.stdout).get("nftables", []):
             rule = item.get("rule")

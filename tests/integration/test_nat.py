@@ -9,7 +9,8 @@ Each test deletes its namespaces at the end, after stopping its processes.
 import re
 
 from harness import (
-    SERVER_START, TABLE, check, check_absent, check_equal, direct, no_ack, wait_registered,
+    SERVER_START, TABLE, check, check_absent, check_equal, direct, exists, no_ack,
+    wait_registered,
 )
 from nat_netns import NatLab, SERVER_ADDRESS
 
@@ -49,7 +50,8 @@ def test_two_clients_behind_one_nat_chat_over_their_lan(ctx):
     """alice and bob sit behind the same home router, which does not loop
     datagrams sent to its own public address back in (no hairpinning):
     their table rows carry their LAN endpoints, and every message goes
-    over the LAN, acknowledged at once, never through the router."""
+    over the LAN, acknowledged at once, never through the router (the
+    introduction's probes find the LAN path)."""
     def scenario(lab):
         home = lab.add_router("masquerade")
         alice_ns, bob_ns = lab.add_host(home), lab.add_host(home)
@@ -71,9 +73,52 @@ def test_two_clients_behind_one_nat_chat_over_their_lan(ctx):
             check_absent(sender, no_ack(receiver.nick))
             shown = [l for l in receiver.lines() if l.startswith(">>> %s: " % sender.nick)]
             check_equal(len(shown), len(set(shown)), "%s: each message shown once" % receiver.name)
+        # The probes of the introduction try the router's public address
+        # too (a NAT that hairpins, or a carrier-grade NAT whose customers
+        # share one public address but no LAN, needs it); the LAN answers
+        # first and is the path.
+        for c in (alice, bob):
+            c.expect(re.compile(r".*path to \S+ open: lan at 198\.18\.0\.\d+:40000.*"),
+                     stream="err")
         counters = lab.counters(home)
-        check(counters.get("hairpin", 0) == 0 and counters.get("hairpin-input", 0) == 0,
-              "no datagram went to the router's public address from its LAN: %r" % counters)
+        check(counters.get("hairpin", 0) == 0,
+              "no datagram was passed back in by the router: %r" % counters)
         check(counters.get("wan-reply", 0) > 0,
               "the server's answers came through the router: %r" % counters)
+    _in_lab(ctx, scenario)
+
+
+def test_two_clients_behind_two_nats_punch_a_direct_path(ctx):
+    """alice and bob sit behind two home routers (port-restricted cone
+    NATs), each dropping what its client did not ask for. The server
+    introduces them at the first message; both probe each other at once and
+    every message then goes straight between the two routers, acknowledged
+    directly: no No ACK line, no save, each message shown once."""
+    def scenario(lab):
+        home, office = lab.add_router("masquerade"), lab.add_router("masquerade")
+        alice_ns, bob_ns = lab.add_host(home), lab.add_host(office)
+        server = _server(ctx, lab)
+        alice = _client(ctx, lab, alice_ns, "alice")
+        bob = _client(ctx, lab, bob_ns, "bob")
+        alice.expect(TABLE)
+        before = lab.peer_to_peer()
+        messages = 5
+        for i in range(messages):
+            direct(alice, bob, "through two NATs %d" % i)
+            direct(bob, alice, "and back %d" % i)
+        server.expect(re.compile(r".*introducing alice .* and bob .*"), stream="err")
+        for sender, receiver in ((alice, bob), (bob, alice)):
+            check_absent(sender, no_ack(receiver.nick))
+            check_absent(sender, exists(receiver.nick))
+            shown = [l for l in receiver.lines() if l.startswith(">>> %s: " % sender.nick)]
+            check_equal(len(shown), messages, "%s: each message shown once" % receiver.name)
+            check_equal(len(set(shown)), messages, "%s: no message twice" % receiver.name)
+        # Each message and its ack crossed between the routers, not the server.
+        crossed = lab.peer_to_peer() - before
+        check(crossed >= 4 * messages,
+              "%d datagrams went between the routers for %d messages each way" % (
+                  crossed, messages))
+        for c in (alice, bob):
+            c.expect(re.compile(r".*path to \S+ open: direct at 203\.0\.113\.\d+:\d+.*"),
+                     stream="err")
     _in_lab(ctx, scenario)

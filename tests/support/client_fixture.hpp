@@ -55,6 +55,17 @@ inline Ack bob_ack(std::uint64_t mid) {
   return Ack{mid, AckStatus::kOk, 0, {}, 0, e2e_ack_tag(keys->send, mid)};
 }
 
+/// `out` without the Introduce requests to the server: docs/NAT.md, every
+/// direct send to a peer not heard from lately also asks the server to
+/// introduce us (test_nat_punch.cpp checks those).
+inline std::vector<Outgoing> without_introductions(std::vector<Outgoing> out) {
+  std::erase_if(out, [](const Outgoing& o) {
+    const auto m = decode(o.bytes);
+    return m && std::holds_alternative<Introduce>(*m);
+  });
+  return out;
+}
+
 inline ClientConfig alice_config() {
   return ClientConfig{.nick = "alice", .server = kServer, .key = kAliceKey};
 }

@@ -198,6 +198,12 @@ inline std::vector<Message> sample_messages() {
                  {"carol", "192.0.2.1", 5000, true, 3, std::string(32, 'c')}}},
       Rows{44, 0, 1, {{"bob", "203.0.113.9", 6002, true, 3, std::string(32, 'b'), "fd00::2", 6002}},
            1, 5},
+      Introduce{45, "alice", "bob"},
+      Introduce{kMaxU64, kNickA, kNickB},
+      Punch{46, {"bob", "203.0.113.9", 6002, true, 3, std::string(32, 'b'), "198.18.0.12", 40000}},
+      Punch{kMaxU64, {kNickB, kLongIpv6, 65535, false, kMaxU64, std::string(32, '\xff')}},
+      Probe{47, "alice", "bob", false, std::string(16, 't')},
+      Probe{kMaxU64, kNickA, kNickB, true, std::string(16, '\0')},
   };
   return v;
 }

@@ -178,15 +178,19 @@ TEST_SUITE("codec: decode rejects bad datagrams") {
                                              json::binary({'a', 'l', 'i', 'c', 'e'})};
     const std::vector<json> wrong_arrays = {json("x"), json(1), json(nullptr), json::object(),
                                             json::binary({0x80})};
+    const std::vector<json> wrong_booleans = {json(1),        json(0),         json("true"),
+                                              json(nullptr),  json::array(),   json::object(),
+                                              json::binary({1})};
     for (const Message& m : sample_messages()) {
       const json full = as_json(m);
       for (const auto& [key, value] : full.items()) {
         if (key == "v" || key == "t") {
           continue;
         }
-        const auto& wrong = value.is_string()  ? wrong_strings
-                            : value.is_array() ? wrong_arrays
-                                               : wrong_numbers;
+        const auto& wrong = value.is_string()    ? wrong_strings
+                            : value.is_array()   ? wrong_arrays
+                            : value.is_boolean() ? wrong_booleans
+                                                 : wrong_numbers;
         for (const json& w : wrong) {
           if (key == "at" && w == json(-1)) {
             continue;  // saved_at_ms is signed: -1 is a valid time

@@ -69,6 +69,11 @@ struct ClientConfig {
 /// keyed BLAKE2b under its sending key towards the sender (crypto_kx).
 [[nodiscard]] std::string e2e_ack_tag(const crypto::Key& key, std::uint64_t id);
 
+/// docs/NAT.md: the 16-byte tag of a Probe (`answer` false: a request)
+/// with id `id`: a keyed BLAKE2b under the sender's sending key towards the
+/// recipient, in another domain than the ack tag's.
+[[nodiscard]] std::string e2e_probe_tag(const crypto::Key& key, std::uint64_t id, bool answer);
+
 /// "YYYY-MM-DD HH:MM:SS" of `unix_ms` in the process's local time zone (TZ).
 std::string format_local_time(std::int64_t unix_ms);
 

@@ -36,6 +36,15 @@ std::string e2e_ack_tag(const crypto::Key& key, std::uint64_t id) {
   return tag;
 }
 
+std::string e2e_probe_tag(const crypto::Key& key, std::uint64_t id, bool answer) {
+  std::string tag(kAckTagBytes, '\0');
+  const std::string what =
+      std::string(answer ? "udpchat probe answer v1|" : "udpchat probe v1|") + std::to_string(id);
+  crypto::keyed_hash(key, crypto::as_bytes(what),
+                     {reinterpret_cast<std::uint8_t*>(tag.data()), tag.size()});
+  return tag;
+}
+
 void ClientSession::note_key(const std::string& nk, const std::string& nick,
                              const std::string& key) {
   const auto k = as_key(key);

@@ -1,9 +1,12 @@
-// client_paths.cpp: where the client's datagrams to a peer go, and what it
-// learns about its own addresses (docs/NAT.md): the public endpoint the
-// server sees, the local one it told, the NAT keep-alive.
+// client_paths.cpp: where the client's datagrams to a peer go, and how a
+// path to a peer behind a NAT is found and kept (docs/NAT.md): the public
+// endpoint the server sees, the local one we told, the NAT keep-alive,
+// introductions through the server, probes, and paths proved or failed.
 #include <algorithm>
 
 #include "core/client/client_session.hpp"
+#include "protocol/codec.hpp"
+#include "protocol/text.hpp"
 
 namespace udpchat {
 
@@ -29,6 +32,220 @@ Endpoint ClientSession::path_to(const TableEntry& e) const {
     return Endpoint{e.local_address, e.local_port};  // behind our NAT: over the LAN
   }
   return Endpoint{e.address, e.port};
+}
+
+std::string ClientSession::path_of(std::string_view nick) const {
+  const auto it = paths_.find(nickname_key(nick));
+  if (it == paths_.end()) return {};
+  switch (it->second.kind) {
+    case PathKind::kLan:
+      return "lan";
+    case PathKind::kDirect:
+      return "direct";
+    case PathKind::kNone:
+      break;
+  }
+  return {};
+}
+
+// --- choosing a path --------------------------------------------------------------
+
+Endpoint ClientSession::peer_destination(const std::string& peer_key, const TableEntry& e,
+                                         TimePoint now) {
+  const auto it = paths_.find(peer_key);
+  if (it != paths_.end() && it->second.kind != PathKind::kNone) {
+    it->second.last_used = now;
+    return it->second.endpoint;
+  }
+  return path_to(e);  // a LAN, a peer without a NAT: the row's endpoint may do
+}
+
+void ClientSession::introduce_if_unheard(const std::string& peer_key, const std::string& nick,
+                                         TimePoint now) {
+  const auto it = paths_.find(peer_key);
+  if (it == paths_.end() || it->second.kind == PathKind::kNone ||
+      now - it->second.last_heard >= kPathFresh) {
+    introduce(peer_key, nick, now);
+  }
+}
+
+void ClientSession::introduce(const std::string& peer_key, const std::string& nick,
+                              TimePoint now) {
+  if (phase_ != Phase::kRegistered || peer_key == nickname_key(config_.nick)) return;
+  auto [it, inserted] = paths_.try_emplace(peer_key);
+  PeerPath& p = it->second;
+  if (!inserted && p.introduced != TimePoint{} && now - p.introduced < config_.ack_timeout) {
+    return;  // one introduction per ack window
+  }
+  p.introduced = now;
+  if (paths_.size() > kMaxPaths) {
+    // The path heard on least recently (never: first) goes, never this one.
+    auto oldest = paths_.end();
+    for (auto i = paths_.begin(); i != paths_.end(); ++i) {
+      if (i->first != peer_key &&
+          (oldest == paths_.end() || i->second.last_heard < oldest->second.last_heard)) {
+        oldest = i;
+      }
+    }
+    if (oldest != paths_.end()) paths_.erase(oldest);
+  }
+  const std::uint64_t id = ids_.next();
+  send_to_server(Introduce{id, config_.nick, nick}, id, {RequestKind::kIntroduce, peer_key}, now);
+}
+
+// --- punching -----------------------------------------------------------------------
+
+void ClientSession::handle(const Punch& m, const Endpoint& from, TimePoint now) {
+  reply_ack(m.id, from);
+  if (!notices_.first_time("punch/" + std::to_string(m.id), now)) return;
+  if (phase_ != Phase::kRegistered && phase_ != Phase::kReconnecting) return;
+  const std::string peer_key = nickname_key(m.row.nick);
+  if (peer_key == nickname_key(config_.nick)) return;
+  merge_row(m.row);  // its key, and where it is now
+  const TableEntry* row = find_peer(m.row.nick);
+  if (row == nullptr || !row->online) return;
+  PeerPath& p = paths_[peer_key];
+  p.probes.clear();
+  // ICE's candidates (RFC 8445 section 5.1.1): its local endpoint when it
+  // is behind our NAT, and its public one.
+  if (!row->local_address.empty() && row->address == public_.address) {
+    p.probes.emplace_back(Endpoint{row->local_address, row->local_port}, ids_.next());
+  }
+  p.probes.emplace_back(Endpoint{row->address, row->port}, ids_.next());
+  p.punch_until = now + std::max<Duration>(2 * config_.ack_timeout, std::chrono::seconds(1));
+  log(LogLevel::kDebug, "punching towards " + m.row.nick + " at " + p.probes.back().first.to_string());
+  send_probes(peer_key, p, now);
+}
+
+void ClientSession::send_probes(const std::string& peer_key, PeerPath& p, TimePoint now) {
+  const TableEntry* row = table_.contains(peer_key) ? &table_.at(peer_key) : nullptr;
+  const auto key = row == nullptr ? std::nullopt : receive_key_of(row->nick);
+  const auto* keys = key ? peer_keys(*key) : nullptr;
+  if (keys == nullptr) {
+    p.punch_until = {};  // no key, no probe anyone could trust
+    return;
+  }
+  for (const auto& [to, id] : p.probes) {
+    outgoing_.push_back(
+        {to, encode(Probe{id, config_.nick, row->nick, false, e2e_probe_tag(keys->send, id, false)})});
+  }
+  // Spaced by a tenth of the ack window (20 to 200 ms): the first probes
+  // of each side may meet a NAT the other has not opened yet.
+  p.next_probe = now + std::clamp<Duration>(config_.ack_timeout / 10, std::chrono::milliseconds(20),
+                                            std::chrono::milliseconds(200));
+}
+
+void ClientSession::handle(const Probe& m, const Endpoint& from, TimePoint now) {
+  const std::string peer_key = nickname_key(m.from);
+  const auto key = receive_key_of(m.from);
+  const auto* keys = key ? peer_keys(*key) : nullptr;
+  if ((phase_ != Phase::kRegistered && phase_ != Phase::kReconnecting) ||
+      nickname_key(m.to) != nickname_key(config_.nick) || keys == nullptr ||
+      !crypto::equal(crypto::as_bytes(m.tag),
+                     crypto::as_bytes(e2e_probe_tag(keys->receive, m.id, m.answer)))) {
+    ++dropped_;
+    log(LogLevel::kDebug, "dropped a probe from " + from.to_string() + " (not for us, or forged)");
+    return;
+  }
+  if (!m.answer) {
+    // Answered where it came from, never with more bytes than it had.
+    std::string answer =
+        encode(Probe{m.id, config_.nick, m.from, true, e2e_probe_tag(keys->send, m.id, true)});
+    if (answer.size() <= datagram_bytes_) outgoing_.push_back({from, std::move(answer)});
+    auto& p = paths_[peer_key];
+    // A source we did not know (the peer's NAT maps per destination):
+    // probe it too while punching, as ICE's triggered checks do.
+    if (p.punch_until > now &&
+        std::none_of(p.probes.begin(), p.probes.end(), [&](const auto& c) { return c.first == from; })) {
+      p.probes.emplace_back(from, ids_.next());
+      send_probes(peer_key, p, now);
+    }
+    note_heard(peer_key, from, now);
+    return;
+  }
+  const auto it = paths_.find(peer_key);
+  if (it == paths_.end()) return;
+  const bool ours = std::any_of(it->second.probes.begin(), it->second.probes.end(),
+                                [&](const auto& c) { return c.first == from && c.second == m.id; });
+  if (!ours) return;  // an answer to no probe of ours, or from elsewhere
+  path_open(peer_key, from, now);
+}
+
+void ClientSession::note_heard(const std::string& peer_key, const Endpoint& from, TimePoint now,
+                               bool message) {
+  PeerPath& p = paths_[peer_key];
+  if (message) p.last_used = now;
+  if (p.kind == PathKind::kNone || p.endpoint != from) {
+    const TableEntry* row = table_.contains(peer_key) ? &table_.at(peer_key) : nullptr;
+    const bool lan = row != nullptr && Endpoint{row->local_address, row->local_port} == from;
+    p.kind = lan ? PathKind::kLan : PathKind::kDirect;
+    p.endpoint = from;
+    log(LogLevel::kInfo, "path to " + (row != nullptr ? row->nick : peer_key) + " open: " +
+                             (lan ? "lan" : "direct") + " at " + from.to_string());
+  }
+  p.last_heard = now;
+}
+
+void ClientSession::path_open(const std::string& peer_key, const Endpoint& at, TimePoint now) {
+  PeerPath& p = paths_[peer_key];
+  note_heard(peer_key, at, now);
+  p.punch_until = {};
+  p.last_probe = now;
+  // The message in flight goes there now rather than at its next try.
+  const auto q = peers_.find(peer_key);
+  if (q != peers_.end() && q->second.stage == SendStage::kDirect) {
+    const auto to = sender_.destination(q->second.request_id);
+    if (to && *to != at) sender_.redirect(q->second.request_id, at, now, outgoing_);
+  }
+}
+
+void ClientSession::path_failed(const std::string& peer_key, TimePoint now) {
+  const auto it = paths_.find(peer_key);
+  if (it == paths_.end() || it->second.kind == PathKind::kNone) return;
+  log(LogLevel::kInfo, "path to " + peer_key + " at " + it->second.endpoint.to_string() +
+                           " stopped answering");
+  it->second.kind = PathKind::kNone;
+  it->second.introduced = {};  // the next message asks again at once
+  (void)now;
+}
+
+// --- time ----------------------------------------------------------------------------
+
+void ClientSession::run_paths(TimePoint now) {
+  for (auto& [peer_key, p] : paths_) {
+    if (p.punch_until != TimePoint{}) {
+      if (p.punch_until <= now) {
+        p.punch_until = {};
+        log(LogLevel::kDebug, "no probe to " + peer_key + " answered");
+      } else if (p.next_probe <= now) {
+        send_probes(peer_key, p, now);
+      }
+      continue;
+    }
+    // Keep-alive: a path in use gets a probe every kKeepAlive, so both
+    // NATs keep their mappings (RFC 8445 section 11).
+    if (p.kind != PathKind::kNone && now - p.last_used < kPathInUse &&
+        now - std::max(p.last_probe, p.last_heard) >= kKeepAlive) {
+      p.last_probe = now;
+      p.probes.assign(1, {p.endpoint, ids_.next()});
+      send_probes(peer_key, p, now);
+    }
+  }
+}
+
+std::optional<TimePoint> ClientSession::paths_deadline() const {
+  std::optional<TimePoint> t;
+  const auto consider = [&t](TimePoint c) {
+    if (!t || c < *t) t = c;
+  };
+  for (const auto& [peer_key, p] : paths_) {
+    if (p.punch_until != TimePoint{}) {
+      consider(std::min(p.punch_until, p.next_probe));
+    } else if (p.kind != PathKind::kNone && p.last_used + kPathInUse > std::max(p.last_probe, p.last_heard) + kKeepAlive) {
+      consider(std::max(p.last_probe, p.last_heard) + kKeepAlive);
+    }
+  }
+  return t;
 }
 
 }  // namespace udpchat

@@ -58,11 +58,12 @@ enum class RequestKind : std::uint8_t {
   kLeave,
   kGroups,
   kSetPassword,
-  kDeleteAccount
+  kDeleteAccount,
+  kIntroduce  ///< docs/NAT.md: ask the server to introduce us to a peer
 };
 struct ServerRequest {
   RequestKind kind;
-  std::string peer_key;  ///< kSave, kLookup: whose queue; kPost: the target's;
+  std::string peer_key;  ///< kSave, kLookup, kIntroduce: whose queue; kPost: the target's;
                          ///< kJoin, kLeave: the group as typed
 };
 

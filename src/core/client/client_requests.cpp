@@ -145,6 +145,13 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
     case RequestKind::kLeave:
       membership_acked(m, req);
       return;
+    case RequestKind::kIntroduce:
+      // kOk: punches come; otherwise the message goes its classic way.
+      if (m.status != AckStatus::kOk) {
+        log(LogLevel::kDebug, "no introduction to " + req.peer_key + ": " +
+                                  (m.detail.empty() ? std::string("peer not online") : m.detail));
+      }
+      return;
     case RequestKind::kHeartbeat:
       learn_count(m.total);  // and a `list` waiting for it prints
       learn_public(m.seen);

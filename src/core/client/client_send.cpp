@@ -48,9 +48,10 @@ void ClientSession::dispatch_front(const std::string& peer_key, TimePoint now) {
     q.stage = SendStage::kDirect;
     q.request_id = msg.mid;  // a direct chat's transport id is its message id
     direct_[msg.mid] = peer_key;
-    sender_.send(msg.mid, path_to(*entry),
+    sender_.send(msg.mid, peer_destination(peer_key, *entry, now),
                  encode(Chat{msg.mid, config_.nick, {}, *box}),
                  RetryPolicy::window(config_.ack_timeout), now, outgoing_);
+    introduce_if_unheard(peer_key, msg.peer, now);  // docs/NAT.md: sent at once, both
     return;
   }
   if (phase_ == Phase::kReconnecting) {
@@ -114,6 +115,7 @@ void ClientSession::handle(const Ack& m, const Endpoint& from, TimePoint now) {
   if (const auto d = direct_.find(m.id); d != direct_.end()) {
     const std::string peer_key = d->second;
     direct_.erase(d);
+    note_heard(peer_key, from, now, true);  // the path works both ways
     PeerQueue& q = peers_.at(peer_key);
     say("delivered", "[Message received by " + q.messages.front().peer + ".]",
         {{"to", q.messages.front().peer}});
@@ -146,6 +148,7 @@ void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
                               "): it does not open under its key");
     return;
   }
+  note_heard(nickname_key(m.from), from, now, true);
   take_message({m.from, m.id, {}, std::move(*text), 0, true},
                {from, encode(Ack{m.id, AckStatus::kOk, 0, {}, 0, ack_tag(*key, m.id, true)})}, now);
 }

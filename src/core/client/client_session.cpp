@@ -170,14 +170,17 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
     return;
   }
   const bool from_server = from == config_.server;
+  datagram_bytes_ = bytes.size();
   std::visit(
       [&](const auto& m) {
         using T = std::decay_t<decltype(m)>;
-        if constexpr (std::is_same_v<T, Ack> || std::is_same_v<T, Chat>) {
+        if constexpr (std::is_same_v<T, Ack> || std::is_same_v<T, Chat> ||
+                      std::is_same_v<T, Probe>) {
           handle(m, from, now);
         } else if constexpr (std::is_same_v<T, TablePart> || std::is_same_v<T, Ping> ||
                              std::is_same_v<T, Deliver> || std::is_same_v<T, Notice> ||
-                             std::is_same_v<T, Rows> || std::is_same_v<T, GroupList>) {
+                             std::is_same_v<T, Rows> || std::is_same_v<T, GroupList> ||
+                             std::is_same_v<T, Punch>) {
           if (!from_server) {  // manual §6: server datagrams only from the server
             ++dropped_;
             log(LogLevel::kDebug, "dropped server datagram from " + from.to_string());
@@ -211,6 +214,7 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
   if (const auto d = direct_.find(id); d != direct_.end()) {
     const std::string peer_key = d->second;
     direct_.erase(d);
+    path_failed(peer_key, now);
     const std::string& peer = peers_.at(peer_key).messages.front().peer;
     if (phase_ == Phase::kReconnecting) {
       say("no_ack", "[No ACK from " + peer + ", message kept until the server is back.]",
@@ -270,6 +274,8 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
     case RequestKind::kPost:
       post_unanswered(req.peer_key, now);
       return;
+    case RequestKind::kIntroduce:
+      return;  // the message went to the row's endpoint meanwhile; heartbeats watch the server
     case RequestKind::kSave:
     case RequestKind::kLookup: {
       const auto q = peers_.find(req.peer_key);
@@ -303,6 +309,7 @@ void ClientSession::on_timeout(TimePoint now) {
       return;
     }
   }
+  run_paths(now);
   // Relays whose outcome notice never came: stop waiting, keep the order.
   std::vector<std::string> overdue;
   for (const auto& [key, q] : peers_) {
@@ -344,6 +351,9 @@ std::optional<TimePoint> ClientSession::next_deadline() const {
   }
   if (list_due_) {
     consider(*list_due_);
+  }
+  if (const auto p = paths_deadline()) {
+    consider(*p);
   }
   for (const auto& [key, q] : peers_) {
     if (q.stage == SendStage::kAwaitingRelay) {

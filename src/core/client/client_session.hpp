@@ -36,6 +36,7 @@
 #include "core/client/client_config.hpp"
 #include "core/client/client_queues.hpp"
 #include "core/client/client_store.hpp"
+#include "core/client/peer_path.hpp"
 #include "core/client/user_event.hpp"
 #include "core/reliable/reliable.hpp"
 #include "core/session/rate_limit.hpp"
@@ -153,6 +154,8 @@ class ClientSession {
   /// may not loop datagrams back: RFC 4787 section 6 "hairpinning"), else
   /// its public one.
   [[nodiscard]] Endpoint path_to(const TableEntry& e) const;
+  /// docs/NAT.md: the path held to `nick` ("lan", "direct"), or empty.
+  [[nodiscard]] std::string path_of(std::string_view nick) const;
   /// Datagrams dropped (undecodable, unexpected source...), for statistics.
   [[nodiscard]] std::uint64_t dropped() const { return dropped_; }
 
@@ -241,6 +244,41 @@ class ClientSession {
   [[nodiscard]] Duration heartbeat_interval() const;
   /// The public endpoint an ack told (empty: not told, kept as it was).
   void learn_public(const Endpoint& seen);
+  // Paths to peers and hole punching (client_paths.cpp, docs/NAT.md).
+  using PathKind = client_paths::PathKind;
+  using PeerPath = client_paths::PeerPath;
+  /// Where a direct message to the peer of row `e` goes now: the path held,
+  /// else the row's endpoint (path_to).
+  [[nodiscard]] Endpoint peer_destination(const std::string& peer_key, const TableEntry& e,
+                                          TimePoint now);
+  /// After a datagram to a peer we have not heard from within kPathFresh:
+  /// the server is asked to introduce us (at most once per ack window).
+  void introduce_if_unheard(const std::string& peer_key, const std::string& nick, TimePoint now);
+  void introduce(const std::string& peer_key, const std::string& nick, TimePoint now);
+  void handle(const Punch& m, const Endpoint& from, TimePoint now);
+  void handle(const Probe& m, const Endpoint& from, TimePoint now);
+  /// Probes (requests) to every candidate of `peer_key` still punching.
+  void send_probes(const std::string& peer_key, PeerPath& p, TimePoint now);
+  /// An authenticated datagram from the peer of `peer_key` came from `from`
+  /// (`message`: a chat or an ack of ours, so the path is in use).
+  void note_heard(const std::string& peer_key, const Endpoint& from, TimePoint now,
+                  bool message = false);
+  /// A path proved both ways (our probe answered from `at`): used from now
+  /// on, and the message in flight to the peer goes there at once.
+  void path_open(const std::string& peer_key, const Endpoint& at, TimePoint now);
+  /// A direct message to `peer_key` went unacknowledged on its path.
+  void path_failed(const std::string& peer_key, TimePoint now);
+  /// Probes and keep-alives due at `now`.
+  void run_paths(TimePoint now);
+  [[nodiscard]] std::optional<TimePoint> paths_deadline() const;
+  /// A path heard on within this is taken as open (a NAT keeps a mapping
+  /// at least this long after its last datagram, RFC 4787 REQ-5 asks 2 min).
+  static constexpr Duration kPathFresh = std::chrono::seconds(25);
+  /// A path used within this is kept alive with a probe every kKeepAlive.
+  static constexpr Duration kPathInUse = std::chrono::minutes(2);
+  static constexpr Duration kKeepAlive = std::chrono::seconds(15);
+  /// Paths remembered at most (the least recently heard forgotten first).
+  static constexpr std::size_t kMaxPaths = 1024;
   /// True while a Heartbeat waits for its ack (retransmitted meanwhile).
   [[nodiscard]] bool heartbeat_in_flight() const;
   /// One line of `list`: "<nick> <ip>:<port> online|offline" (a "client" event).
@@ -392,6 +430,9 @@ class ClientSession {
   std::map<std::string, TableEntry> table_;  ///< by nickname key
   std::size_t total_clients_ = 0;
   Endpoint public_;  ///< docs/NAT.md: where the server sees us (empty: not told)
+  std::map<std::string, PeerPath> paths_;  ///< docs/NAT.md: by nickname key
+  /// The size of the datagram being handled (a probe's answer is never larger).
+  std::size_t datagram_bytes_ = 0;
   /// A `list` waiting for the server's count (manual §4.3): printed when it
   /// comes or at this time (one ack timeout after it was typed), whichever
   /// is first; the commands typed after it wait meanwhile.

@@ -89,18 +89,39 @@ std::size_t ReliableSender::resend_to(const Endpoint& to, TimePoint now,
     Entry& e = entries_.at(id);
     e.resent = true;
     out.push_back({to, e.bytes});
-    const RetryPolicy& policy = e.policy;
-    const Duration answer_time = policy.adaptive   ? rtt(to).rto(policy.interval / 2)
-                                 : policy.doubling ? policy.backoff_spacing(e.attempts)
-                                                   : policy.interval;
-    if (e.give_up < now + answer_time) {
+    const Duration answer = answer_time(e);
+    if (e.give_up < now + answer) {
       unschedule(id, e);
-      e.give_up = now + answer_time;
+      e.give_up = now + answer;
       schedule(id, e);
     }
   }
   retransmissions_ += ids.size();
   return ids.size();
+}
+
+bool ReliableSender::redirect(std::uint64_t id, const Endpoint& to, TimePoint now,
+                              std::vector<Outgoing>& out) {
+  const auto it = entries_.find(id);
+  if (it == entries_.end()) return false;
+  Entry& e = it->second;
+  unschedule(id, e);
+  e.to = to;
+  e.resent = true;
+  out.push_back({to, e.bytes});
+  ++retransmissions_;
+  const Duration answer = answer_time(e);
+  e.next_send = now + answer;
+  if (e.give_up < now + answer) e.give_up = now + answer;
+  schedule(id, e);
+  return true;
+}
+
+Duration ReliableSender::answer_time(const Entry& e) {
+  const RetryPolicy& policy = e.policy;
+  return policy.adaptive   ? rtt(e.to).rto(policy.interval / 2)
+         : policy.doubling ? policy.backoff_spacing(e.attempts)
+                           : policy.interval;
 }
 
 void ReliableSender::arm(Entry& e, TimePoint now) {

@@ -114,6 +114,13 @@ class ReliableSender {
   /// carried out.
   std::size_t resend_to(const Endpoint& to, TimePoint now, std::vector<Outgoing>& out);
 
+  /// Moves pending `id` to the destination `to` (a better path to the
+  /// same peer found while it waits, docs/NAT.md) and sends it there now,
+  /// without counting a try (no RTT sample: Karn). Its next retransmission
+  /// is one try's time away, and it gets at least that long to be answered
+  /// before it is given up, as resend_to gives. False if `id` is not pending.
+  bool redirect(std::uint64_t id, const Endpoint& to, TimePoint now, std::vector<Outgoing>& out);
+
   /// Forgets `id` without an ack (e.g. a table superseded by a newer one).
   bool cancel(std::uint64_t id);
 
@@ -125,6 +132,12 @@ class ReliableSender {
   [[nodiscard]] std::optional<TimePoint> next_deadline() const;
 
   [[nodiscard]] bool pending(std::uint64_t id) const { return entries_.contains(id); }
+  /// Where pending `id` goes, if it is pending.
+  [[nodiscard]] std::optional<Endpoint> destination(std::uint64_t id) const {
+    const auto it = entries_.find(id);
+    if (it == entries_.end()) return std::nullopt;
+    return it->second.to;
+  }
   [[nodiscard]] std::size_t size() const { return entries_.size(); }
   /// Number of retransmissions made so far (statistics).
   [[nodiscard]] std::uint64_t retransmissions() const { return retransmissions_; }
@@ -144,6 +157,9 @@ class ReliableSender {
   };
   using Key = std::pair<TimePoint, std::uint64_t>;
   [[nodiscard]] TimePoint wake_time(const Entry& e) const;
+  /// The time one try of `e` is given to be answered: its policy's
+  /// spacing, its current backoff spacing, or the RTO of its destination.
+  [[nodiscard]] Duration answer_time(const Entry& e);
   /// Sets e's give-up and next-send times for a first send at `now`.
   void arm(Entry& e, TimePoint now);
   void schedule(std::uint64_t id, const Entry& e);

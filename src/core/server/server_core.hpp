@@ -43,6 +43,7 @@
 #include "core/server/server_config.hpp"
 #include "core/server/server_state.hpp"
 #include "core/server/store_ops.hpp"
+#include "core/session/rate_limit.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/limits.hpp"
 #include "protocol/messages.hpp"
@@ -270,6 +271,8 @@ class ServerCore {
   // Accounts (server_accounts.cpp, manual §9).
   void handle(const SetPassword& m, const Endpoint& from, TimePoint now);
   void handle(const DeleteAccount& m, const Endpoint& from, TimePoint now);
+  // Hole punching (server_introduce.cpp, docs/NAT.md).
+  void handle(const Introduce& m, const Endpoint& from, TimePoint now);
   /// True if (from, id) already waits for a password job (a retransmission).
   [[nodiscard]] bool password_pending(const Endpoint& from, std::uint64_t id) const;
   /// Issues a job for `wait`; false (and a "busy" reply) when too many run.
@@ -362,6 +365,9 @@ class ServerCore {
   std::unordered_map<std::uint64_t, Pending> pending_;  ///< by transport id
   /// Reply cache: (source, transport id) -> the encoded ack, FIFO-bounded.
   std::map<std::pair<Endpoint, std::uint64_t>, std::string> replies_;
+  /// docs/NAT.md: introductions per client, 10 a second in bursts of 20
+  /// (each makes the server send two punches).
+  RateLimiter introductions_{10.0, 20.0, 4096};
   std::deque<std::pair<Endpoint, std::uint64_t>> reply_order_;
 
   /// Stored messages acked by their recipient and not yet durably deleted

@@ -1,0 +1,37 @@
+// peer_path.hpp: what a ClientSession knows about the way to one peer
+// (docs/NAT.md): the path in use, and the introduction and probes that
+// look for one. Plain data; client_paths.cpp owns the rules.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "core/base/time.hpp"
+#include "protocol/endpoint.hpp"
+
+namespace udpchat::client_paths {
+
+/// How datagrams reach a peer: not known (its table row's endpoint is
+/// tried), over the LAN (its local endpoint, behind our NAT), or direct to
+/// an endpoint a probe or the peer's own datagrams proved.
+enum class PathKind : std::uint8_t { kNone, kLan, kDirect };
+
+/// The path to one peer, by nickname key.
+struct PeerPath {
+  PathKind kind = PathKind::kNone;
+  Endpoint endpoint;      ///< kLan, kDirect: where its datagrams go
+  TimePoint last_heard{};  ///< an authenticated datagram from it on the path
+  TimePoint last_used{};   ///< a message sent or received on the path
+  TimePoint last_probe{};  ///< a probe sent on the path (keep-alive)
+  /// An introduction and its probes: until then, probes go to every
+  /// candidate (none: not punching).
+  TimePoint punch_until{};
+  TimePoint next_probe{};
+  /// Each candidate with the id of the probe sent to it: an answer counts
+  /// only from that endpoint with that id.
+  std::vector<std::pair<Endpoint, std::uint64_t>> probes;
+  TimePoint introduced{};  ///< when we last asked the server to introduce us
+};
+
+}  // namespace udpchat::client_paths
