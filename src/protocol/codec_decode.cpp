@@ -237,6 +237,18 @@ std::expected<Message, DecodeError> from_json(const json& j, const std::string& 
     if (!all(from, to, tag) || ans == nullptr || !ans->is_boolean()) return bad;
     return Probe{*id, std::move(*from), std::move(*to), ans->get<bool>(), std::move(*tag)};
   }
+  if (type == "relay") {
+    auto peer = get_nick(j, "peer");
+    auto box = get_bytes(j, "box", kBoxMin, kBoxMax);
+    if (!all(peer, box)) return bad;
+    return Relay{*id, std::move(*peer), std::move(*box)};
+  }
+  if (type == "relack") {
+    auto peer = get_nick(j, "peer");
+    auto tag = get_bytes(j, "tag", kAckTagBytes, kAckTagBytes);
+    if (!all(peer, tag)) return bad;
+    return RelayAck{*id, std::move(*peer), std::move(*tag)};
+  }
   return std::unexpected(DecodeError::kUnknownType);
 }
 

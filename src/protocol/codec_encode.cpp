@@ -178,6 +178,12 @@ json to_json(const Probe& m) {
   return {{"t", "probe"}, {"id", m.id},         {"from", m.from},
           {"to", m.to},   {"ans", m.answer}, {"tag", bytes(m.tag)}};
 }
+json to_json(const Relay& m) {
+  return {{"t", "relay"}, {"id", m.id}, {"peer", m.peer}, {"box", bytes(m.box)}};
+}
+json to_json(const RelayAck& m) {
+  return {{"t", "relack"}, {"id", m.id}, {"peer", m.peer}, {"tag", bytes(m.tag)}};
+}
 json to_json(const Notice& m) {
   return {{"t", "notice"},
           {"id", m.id},

@@ -334,9 +334,33 @@ struct Probe {
   friend bool operator==(const Probe&, const Probe&) = default;
 };
 
+/// Client -> server -> client (docs/NAT.md, "Relay"): a direct message
+/// passed on live by the server when no direct path opens, as a TURN
+/// server relays (RFC 8656). To the server, `peer` is the recipient; from
+/// the server, the sender (who the server knows by its session). `id` is
+/// the message id, `box` the message sealed end to end for the recipient,
+/// as in a Chat. Not acknowledged by the server: the recipient's RelayAck
+/// comes back the same way. Rate limited per sender.
+struct Relay {
+  std::uint64_t id = 0;
+  std::string peer;
+  std::string box;
+  friend bool operator==(const Relay&, const Relay&) = default;
+};
+
+/// The recipient's ack of a relayed message `id`, passed back by the
+/// server: `peer` as in Relay, `tag` as in a direct message's Ack.
+struct RelayAck {
+  std::uint64_t id = 0;
+  std::string peer;
+  std::string tag;
+  friend bool operator==(const RelayAck&, const RelayAck&) = default;
+};
+
 /// Every datagram udpchat sends or accepts.
 using Message = std::variant<Register, Deregister, Save, Heartbeat, Ack, TablePart, Ping, Chat,
                              Deliver, Notice, Lookup, Find, Rows, Post, Join, Leave, ListGroups,
-                             GroupList, SetPassword, DeleteAccount, Introduce, Punch, Probe>;
+                             GroupList, SetPassword, DeleteAccount, Introduce, Punch, Probe, Relay,
+                             RelayAck>;
 
 }  // namespace udpchat

@@ -82,6 +82,8 @@ void check_fields(const Message& message) {
           check_nick(m.group);  // a real group, never the channel
         } else if constexpr (std::is_same_v<T, ListGroups> || std::is_same_v<T, DeleteAccount>) {
           check_nick(m.from);
+        } else if constexpr (std::is_same_v<T, Relay> || std::is_same_v<T, RelayAck>) {
+          check_nick(m.peer);
         } else if constexpr (std::is_same_v<T, Introduce> || std::is_same_v<T, Probe>) {
           check_nick(m.from);
           check_nick(m.to);

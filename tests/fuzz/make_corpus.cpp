@@ -183,6 +183,8 @@ int main(int argc, char** argv) {
                            "198.18.0.12", 40000}});
   real("probe", Probe{44, "alice", "bob", false, std::string(16, 't')});
   real("probe_answer", Probe{44, "bob", "alice", true, std::string(16, 'u')});
+  real("relay", Relay{45, "bob", std::string(60, 'r')});
+  real("relay_ack", RelayAck{45, "alice", std::string(16, 'a')});
   real("grouplist", GroupList{37, 0, 2, {{"team", {"alice", "bob"}}, {"Friends", {}}}});
 
   // Tables: empty, one part, and one split into several parts.

@@ -7,9 +7,10 @@ Each test deletes its namespaces at the end, after stopping its processes.
 """
 
 import re
+import signal
 
 from harness import (
-    SERVER_START, TABLE, check, check_absent, check_equal, direct, exists, no_ack,
+    SAVED, SERVER_START, TABLE, check, check_absent, check_equal, direct, exists, no_ack,
     wait_registered,
 )
 from nat_netns import NatLab, SERVER_ADDRESS
@@ -33,6 +34,38 @@ def _client(ctx, lab, ns, nick, extra=()):
     proc.nick = nick
     wait_registered(proc)
     return proc
+
+
+def _behind_two_routers(ctx, lab, alice_router, bob_router):
+    """A server, alice behind a router of mode `alice_router`, bob behind
+    another of mode `bob_router`, both registered: (server, alice, bob)."""
+    a_ns = lab.add_host(lab.add_router(alice_router))
+    b_ns = lab.add_host(lab.add_router(bob_router))
+    server = _server(ctx, lab)
+    alice = _client(ctx, lab, a_ns, "alice")
+    bob = _client(ctx, lab, b_ns, "bob")
+    alice.expect(TABLE)
+    return server, alice, bob
+
+
+def _chat_both_ways(alice, bob, messages):
+    for i in range(messages):
+        direct(alice, bob, "from alice %d" % i)
+        direct(bob, alice, "from bob %d" % i)
+
+
+def _each_delivered_once_as_direct(pair, messages):
+    """Both ways between the two clients of `pair`: `messages` messages
+    each shown once, and the sender never saw a No ACK, an exists or a
+    save line (what a message that found no direct path prints)."""
+    a, b = pair
+    for sender, receiver in ((a, b), (b, a)):
+        check_absent(sender, no_ack(receiver.nick))
+        check_absent(sender, exists(receiver.nick))
+        check_absent(sender, SAVED)
+        shown = [l for l in receiver.lines() if l.startswith(">>> %s: " % sender.nick)]
+        check_equal(len(shown), messages, "%s: each message shown once" % receiver.name)
+        check_equal(len(set(shown)), messages, "%s: no message twice" % receiver.name)
 
 
 def _in_lab(ctx, scenario):
@@ -95,24 +128,12 @@ def test_two_clients_behind_two_nats_punch_a_direct_path(ctx):
     every message then goes straight between the two routers, acknowledged
     directly: no No ACK line, no save, each message shown once."""
     def scenario(lab):
-        home, office = lab.add_router("masquerade"), lab.add_router("masquerade")
-        alice_ns, bob_ns = lab.add_host(home), lab.add_host(office)
-        server = _server(ctx, lab)
-        alice = _client(ctx, lab, alice_ns, "alice")
-        bob = _client(ctx, lab, bob_ns, "bob")
-        alice.expect(TABLE)
+        server, alice, bob = _behind_two_routers(ctx, lab, "masquerade", "masquerade")
         before = lab.peer_to_peer()
         messages = 5
-        for i in range(messages):
-            direct(alice, bob, "through two NATs %d" % i)
-            direct(bob, alice, "and back %d" % i)
+        _chat_both_ways(alice, bob, messages)
         server.expect(re.compile(r".*introducing alice .* and bob .*"), stream="err")
-        for sender, receiver in ((alice, bob), (bob, alice)):
-            check_absent(sender, no_ack(receiver.nick))
-            check_absent(sender, exists(receiver.nick))
-            shown = [l for l in receiver.lines() if l.startswith(">>> %s: " % sender.nick)]
-            check_equal(len(shown), messages, "%s: each message shown once" % receiver.name)
-            check_equal(len(set(shown)), messages, "%s: no message twice" % receiver.name)
+        _each_delivered_once_as_direct((alice, bob), messages)
         # Each message and its ack crossed between the routers, not the server.
         crossed = lab.peer_to_peer() - before
         check(crossed >= 4 * messages,
@@ -121,4 +142,25 @@ def test_two_clients_behind_two_nats_punch_a_direct_path(ctx):
         for c in (alice, bob):
             c.expect(re.compile(r".*path to \S+ open: direct at 203\.0\.113\.\d+:\d+.*"),
                      stream="err")
+    _in_lab(ctx, scenario)
+
+
+def test_a_client_behind_a_symmetric_nat_is_reached_through_the_relay(ctx):
+    """bob's router gives every destination its own public port (a
+    symmetric NAT), so no probe gets through: the messages go through the
+    server's live relay, acknowledged by bob end to end, with the same
+    lines as a direct message: no No ACK, no save, no exists."""
+    def scenario(lab):
+        server, alice, bob = _behind_two_routers(ctx, lab, "masquerade", "masquerade random")
+        messages = 4
+        _chat_both_ways(alice, bob, messages)
+        _each_delivered_once_as_direct((alice, bob), messages)
+        alice.expect(re.compile(r".*no direct path to bob: relaying through the server.*"),
+                     stream="err")
+        # The server counts what it relayed (SIGUSR1 prints the statistics).
+        server.signal(signal.SIGUSR1)
+        line = server.expect(re.compile(r"statistics: messages stored 0, .*relayed live (\d+) .*"))
+        relayed = int(re.search(r"relayed live (\d+)", line).group(1))
+        check(relayed >= 4 * messages,
+              "the server relayed %d datagrams for %d messages each way" % (relayed, messages))
     _in_lab(ctx, scenario)

@@ -204,6 +204,10 @@ inline std::vector<Message> sample_messages() {
       Punch{kMaxU64, {kNickB, kLongIpv6, 65535, false, kMaxU64, std::string(32, '\xff')}},
       Probe{47, "alice", "bob", false, std::string(16, 't')},
       Probe{kMaxU64, kNickA, kNickB, true, std::string(16, '\0')},
+      Relay{48, "bob", std::string(41, 'b')},
+      Relay{kMaxU64, kNickB, std::string(kMaxMessageBytes + 40, '\xee')},
+      RelayAck{49, "alice", std::string(16, 't')},
+      RelayAck{kMaxU64, kNickA, std::string(16, '\0')},
   };
   return v;
 }

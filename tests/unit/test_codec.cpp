@@ -119,7 +119,8 @@ TEST_SUITE("codec: worst-case sizes fit one datagram") {
     const Save save{kMaxU64, kNickA, kNickB, kMaxU64, {}, box};
     const Deliver deliver{kMaxU64, kNickA, kMaxU64, {}, kMinI64, {}, box};
     const Chat chat{kMaxU64, kNickA, {}, box};
-    for (const Message& m : {Message{save}, Message{deliver}, Message{chat}}) {
+    const Relay relay{kMaxU64, kNickB, box};  // docs/NAT.md: relayed live, sealed for the session
+    for (const Message& m : {Message{save}, Message{deliver}, Message{chat}, Message{relay}}) {
       const std::string bytes = encode(m);
       CHECK(bytes.size() + kSessionOverheadBytes <= kMaxDatagramBytes);
       const auto back = decode(bytes);

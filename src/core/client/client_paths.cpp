@@ -42,6 +42,8 @@ std::string ClientSession::path_of(std::string_view nick) const {
       return "lan";
     case PathKind::kDirect:
       return "direct";
+    case PathKind::kRelayed:
+      return "relayed";
     case PathKind::kNone:
       break;
   }
@@ -63,6 +65,15 @@ Endpoint ClientSession::peer_destination(const std::string& peer_key, const Tabl
 void ClientSession::introduce_if_unheard(const std::string& peer_key, const std::string& nick,
                                          TimePoint now) {
   const auto it = paths_.find(peer_key);
+  if (it != paths_.end() && it->second.kind == PathKind::kRelayed) {
+    // Relayed: punching is tried again now and then (a NAT may have
+    // changed), not before every message.
+    if (now - it->second.relayed_since >= kRelayRetry) {
+      it->second.relayed_since = now;
+      introduce(peer_key, nick, now);
+    }
+    return;
+  }
   if (it == paths_.end() || it->second.kind == PathKind::kNone ||
       now - it->second.last_heard >= kPathFresh) {
     introduce(peer_key, nick, now);
@@ -113,6 +124,9 @@ void ClientSession::handle(const Punch& m, const Endpoint& from, TimePoint now) 
   }
   p.probes.emplace_back(Endpoint{row->address, row->port}, ids_.next());
   p.punch_until = now + std::max<Duration>(2 * config_.ack_timeout, std::chrono::seconds(1));
+  // Half an ack window for a probe to be answered; a message still
+  // waiting then goes through the relay, with time left for its ack.
+  p.relay_after = now + config_.ack_timeout / 2;
   log(LogLevel::kDebug, "punching towards " + m.row.nick + " at " + p.probes.back().first.to_string());
   send_probes(peer_key, p, now);
 }
@@ -199,20 +213,75 @@ void ClientSession::path_open(const std::string& peer_key, const Endpoint& at, T
   }
 }
 
-void ClientSession::path_failed(const std::string& peer_key, TimePoint now) {
+bool ClientSession::path_failed(const std::string& peer_key, TimePoint now) {
   const auto it = paths_.find(peer_key);
-  if (it == paths_.end() || it->second.kind == PathKind::kNone) return;
-  log(LogLevel::kInfo, "path to " + peer_key + " at " + it->second.endpoint.to_string() +
-                           " stopped answering");
-  it->second.kind = PathKind::kNone;
-  it->second.introduced = {};  // the next message asks again at once
-  (void)now;
+  if (it == paths_.end() || it->second.kind == PathKind::kNone) return false;
+  PeerPath& p = it->second;
+  const TableEntry* row = table_.contains(peer_key) ? &table_.at(peer_key) : nullptr;
+  log(LogLevel::kInfo, "path to " + (row != nullptr ? row->nick : peer_key) + " (" +
+                           path_of(peer_key) + ") stopped answering");
+  const bool was_direct = p.kind == PathKind::kLan || p.kind == PathKind::kDirect;
+  p.kind = PathKind::kNone;
+  p.introduced = {};  // the next message asks again at once
+  // docs/NAT.md: a direct path through a NAT that died (the NAT forgot its
+  // mapping) is followed by the relay, at once and without a line; the
+  // classic LAN keeps its classic outcome.
+  if (was_direct && row != nullptr && row->online && nat_between(*row) &&
+      phase_ == Phase::kRegistered) {
+    use_relay(peer_key, now);
+    return true;
+  }
+  return false;
+}
+
+void ClientSession::use_relay(const std::string& peer_key, TimePoint now) {
+  PeerPath& p = paths_[peer_key];
+  if (p.kind != PathKind::kRelayed) {
+    log(LogLevel::kInfo, "no direct path to " + peer_key + ": relaying through the server");
+    p.kind = PathKind::kRelayed;
+    p.relayed_since = now;
+  }
+  p.last_used = now;
+  p.relay_after = {};
+  const auto q = peers_.find(peer_key);
+  if (q == peers_.end() || q->second.stage != SendStage::kDirect || q->second.messages.empty()) {
+    return;
+  }
+  const OutgoingMessage& msg = q->second.messages.front();
+  const auto key = key_of(msg.peer);
+  const auto box = key ? seal_for(msg.peer, *key, msg.mid, msg.text) : std::nullopt;
+  if (!box) return;  // its window runs out and it goes to the server as before
+  std::string bytes = encode(Relay{msg.mid, msg.peer, *box});
+  if (!sender_.redirect(msg.mid, config_.server, now, outgoing_, bytes)) {
+    // Its window had closed on the dead path: a whole one on the relay.
+    sender_.send(msg.mid, config_.server, std::move(bytes),
+                 RetryPolicy::window(config_.ack_timeout), now, outgoing_);
+  }
+}
+
+void ClientSession::handle(const Relay& m, const Endpoint& from, TimePoint now) {
+  receive_chat(Chat{m.id, m.peer, {}, m.box}, from, true, now);
+}
+
+void ClientSession::handle(const RelayAck& m, const Endpoint& from, TimePoint now) {
+  // As the peer's own ack; its tag proves the peer wrote it.
+  handle(Ack{m.id, AckStatus::kOk, 0, {}, 0, m.tag}, from, now);
 }
 
 // --- time ----------------------------------------------------------------------------
 
 void ClientSession::run_paths(TimePoint now) {
+  std::vector<std::string> to_relay;
   for (auto& [peer_key, p] : paths_) {
+    if (p.relay_after != TimePoint{} && p.relay_after <= now) {
+      p.relay_after = {};
+      // No probe answered yet and a message waits on no path: relay it.
+      const auto q = peers_.find(peer_key);
+      if (p.kind == PathKind::kNone && q != peers_.end() &&
+          q->second.stage == SendStage::kDirect && phase_ == Phase::kRegistered) {
+        to_relay.push_back(peer_key);
+      }
+    }
     if (p.punch_until != TimePoint{}) {
       if (p.punch_until <= now) {
         p.punch_until = {};
@@ -224,13 +293,15 @@ void ClientSession::run_paths(TimePoint now) {
     }
     // Keep-alive: a path in use gets a probe every kKeepAlive, so both
     // NATs keep their mappings (RFC 8445 section 11).
-    if (p.kind != PathKind::kNone && now - p.last_used < kPathInUse &&
+    if ((p.kind == PathKind::kLan || p.kind == PathKind::kDirect) &&
+        now - p.last_used < kPathInUse &&
         now - std::max(p.last_probe, p.last_heard) >= kKeepAlive) {
       p.last_probe = now;
       p.probes.assign(1, {p.endpoint, ids_.next()});
       send_probes(peer_key, p, now);
     }
   }
+  for (const auto& peer_key : to_relay) use_relay(peer_key, now);
 }
 
 std::optional<TimePoint> ClientSession::paths_deadline() const {
@@ -239,9 +310,11 @@ std::optional<TimePoint> ClientSession::paths_deadline() const {
     if (!t || c < *t) t = c;
   };
   for (const auto& [peer_key, p] : paths_) {
+    if (p.relay_after != TimePoint{}) consider(p.relay_after);
     if (p.punch_until != TimePoint{}) {
       consider(std::min(p.punch_until, p.next_probe));
-    } else if (p.kind != PathKind::kNone && p.last_used + kPathInUse > std::max(p.last_probe, p.last_heard) + kKeepAlive) {
+    } else if ((p.kind == PathKind::kLan || p.kind == PathKind::kDirect) &&
+               p.last_used + kPathInUse > std::max(p.last_probe, p.last_heard) + kKeepAlive) {
       consider(std::max(p.last_probe, p.last_heard) + kKeepAlive);
     }
   }

@@ -48,9 +48,17 @@ void ClientSession::dispatch_front(const std::string& peer_key, TimePoint now) {
     q.stage = SendStage::kDirect;
     q.request_id = msg.mid;  // a direct chat's transport id is its message id
     direct_[msg.mid] = peer_key;
-    sender_.send(msg.mid, peer_destination(peer_key, *entry, now),
-                 encode(Chat{msg.mid, config_.nick, {}, *box}),
-                 RetryPolicy::window(config_.ack_timeout), now, outgoing_);
+    if (const auto p = paths_.find(peer_key);
+        p != paths_.end() && p->second.kind == PathKind::kRelayed) {
+      // docs/NAT.md: no direct path opened; the server passes it on live.
+      p->second.last_used = now;
+      sender_.send(msg.mid, config_.server, encode(Relay{msg.mid, msg.peer, *box}),
+                   RetryPolicy::window(config_.ack_timeout), now, outgoing_);
+    } else {
+      sender_.send(msg.mid, peer_destination(peer_key, *entry, now),
+                   encode(Chat{msg.mid, config_.nick, {}, *box}),
+                   RetryPolicy::window(config_.ack_timeout), now, outgoing_);
+    }
     introduce_if_unheard(peer_key, msg.peer, now);  // docs/NAT.md: sent at once, both
     return;
   }
@@ -115,7 +123,7 @@ void ClientSession::handle(const Ack& m, const Endpoint& from, TimePoint now) {
   if (const auto d = direct_.find(m.id); d != direct_.end()) {
     const std::string peer_key = d->second;
     direct_.erase(d);
-    note_heard(peer_key, from, now, true);  // the path works both ways
+    if (from != config_.server) note_heard(peer_key, from, now, true);  // works both ways
     PeerQueue& q = peers_.at(peer_key);
     say("delivered", "[Message received by " + q.messages.front().peer + ".]",
         {{"to", q.messages.front().peer}});
@@ -131,6 +139,11 @@ void ClientSession::handle(const Ack& m, const Endpoint& from, TimePoint now) {
 }
 
 void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
+  receive_chat(m, from, false, now);
+}
+
+void ClientSession::receive_chat(const Chat& m, const Endpoint& from, bool relayed,
+                                 TimePoint now) {
   // Reconnecting counts as registered: peers still chat with us directly.
   if (phase_ != Phase::kRegistered && phase_ != Phase::kReconnecting) {
     ++dropped_;  // deregistered: neither shown nor acknowledged (manual §4)
@@ -148,9 +161,22 @@ void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
                               "): it does not open under its key");
     return;
   }
-  note_heard(nickname_key(m.from), from, now, true);
-  take_message({m.from, m.id, {}, std::move(*text), 0, true},
-               {from, encode(Ack{m.id, AckStatus::kOk, 0, {}, 0, ack_tag(*key, m.id, true)})}, now);
+  const std::string tag = ack_tag(*key, m.id, true);
+  Outgoing ack{from, encode(Ack{m.id, AckStatus::kOk, 0, {}, 0, tag})};
+  if (relayed) {
+    // docs/NAT.md: no direct path from it; the ack, and our messages to
+    // it, go back through the relay.
+    ack = {config_.server, encode(RelayAck{m.id, m.from, tag})};
+    PeerPath& p = paths_[nickname_key(m.from)];
+    if (p.kind == PathKind::kNone) {
+      p.kind = PathKind::kRelayed;
+      p.relayed_since = now;
+    }
+    if (p.kind == PathKind::kRelayed) p.last_used = now;
+  } else {
+    note_heard(nickname_key(m.from), from, now, true);
+  }
+  take_message({m.from, m.id, {}, std::move(*text), 0, true}, std::move(ack), now);
 }
 
 void ClientSession::look_up_sender(const std::string& nick, TimePoint now) {

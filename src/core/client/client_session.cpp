@@ -180,7 +180,8 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
         } else if constexpr (std::is_same_v<T, TablePart> || std::is_same_v<T, Ping> ||
                              std::is_same_v<T, Deliver> || std::is_same_v<T, Notice> ||
                              std::is_same_v<T, Rows> || std::is_same_v<T, GroupList> ||
-                             std::is_same_v<T, Punch>) {
+                             std::is_same_v<T, Punch> || std::is_same_v<T, Relay> ||
+                             std::is_same_v<T, RelayAck>) {
           if (!from_server) {  // manual §6: server datagrams only from the server
             ++dropped_;
             log(LogLevel::kDebug, "dropped server datagram from " + from.to_string());
@@ -213,8 +214,10 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
 void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
   if (const auto d = direct_.find(id); d != direct_.end()) {
     const std::string peer_key = d->second;
+    if (path_failed(peer_key, now)) {
+      return;  // docs/NAT.md: it goes on through the relay, same id
+    }
     direct_.erase(d);
-    path_failed(peer_key, now);
     const std::string& peer = peers_.at(peer_key).messages.front().peer;
     if (phase_ == Phase::kReconnecting) {
       say("no_ack", "[No ACK from " + peer + ", message kept until the server is back.]",

@@ -257,6 +257,21 @@ class ClientSession {
   void introduce(const std::string& peer_key, const std::string& nick, TimePoint now);
   void handle(const Punch& m, const Endpoint& from, TimePoint now);
   void handle(const Probe& m, const Endpoint& from, TimePoint now);
+  /// A message relayed by the server: as a chat, acknowledged the same way back.
+  void handle(const Relay& m, const Endpoint& from, TimePoint now);
+  /// The peer's ack of a message we relayed: as its direct ack.
+  void handle(const RelayAck& m, const Endpoint& from, TimePoint now);
+  /// A direct message from its sender (`relayed`: through the server).
+  void receive_chat(const Chat& m, const Endpoint& from, bool relayed, TimePoint now);
+  /// No direct path to `peer_key`: its messages go through the server's
+  /// relay from now on, the one in flight at once.
+  void use_relay(const std::string& peer_key, TimePoint now);
+  /// True when a NAT stands between us and the client of row `e` as far
+  /// as we can tell (we are behind one, or it is): a path may then fail
+  /// where the classic LAN would not.
+  [[nodiscard]] bool nat_between(const TableEntry& e) const {
+    return behind_nat() || !e.local_address.empty();
+  }
   /// Probes (requests) to every candidate of `peer_key` still punching.
   void send_probes(const std::string& peer_key, PeerPath& p, TimePoint now);
   /// An authenticated datagram from the peer of `peer_key` came from `from`
@@ -266,8 +281,10 @@ class ClientSession {
   /// A path proved both ways (our probe answered from `at`): used from now
   /// on, and the message in flight to the peer goes there at once.
   void path_open(const std::string& peer_key, const Endpoint& at, TimePoint now);
-  /// A direct message to `peer_key` went unacknowledged on its path.
-  void path_failed(const std::string& peer_key, TimePoint now);
+  /// A direct message to `peer_key` went unacknowledged on its path: the
+  /// path is dropped. True when the message went on through the relay
+  /// instead (a NAT between us); false: it takes the classic way.
+  bool path_failed(const std::string& peer_key, TimePoint now);
   /// Probes and keep-alives due at `now`.
   void run_paths(TimePoint now);
   [[nodiscard]] std::optional<TimePoint> paths_deadline() const;
@@ -277,6 +294,8 @@ class ClientSession {
   /// A path used within this is kept alive with a probe every kKeepAlive.
   static constexpr Duration kPathInUse = std::chrono::minutes(2);
   static constexpr Duration kKeepAlive = std::chrono::seconds(15);
+  /// A relayed peer is introduced again (punching retried) at most this often.
+  static constexpr Duration kRelayRetry = std::chrono::seconds(30);
   /// Paths remembered at most (the least recently heard forgotten first).
   static constexpr std::size_t kMaxPaths = 1024;
   /// True while a Heartbeat waits for its ack (retransmitted meanwhile).

@@ -13,9 +13,10 @@
 namespace udpchat::client_paths {
 
 /// How datagrams reach a peer: not known (its table row's endpoint is
-/// tried), over the LAN (its local endpoint, behind our NAT), or direct to
-/// an endpoint a probe or the peer's own datagrams proved.
-enum class PathKind : std::uint8_t { kNone, kLan, kDirect };
+/// tried), over the LAN (its local endpoint, behind our NAT), direct to an
+/// endpoint a probe or the peer's own datagrams proved, or relayed live by
+/// the server (no direct path opened).
+enum class PathKind : std::uint8_t { kNone, kLan, kDirect, kRelayed };
 
 /// The path to one peer, by nickname key.
 struct PeerPath {
@@ -32,6 +33,10 @@ struct PeerPath {
   /// only from that endpoint with that id.
   std::vector<std::pair<Endpoint, std::uint64_t>> probes;
   TimePoint introduced{};  ///< when we last asked the server to introduce us
+  /// A punch came (the peer is online and probing too): a message still
+  /// waiting without a path at this time goes through the relay.
+  TimePoint relay_after{};
+  TimePoint relayed_since{};  ///< kRelayed: since when (punching is retried every kRelayRetry)
 };
 
 }  // namespace udpchat::client_paths

@@ -101,12 +101,13 @@ std::size_t ReliableSender::resend_to(const Endpoint& to, TimePoint now,
 }
 
 bool ReliableSender::redirect(std::uint64_t id, const Endpoint& to, TimePoint now,
-                              std::vector<Outgoing>& out) {
+                              std::vector<Outgoing>& out, std::optional<std::string> bytes) {
   const auto it = entries_.find(id);
   if (it == entries_.end()) return false;
   Entry& e = it->second;
   unschedule(id, e);
   e.to = to;
+  if (bytes) e.bytes = std::move(*bytes);
   e.resent = true;
   out.push_back({to, e.bytes});
   ++retransmissions_;

@@ -118,8 +118,11 @@ class ReliableSender {
   /// same peer found while it waits, docs/NAT.md) and sends it there now,
   /// without counting a try (no RTT sample: Karn). Its next retransmission
   /// is one try's time away, and it gets at least that long to be answered
-  /// before it is given up, as resend_to gives. False if `id` is not pending.
-  bool redirect(std::uint64_t id, const Endpoint& to, TimePoint now, std::vector<Outgoing>& out);
+  /// before it is given up, as resend_to gives. `bytes`, if given, replace
+  /// the datagram (the same message wrapped for another path, such as a
+  /// relay). False if `id` is not pending.
+  bool redirect(std::uint64_t id, const Endpoint& to, TimePoint now, std::vector<Outgoing>& out,
+                std::optional<std::string> bytes = std::nullopt);
 
   /// Forgets `id` without an ack (e.g. a table superseded by a newer one).
   bool cancel(std::uint64_t id);

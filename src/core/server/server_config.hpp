@@ -41,6 +41,10 @@ struct ServerStats {
   std::uint64_t messages_stored = 0;              ///< saves made durable
   std::uint64_t messages_delivered = 0;           ///< stored messages acked
   std::uint64_t retransmissions = 0;
+  /// docs/NAT.md: datagrams passed on live between clients (relays and
+  /// their acks), and their bytes as received.
+  std::uint64_t relayed = 0;
+  std::uint64_t relayed_bytes = 0;
   std::vector<std::int64_t> service_us;  ///< recent service times, microseconds
   void record_service_time(std::int64_t us);
   /// The p-th percentile (0..100) of recent service times, in microseconds.

@@ -195,7 +195,8 @@ void ServerCore::on_datagram(std::string_view bytes, const Endpoint& from, TimeP
                       std::is_same_v<T, Find> || std::is_same_v<T, Post> ||
                       std::is_same_v<T, Join> || std::is_same_v<T, Leave> ||
                       std::is_same_v<T, ListGroups> || std::is_same_v<T, SetPassword> ||
-                      std::is_same_v<T, DeleteAccount> || std::is_same_v<T, Introduce>) {
+                      std::is_same_v<T, DeleteAccount> || std::is_same_v<T, Introduce> ||
+                      std::is_same_v<T, Relay> || std::is_same_v<T, RelayAck>) {
           handle(m, from, now);
         } else {
           drop("unexpected_type", from);

@@ -271,8 +271,15 @@ class ServerCore {
   // Accounts (server_accounts.cpp, manual §9).
   void handle(const SetPassword& m, const Endpoint& from, TimePoint now);
   void handle(const DeleteAccount& m, const Endpoint& from, TimePoint now);
-  // Hole punching (server_introduce.cpp, docs/NAT.md).
+  // Hole punching and the live relay (server_introduce.cpp, docs/NAT.md).
   void handle(const Introduce& m, const Endpoint& from, TimePoint now);
+  void handle(const Relay& m, const Endpoint& from, TimePoint now);
+  void handle(const RelayAck& m, const Endpoint& from, TimePoint now);
+  /// The online client at `from` and the online client `peer`, for a relay
+  /// (counted and dropped, nullptr, when either is not there or the
+  /// sender is over its relay rate).
+  std::pair<Client*, Client*> relay_ends(std::string_view peer, const Endpoint& from,
+                                         TimePoint now);
   /// True if (from, id) already waits for a password job (a retransmission).
   [[nodiscard]] bool password_pending(const Endpoint& from, std::uint64_t id) const;
   /// Issues a job for `wait`; false (and a "busy" reply) when too many run.
@@ -368,6 +375,10 @@ class ServerCore {
   /// docs/NAT.md: introductions per client, 10 a second in bursts of 20
   /// (each makes the server send two punches).
   RateLimiter introductions_{10.0, 20.0, 4096};
+  /// docs/NAT.md: relayed datagrams per client, 200 a second in bursts of
+  /// 400 (a chat at full speed with its acks), so a client cannot turn the
+  /// server into its bandwidth.
+  RateLimiter relays_{200.0, 400.0, 4096};
   std::deque<std::pair<Endpoint, std::uint64_t>> reply_order_;
 
   /// Stored messages acked by their recipient and not yet durably deleted

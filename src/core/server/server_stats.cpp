@@ -36,7 +36,8 @@ std::string ServerCore::stats_report() const {
   out << "statistics: clients registered " << clients_.size() << ", online " << clients_online()
       << ", table version " << version_ << "\n";
   out << "statistics: messages stored " << stats_.messages_stored << ", delivered from store "
-      << stats_.messages_delivered << "\n";
+      << stats_.messages_delivered << ", relayed live " << stats_.relayed << " ("
+      << stats_.relayed_bytes << " bytes)\n";
   out << "statistics: requests served:";
   for (const auto& [kind, n] : stats_.requests) out << " " << kind << "=" << n;
   out << "\nstatistics: datagrams dropped:";
