@@ -164,6 +164,14 @@ class NatLab:
         ctx.procs.append(proc)
         return proc
 
+    def forget_mappings(self, router):
+        """Router `router` forgets every mapping (its connection tracking
+        table is flushed), as a router that reboots or times them out."""
+        conntrack = find_tool("conntrack")
+        if conntrack is None:
+            raise Skip("not installed: conntrack")
+        self._run(self._in(self.routers[router]["ns"], [conntrack, "-F"]))
+
     def peer_to_peer(self):
         """UDP datagrams the public side passed between two routers."""
         return self._counters(self.server_ns, "bridge", "udpchat_pub").get("peer-to-peer", 0)

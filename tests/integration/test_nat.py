@@ -10,8 +10,8 @@ import re
 import signal
 
 from harness import (
-    SAVED, SERVER_START, TABLE, check, check_absent, check_equal, direct, exists, no_ack,
-    wait_registered,
+    SAVED, SERVER_START, TABLE, TIMESTAMP_RE, check, check_absent, check_equal, direct, exists,
+    no_ack, received_by, wait_registered,
 )
 from nat_netns import NatLab, SERVER_ADDRESS
 
@@ -116,6 +116,8 @@ def test_two_clients_behind_one_nat_chat_over_their_lan(ctx):
         counters = lab.counters(home)
         check(counters.get("hairpin", 0) == 0,
               "no datagram was passed back in by the router: %r" % counters)
+        alice.send("list")
+        alice.expect(re.compile(r">>> bob %s:\d+ online lan" % re.escape(wan)))
         check(counters.get("wan-reply", 0) > 0,
               "the server's answers came through the router: %r" % counters)
     _in_lab(ctx, scenario)
@@ -142,6 +144,8 @@ def test_two_clients_behind_two_nats_punch_a_direct_path(ctx):
         for c in (alice, bob):
             c.expect(re.compile(r".*path to \S+ open: direct at 203\.0\.113\.\d+:\d+.*"),
                      stream="err")
+        alice.send("list")
+        alice.expect(re.compile(r">>> bob 203\.0\.113\.11:\d+ online direct"))
     _in_lab(ctx, scenario)
 
 
@@ -157,10 +161,66 @@ def test_a_client_behind_a_symmetric_nat_is_reached_through_the_relay(ctx):
         _each_delivered_once_as_direct((alice, bob), messages)
         alice.expect(re.compile(r".*no direct path to bob: relaying through the server.*"),
                      stream="err")
+        alice.send("list")
+        alice.expect(re.compile(r">>> bob 203\.0\.113\.11:\d+ online relayed"))
         # The server counts what it relayed (SIGUSR1 prints the statistics).
         server.signal(signal.SIGUSR1)
         line = server.expect(re.compile(r"statistics: messages stored 0, .*relayed live (\d+) .*"))
         relayed = int(re.search(r"relayed live (\d+)", line).group(1))
         check(relayed >= 4 * messages,
               "the server relayed %d datagrams for %d messages each way" % (relayed, messages))
+    _in_lab(ctx, scenario)
+
+
+def test_a_nat_that_forgets_its_mappings_mid_conversation_loses_nothing(ctx):
+    """alice and bob chat directly through two NATs; then bob's router
+    forgets every mapping (its connection tracking flushed, as after a
+    reboot) and bob speaks first: the path comes back by itself. Then both
+    routers forget and alice speaks first: her path to bob stops answering
+    and the message goes on through the relay, which reaches bob once his
+    next heartbeat (--nat-keepalive-ms 300) has opened his router towards
+    the server again (or, had the server given up on him first, it is saved
+    and delivered when he registers again). Nothing is lost, nothing is
+    shown twice, and no No ACK line comes while a path could be found."""
+    def scenario(lab):
+        fast = ["--nat-keepalive-ms", "300"]
+        a_ns = lab.add_host(lab.add_router("masquerade"))
+        b_ns = lab.add_host(lab.add_router("masquerade"))
+        _server(ctx, lab)
+        alice = _client(ctx, lab, a_ns, "alice", fast)
+        bob = _client(ctx, lab, b_ns, "bob", fast)
+        alice.expect(TABLE)
+        sent = {"alice": [], "bob": []}
+
+        def say(sender, receiver, text):
+            sender.send("send %s %s" % (receiver.nick, text))
+            sent[sender.nick].append(text)
+
+        for i in range(3):
+            say(alice, bob, "before %d" % i)
+            alice.expect(received_by("bob"))
+            say(bob, alice, "before, back %d" % i)
+            bob.expect(received_by("alice"))
+        lab.forget_mappings(1)
+        for i in range(3):
+            say(bob, alice, "bob's NAT forgot %d" % i)
+            bob.expect(received_by("alice"))
+            say(alice, bob, "bob's NAT forgot, back %d" % i)
+            alice.expect(received_by("bob"))
+        lab.forget_mappings(0)
+        lab.forget_mappings(1)
+        mark = len(alice.lines())
+        say(alice, bob, "both NATs forgot")
+        alice.expect(re.compile(r">>> \[(Message received by bob\.|Messages received by the "
+                                r"server and saved)\]"), timeout=20)
+        # Shown live (relayed, or direct again) or as a stored message.
+        bob.expect(re.compile(r">>> alice: (%s )?both NATs forgot" % TIMESTAMP_RE), timeout=20)
+        for sender, receiver in ((alice, bob), (bob, alice)):
+            for text in sent[sender.nick]:
+                shown = [l for l in receiver.lines()
+                         if l.startswith(">>> %s: " % sender.nick) and l.endswith(" " + text)]
+                check_equal(len(shown), 1, "%s: times %r was shown" % (receiver.name, text))
+        # Before the last flush a path was always there to be found: no No ACK.
+        check(no_ack("bob") not in alice.lines()[:mark] and no_ack("alice") not in bob.lines(),
+              "a No ACK line while a path was there to be found")
     _in_lab(ctx, scenario)

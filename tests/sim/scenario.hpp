@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "protocol/text.hpp"
@@ -37,10 +39,15 @@ struct Totals {
   World::NetworkStats net;
 };
 
+/// The wire name of a datagram's kind, for the network's fate and the trace.
 inline const char* kind_of(const Message& m) {
-  constexpr const char* kNames[] = {"reg",  "dereg", "save",    "hb",     "ack",    "table",
-                                    "ping", "chat",  "deliver", "notice", "lookup", "find",
-                                    "rows", "post",  "join",    "leave",  "groups", "grouplist"};
+  constexpr const char* kNames[] = {
+      "reg",    "dereg",  "save",   "hb",        "ack",     "table",   "ping",
+      "chat",   "deliver", "notice", "lookup",   "find",    "rows",    "post",
+      "join",   "leave",  "groups", "grouplist", "passwd",  "delacct", "intro",
+      "punch",  "probe",  "relay",  "relack"};
+  // One name per alternative: a kind added to Message must be named here.
+  static_assert(std::size(kNames) == std::variant_size_v<Message>);
   return kNames[m.index()];
 }
 

@@ -169,8 +169,15 @@ void ClientSession::handle(const Rows& m, const Endpoint& from, TimePoint now) {
 
 void ClientSession::say_row(const TableEntry& e) {
   const std::string address = Endpoint{e.address, e.port}.to_string();
-  say("client", e.nick + " " + address + (e.online ? " online" : " offline"),
-      {{"nick", e.nick}, {"address", address}, {"online", e.online}});
+  // docs/NAT.md: the path held to an online peer, where a NAT is in play
+  // (on a LAN without one the classic line stays as it was).
+  std::string path = e.online ? path_of(e.nick) : std::string();
+  if (path == "direct" && !nat_between(e)) path.clear();
+  std::vector<EventField> fields{{"nick", e.nick}, {"address", address}, {"online", e.online}};
+  if (!path.empty()) fields.push_back({"path", path});
+  say("client",
+      e.nick + " " + address + (e.online ? " online" : " offline") + (path.empty() ? "" : " " + path),
+      std::move(fields));
 }
 
 void ClientSession::cmd_list(std::string_view args, TimePoint now) {
