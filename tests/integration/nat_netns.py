@@ -24,8 +24,15 @@ Router modes (nftables in the router's namespace, `table ip udpchat_nat`):
   "masquerade random"  a random source port per flow: a symmetric NAT
                        (address and port dependent mapping, RFC 4787).
 
+  "firewall6"          IPv6 without NAT: the router forwards, and lets in
+                       only what answers a flow its LAN started (the
+                       stateful firewall of an IPv6 home router, whose
+                       pinholes behave like a port-restricted NAT).
+
 Only test-only ranges are used: 203.0.113.0/24 (RFC 5737) for the public
-side and 198.18.0.0/15 (RFC 2544) for the LANs. Every namespace is named
+side and 198.18.0.0/15 (RFC 2544) for the LANs; with IPv6 (create(ipv6=True),
+routers "firewall6"), 2001:db8::/64 for the public side and 2001:db8:K::/64
+for the LANs (RFC 3849). Every namespace is named
 udpchat-nat-<pid>-<random>-<role> and deleted by delete(). Without root,
 `ip` or `nft`, create() raises lossy_netns.Skip (reported as skipped).
 """
@@ -39,6 +46,8 @@ from lossy_netns import Skip, find_tool, LossyNetns
 
 PUBLIC_PREFIX = "203.0.113."
 SERVER_ADDRESS = PUBLIC_PREFIX + "1"
+PUBLIC_PREFIX6 = "2001:db8::"
+SERVER_ADDRESS6 = PUBLIC_PREFIX6 + "1"
 
 # In the server's namespace: datagrams the public bridge passes from one
 # router to another (peer to peer, not to or from the server).
@@ -47,6 +56,20 @@ table bridge udpchat_pub {
     chain forward {
         type filter hook forward priority 0; policy accept;
         meta l4proto udp counter comment "peer-to-peer"
+    }
+}
+"""
+
+FIREWALL6_RULES = """\
+table inet udpchat_fw {
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        iifname "wan" ct state established,related counter accept comment "wan-reply"
+        iifname "wan" counter drop comment "wan-unsolicited"
+    }
+    chain input {
+        type filter hook input priority 0; policy accept;
+        iifname "wan" meta l4proto udp ct state new counter drop comment "wan-input-dropped"
     }
 }
 """
@@ -76,8 +99,8 @@ class NatLab:
     """The namespaces of one test: the server's (which holds the public
     bridge), routers and hosts."""
 
-    def __init__(self, ip, nft):
-        self.ip, self.nft = ip, nft
+    def __init__(self, ip, nft, ipv6=False):
+        self.ip, self.nft, self.ipv6 = ip, nft, ipv6
         self.tag = "udpchat-nat-%d-%s" % (os.getpid(), secrets.token_hex(2))
         self.names = []       # every namespace made, in order
         self.routers = []     # {"ns", "wan", "lan_prefix", "hosts"}
@@ -86,18 +109,21 @@ class NatLab:
     # -- building ------------------------------------------------------------
 
     @classmethod
-    def create(cls):
+    def create(cls, ipv6=False):
         if os.geteuid() != 0:
             raise Skip("needs root to create network namespaces (running as uid %d)"
                        % os.geteuid())
         ip, nft = find_tool("ip"), find_tool("nft")
         if ip is None or nft is None:
             raise Skip("not installed: iproute2 (ip) and nftables (nft)")
-        self = cls(ip, nft)
+        self = cls(ip, nft, ipv6)
         try:
             self.server_ns = self._namespace("s")
             self._sh(self.server_ns, "ip link add pub type bridge")
-            self._sh(self.server_ns, "ip addr add %s/24 dev pub" % SERVER_ADDRESS)
+            if ipv6:
+                self._sh(self.server_ns, "ip -6 addr add %s/64 dev pub nodad" % SERVER_ADDRESS6)
+            else:
+                self._sh(self.server_ns, "ip addr add %s/24 dev pub" % SERVER_ADDRESS)
             self._sh(self.server_ns, "ip link set pub up")
             self._run(self._in(self.server_ns, [self.nft, "-f", "-"]), stdin=PUBLIC_RULES)
         except BaseException:
@@ -106,8 +132,11 @@ class NatLab:
         return self
 
     def add_router(self, mode="masquerade"):
-        """A NAT router on the public bridge; returns its index."""
+        """A NAT router (or, "firewall6", an IPv6 firewall) on the public
+        bridge; returns its index."""
         index = len(self.routers)
+        if mode == "firewall6":
+            return self._add_firewall6(index)
         ns = self._namespace("r%d" % index)
         wan = PUBLIC_PREFIX + str(10 + index)
         lan_prefix = "198.18.%d." % index
@@ -129,11 +158,38 @@ class NatLab:
         self.routers.append({"ns": ns, "wan": wan, "lan_prefix": lan_prefix, "hosts": 0})
         return index
 
+    def _add_firewall6(self, index):
+        ns = self._namespace("r%d" % index)
+        wan = PUBLIC_PREFIX6 + str(10 + index)
+        lan_prefix = "2001:db8:%d::" % (index + 1)
+        outside = "r%dw" % index
+        self._run([self.ip, "link", "add", outside, "netns", self.server_ns, "type", "veth",
+                   "peer", "name", "wan", "netns", ns])
+        self._sh(self.server_ns, "ip link set %s master pub" % outside)
+        self._sh(self.server_ns, "ip link set %s up" % outside)
+        self._sh(self.server_ns, "ip -6 route add %s/64 via %s" % (lan_prefix, wan))
+        self._sh(ns, "ip -6 addr add %s/64 dev wan nodad" % wan)
+        self._sh(ns, "ip link set wan up")
+        self._sh(ns, "ip link add lan type bridge")
+        self._sh(ns, "ip -6 addr add %s1/64 dev lan nodad" % lan_prefix)
+        self._sh(ns, "ip link set lan up")
+        self._sh(ns, "sysctl -q -w net.ipv6.conf.all.forwarding=1")
+        self._run(self._in(ns, [self.nft, "-f", "-"]), stdin=FIREWALL6_RULES)
+        # No NAT: each router routes to the others' LANs over the public side.
+        for other in self.routers:
+            self._sh(other["ns"], "ip -6 route add %s/64 via %s" % (lan_prefix, wan))
+            self._sh(ns, "ip -6 route add %s/64 via %s" % (other["lan_prefix"], other["wan"]))
+        self.routers.append({"ns": ns, "wan": wan, "lan_prefix": lan_prefix, "hosts": 0,
+                             "ipv6": True})
+        return index
+
     def add_host(self, router):
         """A machine on the LAN of router `router`; returns its namespace."""
         r = self.routers[router]
         r["hosts"] += 1
         n = r["hosts"]
+        if r.get("ipv6"):
+            return self._add_host6(router, r, n)
         ns = self._namespace("r%dh%d" % (router, n))
         bridge_side = "h%d" % n
         self._run([self.ip, "link", "add", bridge_side, "netns", r["ns"], "type", "veth",
@@ -144,6 +200,19 @@ class NatLab:
         self._sh(ns, "ip addr add %s%d/24 dev eth0" % (r["lan_prefix"], 10 + n))
         self._sh(ns, "ip link set eth0 up")
         self._sh(ns, "ip route add default via %s1" % r["lan_prefix"])
+        return ns
+
+    def _add_host6(self, router, r, n):
+        ns = self._namespace("r%dh%d" % (router, n))
+        bridge_side = "h%d" % n
+        self._run([self.ip, "link", "add", bridge_side, "netns", r["ns"], "type", "veth",
+                   "peer", "name", "eth0", "netns", ns])
+        self._sh(r["ns"], "ip link set %s master lan" % bridge_side)
+        self._sh(r["ns"], "ip link set %s up" % bridge_side)
+        self._sh(ns, "ip link set lo up")
+        self._sh(ns, "ip -6 addr add %s%d/64 dev eth0 nodad" % (r["lan_prefix"], 10 + n))
+        self._sh(ns, "ip link set eth0 up")
+        self._sh(ns, "ip -6 route add default via %s1" % r["lan_prefix"])
         return ns
 
     # -- using ---------------------------------------------------------------

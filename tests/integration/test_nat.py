@@ -13,23 +13,25 @@ from harness import (
     SAVED, SERVER_START, TABLE, TIMESTAMP_RE, check, check_absent, check_equal, direct, exists,
     no_ack, received_by, wait_registered,
 )
-from nat_netns import NatLab, SERVER_ADDRESS
+from nat_netns import NatLab, SERVER_ADDRESS, SERVER_ADDRESS6
 
 SERVER_PORT = 7000       # inside the lab every port is free
 CLIENT_PORT = 40000
 
 
 def _server(ctx, lab):
+    address = SERVER_ADDRESS6 if lab.ipv6 else SERVER_ADDRESS
     server = lab.start(ctx, lab.server_ns, "server",
                        ["-s", str(SERVER_PORT), "--data-dir", ctx.data_dir(), "--bind",
-                        SERVER_ADDRESS, "--log-level", "debug"], kind="server")
+                        address, "--log-level", "debug"], kind="server")
     server.expect(SERVER_START)
     return server
 
 
 def _client(ctx, lab, ns, nick, extra=()):
     proc = lab.start(ctx, ns, nick,
-                     ["-c", nick, SERVER_ADDRESS, str(SERVER_PORT), str(CLIENT_PORT),
+                     ["-c", nick, SERVER_ADDRESS6 if lab.ipv6 else SERVER_ADDRESS,
+                      str(SERVER_PORT), str(CLIENT_PORT),
                       "--log-level", "debug"] + list(extra), kind="client")
     proc.nick = nick
     wait_registered(proc)
@@ -68,8 +70,8 @@ def _each_delivered_once_as_direct(pair, messages):
         check_equal(len(set(shown)), messages, "%s: no message twice" % receiver.name)
 
 
-def _in_lab(ctx, scenario):
-    lab = NatLab.create()
+def _in_lab(ctx, scenario, ipv6=False):
+    lab = NatLab.create(ipv6=ipv6)
     try:
         scenario(lab)
     finally:
@@ -224,3 +226,26 @@ def test_a_nat_that_forgets_its_mappings_mid_conversation_loses_nothing(ctx):
         check(no_ack("bob") not in alice.lines()[:mark] and no_ack("alice") not in bob.lines(),
               "a No ACK line while a path was there to be found")
     _in_lab(ctx, scenario)
+
+
+def test_two_clients_behind_ipv6_firewalls_punch_a_direct_path(ctx):
+    """IPv6 without NAT: alice and bob each behind a router whose stateful
+    firewall lets in only answers to what its LAN sent (as IPv6 home
+    routers do). Their addresses are global, so the rows carry no local
+    endpoint; the introduction's probes open both firewalls' pinholes and
+    every message goes directly, with no No ACK line."""
+    def scenario(lab):
+        server, alice, bob = _behind_two_routers(ctx, lab, "firewall6", "firewall6")
+        before = lab.peer_to_peer()
+        messages = 4
+        _chat_both_ways(alice, bob, messages)
+        _each_delivered_once_as_direct((alice, bob), messages)
+        crossed = lab.peer_to_peer() - before
+        check(crossed >= 4 * messages,
+              "%d datagrams went between the routers for %d messages each way" % (
+                  crossed, messages))
+        alice.expect(re.compile(r".*path to bob open: direct at \[2001:db8:2::11\]:40000.*"),
+                     stream="err")
+        server.expect(re.compile(r".*registered bob at \[2001:db8:2::11\]:40000.*"),
+                      stream="err")
+    _in_lab(ctx, scenario, ipv6=True)
