@@ -188,42 +188,23 @@ class NatLab:
         r = self.routers[router]
         r["hosts"] += 1
         n = r["hosts"]
+        ns = self._namespace("r%dh%d" % (router, n))
+        bridge_side = "h%d" % n
+        self._run([self.ip, "link", "add", bridge_side, "netns", r["ns"], "type", "veth",
+                   "peer", "name", "eth0", "netns", ns])
+        self._sh(r["ns"], "ip link set %s master lan" % bridge_side)
+        self._sh(r["ns"], "ip link set %s up" % bridge_side)
+        self._sh(ns, "ip link set lo up")
         if r.get("ipv6"):
-            return self._add_host6(router, r, n)
-        ns = self._namespace("r%dh%d" % (router, n))
-        bridge_side = "h%d" % n
-        self._run([self.ip, "link", "add", bridge_side, "netns", r["ns"], "type", "veth",
-                   "peer", "name", "eth0", "netns", ns])
-        self._sh(r["ns"], "ip link set %s master lan" % bridge_side)
-        self._sh(r["ns"], "ip link set %s up" % bridge_side)
-        self._sh(ns, "ip link set lo up")
-        self._sh(ns, "ip addr add %s%d/24 dev eth0" % (r["lan_prefix"], 10 + n))
+            self._sh(ns, "ip -6 addr add %s%d/64 dev eth0 nodad" % (r["lan_prefix"], 10 + n))
+        else:
+            self._sh(ns, "ip addr add %s%d/24 dev eth0" % (r["lan_prefix"], 10 + n))
         self._sh(ns, "ip link set eth0 up")
-        self._sh(ns, "ip route add default via %s1" % r["lan_prefix"])
-        return ns
-
-    def _add_host6(self, router, r, n):
-        ns = self._namespace("r%dh%d" % (router, n))
-        bridge_side = "h%d" % n
-        self._run([self.ip, "link", "add", bridge_side, "netns", r["ns"], "type", "veth",
-                   "peer", "name", "eth0", "netns", ns])
-        self._sh(r["ns"], "ip link set %s master lan" % bridge_side)
-        self._sh(r["ns"], "ip link set %s up" % bridge_side)
-        self._sh(ns, "ip link set lo up")
-        self._sh(ns, "ip -6 addr add %s%d/64 dev eth0 nodad" % (r["lan_prefix"], 10 + n))
-        self._sh(ns, "ip link set eth0 up")
-        self._sh(ns, "ip -6 route add default via %s1" % r["lan_prefix"])
+        self._sh(ns, "ip %s route add default via %s1" % ("-6" if r.get("ipv6") else "-4",
+                                                            r["lan_prefix"]))
         return ns
 
     # -- using ---------------------------------------------------------------
-
-    def host_address(self, ns):
-        """The LAN address of host namespace `ns`."""
-        for r in self.routers:
-            for n in range(1, r["hosts"] + 1):
-                if ns == "%s-r%dh%d" % (self.tag, self.routers.index(r), n):
-                    return "%s%d" % (r["lan_prefix"], 10 + n)
-        raise KeyError(ns)
 
     def start(self, ctx, ns, name, args, kind="process"):
         """Start the udpchat binary with `args` inside namespace `ns`, as one
