@@ -304,6 +304,7 @@ std::string Scenario::run(Totals& totals) {
   // Settle: three heartbeat intervals (manual §6.6's repair) and a minute more
   // (the server's backoff notices).
   w_.run_for(heartbeat_ * 3 + 60s);
+  totals.relayed += relayed_;
   totals.net.sent += w_.net.sent;
   totals.net.delivered += w_.net.delivered;
   totals.net.dropped += w_.net.dropped;

@@ -30,6 +30,19 @@ void Scenario::learn_ids(const Endpoint& from, const Endpoint& to, const Message
       mids_[{from.port, c->id}] = std::stoul(text.substr(1));  // a chat's id is its mid
     }
   }
+  // docs/NAT.md: a direct message relayed live by the server when no
+  // direct path opened (lost probes here): the same message id.
+  if (const auto* r = std::get_if<Relay>(&m); r != nullptr && to == w_.server_endpoint) {
+    const auto node = w_.nodes.find(from.port);
+    const std::string text = node == w_.nodes.end()
+                                 ? std::string()
+                                 : plaintext(node->second.config.nick, r->peer, r->id, r->box);
+    if (text.starts_with("m")) {
+      chat_ids_[{from.port, r->id}] = std::stoul(text.substr(1));
+      mids_[{from.port, r->id}] = std::stoul(text.substr(1));
+      ++relayed_;
+    }
+  }
   if (const auto* s = std::get_if<Save>(&m)) {
     const std::string text = plaintext(s->from, s->to, s->mid, s->box);
     if (text.starts_with("m")) {
@@ -94,6 +107,14 @@ void Scenario::install_hooks() {
         fail("a Notice to " + to.to_string() + " names message id " + std::to_string(n->mid) +
              " that the scenario never saw sent");
       }
+    }
+    // The peer's ack of a relayed message, passed back by the server.
+    if (const auto* ra = std::get_if<RelayAck>(&m); ra != nullptr && from == w_.server_endpoint) {
+      if (const auto c = chat_ids_.find({to.port, ra->id}); c != chat_ids_.end()) {
+        auto& msg = typed_[c->second];
+        if (msg.outcome == Outcome::kNone) msg.outcome = Outcome::kPeerAck;
+      }
+      return;
     }
     const auto* a = std::get_if<Ack>(&m);
     if (a == nullptr || to == w_.server_endpoint) return;
