@@ -22,6 +22,14 @@ void Scenario::restart_due() {
 }
 
 void Scenario::random_action(Totals& totals) {
+  if (nat_ && uniform() < 0.01) {
+    // A NAT router restarts: its mappings are gone (docs/NAT.md).
+    const auto k = static_cast<std::size_t>(pick(static_cast<int>(w_.nats.size())));
+    event("NAT " + std::to_string(k) + " forgets its mappings");
+    w_.nats[k].forget_all();
+    ++nat_reboots_;
+    return;
+  }
   const int i = pick(clients_);
   const std::uint16_t port = port_of(i);
   auto& node = w_.nodes.at(port);
@@ -253,6 +261,18 @@ std::string Scenario::run(Totals& totals) {
     w_.client_store_latency = std::chrono::milliseconds((seed_ / 2) % 20);
     w_.client_completion_delay = std::chrono::milliseconds((seed_ / 2) % 7);
   }
+  // docs/NAT.md: a third of the seeds put clients behind NAT boxes, chosen
+  // from the seed alone (the other seeds run as they always did): clients
+  // 0 and 1 behind one port-restricted NAT (the LAN path between them, a
+  // punched path to the others), client 2 behind another, symmetric on
+  // every other such seed (the relay); mappings live 30 to 120 s.
+  nat_ = (seed_ / 2) % 3 == 1;
+  if (nat_) {
+    const Duration timeout = std::chrono::seconds(30 + static_cast<int>((seed_ / 6) % 91));
+    w_.nats.emplace_back("10.0.1.2", "203.0.113.1", false, timeout);
+    w_.nats.emplace_back("10.0.2.2", "203.0.113.2", (seed_ / 6) % 2 == 1, timeout);
+    w_.behind_nat = {{port_of(0), 0}, {port_of(1), 0}, {port_of(2), 1}};
+  }
   w_.crash_server();  // the World started one with the defaults: start it again
   w_.start_server();
   w_.store.fault = [this](std::string_view op) {
@@ -266,7 +286,9 @@ std::string Scenario::run(Totals& totals) {
   install_hooks();
   event("seed " + std::to_string(seed_) + ": " + std::to_string(clients_) + " clients, drop " +
         std::to_string(drop_) + ", duplicate " + std::to_string(dup_) + ", delay " +
-        std::to_string(delay_));
+        std::to_string(delay_) +
+        (nat_ ? std::string(", behind NATs") + (w_.nats[1].symmetric() ? " (one symmetric)" : "")
+              : std::string()));
   for (int i = 0; i < clients_; ++i) w_.start_client(nick_of(i), port_of(i), heartbeat_);
 
   const TimePoint end = w_.now + between(20s, 60s);
@@ -305,6 +327,9 @@ std::string Scenario::run(Totals& totals) {
   // (the server's backoff notices).
   w_.run_for(heartbeat_ * 3 + 60s);
   totals.relayed += relayed_;
+  totals.nat_seeds += nat_ ? 1 : 0;
+  totals.nat_reboots += nat_reboots_;
+  totals.net.nat_dropped += w_.net.nat_dropped;
   totals.net.sent += w_.net.sent;
   totals.net.delivered += w_.net.delivered;
   totals.net.dropped += w_.net.dropped;

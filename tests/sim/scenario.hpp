@@ -29,6 +29,7 @@ struct Totals {
   std::uint64_t seeds = 0, failed = 0;
   std::uint64_t typed = 0, peer_acked = 0, saved = 0, exists = 0, told_failed = 0;
   std::uint64_t relayed = 0;  ///< relay datagrams carrying a typed message (docs/NAT.md)
+  std::uint64_t nat_seeds = 0, nat_reboots = 0;  ///< seeds with NAT boxes; their restarts
   std::uint64_t sender_died = 0, shown = 0, cross_restart_repeats = 0;
   /// Seeds whose clients keep their own store (manual §4.11), and what
   /// their recipients showed again after a restart (each one printed but
@@ -126,6 +127,8 @@ class Scenario {
   bool interest_ = false;   ///< more clients than the full-table limit
   std::uint64_t store_failures_ = 0;
   std::uint64_t relayed_ = 0;  ///< relay datagrams seen carrying a typed message
+  bool nat_ = false;           ///< clients 0-2 behind NAT boxes (docs/NAT.md)
+  std::uint64_t nat_reboots_ = 0;
   Duration jitter_{};
   /// Half the seeds use short heartbeats, half a longer one, so repairs
   /// that must not wait for a heartbeat are seen waiting (manual §6.6 promises

@@ -81,8 +81,10 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(totals.saved), static_cast<unsigned long long>(totals.exists),
               static_cast<unsigned long long>(totals.told_failed), static_cast<unsigned long long>(totals.sender_died),
               static_cast<unsigned long long>(totals.shown), static_cast<unsigned long long>(totals.cross_restart_repeats));
-  std::printf("simulation: relay datagrams carrying a typed message (no probe answered in half an ack window) %llu\n",
-              static_cast<unsigned long long>(totals.relayed));
+  std::printf("simulation: relay datagrams carrying a typed message %llu; seeds behind NAT boxes %llu, NAT restarts %llu, datagrams their filters dropped %llu\n",
+              static_cast<unsigned long long>(totals.relayed), static_cast<unsigned long long>(totals.nat_seeds),
+              static_cast<unsigned long long>(totals.nat_reboots),
+              static_cast<unsigned long long>(totals.net.nat_dropped));
   std::printf("simulation: client stores in %llu seeds; shown again after a restart there %llu (each printed, not yet marked shown, when killed)\n",
               static_cast<unsigned long long>(totals.durable_seeds),
               static_cast<unsigned long long>(totals.durable_repeats));

@@ -41,6 +41,10 @@ World::Node& World::start_client(const std::string& nick, std::uint16_t port, Du
   n.lines.clear();  // a new process: a new screen
   ++n.incarnation;
   n.endpoint = Endpoint{"127.0.0.1", port};
+  if (const auto b = behind_nat.find(port); b != behind_nat.end()) {
+    n.endpoint.address = nats.at(b->second).private_address();
+    n.config.local = n.endpoint;  // what the shell finds as its own address
+  }
   n.config.nick = nick;
   n.config.server = server_endpoint;
   n.config.ack_timeout = ack_timeout;
@@ -128,8 +132,19 @@ void World::post(const Endpoint& from, Outgoing out) {
   }
   net.duplicated += static_cast<std::uint64_t>(std::max(0, fate.copies - 1));
   net.delayed += fate.extra_delay > Duration::zero() ? 1 : 0;
+  // Out through the sender's NAT box, unless to its own LAN.
+  Endpoint source = from;
+  if (const auto b = behind_nat.find(from.port);
+      b != behind_nat.end() && from.address == nats.at(b->second).private_address()) {
+    NatBox& box = nats.at(b->second);
+    if (out.to.address == box.public_address()) {
+      ++net.nat_dropped;  // no hairpinning
+      return;
+    }
+    if (out.to.address != box.private_address()) source = box.outbound(from, out.to, now);
+  }
   for (int i = 0; i < fate.copies; ++i) {
-    wire_.emplace(now + latency + fate.extra_delay, InFlight{from, out.to, out.bytes, plain});
+    wire_.emplace(now + latency + fate.extra_delay, InFlight{source, out.to, out.bytes, plain});
   }
 }
 
@@ -179,7 +194,18 @@ void World::collect() {
   }
 }
 
-void World::deliver(const InFlight& d) {
+void World::deliver(InFlight d) {
+  // In through the recipient's NAT box, if it is addressed to one.
+  for (NatBox& box : nats) {
+    if (d.to.address != box.public_address()) continue;
+    const auto inside = box.inbound(d.to, d.from, now);
+    if (!inside) {
+      ++net.nat_dropped;
+      return;
+    }
+    d.to = *inside;
+    break;
+  }
   const auto observe = [&] {
     ++net.delivered;
     if (on_deliver) {
@@ -263,9 +289,9 @@ void World::step() {
   step_handshakes();
   // Deliver every datagram due now, then fire every deadline due now.
   while (!wire_.empty() && wire_.begin()->first <= now) {
-    const InFlight d = std::move(wire_.begin()->second);
+    InFlight d = std::move(wire_.begin()->second);
     wire_.erase(wire_.begin());
-    deliver(d);
+    deliver(std::move(d));
     collect();
   }
   if (server_alive) {

@@ -50,6 +50,7 @@
 #include "core/server/store_ops.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
+#include "support/nat_box.hpp"
 #include "support/store_driver.hpp"
 
 namespace udpchat::test {
@@ -76,6 +77,7 @@ class World {
   /// Figures of what the network did.
   struct NetworkStats {
     std::uint64_t sent = 0, delivered = 0, dropped = 0, duplicated = 0, delayed = 0;
+    std::uint64_t nat_dropped = 0;  ///< dropped by a NAT box's filter (or a hairpin)
   };
 
   World() { start_server(); }
@@ -174,6 +176,11 @@ class World {
   std::unique_ptr<SecureServer> secure_server;  ///< the server's session layer
   bool server_alive = false;
   std::map<std::uint16_t, Node> nodes;
+  /// docs/NAT.md: NAT routers, and which client ports sit behind which
+  /// (set before start_client: the client then has the box's private
+  /// address and tells it as its local endpoint).
+  std::vector<NatBox> nats;
+  std::map<std::uint16_t, std::size_t> behind_nat;
 
   std::int64_t wall_ms() const {
     return 1'700'000'000'000 +
@@ -194,7 +201,7 @@ class World {
 
   void collect();
 
-  void deliver(const InFlight& d);
+  void deliver(InFlight d);
 
   void start_batch();
 
