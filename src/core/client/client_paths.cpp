@@ -167,11 +167,16 @@ void ClientSession::handle(const Probe& m, const Endpoint& from, TimePoint now) 
         encode(Probe{m.id, config_.nick, m.from, true, e2e_probe_tag(keys->send, m.id, true)});
     if (answer.size() <= datagram_bytes_) outgoing_.push_back({from, std::move(answer)});
     auto& p = paths_[peer_key];
-    // A source we did not know (the peer's NAT maps per destination):
-    // probe it too while punching, as ICE's triggered checks do.
-    if (p.punch_until > now &&
-        std::none_of(p.probes.begin(), p.probes.end(), [&](const auto& c) { return c.first == from; })) {
-      p.probes.emplace_back(from, ids_.next());
+    // While punching, a request that came through means the peer's NAT is
+    // open towards us now: probe again at once rather than at the next
+    // interval, and probe its source too if it was no candidate (a NAT
+    // that maps per destination), as ICE's triggered checks do (RFC 8445
+    // section 7.3.1.4).
+    if (p.punch_until > now) {
+      if (std::none_of(p.probes.begin(), p.probes.end(),
+                       [&](const auto& c) { return c.first == from; })) {
+        p.probes.emplace_back(from, ids_.next());
+      }
       send_probes(peer_key, p, now);
     }
     note_heard(peer_key, from, now);
@@ -202,14 +207,17 @@ void ClientSession::note_heard(const std::string& peer_key, const Endpoint& from
 
 void ClientSession::path_open(const std::string& peer_key, const Endpoint& at, TimePoint now) {
   PeerPath& p = paths_[peer_key];
+  const bool punching = p.punch_until != TimePoint{};
   note_heard(peer_key, at, now);
   p.punch_until = {};
   p.last_probe = now;
-  // The message in flight goes there now rather than at its next try.
+  if (!punching) return;  // a keep-alive answered
+  // The message in flight goes there now rather than at its next try (its
+  // earlier copies, even to this endpoint, met a NAT not yet open).
   const auto q = peers_.find(peer_key);
-  if (q != peers_.end() && q->second.stage == SendStage::kDirect) {
-    const auto to = sender_.destination(q->second.request_id);
-    if (to && *to != at) sender_.redirect(q->second.request_id, at, now, outgoing_);
+  if (q != peers_.end() && q->second.stage == SendStage::kDirect &&
+      sender_.destination(q->second.request_id)) {
+    sender_.redirect(q->second.request_id, at, now, outgoing_);
   }
 }
 
