@@ -28,6 +28,7 @@ import tempfile
 import time
 
 from bench_common import ROWS, STORM, log
+from bench_nat import bench_nat
 from bench_figures import (bench_fanout, bench_latency, bench_offline, bench_online, bench_saves,
                            bench_storms)
 
@@ -156,6 +157,7 @@ def main():
                      [250, 500, 1000, 2000, 5000, 10000])
         bench_online(build, root, port + 3, 5000 if q else 100000, 4 if q else 15)
         bench_offline(build, root, port + 4, 50000 if q else 1000000)
+        bench_nat(build, 20 if q else 50)
         plots(out_dir, bare_file, send_file)
         compare = None
         if args.before_build:
