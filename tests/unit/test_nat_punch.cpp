@@ -139,6 +139,39 @@ TEST_SUITE("NAT: hole punching") {
     CHECK(bob_opens(resent[0].box, resent[0].id) == "hello");
   }
 
+  TEST_CASE("a path in use gets a probe every 15 s; one idle for 2 minutes gets none") {
+    Natted alice("alice", kAliceKey, kAliceLocal, kAlicePublic);
+    alice.s.on_line("send bob hello", kT0);
+    const auto chats = of_type<Chat>(alice.s.take_outgoing(), kBobPublic);
+    REQUIRE(chats.size() == 1);
+    // bob's ack, from his public endpoint: the path is heard and in use.
+    alice.s.on_datagram(encode(bob_ack(chats[0].id)), kBobPublic, kT0 + 1ms);
+    REQUIRE(alice.s.path_of("bob") == "direct");
+    alice.s.take_outgoing();
+    alice.s.on_timeout(kT0 + 14s);
+    CHECK(of_type<Probe>(alice.s.take_outgoing(), kBobPublic).empty());
+    alice.s.on_timeout(kT0 + 15s + 1ms);
+    const auto keepalive = of_type<Probe>(alice.s.take_outgoing(), kBobPublic);
+    REQUIRE(keepalive.size() == 1);
+    CHECK_FALSE(keepalive[0].answer);
+    // Answered: heard again; the next one 15 s after that.
+    const auto keys = crypto::peer_keys(kBobKey, kAliceKey.public_key);
+    const auto id = keepalive[0].id;
+    alice.s.on_datagram(encode(Probe{id, "bob", "alice", true, e2e_probe_tag(keys->send, id, true)}),
+                        kBobPublic, kT0 + 15s + 2ms);
+    alice.s.on_timeout(kT0 + 29s);
+    CHECK(of_type<Probe>(alice.s.take_outgoing(), kBobPublic).empty());
+    alice.s.on_timeout(kT0 + 30s + 10ms);
+    CHECK(of_type<Probe>(alice.s.take_outgoing(), kBobPublic).size() == 1);
+    // Two minutes after the last message the path is no longer kept.
+    std::size_t late = 0;
+    for (auto t = kT0 + 2min + 1s; t < kT0 + 4min; t += 1s) {
+      alice.s.on_timeout(t);
+      late += of_type<Probe>(alice.s.take_outgoing(), kBobPublic).size();
+    }
+    CHECK(late == 0);
+  }
+
   TEST_CASE("no probe answered in half an ack window: the message goes through the relay") {
     Natted alice("alice", kAliceKey, kAliceLocal, kAlicePublic);
     alice.s.on_line("send bob hello", kT0);
