@@ -24,10 +24,11 @@ Router modes (nftables in the router's namespace, `table ip udpchat_nat`):
   "masquerade random"  a random source port per flow: a symmetric NAT
                        (address and port dependent mapping, RFC 4787).
 
-  "firewall6"          IPv6 without NAT: the router forwards, and lets in
-                       only what answers a flow its LAN started (the
-                       stateful firewall of an IPv6 home router, whose
-                       pinholes behave like a port-restricted NAT).
+  "firewall"           no NAT: the router forwards, and lets in only what
+                       answers a flow its LAN started (a stateful firewall,
+                       whose pinholes behave like a port-restricted NAT);
+                       its LAN has public addresses, 198.19.K.0/24.
+  "firewall6"          the same for IPv6 (the usual IPv6 home router).
 
 Only test-only ranges are used: 203.0.113.0/24 (RFC 5737) for the public
 side and 198.18.0.0/15 (RFC 2544) for the LANs; with IPv6 (create(ipv6=True),
@@ -60,7 +61,7 @@ table bridge udpchat_pub {
 }
 """
 
-FIREWALL6_RULES = """\
+FIREWALL_RULES = """\
 table inet udpchat_fw {
     chain forward {
         type filter hook forward priority 0; policy accept;
@@ -132,11 +133,12 @@ class NatLab:
         return self
 
     def add_router(self, mode="masquerade"):
-        """A NAT router (or, "firewall6", an IPv6 firewall) on the public
-        bridge; returns its index."""
+        """A NAT router (or, "firewall" and "firewall6", a router without NAT
+        whose firewall lets in only answers) on the public bridge; returns
+        its index."""
         index = len(self.routers)
-        if mode == "firewall6":
-            return self._add_firewall6(index)
+        if mode in ("firewall", "firewall6"):
+            return self._add_firewall(index, mode == "firewall6")
         ns = self._namespace("r%d" % index)
         wan = PUBLIC_PREFIX + str(10 + index)
         lan_prefix = "198.18.%d." % index
@@ -158,29 +160,35 @@ class NatLab:
         self.routers.append({"ns": ns, "wan": wan, "lan_prefix": lan_prefix, "hosts": 0})
         return index
 
-    def _add_firewall6(self, index):
+    def _add_firewall(self, index, ipv6):
         ns = self._namespace("r%d" % index)
-        wan = PUBLIC_PREFIX6 + str(10 + index)
-        lan_prefix = "2001:db8:%d::" % (index + 1)
+        if ipv6:
+            wan, lan_prefix, plen = PUBLIC_PREFIX6 + str(10 + index), "2001:db8:%d::" % (
+                index + 1), 64
+            family, flags, forwarding = "-6", " nodad", "net.ipv6.conf.all.forwarding=1"
+        else:
+            wan, lan_prefix, plen = PUBLIC_PREFIX + str(10 + index), "198.19.%d." % index, 24
+            family, flags, forwarding = "-4", "", "net.ipv4.ip_forward=1"
         outside = "r%dw" % index
         self._run([self.ip, "link", "add", outside, "netns", self.server_ns, "type", "veth",
                    "peer", "name", "wan", "netns", ns])
         self._sh(self.server_ns, "ip link set %s master pub" % outside)
         self._sh(self.server_ns, "ip link set %s up" % outside)
-        self._sh(self.server_ns, "ip -6 route add %s/64 via %s" % (lan_prefix, wan))
-        self._sh(ns, "ip -6 addr add %s/64 dev wan nodad" % wan)
+        self._sh(self.server_ns, "ip %s route add %s0/%d via %s" % (family, lan_prefix, plen, wan))
+        self._sh(ns, "ip %s addr add %s/%d dev wan%s" % (family, wan, plen, flags))
         self._sh(ns, "ip link set wan up")
         self._sh(ns, "ip link add lan type bridge")
-        self._sh(ns, "ip -6 addr add %s1/64 dev lan nodad" % lan_prefix)
+        self._sh(ns, "ip %s addr add %s1/%d dev lan%s" % (family, lan_prefix, plen, flags))
         self._sh(ns, "ip link set lan up")
-        self._sh(ns, "sysctl -q -w net.ipv6.conf.all.forwarding=1")
-        self._run(self._in(ns, [self.nft, "-f", "-"]), stdin=FIREWALL6_RULES)
+        self._sh(ns, "sysctl -q -w " + forwarding)
+        self._run(self._in(ns, [self.nft, "-f", "-"]), stdin=FIREWALL_RULES)
         # No NAT: each router routes to the others' LANs over the public side.
         for other in self.routers:
-            self._sh(other["ns"], "ip -6 route add %s/64 via %s" % (lan_prefix, wan))
-            self._sh(ns, "ip -6 route add %s/64 via %s" % (other["lan_prefix"], other["wan"]))
+            self._sh(other["ns"], "ip %s route add %s0/%d via %s" % (family, lan_prefix, plen, wan))
+            self._sh(ns, "ip %s route add %s0/%d via %s" % (family, other["lan_prefix"], plen,
+                                                          other["wan"]))
         self.routers.append({"ns": ns, "wan": wan, "lan_prefix": lan_prefix, "hosts": 0,
-                             "ipv6": True})
+                             "ipv6": ipv6})
         return index
 
     def add_host(self, router):

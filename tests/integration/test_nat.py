@@ -236,14 +236,24 @@ def test_a_nat_that_forgets_its_mappings_mid_conversation_loses_nothing(ctx):
     _in_lab(ctx, scenario)
 
 
+def test_two_clients_behind_ipv4_firewalls_punch_a_direct_path(ctx):
+    """No NAT, public addresses (198.19.K.0/24), each client behind a
+    router whose stateful firewall drops every inbound datagram not related
+    to a flow its LAN started: the rows carry no local endpoint; the
+    introduction's probes open both firewalls and every message goes
+    directly, with no No ACK line."""
+    _behind_two_firewalls(ctx, ipv6=False)
+
+
 def test_two_clients_behind_ipv6_firewalls_punch_a_direct_path(ctx):
-    """IPv6 without NAT: alice and bob each behind a router whose stateful
-    firewall lets in only answers to what its LAN sent (as IPv6 home
-    routers do). Their addresses are global, so the rows carry no local
-    endpoint; the introduction's probes open both firewalls' pinholes and
-    every message goes directly, with no No ACK line."""
+    """The same with IPv6 (2001:db8::/32), the usual IPv6 home router."""
+    _behind_two_firewalls(ctx, ipv6=True)
+
+
+def _behind_two_firewalls(ctx, ipv6):
     def scenario(lab):
-        server, alice, bob = _behind_two_routers(ctx, lab, "firewall6", "firewall6")
+        mode = "firewall6" if ipv6 else "firewall"
+        server, alice, bob = _behind_two_routers(ctx, lab, mode, mode)
         before = lab.peer_to_peer()
         messages = 4
         _chat_both_ways(alice, bob, messages)
@@ -252,8 +262,10 @@ def test_two_clients_behind_ipv6_firewalls_punch_a_direct_path(ctx):
         check(crossed >= 4 * messages,
               "%d datagrams went between the routers for %d messages each way" % (
                   crossed, messages))
-        alice.expect(re.compile(r".*path to bob open: direct at \[2001:db8:2::11\]:40000.*"),
-                     stream="err")
-        server.expect(re.compile(r".*registered bob at \[2001:db8:2::11\]:40000.*"),
-                      stream="err")
-    _in_lab(ctx, scenario, ipv6=True)
+        bob_at = r"\[2001:db8:2::11\]:40000" if ipv6 else r"198\.19\.1\.11:40000"
+        alice.expect(re.compile(r".*path to bob open: direct at %s.*" % bob_at), stream="err")
+        server.expect(re.compile(r".*registered bob at %s.*" % bob_at), stream="err")
+        server.signal(signal.SIGUSR1)
+        server.expect("statistics: messages stored 0, delivered from store 0, "
+                      "relayed live 0 (0 bytes)")
+    _in_lab(ctx, scenario, ipv6=ipv6)
