@@ -59,6 +59,11 @@ def test_metrics_page_follows_the_traffic(ctx):
     check(after["udpchat_sessions"] >= 2, "sessions: %r" % after["udpchat_sessions"])
     check(after.get('udpchat_requests_total{kind="register"}', 0) >= 2, "register requests")
     check(after["udpchat_table_version"] > before["udpchat_table_version"], "table version")
+    # docs/NAT.md: the first message to a peer asks for an introduction; the
+    # live relay's counters are there (they move only without a direct path).
+    check(after.get('udpchat_requests_total{kind="introduce"}', 0) >= 1, "introductions")
+    for name in ("udpchat_relayed_total", "udpchat_relayed_bytes_total"):
+        check(name in after, "%s missing from the page" % name)
     # A datagram that is not a frame is counted by its cause.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.sendto(b"garbage", (LOOPBACK, server.port))
