@@ -56,6 +56,11 @@ inline constexpr std::chrono::milliseconds kDefaultHeartbeat{30000};
 /// docs/NAT.md: heartbeats at most this far apart while behind a NAT
 /// (RFC 8445 section 11 and RFC 4787 REQ-5 keep-alives; --nat-keepalive-ms).
 inline constexpr std::chrono::milliseconds kDefaultNatKeepalive{25000};
+/// manual §6.6: a client that lost its server tries to register again after
+/// about kReconnectFirst, each next try twice as long after, at most
+/// kReconnectMax (jittered: core/reliable/jittered_backoff.hpp).
+inline constexpr std::chrono::seconds kReconnectFirst{1};
+inline constexpr std::chrono::seconds kReconnectMax{30};
 /// manual §6.6: the server marks a client offline after this many heartbeat
 /// intervals without hearing from it.
 inline constexpr int kMissedHeartbeatsBeforeOffline = 3;

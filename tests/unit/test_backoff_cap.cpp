@@ -1,8 +1,13 @@
 // A backoff policy with a cap (core/reliable/reliable.hpp): the spacing doubles up
 // to the cap and then stays, and the datagram is given up one spacing after
 // its last try. Used for table updates to online clients (server_table.cpp).
+// And the jittered backoff of a client's registration attempts once its server
+// was lost (core/reliable/jittered_backoff.hpp).
 #include <doctest/doctest.h>
 
+#include <set>
+
+#include "core/reliable/jittered_backoff.hpp"
 #include "core/reliable/reliable.hpp"
 
 using namespace udpchat;
@@ -27,4 +32,24 @@ TEST_CASE("backoff with a cap: tries at 0, 0.5, 1.5, 3.5, 5.5, 7.5 s; given up a
   // Without a cap the same policy doubles on: 0, 0.5, 1.5, 3.5, 7.5, 15.5 s.
   CHECK(RetryPolicy::backoff(500ms, 6).backoff_spacing(5) == 8s);
   CHECK(RetryPolicy::backoff(500ms, 6, 2s).backoff_spacing(5) == 2s);
+}
+
+TEST_CASE("jittered backoff: each delay in [d/2, d], d doubling from the first to the cap") {
+  JitteredBackoff backoff(1s, 30s, 7);
+  const std::vector<Duration> caps{1s, 2s, 4s, 8s, 16s, 30s, 30s, 30s};
+  for (std::size_t i = 0; i < caps.size(); ++i) {
+    const Duration d = backoff.next();
+    CHECK(d >= caps[i] / 2);
+    CHECK(d <= caps[i]);
+    CHECK(backoff.attempts() == static_cast<int>(i + 1));
+  }
+  backoff.reset();
+  CHECK(backoff.attempts() == 0);
+  CHECK(backoff.next() <= 1s);
+  // The jitter spreads the clients of one restarted server: 100 seeds do
+  // not all pick the same first delay.
+  std::set<Duration::rep> firsts;
+  for (std::uint64_t seed = 0; seed < 100; ++seed)
+    firsts.insert(JitteredBackoff(1s, 30s, seed).next().count());
+  CHECK(firsts.size() > 50);
 }

@@ -43,7 +43,7 @@ void ClientSession::take_message(IncomingMessage msg, Outgoing ack, TimePoint no
     outgoing_.push_back(std::move(ack));  // written (and shown) before
     return;
   }
-  if (taking_.size() >= kMaxTaking) {
+  if (taking_.size() >= client_queues::kMaxTaking) {
     ++dropped_;  // not acknowledged: its sender retransmits
     return;
   }

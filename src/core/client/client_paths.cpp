@@ -18,8 +18,9 @@ void ClientSession::learn_public(const Endpoint& seen) {
     log(LogLevel::kDebug, "the server sees us at " + seen.to_string());
   } else {
     log(first ? LogLevel::kInfo : LogLevel::kWarn,
-        std::string(first ? "behind a NAT" : "our NAT mapping changed") + ": the server sees us at " +
-            seen.to_string() + ", our local address is " + config_.local.to_string());
+        std::string(first ? "behind a NAT" : "our NAT mapping changed") +
+            ": the server sees us at " + seen.to_string() + ", our local address is " +
+            config_.local.to_string());
   }
 }
 
@@ -68,20 +69,19 @@ void ClientSession::introduce_if_unheard(const std::string& peer_key, const std:
   if (it != paths_.end() && it->second.kind == PathKind::kRelayed) {
     // Relayed: punching is tried again now and then (a NAT may have
     // changed), not before every message.
-    if (now - it->second.relayed_since >= kRelayRetry) {
+    if (now - it->second.relayed_since >= client_paths::kRelayRetry) {
       it->second.relayed_since = now;
       introduce(peer_key, nick, now);
     }
     return;
   }
   if (it == paths_.end() || it->second.kind == PathKind::kNone ||
-      now - it->second.last_heard >= kPathFresh) {
+      now - it->second.last_heard >= client_paths::kPathFresh) {
     introduce(peer_key, nick, now);
   }
 }
 
-void ClientSession::introduce(const std::string& peer_key, const std::string& nick,
-                              TimePoint now) {
+void ClientSession::introduce(const std::string& peer_key, const std::string& nick, TimePoint now) {
   if (phase_ != Phase::kRegistered || peer_key == nickname_key(config_.nick)) return;
   auto [it, inserted] = paths_.try_emplace(peer_key);
   PeerPath& p = it->second;
@@ -89,7 +89,7 @@ void ClientSession::introduce(const std::string& peer_key, const std::string& ni
     return;  // one introduction per ack window
   }
   p.introduced = now;
-  if (paths_.size() > kMaxPaths) {
+  if (paths_.size() > client_paths::kMaxPaths) {
     // The path heard on least recently (never: first) goes, never this one.
     auto oldest = paths_.end();
     for (auto i = paths_.begin(); i != paths_.end(); ++i) {
@@ -127,21 +127,22 @@ void ClientSession::handle(const Punch& m, const Endpoint& from, TimePoint now) 
   // Half an ack window for a probe to be answered; a message still
   // waiting then goes through the relay, with time left for its ack.
   p.relay_after = now + config_.ack_timeout / 2;
-  log(LogLevel::kDebug, "punching towards " + m.row.nick + " at " + p.probes.back().first.to_string());
+  log(LogLevel::kDebug,
+      "punching towards " + m.row.nick + " at " + p.probes.back().first.to_string());
   send_probes(peer_key, p, now);
 }
 
 void ClientSession::send_probes(const std::string& peer_key, PeerPath& p, TimePoint now) {
   const TableEntry* row = table_.contains(peer_key) ? &table_.at(peer_key) : nullptr;
   const auto key = row == nullptr ? std::nullopt : receive_key_of(row->nick);
-  const auto* keys = key ? peer_keys(*key) : nullptr;
+  const auto* keys = key ? keyring_.peer_keys(*key) : nullptr;
   if (keys == nullptr) {
     p.punch_until = {};  // no key, no probe anyone could trust
     return;
   }
   for (const auto& [to, id] : p.probes) {
-    outgoing_.push_back(
-        {to, encode(Probe{id, config_.nick, row->nick, false, e2e_probe_tag(keys->send, id, false)})});
+    outgoing_.push_back({to, encode(Probe{id, config_.nick, row->nick, false,
+                                          e2e_probe_tag(keys->send, id, false)})});
   }
   // Spaced by a tenth of the ack window (20 to 200 ms): the first probes
   // of each side may meet a NAT the other has not opened yet.
@@ -152,7 +153,7 @@ void ClientSession::send_probes(const std::string& peer_key, PeerPath& p, TimePo
 void ClientSession::handle(const Probe& m, const Endpoint& from, TimePoint now) {
   const std::string peer_key = nickname_key(m.from);
   const auto key = receive_key_of(m.from);
-  const auto* keys = key ? peer_keys(*key) : nullptr;
+  const auto* keys = key ? keyring_.peer_keys(*key) : nullptr;
   if ((phase_ != Phase::kRegistered && phase_ != Phase::kReconnecting) ||
       nickname_key(m.to) != nickname_key(config_.nick) || keys == nullptr ||
       !crypto::equal(crypto::as_bytes(m.tag),
@@ -199,8 +200,8 @@ void ClientSession::note_heard(const std::string& peer_key, const Endpoint& from
     const bool lan = row != nullptr && Endpoint{row->local_address, row->local_port} == from;
     p.kind = lan ? PathKind::kLan : PathKind::kDirect;
     p.endpoint = from;
-    log(LogLevel::kInfo, "path to " + (row != nullptr ? row->nick : peer_key) + " open: " +
-                             (lan ? "lan" : "direct") + " at " + from.to_string());
+    log(LogLevel::kInfo, "path to " + (row != nullptr ? row->nick : peer_key) +
+                             " open: " + (lan ? "lan" : "direct") + " at " + from.to_string());
   }
   p.last_heard = now;
 }
@@ -257,7 +258,8 @@ void ClientSession::use_relay(const std::string& peer_key, TimePoint now) {
   }
   const OutgoingMessage& msg = q->second.messages.front();
   const auto key = key_of(msg.peer);
-  const auto box = key ? seal_for(msg.peer, *key, msg.mid, msg.text) : std::nullopt;
+  const auto box =
+      key ? keyring_.seal(config_.nick, msg.peer, *key, msg.mid, msg.text) : std::nullopt;
   if (!box) return;  // its window runs out and it goes to the server as before
   std::string bytes = encode(Relay{msg.mid, msg.peer, *box});
   if (!sender_.redirect(msg.mid, config_.server, now, outgoing_, bytes)) {
@@ -285,8 +287,8 @@ void ClientSession::run_paths(TimePoint now) {
       p.relay_after = {};
       // No probe answered yet and a message waits on no path: relay it.
       const auto q = peers_.find(peer_key);
-      if (p.kind == PathKind::kNone && q != peers_.end() &&
-          q->second.stage == SendStage::kDirect && phase_ == Phase::kRegistered) {
+      if (p.kind == PathKind::kNone && q != peers_.end() && q->second.stage == SendStage::kDirect &&
+          phase_ == Phase::kRegistered) {
         to_relay.push_back(peer_key);
       }
     }
@@ -299,11 +301,11 @@ void ClientSession::run_paths(TimePoint now) {
       }
       continue;
     }
-    // Keep-alive: a path in use gets a probe every kKeepAlive, so both
+    // Keep-alive: a path in use gets a probe every client_paths::kKeepAlive, so both
     // NATs keep their mappings (RFC 8445 section 11).
     if ((p.kind == PathKind::kLan || p.kind == PathKind::kDirect) &&
-        now - p.last_used < kPathInUse &&
-        now - std::max(p.last_probe, p.last_heard) >= kKeepAlive) {
+        now - p.last_used < client_paths::kPathInUse &&
+        now - std::max(p.last_probe, p.last_heard) >= client_paths::kKeepAlive) {
       p.last_probe = now;
       p.probes.assign(1, {p.endpoint, ids_.next()});
       send_probes(peer_key, p, now);
@@ -322,8 +324,9 @@ std::optional<TimePoint> ClientSession::paths_deadline() const {
     if (p.punch_until != TimePoint{}) {
       consider(std::min(p.punch_until, p.next_probe));
     } else if ((p.kind == PathKind::kLan || p.kind == PathKind::kDirect) &&
-               p.last_used + kPathInUse > std::max(p.last_probe, p.last_heard) + kKeepAlive) {
-      consider(std::max(p.last_probe, p.last_heard) + kKeepAlive);
+               p.last_used + client_paths::kPathInUse >
+                   std::max(p.last_probe, p.last_heard) + client_paths::kKeepAlive) {
+      consider(std::max(p.last_probe, p.last_heard) + client_paths::kKeepAlive);
     }
   }
   return t;

@@ -1,14 +1,18 @@
-// client_queues.hpp: the records of ClientSession's send pipeline: a
+// client_queues.hpp: the records of ClientSession's pipelines. Sending: a
 // message typed, the per-peer and per-target queues it waits in (only the
 // front of each is in flight, so one peer sees one sender's messages in
 // order, manual §5), and the requests to the server awaiting their acks.
+// Receiving: a message opened, and its write to the client's own store
+// (manual §4.11) before it is acknowledged and shown.
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <vector>
 
 #include "core/base/time.hpp"
+#include "core/reliable/reliable.hpp"
 
 namespace udpchat::client_queues {
 
@@ -66,5 +70,24 @@ struct ServerRequest {
   std::string peer_key;  ///< kSave, kLookup, kIntroduce: whose queue; kPost: the target's;
                          ///< kJoin, kLeave: the group as typed
 };
+
+/// A message taken from a peer or the server, opened, to show.
+struct IncomingMessage {
+  std::string from;              ///< the sender's nickname
+  std::uint64_t mid = 0;         ///< the sender's message id
+  std::string group;             ///< empty (direct), kEveryone or the group
+  std::string text;              ///< the opened text (valid or not: printed with printable)
+  std::int64_t saved_at_ms = 0;  ///< when the server saved it (0: live)
+  bool verified = true;          ///< false: not end-to-end verified (an old stored message)
+};
+/// A message being written to the client's own store (ticket: its write).
+struct Taking {
+  std::uint64_t ticket = 0;
+  IncomingMessage msg;
+  std::vector<Outgoing> acks;  ///< of every copy that came while it was written
+};
+/// At most this many messages being written at once; more are dropped
+/// unacknowledged (their senders retransmit).
+inline constexpr std::size_t kMaxTaking = 4096;
 
 }  // namespace udpchat::client_queues

@@ -31,26 +31,16 @@ void ClientSession::server_lost(TimePoint now) {
   say("server_unreachable", "[Server unreachable, retrying.]");
   log(LogLevel::kWarn, "server " + config_.server.to_string() + " unreachable; reconnecting");
   next_heartbeat_.reset();
-  attempts_ = 0;
+  reconnect_backoff_.reset();
   attempt_id_ = 0;
-  next_attempt_ = now + reconnect_delay();
+  next_attempt_ = now + reconnect_backoff_.next();
 }
 
 void ClientSession::server_heard(TimePoint now) {
   if (phase_ == Phase::kReconnecting && attempt_id_ == 0) {
-    attempts_ = 0;  // it is back: the backoff starts over if this try fails
+    reconnect_backoff_.reset();  // it is back: the backoff starts over if this try fails
     attempt_registration(now);
   }
-}
-
-Duration ClientSession::reconnect_delay() {
-  Duration base = kReconnectFirst;
-  for (int i = 0; i < attempts_ && base < kReconnectMax; ++i) base *= 2;
-  base = std::min(base, kReconnectMax);
-  ++attempts_;
-  const Duration half = base / 2;
-  std::uniform_int_distribution<Duration::rep> spread(0, half.count());
-  return half + Duration(spread(jitter_));
 }
 
 void ClientSession::attempt_registration(TimePoint now) {
@@ -74,11 +64,12 @@ void ClientSession::attempt_registration(TimePoint now) {
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
   requests_[id] = {RequestKind::kRegister, {}};
   // One datagram per attempt: the backoff between attempts is the retry.
-  sender_.send(id, config_.server,
-               encode(Register{id, config_.nick, static_cast<std::uint32_t>(hb), {}, config_.local}),
-               RetryPolicy::fixed(config_.ack_timeout, 1), now, outgoing_);
-  log(LogLevel::kDebug,
-      "registration attempt " + std::to_string(attempts_) + " as " + config_.nick);
+  sender_.send(
+      id, config_.server,
+      encode(Register{id, config_.nick, static_cast<std::uint32_t>(hb), {}, config_.local}),
+      RetryPolicy::fixed(config_.ack_timeout, 1), now, outgoing_);
+  log(LogLevel::kDebug, "registration attempt " + std::to_string(reconnect_backoff_.attempts()) +
+                            " as " + config_.nick);
 }
 
 void ClientSession::hold_for_server(const std::string& peer_key, SendStage resume, TimePoint now) {

@@ -36,7 +36,8 @@ void ClientSession::dispatch_front(const std::string& peer_key, TimePoint now) {
     start_lookup(peer_key, now);
     return;
   }
-  const auto box = key ? seal_for(msg.peer, *key, msg.mid, msg.text) : std::nullopt;
+  const auto box =
+      key ? keyring_.seal(config_.nick, msg.peer, *key, msg.mid, msg.text) : std::nullopt;
   if (!box) {
     say("failed", "[Message to " + msg.peer + " not sent: its key is not known.]",
         {{"to", msg.peer}});
@@ -77,7 +78,7 @@ void ClientSession::save_at_server(const std::string& peer_key, TimePoint now) {
   }
   const OutgoingMessage& msg = q.messages.front();
   const auto key = key_of(msg.peer);
-  auto box = key ? seal_for(msg.peer, *key, msg.mid, msg.text) : std::nullopt;
+  auto box = key ? keyring_.seal(config_.nick, msg.peer, *key, msg.mid, msg.text) : std::nullopt;
   if (!box) {
     say("failed", "[Message to " + msg.peer + " not sent: its key is not known.]",
         {{"to", msg.peer}});
@@ -111,7 +112,8 @@ void ClientSession::handle(const Ack& m, const Endpoint& from, TimePoint now) {
     // manual §8: only the recipient can acknowledge a direct message.
     const auto key = key_of(peers_.at(d->second).messages.front().peer);
     if (!key || m.tag.empty() ||
-        !crypto::equal(crypto::as_bytes(m.tag), crypto::as_bytes(ack_tag(*key, m.id, false)))) {
+        !crypto::equal(crypto::as_bytes(m.tag),
+                       crypto::as_bytes(keyring_.ack_tag(*key, m.id, false)))) {
       ++dropped_;
       log(LogLevel::kDebug, "dropped an unauthenticated ack from " + from.to_string());
       return;
@@ -142,8 +144,7 @@ void ClientSession::handle(const Chat& m, const Endpoint& from, TimePoint now) {
   receive_chat(m, from, false, now);
 }
 
-void ClientSession::receive_chat(const Chat& m, const Endpoint& from, bool relayed,
-                                 TimePoint now) {
+void ClientSession::receive_chat(const Chat& m, const Endpoint& from, bool relayed, TimePoint now) {
   // Reconnecting counts as registered: peers still chat with us directly.
   if (phase_ != Phase::kRegistered && phase_ != Phase::kReconnecting) {
     ++dropped_;  // deregistered: neither shown nor acknowledged (manual §4)
@@ -154,14 +155,15 @@ void ClientSession::receive_chat(const Chat& m, const Endpoint& from, bool relay
   // server, which knows the sender's key).
   const auto key = receive_key_of(m.from);
   if (!key) look_up_sender(m.from, now);
-  const auto text = key && !m.box.empty() ? open_from(m.from, *key, m.id, m.box) : std::nullopt;
+  const auto text =
+      key && !m.box.empty() ? keyring_.open(m.from, config_.nick, *key, m.id, m.box) : std::nullopt;
   if (!text) {
     ++dropped_;
     log(LogLevel::kDebug, "dropped a chat claiming to be from " + m.from + " (" + from.to_string() +
                               "): it does not open under its key");
     return;
   }
-  const std::string tag = ack_tag(*key, m.id, true);
+  const std::string tag = keyring_.ack_tag(*key, m.id, true);
   Outgoing ack{from, encode(Ack{m.id, AckStatus::kOk, 0, {}, 0, tag})};
   if (relayed) {
     // docs/NAT.md: no direct path from it; the ack, and our messages to
@@ -206,7 +208,7 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
     return;
   }
   const std::string nk = nickname_key(m.from);
-  if (!m.box.empty() && untrusted(nk) && !open_from(m.from, *key, m.mid, m.box)) {
+  if (!m.box.empty() && untrusted(nk) && !keyring_.open(m.from, config_.nick, *key, m.mid, m.box)) {
     // Sealed under the new key we did not accept: it waits (unacknowledged,
     // the server keeps it) until `trust`.
     ++dropped_;
@@ -226,7 +228,7 @@ void ClientSession::handle(const Deliver& m, const Endpoint& from, TimePoint now
   if (!m.box.empty()) {
     // manual §8: sealed by its sender for us, under the key its nickname
     // holds.
-    auto opened = open_from(m.from, *key, m.mid, m.box);
+    auto opened = keyring_.open(m.from, config_.nick, *key, m.mid, m.box);
     if (!opened) {
       // Acked all the same: kept, it would come back forever.
       reply_ack(m.id, from);

@@ -36,16 +36,27 @@ std::string format_local_time(std::int64_t unix_ms) {
   return {buf, n};
 }
 
+namespace {
+
+/// The key pair of `config`, or (none given: tests) one drawn from `id_seed`.
+crypto::KeyPair own_key_pair(const ClientConfig& config, std::uint64_t id_seed) {
+  const crypto::Key zero{};
+  return config.key.secret_key == zero ? crypto::generate_keypair(crypto::seeded_random(id_seed))
+                                       : config.key;
+}
+
+}  // namespace
+
 ClientSession::ClientSession(ClientConfig config, std::uint64_t id_seed)
-    : config_(std::move(config)), ids_(id_seed), jitter_(id_seed) {
+    : config_(std::move(config)),
+      ids_(id_seed),
+      reconnect_backoff_(kReconnectFirst, kReconnectMax, id_seed),
+      keyring_(own_key_pair(config_, id_seed),
+               config_.random ? config_.random : crypto::seeded_random(id_seed ^ 0xB0C5ULL),
+               config_.peer_pins) {
   if (!config_.format_time) {
     config_.format_time = format_local_time;
   }
-  random_ = config_.random ? config_.random : crypto::seeded_random(id_seed ^ 0xB0C5ULL);
-  const crypto::Key zero{};
-  key_ = config_.key.secret_key == zero ? crypto::generate_keypair(crypto::seeded_random(id_seed))
-                                        : config_.key;
-  pins_.insert(config_.peer_pins.begin(), config_.peer_pins.end());
   registered_key_ = nickname_key(config_.nick);
 }
 
@@ -199,7 +210,7 @@ void ClientSession::on_datagram(std::string_view bytes, const Endpoint& from, Ti
     server_heard(now);  // reconnecting: the server is back, register now
   }
   // A peer whose key went back to the pinned one: what waited for it goes.
-  for (const std::string& nk : std::exchange(key_restored_, {})) {
+  for (const std::string& nk : keyring_.take_restored()) {
     if (const auto q = peers_.find(nk);
         q != peers_.end() && q->second.stage == SendStage::kUntrusted) {
       q->second.stage = SendStage::kIdle;
@@ -240,7 +251,7 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
     case RequestKind::kRegister:
       if (phase_ == Phase::kReconnecting) {
         attempt_id_ = 0;
-        next_attempt_ = now + reconnect_delay();
+        next_attempt_ = now + reconnect_backoff_.next();
       } else if (first_registration_) {
         fail_server_not_responding();  // it never reached its server
       } else {

@@ -36,8 +36,10 @@
 #include "core/client/client_config.hpp"
 #include "core/client/client_queues.hpp"
 #include "core/client/client_store.hpp"
+#include "core/client/peer_keyring.hpp"
 #include "core/client/peer_path.hpp"
 #include "core/client/user_event.hpp"
+#include "core/reliable/jittered_backoff.hpp"
 #include "core/reliable/reliable.hpp"
 #include "core/session/rate_limit.hpp"
 #include "crypto/e2e.hpp"
@@ -138,9 +140,9 @@ class ClientSession {
   /// Peer keys pinned since the last call (first sight, or `trust`), by
   /// nickname key, for the shell to append to known_peers.
   std::vector<std::pair<std::string, crypto::Key>> take_new_pins() {
-    return std::exchange(new_pins_, {});
+    return keyring_.take_new_pins();
   }
-  [[nodiscard]] const crypto::Key& public_key() const { return key_.public_key; }
+  [[nodiscard]] const crypto::Key& public_key() const { return keyring_.own().public_key; }
   /// docs/NAT.md: the source address the server sees us at (from its last
   /// registration or heartbeat ack); empty until it says.
   [[nodiscard]] const Endpoint& public_endpoint() const { return public_; }
@@ -170,15 +172,6 @@ class ClientSession {
     kOffline,
     kExited
   };
-  /// manual §6.6: the first registration attempt after the server was lost
-  /// waits about kReconnectFirst, each next one twice as long, at most
-  /// kReconnectMax, each with "equal jitter" (half fixed, half random:
-  /// M. Brooker, "Exponential Backoff And Jitter", AWS Architecture Blog,
-  /// 2015), so that the clients of a restarted server do not all come back
-  /// in the same instant.
-  static constexpr Duration kReconnectFirst = std::chrono::seconds(1);
-  static constexpr Duration kReconnectMax = std::chrono::seconds(30);
-
   // The send queues and server requests (client_queues.hpp).
   using OutgoingMessage = client_queues::OutgoingMessage;
   using SendStage = client_queues::SendStage;
@@ -186,18 +179,11 @@ class ClientSession {
   using PostQueue = client_queues::PostQueue;
   using RequestKind = client_queues::RequestKind;
   using ServerRequest = client_queues::ServerRequest;
+  using IncomingMessage = client_queues::IncomingMessage;
+  using Taking = client_queues::Taking;
 
   /// One event of kind "info" with the line ">>> " + text.
   void say(std::string text);
-  /// A message taken from a peer or the server, opened, to show.
-  struct IncomingMessage {
-    std::string from;              ///< the sender's nickname
-    std::uint64_t mid = 0;         ///< the sender's message id
-    std::string group;             ///< empty (direct), kEveryone or the group
-    std::string text;              ///< the opened text (valid or not: printed with printable)
-    std::int64_t saved_at_ms = 0;  ///< when the server saved it (0: live)
-    bool verified = true;          ///< false: not end-to-end verified (an old stored message)
-  };
   /// The "message" event of `msg` (and "[You Have Messages]" before the
   /// first stored one).
   void show_message(const IncomingMessage& msg);
@@ -288,16 +274,6 @@ class ClientSession {
   /// Probes and keep-alives due at `now`.
   void run_paths(TimePoint now);
   [[nodiscard]] std::optional<TimePoint> paths_deadline() const;
-  /// A path heard on within this is taken as open (a NAT keeps a mapping
-  /// at least this long after its last datagram, RFC 4787 REQ-5 asks 2 min).
-  static constexpr Duration kPathFresh = std::chrono::seconds(25);
-  /// A path used within this is kept alive with a probe every kKeepAlive.
-  static constexpr Duration kPathInUse = std::chrono::minutes(2);
-  static constexpr Duration kKeepAlive = std::chrono::seconds(15);
-  /// A relayed peer is introduced again (punching retried) at most this often.
-  static constexpr Duration kRelayRetry = std::chrono::seconds(30);
-  /// Paths remembered at most (the least recently heard forgotten first).
-  static constexpr std::size_t kMaxPaths = 1024;
   /// True while a Heartbeat waits for its ack (retransmitted meanwhile).
   [[nodiscard]] bool heartbeat_in_flight() const;
   /// One line of `list`: "<nick> <ip>:<port> online|offline" (a "client" event).
@@ -321,7 +297,7 @@ class ClientSession {
   /// prints the warning once and holds messages to it until `trust`.
   void note_key(const std::string& nick_key, const std::string& nick, const std::string& key);
   [[nodiscard]] bool untrusted(const std::string& peer_key) const {
-    return changed_.contains(peer_key);
+    return keyring_.untrusted(peer_key);
   }
   /// The public key the table (or, failing it, the pin) gives `nick`.
   [[nodiscard]] std::optional<crypto::Key> key_of(std::string_view nick) const;
@@ -331,18 +307,6 @@ class ClientSession {
   /// Asks the server for the row of `nick`, the sender of a message we
   /// cannot open without its key (at most once per ack window).
   void look_up_sender(const std::string& nick, TimePoint now);
-  /// The directional keys between us and the holder of `peer` (cached).
-  [[nodiscard]] const crypto::PeerKeys* peer_keys(const crypto::Key& peer);
-  /// `text` sealed for `to` (who holds `peer`) as message `mid` from us.
-  [[nodiscard]] std::optional<std::string> seal_for(const std::string& to, const crypto::Key& peer,
-                                                    std::uint64_t mid, std::string_view text);
-  /// The text of `box`, sealed by `from` (who holds `peer`) for us as
-  /// message `mid`; nullopt if it does not open.
-  [[nodiscard]] std::optional<std::string> open_from(const std::string& from,
-                                                     const crypto::Key& peer, std::uint64_t mid,
-                                                     std::string_view box);
-  /// The tag of our ack of direct message `id` to the holder of `peer`.
-  [[nodiscard]] std::string ack_tag(const crypto::Key& peer, std::uint64_t id, bool sending);
   // Channel and groups (client_groups.cpp).
   void cmd_send_all(std::string_view args, TimePoint now);
   void cmd_send_group(std::string_view args, TimePoint now);
@@ -374,7 +338,6 @@ class ClientSession {
   /// A datagram from the server while reconnecting: it is back, try now.
   void server_heard(TimePoint now);
   void attempt_registration(TimePoint now);
-  [[nodiscard]] Duration reconnect_delay();
   /// Holds the front message of `peer_key` until the server is back.
   void hold_for_server(const std::string& peer_key, SendStage resume, TimePoint now);
   /// Registered again: held messages go on.
@@ -436,8 +399,9 @@ class ClientSession {
   std::optional<TimePoint> next_heartbeat_;
   std::optional<TimePoint> next_attempt_;  ///< kReconnecting: next registration attempt
   std::uint64_t attempt_id_ = 0;           ///< the attempt in flight (0: none)
-  int attempts_ = 0;                       ///< attempts since the server was lost
-  std::mt19937_64 jitter_;                 ///< seeded from id_seed: deterministic in tests
+  /// manual §6.6: the delays between registration attempts once the
+  /// server was lost, from kReconnectFirst doubling up to kReconnectMax.
+  JitteredBackoff reconnect_backoff_;
 
   std::deque<std::string> input_;
   std::map<std::string, PeerQueue> peers_;  ///< by nickname key
@@ -465,33 +429,19 @@ class ClientSession {
   std::map<std::uint64_t, std::vector<std::optional<std::vector<GroupInfo>>>> group_answers_;
 
   // End to end (manual §8).
-  crypto::KeyPair key_;
-  crypto::RandomSource random_;
-  std::unordered_map<std::string, crypto::Key> pins_;  ///< by nickname key
-  std::string registered_key_;                         ///< nickname key of config_.nick
-  std::set<std::string> changed_;               ///< nickname keys whose key changed, not trusted
-  std::map<crypto::Key, crypto::PeerKeys> kx_;  ///< by peer public key
-  std::vector<std::pair<std::string, crypto::Key>> new_pins_;
+  PeerKeyring keyring_;
+  std::string registered_key_;  ///< nickname key of config_.nick
   /// Senders of direct messages whose row we lacked, by nickname key:
   /// when we last looked them up.
   std::map<std::string, TimePoint> sender_lookups_;
   /// Sender lookups over all senders: 5 a second, bursts of 10, so that
   /// chats forged with random nicknames cannot make us flood the server.
   TokenBucket lookup_budget_{5.0, 10.0};
-  std::vector<std::string> key_restored_;  ///< nickname keys back to their pin
-  std::set<std::string> hold_told_;        ///< told that its messages wait for trust
+  std::set<std::string> hold_told_;  ///< told that its messages wait for trust
 
   std::vector<Outgoing> outgoing_;
   std::vector<UserEvent> events_;
   // The client's own store (manual §4.11).
-  struct Taking {
-    std::uint64_t ticket = 0;
-    IncomingMessage msg;
-    std::vector<Outgoing> acks;  ///< of every copy that came while it was written
-  };
-  /// At most this many messages being written at once; more are dropped
-  /// unacknowledged (their senders retransmit).
-  static constexpr std::size_t kMaxTaking = 4096;
   std::map<std::string, Taking> taking_;                         ///< by shown key
   std::unordered_map<std::uint64_t, std::string> take_tickets_;  ///< ticket -> shown key
   std::unordered_map<std::uint64_t, std::string> history_asks_;  ///< ticket -> what was asked

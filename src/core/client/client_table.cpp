@@ -176,7 +176,8 @@ void ClientSession::say_row(const TableEntry& e) {
   std::vector<EventField> fields{{"nick", e.nick}, {"address", address}, {"online", e.online}};
   if (!path.empty()) fields.push_back({"path", path});
   say("client",
-      e.nick + " " + address + (e.online ? " online" : " offline") + (path.empty() ? "" : " " + path),
+      e.nick + " " + address + (e.online ? " online" : " offline") +
+          (path.empty() ? "" : " " + path),
       std::move(fields));
 }
 

@@ -3,6 +3,8 @@
 // look for one. Plain data; client_paths.cpp owns the rules.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -11,6 +13,17 @@
 #include "protocol/endpoint.hpp"
 
 namespace udpchat::client_paths {
+
+/// A path heard on within this is taken as open (a NAT keeps a mapping
+/// at least this long after its last datagram, RFC 4787 REQ-5 asks 2 min).
+inline constexpr Duration kPathFresh = std::chrono::seconds(25);
+/// A path used within this is kept alive with a probe every kKeepAlive.
+inline constexpr Duration kPathInUse = std::chrono::minutes(2);
+inline constexpr Duration kKeepAlive = std::chrono::seconds(15);
+/// A relayed peer is introduced again (punching retried) at most this often.
+inline constexpr Duration kRelayRetry = std::chrono::seconds(30);
+/// Paths remembered at most (the least recently heard forgotten first).
+inline constexpr std::size_t kMaxPaths = 1024;
 
 /// How datagrams reach a peer: not known (its table row's endpoint is
 /// tried), over the LAN (its local endpoint, behind our NAT), direct to an
@@ -21,7 +34,7 @@ enum class PathKind : std::uint8_t { kNone, kLan, kDirect, kRelayed };
 /// The path to one peer, by nickname key.
 struct PeerPath {
   PathKind kind = PathKind::kNone;
-  Endpoint endpoint;      ///< kLan, kDirect: where its datagrams go
+  Endpoint endpoint;       ///< kLan, kDirect: where its datagrams go
   TimePoint last_heard{};  ///< an authenticated datagram from it on the path
   TimePoint last_used{};   ///< a message sent or received on the path
   TimePoint last_probe{};  ///< a probe sent on the path (keep-alive)
