@@ -108,6 +108,13 @@ ServerOptions read_server(const Reader& r, const std::string& port) {
   o.port = parse_port("<port>", port);
   o.data_dir = r.text("data-dir", "./udpchat-data");
   if (o.data_dir.empty()) throw UsageError{r.label("data-dir") + " must name a directory"};
+  if (r.has("store")) {
+    o.store = r.text("store");
+    if (!o.store.starts_with("postgresql://") && !o.store.starts_with("postgres://")) {
+      throw UsageError{r.label("store") +
+                       " must be a PostgreSQL connection URI, postgresql://[user@]host/database"};
+    }
+  }
   o.max_clients = static_cast<std::size_t>(r.integer("max-clients", 100000));
   o.max_stored = static_cast<std::size_t>(r.integer("max-stored", 10000));
   o.table_batch = milliseconds(r.integer("table-batch-ms", 20));
@@ -159,8 +166,7 @@ ClientOptions read_client(const Reader& r, const std::string& nick,
   o.server_port = parse_port("<server-port>", args[1]);
   o.client_port = parse_port("<client-port>", args[2]);
   o.max_pending = static_cast<std::size_t>(r.integer("max-pending", 100));
-  o.nat_keepalive =
-      milliseconds(r.integer("nat-keepalive-ms", kDefaultNatKeepalive.count()));
+  o.nat_keepalive = milliseconds(r.integer("nat-keepalive-ms", kDefaultNatKeepalive.count()));
   if (r.has("key-file")) {
     o.key_file = r.text("key-file");
     if (o.key_file.empty()) throw UsageError{r.label("key-file") + " must name a file"};

@@ -23,6 +23,7 @@
 #include "core/server/server_core.hpp"
 #include "core/server/server_metrics.hpp"
 #include "crypto/key_file.hpp"
+#include "store/pg_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_writer.hpp"
 
@@ -256,6 +257,29 @@ class ServerShell {
 
 }  // namespace
 
+namespace {
+
+/// The server's store: PostgreSQL with --store, else SQLite in --data-dir
+/// (created if missing: it holds the server key either way).
+std::expected<std::unique_ptr<OfflineStore>, StoreError> open_store(const ServerOptions& options) {
+  if (!options.store.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.data_dir, ec);
+    if (ec) {
+      return std::unexpected(
+          StoreError{"cannot create data directory " + options.data_dir + ": " + ec.message()});
+    }
+    auto pg = PgStore::open(options.store);
+    if (!pg) return std::unexpected(pg.error());
+    return std::unique_ptr<OfflineStore>(std::move(*pg));
+  }
+  auto sqlite = SqliteStore::open(options.data_dir);
+  if (!sqlite) return std::unexpected(sqlite.error());
+  return std::unique_ptr<OfflineStore>(std::move(*sqlite));
+}
+
+}  // namespace
+
 int run_server(const ServerOptions& options) {
   const LogLevel level = options.common.log_level;
   if (!options.common.log_file.empty()) {
@@ -265,7 +289,7 @@ int run_server(const ServerOptions& options) {
       return 1;
     }
   }
-  auto store = SqliteStore::open(options.data_dir);
+  auto store = open_store(options);
   if (!store) {
     std::cerr << "udpchat: cannot open the store: " << store.error().what << "\n";
     return 1;
@@ -345,6 +369,9 @@ int run_server(const ServerOptions& options) {
   std::fflush(stdout);
   write_log(level, LogLevel::kInfo,
             "server key " + crypto::to_hex(key->public_key) + " (" + key_path + ")");
+  if (auto* pg = dynamic_cast<PgStore*>(store->get()); pg != nullptr) {
+    write_log(level, LogLevel::kInfo, "store: " + pg->describe());
+  }
   if (metrics) {
     write_log(level, LogLevel::kInfo,
               "metrics on http://" + options.metrics_host + ":" +
@@ -356,8 +383,10 @@ int run_server(const ServerOptions& options) {
   for (const auto& rec : core.take_logs()) {
     write_log(level, rec.level, rec.text);
   }
-  if (auto r = (*store)->checkpoint(); !r) {
-    write_log(level, LogLevel::kWarn, "store checkpoint: " + r.error().what);
+  if (auto* sqlite = dynamic_cast<SqliteStore*>(store->get()); sqlite != nullptr) {
+    if (auto r = sqlite->checkpoint(); !r) {
+      write_log(level, LogLevel::kWarn, "store checkpoint: " + r.error().what);
+    }
   }
   std::fputs(secure.stats_report().c_str(), stdout);
   std::fputs(shell.writer_report().c_str(), stdout);

@@ -30,6 +30,8 @@ struct ServerOptions {
   CommonOptions common;
   std::uint16_t port = 0;
   std::string data_dir = "./udpchat-data";
+  /// --store URI: the state in PostgreSQL (manual §6.12); empty: SQLite in data_dir.
+  std::string store;
   std::size_t max_clients = kDefaultMaxClients;
   std::size_t max_stored = kDefaultMaxStoredPerClient;
   Duration table_batch = kDefaultTableBatch;

@@ -67,6 +67,7 @@ class Context:
         self.sockets = []
         self._ports = set()
         self._names = {}
+        self.cleanups = []  # called by close() after every process stopped, last first
 
     # -- resources --------------------------------------------------------
 
@@ -99,6 +100,14 @@ class Context:
         path = os.path.join(self.tmp, name)
         os.makedirs(path, exist_ok=True)
         return path
+
+    def postgresql(self):
+        """A throw-away PostgreSQL (pg_cluster.PgServer), stopped and its
+        files removed by close()."""
+        from pg_cluster import PgServer
+        pg = PgServer()
+        self.cleanups.append(pg.close)
+        return pg
 
     def _unique(self, name):
         n = self._names.get(name, 0) + 1
@@ -198,6 +207,12 @@ class Context:
                 p._join_readers(2)
                 p.release()
         finally:
+            for cleanup in reversed(self.cleanups):
+                try:
+                    cleanup()
+                except Exception:  # noqa: BLE001: the rest must still be cleaned up
+                    pass
+            self.cleanups = []
             for s in self.sockets:
                 s.close()
             self.sockets = []

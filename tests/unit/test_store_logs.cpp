@@ -1,7 +1,8 @@
 // The channel and group logs in the store (offline_store.hpp): numbering
 // given by the server, reading a log past a position without one's own
 // messages, group membership, log positions, and all of it surviving a
-// reopen of the SQLite store. Checked on SqliteStore and MemoryStore.
+// reopen of the SQLite or PostgreSQL store. Checked on SqliteStore, PgStore
+// and MemoryStore.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -10,7 +11,9 @@
 
 #include "core/server/offline_store.hpp"
 #include "core/server/store_ops.hpp"
+#include "store/pg_store.hpp"
 #include "store/sqlite_store.hpp"
+#include "support/pg_server.hpp"
 
 using namespace udpchat;
 namespace fs = std::filesystem;
@@ -105,6 +108,23 @@ TEST_SUITE("store: channel and group logs") {
     check_loaded(**again);
     // Numbering goes on after the highest seq ever given, also when the
     // server offers none.
+    REQUIRE((*again)->save(msg(0, "dave", "bob", 9)) == SaveResult::kSaved);
+    const auto mine = (*again)->fetch_for("bob", 13, 10).value();
+    REQUIRE(mine.size() == 1);
+    CHECK(mine[0].seq > 13);
+  }
+
+  TEST_CASE("PgStore, and again after a reconnection") {
+    const std::string conninfo = test::fresh_pg_database();
+    {
+      auto s = PgStore::open(conninfo);
+      REQUIRE_MESSAGE(s.has_value(), (s ? std::string() : s.error().what));
+      exercise(**s);
+      check_loaded(**s);
+    }
+    auto again = PgStore::open(conninfo);
+    REQUIRE(again.has_value());
+    check_loaded(**again);
     REQUIRE((*again)->save(msg(0, "dave", "bob", 9)) == SaveResult::kSaved);
     const auto mine = (*again)->fetch_for("bob", 13, 10).value();
     REQUIRE(mine.size() == 1);

@@ -1,0 +1,94 @@
+// pg_store.hpp: the OfflineStore in PostgreSQL (manual §6.5, "Running on
+// PostgreSQL"), chosen with `--store postgresql://...`.
+//
+// Same contract as SqliteStore: a write is durable once its transaction's
+// `commit` returned (PostgreSQL's default synchronous_commit=on: the
+// commit record is flushed to the write-ahead log first). Differences:
+//  - a statement that fails inside a transaction aborts it (PostgreSQL has
+//    no statement-level rollback without a savepoint): the store rolls the
+//    transaction back at once, so `in_transaction()` is false and
+//    apply_batch fails the writes before it too, as the contract allows;
+//  - the connection can be lost (the database restarted, the network):
+//    every operation then fails with a StoreError, and the next `begin`
+//    or read connects again (libpq's PQreset) and prepares its statements
+//    anew, so a restarted database costs the writes of the batches that
+//    met it, never the server.
+// The schema (tables messages, clients, meta, groups, members, and the
+// sequence udpchat_seq) is created at the first open; opens of several
+// servers at once serialize on an advisory lock.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/server/offline_store.hpp"
+
+struct pg_conn;
+
+namespace udpchat {
+
+class PgStore final : public OfflineStore {
+ public:
+  /// Connects to `conninfo` (a libpq connection URI, "postgresql://...",
+  /// or key=value string) and creates the schema if needed. Errors: the
+  /// database cannot be reached or refuses us, or the schema cannot be made.
+  static std::expected<std::unique_ptr<PgStore>, StoreError> open(const std::string& conninfo);
+  ~PgStore() override;
+  PgStore(const PgStore&) = delete;
+  PgStore& operator=(const PgStore&) = delete;
+
+  std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
+  std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
+                                                                  std::int64_t after_seq,
+                                                                  std::size_t limit) override;
+  std::expected<std::vector<StoredMessage>, StoreError> fetch_log(
+      std::string_view log_key, std::int64_t after_seq, std::string_view exclude_sender_key,
+      std::size_t limit) override;
+  std::expected<void, StoreError> put_member(std::string_view group_key, std::string_view name,
+                                             const MemberRecord& member) override;
+  std::expected<void, StoreError> remove_member(std::string_view group_key,
+                                                std::string_view nick_key) override;
+  std::expected<std::size_t, StoreError> count_for(std::string_view to_key) override;
+  std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) override;
+  std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
+                                                               std::uint64_t mid) override;
+  std::expected<void, StoreError> put_client(const ClientRecord& c) override;
+  std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
+  std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
+  std::expected<StoredState, StoreError> load() override;
+  /// BEGIN (connecting again first if the connection was lost) / COMMIT /
+  /// ROLLBACK.
+  std::expected<void, StoreError> begin() override;
+  std::expected<void, StoreError> commit() override;
+  void rollback() override;
+  [[nodiscard]] bool in_transaction() const override;
+
+  /// Where it is connected, without the password ("host=... dbname=..."), for logs.
+  [[nodiscard]] std::string describe() const;
+
+  /// Delivered messages keep their idempotency key this long, as SqliteStore's.
+  static constexpr int kTombstoneDays = 7;
+
+ private:
+  PgStore() = default;
+  /// "what: <libpq's message>", or the message of a lost connection.
+  StoreError error(const char* what) const;
+  /// Runs `sql` (no parameters); on failure inside a transaction, rolls it back.
+  std::expected<void, StoreError> exec(const char* sql, const char* what);
+  /// A statement of ours failed: the transaction, if any, is rolled back.
+  StoreError failed(const char* what);
+  /// Connected (again, if the connection was lost), statements prepared.
+  std::expected<void, StoreError> ensure_connected();
+  std::expected<void, StoreError> prepare_statements();
+  /// Outside a transaction, with the connection found lost: connected
+  /// again (true), so a statement that met the loss may run once more.
+  bool reconnected();
+
+  pg_conn* conn_ = nullptr;
+  std::string conninfo_;
+  /// The highest seq saved in the open transaction: the sequence is moved
+  /// past it at commit, so a restarted server numbers on above it.
+  std::int64_t max_saved_seq_ = 0;
+};
+
+}  // namespace udpchat
