@@ -332,4 +332,12 @@ std::optional<TimePoint> ClientSession::paths_deadline() const {
   return t;
 }
 
+bool ClientSession::behind_nat() const {
+  return !public_.address.empty() && !config_.local.address.empty() && public_ != config_.local;
+}
+
+bool ClientSession::nat_between(const TableEntry& e) const {
+  return behind_nat() || !e.local_address.empty();
+}
+
 }  // namespace udpchat

@@ -60,6 +60,19 @@ ClientSession::ClientSession(ClientConfig config, std::uint64_t id_seed)
   registered_key_ = nickname_key(config_.nick);
 }
 
+std::vector<std::string> ClientSession::take_lines() {
+  std::vector<std::string> lines;
+  for (auto& e : take_events()) lines.push_back(std::move(e.line));
+  return lines;
+}
+
+std::size_t ClientSession::messages_in_flight() const {
+  std::size_t n = 0;
+  for (const auto& [key, q] : peers_) n += q.messages.size();
+  for (const auto& [key, q] : posts_) n += q.messages.size();
+  return n;
+}
+
 // --- output helpers ----------------------------------------------------------
 
 void ClientSession::say(std::string text) {

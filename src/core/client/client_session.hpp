@@ -81,11 +81,7 @@ class ClientSession {
   /// The events since the last call, in order (manual §4.10).
   std::vector<UserEvent> take_events() { return std::exchange(events_, {}); }
   /// The lines of take_events() alone (each starts with ">>> ").
-  std::vector<std::string> take_lines() {
-    std::vector<std::string> lines;
-    for (auto& e : take_events()) lines.push_back(std::move(e.line));
-    return lines;
-  }
+  std::vector<std::string> take_lines();
   std::vector<LogRecord> take_logs() { return std::exchange(logs_, {}); }
   /// manual §4.11: writes and reads for the client's own store, in order;
   /// run them (off the event loop) and hand back their completions.
@@ -129,12 +125,7 @@ class ClientSession {
   [[nodiscard]] std::size_t clients_registered() const { return total_clients_; }
   /// Datagrams awaiting an ack, and messages typed but without outcome.
   [[nodiscard]] std::size_t unacked() const { return sender_.size(); }
-  [[nodiscard]] std::size_t messages_in_flight() const {
-    std::size_t n = 0;
-    for (const auto& [key, q] : peers_) n += q.messages.size();
-    for (const auto& [key, q] : posts_) n += q.messages.size();
-    return n;
-  }
+  [[nodiscard]] std::size_t messages_in_flight() const;
   /// Keys remembered for duplicate suppression (bounded by kDuplicateCapacity).
   [[nodiscard]] std::size_t remembered_ids() const { return shown_.size(); }
   /// Peer keys pinned since the last call (first sight, or `trust`), by
@@ -148,9 +139,7 @@ class ClientSession {
   [[nodiscard]] const Endpoint& public_endpoint() const { return public_; }
   /// True once the server saw us at another address than our own local
   /// one (a NAT between us): heartbeats then keep the mapping open.
-  [[nodiscard]] bool behind_nat() const {
-    return !public_.address.empty() && !config_.local.address.empty() && public_ != config_.local;
-  }
+  [[nodiscard]] bool behind_nat() const;
   /// Where to send to the client of row `e`: its local endpoint when it
   /// has one and shares our public address (behind the same NAT, which
   /// may not loop datagrams back: RFC 4787 section 6 "hairpinning"), else
@@ -255,9 +244,7 @@ class ClientSession {
   /// True when a NAT stands between us and the client of row `e` as far
   /// as we can tell (we are behind one, or it is): a path may then fail
   /// where the classic LAN would not.
-  [[nodiscard]] bool nat_between(const TableEntry& e) const {
-    return behind_nat() || !e.local_address.empty();
-  }
+  [[nodiscard]] bool nat_between(const TableEntry& e) const;
   /// Probes (requests) to every candidate of `peer_key` still punching.
   void send_probes(const std::string& peer_key, PeerPath& p, TimePoint now);
   /// An authenticated datagram from the peer of `peer_key` came from `from`
