@@ -13,7 +13,7 @@ using S = OptionScope;
 // and in the option structs of shell.hpp.
 constexpr std::array kOptions{
     OptionSpec{"data-dir", "DIR", K::kString, S::kServer,
-               "directory of the SQLite store and the server key (default ./udpchat-data)"},
+               "directory of the SQLite store and server key (default ./udpchat-data)"},
     OptionSpec{"store", "URI", K::kString, S::kServer,
                "keep the server's state in PostgreSQL at URI (postgresql://...) instead"},
     OptionSpec{"bind", "ADDR", K::kString, S::kBoth,

@@ -319,10 +319,29 @@ int run_server(const ServerOptions& options) {
   config.fanout_window = options.fanout_window;
   // manual §9: the server's long-term key lives in its data directory.
   const std::string key_path = (std::filesystem::path(options.data_dir) / "server.key").string();
-  const auto key = crypto::load_or_create_key(key_path, crypto::system_random());
+  auto key = crypto::load_or_create_key(key_path, crypto::system_random());
   if (!key) {
     std::cerr << "udpchat: " << key.error() << "\n";
     return 1;
+  }
+  std::string key_origin = key_path;
+  if (auto* pg = dynamic_cast<PgStore*>(store->get()); pg != nullptr) {
+    // docs/CLUSTER.md: every server on one database answers with one key,
+    // the first one's, so a client moves between them without a warning.
+    const auto& secret = key->secret_key;
+    const auto shared = pg->cluster_secret(
+        {reinterpret_cast<const char*>(secret.data()), secret.size()});
+    if (!shared || shared->size() != secret.size()) {
+      std::cerr << "udpchat: cannot read the cluster key: "
+                << (shared ? "it is not a key" : shared.error().what) << "\n";
+      return 1;
+    }
+    crypto::Key cluster{};
+    std::copy(shared->begin(), shared->end(), cluster.begin());
+    if (cluster != secret) {
+      key = crypto::keypair_from_secret(cluster);
+      key_origin = "the cluster's, kept in PostgreSQL";
+    }
   }
   ServerCore core(config, std::random_device{}() * 0x100000000ULL + std::random_device{}());
   GateConfig gate;
@@ -368,7 +387,7 @@ int run_server(const ServerOptions& options) {
               data_dir.c_str());
   std::fflush(stdout);
   write_log(level, LogLevel::kInfo,
-            "server key " + crypto::to_hex(key->public_key) + " (" + key_path + ")");
+            "server key " + crypto::to_hex(key->public_key) + " (" + key_origin + ")");
   if (auto* pg = dynamic_cast<PgStore*>(store->get()); pg != nullptr) {
     write_log(level, LogLevel::kInfo, "store: " + pg->describe());
   }

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS clients (
   local_port    integer
 );
 CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS cluster (name text PRIMARY KEY, value bytea NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
   group_key    text PRIMARY KEY,
   name         text NOT NULL
@@ -69,11 +70,14 @@ CREATE TABLE IF NOT EXISTS members (
 )sql";
 
 /// Every statement, prepared once per connection by name.
-constexpr std::array<std::pair<const char*, const char*>, 14> kStatements{{
+constexpr std::array<std::pair<const char*, const char*>, 16> kStatements{{
+    {"propose_key",
+     "INSERT INTO cluster (name, value) VALUES ('server_key', $1) ON CONFLICT DO NOTHING"},
+    {"cluster_key", "SELECT value FROM cluster WHERE name = 'server_key'"},
     {"save",
      "INSERT INTO messages (sender, sender_key, recipient, mid, body, sealed, saved_at_ms, seq) "
      "VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, nextval('udpchat_seq'))) "
-     "ON CONFLICT (sender_key, mid) DO NOTHING"},
+     "ON CONFLICT (sender_key, mid) DO NOTHING RETURNING seq"},
     {"fetch_for",
      "SELECT seq, sender, mid, body, sealed, saved_at_ms FROM messages "
      "WHERE recipient = $1 AND NOT delivered AND seq > $2 ORDER BY seq LIMIT $3"},
@@ -230,7 +234,7 @@ std::string PgStore::describe() const {
          (host != nullptr ? host : "?") + " port " + (port != nullptr ? port : "?");
 }
 
-std::expected<SaveResult, StoreError> PgStore::save(const StoredMessage& m) {
+std::expected<SaveOutcome, StoreError> PgStore::save(const StoredMessage& m) {
   Params p;
   p.text(m.from)
       .text(nickname_key(m.from))
@@ -244,14 +248,15 @@ std::expected<SaveResult, StoreError> PgStore::save(const StoredMessage& m) {
     p.null();  // the sequence's next value
   }
   const Result r = p.run(conn_, "save");
-  if (!ok(r, PGRES_COMMAND_OK)) return std::unexpected(failed("cannot save a message"));
-  if (pg_util::changed(r) == 0) return SaveResult::kDuplicate;
+  if (!ok(r, PGRES_TUPLES_OK)) return std::unexpected(failed("cannot save a message"));
+  if (PQntuples(r.get()) == 0) return SaveOutcome{SaveResult::kDuplicate, 0};
+  const std::int64_t seq = pg_util::integer(r.get(), 0, 0);
   max_saved_seq_ = std::max(max_saved_seq_, m.seq);
   if (!in_transaction() && max_saved_seq_ > 0) {  // autocommit: durable now, so is the sequence
     const Result moved = Params().integer(std::exchange(max_saved_seq_, 0)).run(conn_, "move_seq");
     if (!ok(moved, PGRES_TUPLES_OK)) return std::unexpected(failed("cannot advance the sequence"));
   }
-  return SaveResult::kSaved;
+  return SaveOutcome{SaveResult::kSaved, seq};
 }
 
 std::expected<std::vector<StoredMessage>, StoreError> PgStore::fetch_for(std::string_view to_key,
@@ -365,6 +370,18 @@ void PgStore::rollback() {
 
 bool PgStore::in_transaction() const {
   return PQtransactionStatus(conn_) == PQTRANS_INTRANS;
+}
+
+std::expected<std::string, StoreError> PgStore::cluster_secret(std::string_view proposed) {
+  if (auto c = ensure_connected(); !c) return std::unexpected(c.error());
+  if (!ok(Params().bytes(proposed).run(conn_, "propose_key"), PGRES_COMMAND_OK)) {
+    return std::unexpected(failed("cannot store the cluster key"));
+  }
+  const Result r = Params().run(conn_, "cluster_key");
+  if (!ok(r, PGRES_TUPLES_OK) || PQntuples(r.get()) != 1) {
+    return std::unexpected(failed("cannot read the cluster key"));
+  }
+  return pg_util::bytes(r.get(), 0, 0);
 }
 
 }  // namespace udpchat

@@ -13,8 +13,8 @@
 //    or read connects again (libpq's PQreset) and prepares its statements
 //    anew, so a restarted database costs the writes of the batches that
 //    met it, never the server.
-// The schema (tables messages, clients, meta, groups, members, and the
-// sequence udpchat_seq) is created at the first open; opens of several
+// The schema (tables messages, clients, meta, groups, members, cluster,
+// and the sequence udpchat_seq) is created at the first open; opens of several
 // servers at once serialize on an advisory lock.
 #pragma once
 
@@ -37,7 +37,7 @@ class PgStore final : public OfflineStore {
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;
 
-  std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
+  std::expected<SaveOutcome, StoreError> save(const StoredMessage& m) override;
   std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
                                                                   std::int64_t after_seq,
                                                                   std::size_t limit) override;
@@ -63,6 +63,11 @@ class PgStore final : public OfflineStore {
   void rollback() override;
   [[nodiscard]] bool in_transaction() const override;
 
+  /// docs/CLUSTER.md, "One identity": the secret key every server on this
+  /// database answers with (the bytes of an X25519 secret key). The first
+  /// server to ask stores `proposed` (its own key); every later one gets
+  /// that one back, whatever it proposes. Errors: the database's.
+  std::expected<std::string, StoreError> cluster_secret(std::string_view proposed);
   /// Where it is connected, without the password ("host=... dbname=..."), for logs.
   [[nodiscard]] std::string describe() const;
 

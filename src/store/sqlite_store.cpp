@@ -200,7 +200,7 @@ SqliteStore::~SqliteStore() {
   sqlite3_close(db_);
 }
 
-std::expected<SaveResult, StoreError> SqliteStore::save(const StoredMessage& m) {
+std::expected<SaveOutcome, StoreError> SqliteStore::save(const StoredMessage& m) {
   Reset r{insert_message_};
   bind_text(insert_message_, 1, m.from);
   bind_text(insert_message_, 2, nickname_key(m.from));
@@ -224,7 +224,9 @@ std::expected<SaveResult, StoreError> SqliteStore::save(const StoredMessage& m) 
     // write a readonly database"): the sender is shown it as it is.
     return std::unexpected(StoreError{sqlite3_errmsg(db_)});
   }
-  return sqlite3_changes(db_) == 0 ? SaveResult::kDuplicate : SaveResult::kSaved;
+  if (sqlite3_changes(db_) == 0) return SaveOutcome{SaveResult::kDuplicate, 0};
+  return SaveOutcome{SaveResult::kSaved,
+                     m.seq > 0 ? m.seq : static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_))};
 }
 
 std::expected<std::vector<StoredMessage>, StoreError> SqliteStore::fetch_for(

@@ -29,7 +29,7 @@ class SqliteStore final : public OfflineStore {
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
 
-  std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
+  std::expected<SaveOutcome, StoreError> save(const StoredMessage& m) override;
   std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
                                                                   std::int64_t after_seq,
                                                                   std::size_t limit) override;

@@ -97,3 +97,18 @@ def test_unreachable_postgresql_is_one_clear_line(ctx):
     r = ctx.run(["-s", str(port), "--store", "mysql://x"])
     check_equal(r.rc, 2, "exit status of a usage error")
     check("--store must be a PostgreSQL connection URI" in r.err, "stderr: %r" % r.err)
+
+
+def test_servers_on_one_database_answer_with_one_key(ctx):
+    pg = ctx.postgresql()
+    store = ["--store", pg.uri()]
+    key_line = re.compile(r".*server key ([0-9a-f]{64}) \((.*)\)")
+    first = ctx.server(extra=store, data_dir=ctx.data_dir("first"))
+    first_key = first.expect(key_line, stream="err")
+    second = ctx.server(extra=store, data_dir=ctx.data_dir("second"), name="second")
+    second_key = second.expect(key_line, stream="err")
+    a, b = key_line.match(first_key), key_line.match(second_key)
+    check_equal(b.group(1), a.group(1), "the second server's key")
+    check(a.group(2).endswith("server.key"), "the first server's key came from %r" % a.group(2))
+    check_equal(b.group(2), "the cluster's, kept in PostgreSQL", "where the second key came from")
+    check_equal(pg.sql("SELECT count(*) FROM cluster"), "1", "keys kept in PostgreSQL")

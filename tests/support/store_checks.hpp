@@ -58,7 +58,7 @@ inline std::size_t count(OfflineStore& s, const std::string& to_key) {
 inline SaveResult save(OfflineStore& s, const StoredMessage& m) {
   const auto r = s.save(m);
   REQUIRE_MESSAGE(r.has_value(), (r.has_value() ? std::string() : r.error().what));
-  return *r;
+  return r->result;
 }
 
 inline StoredState load(OfflineStore& s) {

@@ -27,7 +27,7 @@ class FaultyStore final : public OfflineStore {
   /// "version"); true fails it like a full disk.
   std::function<bool(std::string_view op)> fault;
 
-  std::expected<SaveResult, StoreError> save(const StoredMessage& m) override {
+  std::expected<SaveOutcome, StoreError> save(const StoredMessage& m) override {
     if (failed("save")) return full();
     return inner_.save(m);
   }

@@ -86,11 +86,11 @@ TEST_SUITE("group commit") {
     const auto done = apply_batch(store, batch);
     REQUIRE(done.size() == 4);
     for (std::size_t i = 0; i < done.size(); ++i) CHECK(done[i].ticket == i + 1);
-    CHECK(std::get<SaveResult>(*done[0].result) == SaveResult::kSaved);
+    CHECK(std::get<SaveOutcome>(*done[0].result) == SaveResult::kSaved);
     REQUIRE_FALSE(done[1].result);
     CHECK(done[1].result.error().what == "database or disk is full");
-    CHECK(std::get<SaveResult>(*done[2].result) == SaveResult::kSaved);
-    CHECK(std::get<SaveResult>(*done[3].result) == SaveResult::kDuplicate);
+    CHECK(std::get<SaveOutcome>(*done[2].result) == SaveResult::kSaved);
+    CHECK(std::get<SaveOutcome>(*done[3].result) == SaveResult::kDuplicate);
     CHECK(m.count_for("bob").value() == 2);
     CHECK_FALSE(m.in_transaction());
   }

@@ -1,8 +1,9 @@
 // What only the PostgreSQL store (src/store/pg_store.hpp) promises, on the
 // test's own PostgreSQL (tests/support/pg_server.hpp): numbering that goes
 // on across reopens, group commit through apply_batch, a failed statement
-// that voids its transaction, and a connection lost (a backend terminated,
-// the database restarted) that costs at most the batch that met it.
+// that voids its transaction, a connection lost (a backend terminated, the
+// database restarted) that costs at most the batch that met it, and the
+// cluster's one key.
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -36,7 +37,7 @@ StoreCommand save_command(std::uint64_t ticket, std::int64_t seq, std::string te
 }
 
 bool saved(const StoreCompletion& c) {
-  return c.result.has_value() && std::get<SaveResult>(*c.result) == SaveResult::kSaved;
+  return c.result.has_value() && std::get<SaveOutcome>(*c.result) == SaveResult::kSaved;
 }
 
 }  // namespace
@@ -117,6 +118,17 @@ TEST_SUITE("store: PgStore") {
     CHECK(s->count_for("bob").value() == 1);  // a read outside a batch reconnects too
     CHECK(saved(apply_batch(*s, std::vector{save_command(2, 2, "after")})[0]));
     CHECK(s->fetch_for("bob", 0, 10).value().size() == 2);
+  }
+
+  TEST_CASE("one cluster key: the first server's proposal is every later server's key") {
+    const std::string conninfo = fresh_pg_database();
+    auto first = open_pg(conninfo);
+    auto second = open_pg(conninfo);
+    const std::string a(32, '\x01');
+    const std::string b(32, '\x02');
+    CHECK(first->cluster_secret(a).value() == a);
+    CHECK(second->cluster_secret(b).value() == a);
+    CHECK(open_pg(conninfo)->cluster_secret(b).value() == a);  // and after a reopen
   }
 
   TEST_CASE("an unreachable database is a clear error at open") {

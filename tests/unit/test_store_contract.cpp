@@ -66,6 +66,26 @@ TEST_SUITE("store: OfflineStore contract") {
     CHECK(count(s, "bob") == 3);
   }
 
+  TEST_CASE_TEMPLATE("a save's outcome names the seq it is stored under, given or the store's", F,
+                     SqliteFixture, PgFixture, MemoryFixture) {
+    F f;
+    OfflineStore& s = f.store();
+    StoredMessage given = message("alice", "bob", 1, "given");
+    given.seq = 40;
+    const auto first = s.save(given);
+    REQUIRE(first.has_value());
+    CHECK(first->result == SaveResult::kSaved);
+    CHECK(first->seq == 40);
+    const auto own = s.save(message("alice", "bob", 2, "numbered by the store"));
+    REQUIRE(own.has_value());
+    CHECK(own->seq > 40);
+    CHECK(oldest(s, "bob").seq == 40);
+    CHECK(s.fetch_for("bob", 40, 10).value().at(0).seq == own->seq);
+    const auto again = s.save(given);
+    REQUIRE(again.has_value());
+    CHECK(again->result == SaveResult::kDuplicate);
+  }
+
   TEST_CASE_TEMPLATE("oldest_for returns messages in save order with every field intact", F,
                      SqliteFixture, PgFixture, MemoryFixture) {
     F f;

@@ -12,10 +12,10 @@ std::unexpected<StoreError> full() {
 }
 }  // namespace
 
-std::expected<SaveResult, StoreError> MemoryStore::save(const StoredMessage& m) {
+std::expected<SaveOutcome, StoreError> MemoryStore::save(const StoredMessage& m) {
   auto key = std::make_pair(nickname_key(m.from), m.mid);
   if (s_.keys.contains(key)) {
-    return SaveResult::kDuplicate;
+    return SaveOutcome{SaveResult::kDuplicate, 0};
   }
   if (fail_writes) {
     return full();
@@ -23,9 +23,10 @@ std::expected<SaveResult, StoreError> MemoryStore::save(const StoredMessage& m) 
   StoredMessage copy = m;
   if (copy.seq <= 0) copy.seq = s_.next_seq;
   s_.next_seq = std::max(s_.next_seq, copy.seq + 1);
-  s_.keys.emplace(std::move(key), copy.seq);
-  s_.messages.emplace(copy.seq, std::move(copy));
-  return SaveResult::kSaved;
+  const std::int64_t seq = copy.seq;
+  s_.keys.emplace(std::move(key), seq);
+  s_.messages.emplace(seq, std::move(copy));
+  return SaveOutcome{SaveResult::kSaved, seq};
 }
 
 std::expected<std::vector<StoredMessage>, StoreError> MemoryStore::fetch_for(

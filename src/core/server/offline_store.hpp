@@ -88,6 +88,16 @@ struct StoreError {
 
 enum class SaveResult : std::uint8_t { kSaved, kDuplicate };
 
+/// What a save did, and the seq the message is stored under: the one the
+/// server gave (StoredMessage::seq), or the store's own when it numbers
+/// messages itself (m.seq 0, or a cluster, docs/CLUSTER.md, where the
+/// database numbers them in commit order); 0 for a duplicate.
+struct SaveOutcome {
+  SaveResult result = SaveResult::kSaved;
+  std::int64_t seq = 0;
+  friend bool operator==(const SaveOutcome& o, SaveResult r) { return o.result == r; }
+};
+
 /// What a restarted server reads back.
 struct StoredState {
   std::vector<ClientRecord> clients;
@@ -103,8 +113,8 @@ struct StoredState {
 class OfflineStore {
  public:
   virtual ~OfflineStore() = default;
-  /// Stores `m` durably (m.seq is ignored and assigned).
-  virtual std::expected<SaveResult, StoreError> save(const StoredMessage& m) = 0;
+  /// Stores `m` durably under m.seq (0: the store's next number).
+  virtual std::expected<SaveOutcome, StoreError> save(const StoredMessage& m) = 0;
   /// Up to `limit` undelivered messages for `to_key` saved after sequence
   /// number `after_seq` (0: from the oldest), in the order saved.
   virtual std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
@@ -171,7 +181,7 @@ class OfflineStore {
 /// (the transaction is rolled back).
 class MemoryStore final : public OfflineStore {
  public:
-  std::expected<SaveResult, StoreError> save(const StoredMessage& m) override;
+  std::expected<SaveOutcome, StoreError> save(const StoredMessage& m) override;
   std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
                                                                   std::int64_t after_seq,
                                                                   std::size_t limit) override;

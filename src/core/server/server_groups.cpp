@@ -152,16 +152,20 @@ void ServerCore::on_posted(const OpWaiter& w, const std::expected<StoreValue, St
   }
   ++stats_.requests["post"];
   reply(s.sender, s.request.id, Ack{0, AckStatus::kSaved, 0, {}});
-  if (std::get<SaveResult>(*r) != SaveResult::kSaved) {
+  const SaveOutcome saved = std::get<SaveOutcome>(*r);
+  if (saved.result != SaveResult::kSaved) {
     return;  // a retransmission of a post stored before: delivered already
   }
+  // The store's seq (a cluster's database numbers in commit order).
+  const std::int64_t seq = saved.seq > 0 ? saved.seq : w.seq;
+  next_seq_ = std::max(next_seq_, seq + 1);
   ++stats_.messages_stored;
   log(LogLevel::kDebug,
       "stored a message from " + s.request.from + " for " +
           (s.request.to == kEveryone ? std::string("the channel") : "group " + s.request.to));
-  log_last_[s.recipient_key] = std::max(log_last_[s.recipient_key], w.seq);
+  log_last_[s.recipient_key] = std::max(log_last_[s.recipient_key], seq);
   fan_out(std::make_shared<const StoredMessage>(
-              StoredMessage{w.seq, s.request.from, s.recipient_key, s.request.mid, s.request.text,
+              StoredMessage{seq, s.request.from, s.recipient_key, s.request.mid, s.request.text,
                             config_.wall_clock_ms()}),
           now);
 }

@@ -95,7 +95,7 @@ void ServerCore::on_saved(const OpWaiter& w, const std::expected<StoreValue, Sto
     saves_.erase(it);
     return;
   }
-  const bool fresh = std::get<SaveResult>(*r) == SaveResult::kSaved;
+  const bool fresh = std::get<SaveOutcome>(*r) == SaveResult::kSaved;
   if (fresh) {
     ++box.waiting;
     ++stats_.messages_stored;

@@ -34,7 +34,8 @@
 
 namespace udpchat {
 
-/// Store the message durably; completes with a SaveResult.
+/// Store the message durably; completes with a SaveOutcome (the seq it
+/// is stored under: the store's, which the core goes by).
 struct SaveOp {
   StoredMessage message;
 };
@@ -104,10 +105,10 @@ struct StoreCommand {
 };
 
 /// What a command produced: nothing (PutClientOp, PutVersionOp,
-/// PutMemberOp, RemoveMemberOp), the SaveResult (SaveOp), rows changed
+/// PutMemberOp, RemoveMemberOp), the SaveOutcome (SaveOp), rows changed
 /// (DeleteOp, DeleteByKeyOp, DeleteClientOp), or the messages read (FetchOp).
 using StoreValue =
-    std::variant<std::monostate, SaveResult, std::size_t, std::vector<StoredMessage>>;
+    std::variant<std::monostate, SaveOutcome, std::size_t, std::vector<StoredMessage>>;
 
 struct StoreCompletion {
   std::uint64_t ticket = 0;
