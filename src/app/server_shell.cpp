@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <iostream>
 #include <random>
@@ -259,6 +260,24 @@ class ServerShell {
 
 namespace {
 
+/// docs/CLUSTER.md: this server's id among the servers sharing a database,
+/// kept in <data-dir>/server.id (16 hex digits, made at its first start) so
+/// that it survives restarts and address changes.
+std::expected<std::string, StoreError> server_id(const std::string& data_dir) {
+  const auto path = std::filesystem::path(data_dir) / "server.id";
+  std::string id;
+  if (std::ifstream in(path); in && std::getline(in, id) && id.size() == 16) return id;
+  std::array<std::uint8_t, 8> raw{};
+  crypto::system_random()(raw);
+  id = crypto::to_hex(raw);
+  std::ofstream out(path, std::ios::trunc);
+  out << id << "\n";
+  if (!out.flush()) {
+    return std::unexpected(StoreError{"cannot write " + path.string()});
+  }
+  return id;
+}
+
 /// The server's store: PostgreSQL with --store, else SQLite in --data-dir
 /// (created if missing: it holds the server key either way).
 std::expected<std::unique_ptr<OfflineStore>, StoreError> open_store(const ServerOptions& options) {
@@ -269,7 +288,9 @@ std::expected<std::unique_ptr<OfflineStore>, StoreError> open_store(const Server
       return std::unexpected(
           StoreError{"cannot create data directory " + options.data_dir + ": " + ec.message()});
     }
-    auto pg = PgStore::open(options.store);
+    const auto id = server_id(options.data_dir);
+    if (!id) return std::unexpected(id.error());
+    auto pg = PgStore::open(options.store, *id);
     if (!pg) return std::unexpected(pg.error());
     return std::unique_ptr<OfflineStore>(std::move(*pg));
   }
@@ -329,8 +350,8 @@ int run_server(const ServerOptions& options) {
     // docs/CLUSTER.md: every server on one database answers with one key,
     // the first one's, so a client moves between them without a warning.
     const auto& secret = key->secret_key;
-    const auto shared = pg->cluster_secret(
-        {reinterpret_cast<const char*>(secret.data()), secret.size()});
+    const auto shared =
+        pg->cluster_secret({reinterpret_cast<const char*>(secret.data()), secret.size()});
     if (!shared || shared->size() != secret.size()) {
       std::cerr << "udpchat: cannot read the cluster key: "
                 << (shared ? "it is not a key" : shared.error().what) << "\n";

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "protocol/text.hpp"
+#include "store/pg_schema.hpp"
 #include "store/pg_util.hpp"
 
 namespace udpchat {
@@ -15,110 +16,6 @@ namespace {
 using pg_util::ok;
 using pg_util::Params;
 using pg_util::Result;
-
-/// Taken (pg_advisory_lock) while a server creates or upgrades the schema,
-/// so that servers starting together do not race on CREATE TABLE.
-constexpr const char* kSchemaLock = "SELECT pg_advisory_lock(7586734)";
-constexpr const char* kSchemaUnlock = "SELECT pg_advisory_unlock(7586734)";
-
-/// The tables of sqlite_store.cpp in PostgreSQL's types. A message body is
-/// bytes (bytea: PostgreSQL's text cannot hold a NUL, which valid UTF-8
-/// may), `sealed` when it is a box sealed by its sender (manual §8), else
-/// the text itself (a channel or group message, or one saved before
-/// end-to-end encryption).
-constexpr const char* kSchema = R"sql(
-CREATE SEQUENCE IF NOT EXISTS udpchat_seq;
-CREATE TABLE IF NOT EXISTS messages (
-  seq          bigint  PRIMARY KEY,
-  sender       text    NOT NULL,
-  sender_key   text    NOT NULL,
-  recipient    text    NOT NULL,
-  mid          bigint  NOT NULL,
-  body         bytea,
-  sealed       boolean NOT NULL DEFAULT false,
-  saved_at_ms  bigint  NOT NULL,
-  delivered    boolean NOT NULL DEFAULT false,
-  UNIQUE (sender_key, mid)
-);
-CREATE INDEX IF NOT EXISTS messages_waiting ON messages (recipient, seq) WHERE NOT delivered;
-CREATE TABLE IF NOT EXISTS clients (
-  nick_key      text    PRIMARY KEY,
-  nick          text    NOT NULL,
-  address       text    NOT NULL,
-  port          integer NOT NULL,
-  online        boolean NOT NULL,
-  heartbeat_ms  bigint  NOT NULL,
-  row_version   bigint  NOT NULL DEFAULT 0,
-  log_upto      bigint  NOT NULL DEFAULT 0,
-  key           bytea,
-  password      text,
-  local_address text,
-  local_port    integer
-);
-CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value bigint NOT NULL);
-CREATE TABLE IF NOT EXISTS cluster (name text PRIMARY KEY, value bytea NOT NULL);
-CREATE TABLE IF NOT EXISTS groups (
-  group_key    text PRIMARY KEY,
-  name         text NOT NULL
-);
-CREATE TABLE IF NOT EXISTS members (
-  group_key    text   NOT NULL,
-  nick_key     text   NOT NULL,
-  joined_seq   bigint NOT NULL,
-  PRIMARY KEY (group_key, nick_key)
-);
-)sql";
-
-/// Every statement, prepared once per connection by name.
-constexpr std::array<std::pair<const char*, const char*>, 16> kStatements{{
-    {"propose_key",
-     "INSERT INTO cluster (name, value) VALUES ('server_key', $1) ON CONFLICT DO NOTHING"},
-    {"cluster_key", "SELECT value FROM cluster WHERE name = 'server_key'"},
-    {"save",
-     "INSERT INTO messages (sender, sender_key, recipient, mid, body, sealed, saved_at_ms, seq) "
-     "VALUES ($1, $2, $3, $4, $5, $6, $7, COALESCE($8, nextval('udpchat_seq'))) "
-     "ON CONFLICT (sender_key, mid) DO NOTHING RETURNING seq"},
-    {"fetch_for",
-     "SELECT seq, sender, mid, body, sealed, saved_at_ms FROM messages "
-     "WHERE recipient = $1 AND NOT delivered AND seq > $2 ORDER BY seq LIMIT $3"},
-    {"fetch_log",
-     "SELECT seq, sender, mid, body, sealed, saved_at_ms FROM messages "
-     "WHERE recipient = $1 AND NOT delivered AND seq > $2 AND sender_key <> $3 "
-     "ORDER BY seq LIMIT $4"},
-    {"count_for", "SELECT count(*) FROM messages WHERE recipient = $1 AND NOT delivered"},
-    {"delivered",
-     "UPDATE messages SET delivered = true, body = NULL "
-     "WHERE seq = $1 AND NOT delivered"},
-    {"delivered_by_key",
-     "UPDATE messages SET delivered = true, body = NULL "
-     "WHERE sender_key = $1 AND mid = $2 AND NOT delivered"},
-    {"move_seq",
-     "SELECT setval('udpchat_seq', greatest($1::bigint, "
-     "(SELECT last_value FROM udpchat_seq)))"},
-    {"put_client",
-     "INSERT INTO clients (nick_key, nick, address, port, online, heartbeat_ms, row_version, "
-     "log_upto, key, password, local_address, local_port) "
-     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-     "ON CONFLICT (nick_key) DO UPDATE SET nick = excluded.nick, address = excluded.address, "
-     "port = excluded.port, online = excluded.online, heartbeat_ms = excluded.heartbeat_ms, "
-     "row_version = excluded.row_version, log_upto = excluded.log_upto, key = excluded.key, "
-     "password = excluded.password, local_address = excluded.local_address, "
-     "local_port = excluded.local_port"},
-    {"put_meta",
-     "INSERT INTO meta (key, value) VALUES ($1, $2) "
-     "ON CONFLICT (key) DO UPDATE SET value = excluded.value"},
-    {"put_group", "INSERT INTO groups (group_key, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"},
-    {"put_member",
-     "INSERT INTO members (group_key, nick_key, joined_seq) VALUES ($1, $2, $3) "
-     "ON CONFLICT (group_key, nick_key) DO UPDATE SET joined_seq = excluded.joined_seq"},
-    {"remove_member", "DELETE FROM members WHERE group_key = $1 AND nick_key = $2"},
-    {"remove_group",
-     "DELETE FROM groups WHERE group_key = $1 AND NOT EXISTS "
-     "(SELECT 1 FROM members WHERE group_key = $1)"},
-    {"purge",
-     "DELETE FROM messages WHERE delivered AND saved_at_ms < "
-     "(extract(epoch FROM now()) * 1000)::bigint - $1::bigint * 86400000"},
-}};
 
 /// libpq's message on one line: its lines (a hint comes on a second,
 /// indented one) joined with "; ".
@@ -180,7 +77,7 @@ std::expected<void, StoreError> PgStore::exec(const char* sql, const char* what)
 }
 
 std::expected<void, StoreError> PgStore::prepare_statements() {
-  for (const auto& [name, sql] : kStatements) {
+  for (const auto& [name, sql] : pg_schema::kStatements) {
     const Result r(PQprepare(conn_, name, sql, 0, nullptr));
     if (!ok(r, PGRES_COMMAND_OK)) {
       return std::unexpected(error("cannot prepare a statement"));
@@ -198,9 +95,11 @@ std::expected<void, StoreError> PgStore::ensure_connected() {
   return prepare_statements();
 }
 
-std::expected<std::unique_ptr<PgStore>, StoreError> PgStore::open(const std::string& conninfo) {
+std::expected<std::unique_ptr<PgStore>, StoreError> PgStore::open(const std::string& conninfo,
+                                                                  std::string origin) {
   std::unique_ptr<PgStore> store(new PgStore());
   store->conninfo_ = conninfo;
+  store->origin_ = std::move(origin);
   store->conn_ = PQconnectdb(conninfo.c_str());
   if (PQstatus(store->conn_) != CONNECTION_OK) {
     return std::unexpected(store->error("cannot connect to PostgreSQL"));
@@ -208,18 +107,34 @@ std::expected<std::unique_ptr<PgStore>, StoreError> PgStore::open(const std::str
   // Notices ("relation already exists, skipping") are not the operator's business.
   PQsetNoticeProcessor(
       store->conn_, [](void*, const char*) {}, nullptr);
-  if (auto r = store->exec(kSchemaLock, "cannot lock the schema"); !r) {
-    return std::unexpected(r.error());
-  }
-  auto made = store->exec(kSchema, "cannot create the schema");
-  (void)store->exec(kSchemaUnlock, "cannot unlock the schema");
-  if (!made) return std::unexpected(made.error());
+  if (auto r = store->ensure_schema(); !r) return std::unexpected(r.error());
   if (auto r = store->prepare_statements(); !r) return std::unexpected(r.error());
   const Result purged(Params().integer(kTombstoneDays).run(store->conn_, "purge"));
   if (!ok(purged, PGRES_COMMAND_OK)) {
     return std::unexpected(store->error("cannot purge old idempotency keys"));
   }
   return store;
+}
+
+std::expected<void, StoreError> PgStore::ensure_schema() {
+  // DDL locks the tables it names (ALTER TABLE exclusively, even when there
+  // is nothing to do), which would stall or deadlock the transactions of
+  // the servers already running: it runs only when the schema is older.
+  const auto current = [this] {
+    const Result r(PQexec(conn_, pg_schema::kSchemaVersionQuery));
+    return ok(r, PGRES_TUPLES_OK) && PQntuples(r.get()) == 1
+               ? pg_util::integer(r.get(), 0, 0) >= pg_schema::kSchemaVersion
+               : false;
+  };
+  if (current()) return {};
+  if (auto r = exec(pg_schema::kSchemaLock, "cannot lock the schema"); !r) return r;
+  std::expected<void, StoreError> made{};
+  if (!current()) {  // another server may have made it while we waited
+    made = exec(pg_schema::kSchema, "cannot create the schema");
+    if (made) made = exec(pg_schema::kSchemaVersionSet, "cannot record the schema version");
+  }
+  (void)exec(pg_schema::kSchemaUnlock, "cannot unlock the schema");
+  return made;
 }
 
 PgStore::~PgStore() {
@@ -245,8 +160,9 @@ std::expected<SaveOutcome, StoreError> PgStore::save(const StoredMessage& m) {
   if (m.seq > 0) {
     p.integer(m.seq);  // the server's numbering
   } else {
-    p.null();  // the sequence's next value
+    p.null();  // the sequence's next value: commit order, under the order lock
   }
+  p.text(origin_).integer(is_log_key(m.to_key) ? pg_schema::kPosted : pg_schema::kSaved);
   const Result r = p.run(conn_, "save");
   if (!ok(r, PGRES_TUPLES_OK)) return std::unexpected(failed("cannot save a message"));
   if (PQntuples(r.get()) == 0) return SaveOutcome{SaveResult::kDuplicate, 0};
@@ -312,7 +228,7 @@ std::expected<std::size_t, StoreError> PgStore::count_for(std::string_view to_ke
 }
 
 std::expected<std::size_t, StoreError> PgStore::mark_delivered(std::int64_t seq) {
-  const Result r = Params().integer(seq).run(conn_, "delivered");
+  const Result r = Params().integer(seq).text(origin_).run(conn_, "delivered");
   if (!ok(r, PGRES_COMMAND_OK)) return std::unexpected(failed("cannot delete delivered message"));
   return pg_util::changed(r);
 }
@@ -322,6 +238,7 @@ std::expected<std::size_t, StoreError> PgStore::mark_delivered_by_key(std::strin
   const Result r = Params()
                        .text(sender_key)
                        .integer(static_cast<std::int64_t>(mid))
+                       .text(origin_)
                        .run(conn_, "delivered_by_key");
   if (!ok(r, PGRES_COMMAND_OK)) return std::unexpected(failed("cannot delete delivered message"));
   return pg_util::changed(r);
@@ -335,7 +252,12 @@ std::expected<void, StoreError> PgStore::begin() {
   // only now; nothing was done in the transaction yet: connect once more.
   if (!ok(r, PGRES_COMMAND_OK) && reconnected()) r.reset(PQexec(conn_, "BEGIN"));
   if (!ok(r, PGRES_COMMAND_OK)) return std::unexpected(failed("cannot begin a transaction"));
-  return {};
+  // docs/CLUSTER.md: writers take turns, so numbers go out in commit order;
+  // under the lock every change of the others is committed: read them now.
+  if (!ok(Result(PQexec(conn_, pg_schema::kOrderLock)), PGRES_TUPLES_OK)) {
+    return std::unexpected(failed("cannot take the order lock"));
+  }
+  return read_changes();
 }
 
 bool PgStore::reconnected() {
@@ -349,6 +271,10 @@ std::expected<void, StoreError> PgStore::commit() {
     const Result r = Params().integer(max_saved_seq_).run(conn_, "move_seq");
     if (!ok(r, PGRES_TUPLES_OK)) return std::unexpected(failed("cannot advance the sequence"));
     max_saved_seq_ = 0;
+  }
+  if (!ok(Result(PQexec(conn_, (std::string("NOTIFY ") + pg_schema::kChannel).c_str())),
+          PGRES_COMMAND_OK)) {
+    return std::unexpected(failed("cannot notify the other servers"));
   }
   const Result r(PQexec(conn_, "COMMIT"));
   // COMMIT of a transaction that failed answers "ROLLBACK": not durable.

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "core/server/cluster_change.hpp"
 #include "core/server/offline_store.hpp"
 
 struct pg_conn;
@@ -32,7 +33,10 @@ class PgStore final : public OfflineStore {
   /// Connects to `conninfo` (a libpq connection URI, "postgresql://...",
   /// or key=value string) and creates the schema if needed. Errors: the
   /// database cannot be reached or refuses us, or the schema cannot be made.
-  static std::expected<std::unique_ptr<PgStore>, StoreError> open(const std::string& conninfo);
+  /// `origin`: the id of this server, which names its changes and its
+  /// table version (docs/CLUSTER.md).
+  static std::expected<std::unique_ptr<PgStore>, StoreError> open(const std::string& conninfo,
+                                                                  std::string origin);
   ~PgStore() override;
   PgStore(const PgStore&) = delete;
   PgStore& operator=(const PgStore&) = delete;
@@ -55,8 +59,13 @@ class PgStore final : public OfflineStore {
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
+  /// The state, and (in the same snapshot) the position of the change
+  /// table it includes: take_changes gives what comes after.
   std::expected<StoredState, StoreError> load() override;
-  /// BEGIN (connecting again first if the connection was lost) / COMMIT /
+  std::vector<ClusterChange> take_changes() override;
+  std::expected<void, StoreError> poll_changes() override;
+  /// BEGIN (connecting again first if the connection was lost), then the
+  /// order lock and the others' changes so far / NOTIFY and COMMIT /
   /// ROLLBACK.
   std::expected<void, StoreError> begin() override;
   std::expected<void, StoreError> commit() override;
@@ -85,12 +94,27 @@ class PgStore final : public OfflineStore {
   /// Connected (again, if the connection was lost), statements prepared.
   std::expected<void, StoreError> ensure_connected();
   std::expected<void, StoreError> prepare_statements();
+  /// Creates or upgrades the schema when it is older than pg_schema's
+  /// (under the schema lock), and only then.
+  std::expected<void, StoreError> ensure_schema();
   /// Outside a transaction, with the connection found lost: connected
   /// again (true), so a statement that met the loss may run once more.
   bool reconnected();
 
+  /// Reads the others' changes after applied_ into pending_ (all of them,
+  /// in pages), moving applied_ past our own too.
+  std::expected<void, StoreError> read_changes();
+  std::expected<StoredState, StoreError> load_snapshot();
+  /// The meta key of this server's table version.
+  [[nodiscard]] std::string table_version_key() const {
+    return origin_.empty() ? "table_version" : "table_version:" + origin_;
+  }
+
   pg_conn* conn_ = nullptr;
   std::string conninfo_;
+  std::string origin_;
+  std::int64_t applied_ = 0;  ///< the change table read up to here
+  std::vector<ClusterChange> pending_;
   /// The highest seq saved in the open transaction: the sequence is moved
   /// past it at commit, so a restarted server numbers on above it.
   std::int64_t max_saved_seq_ = 0;

@@ -21,6 +21,7 @@ std::expected<void, StoreError> PgStore::put_member(std::string_view group_key,
               .text(group_key)
               .text(member.nick_key)
               .integer(member.joined_seq)
+              .text(origin_)
               .run(conn_, "put_member"),
           PGRES_COMMAND_OK)) {
     return std::unexpected(failed("cannot save group member"));
@@ -30,7 +31,8 @@ std::expected<void, StoreError> PgStore::put_member(std::string_view group_key,
 
 std::expected<void, StoreError> PgStore::remove_member(std::string_view group_key,
                                                        std::string_view nick_key) {
-  if (!ok(Params().text(group_key).text(nick_key).run(conn_, "remove_member"), PGRES_COMMAND_OK)) {
+  if (!ok(Params().text(group_key).text(nick_key).text(origin_).run(conn_, "remove_member"),
+          PGRES_COMMAND_OK)) {
     return std::unexpected(failed("cannot remove group member"));
   }
   if (!ok(Params().text(group_key).run(conn_, "remove_group"), PGRES_COMMAND_OK)) {
@@ -64,6 +66,7 @@ std::expected<void, StoreError> PgStore::put_client(const ClientRecord& c) {
   } else {
     p.text(c.local.address).integer(c.local.port);
   }
+  p.text(c.home).boolean(c.claim).text(origin_);
   if (!ok(p.run(conn_, "put_client"), PGRES_COMMAND_OK)) {
     return std::unexpected(failed("cannot save client"));
   }
@@ -71,12 +74,19 @@ std::expected<void, StoreError> PgStore::put_client(const ClientRecord& c) {
 }
 
 std::expected<std::size_t, StoreError> PgStore::delete_client(std::string_view nick_key) {
-  // Rare (a user's delete-account): statements sent as they are.
+  // Rare (a user's delete-account): statements sent as they are, each with
+  // its changes (docs/CLUSTER.md).
   const char* const steps[] = {
-      "UPDATE messages SET delivered = true, body = NULL "
-      "WHERE recipient = $1 AND NOT delivered",
-      "DELETE FROM clients WHERE nick_key = $1",
-      "DELETE FROM members WHERE nick_key = $1",
+      "WITH upd AS (UPDATE messages SET delivered = true, body = NULL "
+      "WHERE recipient = $1 AND NOT delivered RETURNING recipient, seq) "
+      "INSERT INTO changes (pos, origin, kind, key, seq) "
+      "SELECT nextval('udpchat_seq'), $2, 3, recipient, seq FROM upd",
+      "WITH del AS (DELETE FROM clients WHERE nick_key = $1 RETURNING nick_key) "
+      "INSERT INTO changes (pos, origin, kind, key) "
+      "SELECT nextval('udpchat_seq'), $2, 1, nick_key FROM del",
+      "WITH del AS (DELETE FROM members WHERE nick_key = $1 RETURNING group_key, nick_key) "
+      "INSERT INTO changes (pos, origin, kind, key, sub) "
+      "SELECT nextval('udpchat_seq'), $2, 6, group_key, nick_key FROM del",
       "DELETE FROM groups WHERE NOT EXISTS "
       "(SELECT 1 FROM members WHERE members.group_key = groups.group_key)",
   };
@@ -84,8 +94,8 @@ std::expected<std::size_t, StoreError> PgStore::delete_client(std::string_view n
   const std::string key(nick_key);
   for (const char* sql : steps) {
     const bool keyed = sql != steps[3];
-    const char* values[] = {key.c_str()};
-    const Result r(PQexecParams(conn_, sql, keyed ? 1 : 0, nullptr, keyed ? values : nullptr,
+    const char* values[] = {key.c_str(), origin_.c_str()};
+    const Result r(PQexecParams(conn_, sql, keyed ? 2 : 0, nullptr, keyed ? values : nullptr,
                                 nullptr, nullptr, 0));
     if (!ok(r, PGRES_COMMAND_OK)) return std::unexpected(failed("cannot delete account"));
     if (sql == steps[0]) deleted = pg_util::changed(r);
@@ -95,7 +105,7 @@ std::expected<std::size_t, StoreError> PgStore::delete_client(std::string_view n
 
 std::expected<void, StoreError> PgStore::put_table_version(std::uint64_t version) {
   if (!ok(Params()
-              .text("table_version")
+              .text(table_version_key())
               .integer(static_cast<std::int64_t>(version))
               .run(conn_, "put_meta"),
           PGRES_COMMAND_OK)) {
@@ -106,11 +116,27 @@ std::expected<void, StoreError> PgStore::put_table_version(std::uint64_t version
 
 std::expected<StoredState, StoreError> PgStore::load() {
   if (auto c = ensure_connected(); !c) return std::unexpected(c.error());
+  // One snapshot for the state and the position of the change table it
+  // includes: the changes after it are the ones to apply on top.
+  if (auto r = exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "cannot read the store");
+      !r) {
+    return std::unexpected(r.error());
+  }
+  auto state = load_snapshot();
+  rollback();  // read only: nothing to keep
+  return state;
+}
+
+std::expected<StoredState, StoreError> PgStore::load_snapshot() {
   StoredState state;
+  const Result position(Params().run(conn_, "last_pos"));
+  if (!ok(position, PGRES_TUPLES_OK)) return std::unexpected(error("cannot read the changes"));
+  applied_ = pg_util::integer(position.get(), 0, 0);
+  pending_.clear();
   const Result clients(PQexec(conn_,
                               "SELECT nick, address, port, online, heartbeat_ms, row_version, "
-                              "log_upto, key, password, local_address, local_port FROM clients "
-                              "ORDER BY nick_key"));
+                              "log_upto, key, password, local_address, local_port, home "
+                              "FROM clients ORDER BY nick_key"));
   if (!ok(clients, PGRES_TUPLES_OK)) return std::unexpected(error("cannot read clients"));
   const PGresult* r = clients.get();
   for (int i = 0; i < PQntuples(r); ++i) {
@@ -127,9 +153,12 @@ std::expected<StoredState, StoreError> PgStore::load() {
     c.local.address = pg_util::text(r, i, 9);
     c.local.port = static_cast<std::uint16_t>(pg_util::integer(r, i, 10));
     if (c.local.address.empty() || c.local.port == 0) c.local = {};
+    c.home = pg_util::text(r, i, 11);
     if (is_valid_nickname(c.nick)) state.clients.push_back(std::move(c));
   }
-  const Result version(PQexec(conn_, "SELECT value FROM meta WHERE key = 'table_version'"));
+  const std::string version_sql =
+      "SELECT value FROM meta WHERE key = '" + table_version_key() + "'";  // an id of ours
+  const Result version(PQexec(conn_, version_sql.c_str()));
   if (!ok(version, PGRES_TUPLES_OK)) return std::unexpected(error("cannot read table version"));
   if (PQntuples(version.get()) > 0) {
     state.table_version = static_cast<std::uint64_t>(pg_util::integer(version.get(), 0, 0));

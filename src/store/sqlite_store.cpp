@@ -116,12 +116,12 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
   // Schema 2 had no log positions: 0 reads every channel message kept
   // (there are none in a schema 2 database). Schema 3 had no keys: a row
   // without one is claimed by the key of its next registration.
-  for (const char* sql : {"ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0",
-                          "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0",
-                          "ALTER TABLE clients ADD COLUMN key BLOB",
-                          "ALTER TABLE clients ADD COLUMN password TEXT",
-                          "ALTER TABLE clients ADD COLUMN local_address TEXT",
-                          "ALTER TABLE clients ADD COLUMN local_port INTEGER"}) {
+  for (const char* sql :
+       {"ALTER TABLE clients ADD COLUMN row_version INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE clients ADD COLUMN key BLOB", "ALTER TABLE clients ADD COLUMN password TEXT",
+        "ALTER TABLE clients ADD COLUMN local_address TEXT",
+        "ALTER TABLE clients ADD COLUMN local_port INTEGER"}) {
     if (auto r = store->exec(sql);
         !r && r.error().what.find("duplicate column") == std::string::npos) {
       return failed(r.error());

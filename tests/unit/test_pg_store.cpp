@@ -21,7 +21,7 @@ using namespace udpchat::test;  // NOLINT(google-build-using-namespace): test fi
 namespace {
 
 std::unique_ptr<PgStore> open_pg(const std::string& conninfo) {
-  auto r = PgStore::open(conninfo);
+  auto r = PgStore::open(conninfo, "test");
   REQUIRE_MESSAGE(r.has_value(), (r.has_value() ? std::string() : r.error().what));
   return std::move(*r);
 }
@@ -86,9 +86,8 @@ TEST_SUITE("store: PgStore") {
   TEST_CASE("a statement that fails voids its transaction: the writes before it fail too") {
     auto s = open_pg(fresh_pg_database());
     // The same seq twice: the second insert breaks the primary key.
-    const std::vector<StoreCommand> batch = {save_command(1, 7, "first"),
-                                             save_command(2, 7, "clash"),
-                                             save_command(3, 8, "after")};
+    const std::vector<StoreCommand> batch = {
+        save_command(1, 7, "first"), save_command(2, 7, "clash"), save_command(3, 8, "after")};
     const auto done = apply_batch(*s, batch);
     REQUIRE(done.size() == 3);
     CHECK_FALSE(done[0].result.has_value());  // rolled back with the failed one
@@ -132,7 +131,8 @@ TEST_SUITE("store: PgStore") {
   }
 
   TEST_CASE("an unreachable database is a clear error at open") {
-    const auto r = PgStore::open("host=/nonexistent/udpchat port=5432 user=postgres dbname=x");
+    const auto r =
+        PgStore::open("host=/nonexistent/udpchat port=5432 user=postgres dbname=x", "test");
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().what.find("cannot connect to PostgreSQL") == 0);
   }

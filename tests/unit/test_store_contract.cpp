@@ -35,7 +35,7 @@ struct PgFixture {
   std::unique_ptr<PgStore> impl = open_pg(fresh_pg_database());
   OfflineStore& store() { return *impl; }
   static std::unique_ptr<PgStore> open_pg(const std::string& conninfo) {
-    auto r = PgStore::open(conninfo);
+    auto r = PgStore::open(conninfo, "test");
     REQUIRE_MESSAGE(r.has_value(), (r.has_value() ? std::string() : r.error().what));
     return std::move(*r);
   }

@@ -117,12 +117,12 @@ TEST_SUITE("store: channel and group logs") {
   TEST_CASE("PgStore, and again after a reconnection") {
     const std::string conninfo = test::fresh_pg_database();
     {
-      auto s = PgStore::open(conninfo);
+      auto s = PgStore::open(conninfo, "test");
       REQUIRE_MESSAGE(s.has_value(), (s ? std::string() : s.error().what));
       exercise(**s);
       check_loaded(**s);
     }
-    auto again = PgStore::open(conninfo);
+    auto again = PgStore::open(conninfo, "test");
     REQUIRE(again.has_value());
     check_loaded(**again);
     REQUIRE((*again)->save(msg(0, "dave", "bob", 9)) == SaveResult::kSaved);

@@ -1,10 +1,20 @@
 #include "core/server/offline_store.hpp"
 
+#include "core/server/cluster_change.hpp"
+
 #include <algorithm>
 
 #include "protocol/text.hpp"
 
 namespace udpchat {
+
+std::vector<ClusterChange> OfflineStore::take_changes() {
+  return {};
+}
+
+std::expected<void, StoreError> OfflineStore::poll_changes() {
+  return {};
+}
 
 namespace {
 std::unexpected<StoreError> full() {

@@ -57,6 +57,13 @@ struct ClientRecord {
   /// The client's local endpoint when it differs from `endpoint` (its
   /// public one, behind a NAT: docs/NAT.md), else empty.
   Endpoint local{};
+  /// docs/CLUSTER.md: the id of the server its session lives at (empty: a
+  /// store of one server).
+  std::string home{};
+  /// On a write: a registration, which takes the row over from another
+  /// home. A write without it, from a server that is not the row's home
+  /// (a stale one: the client moved on), changes nothing. Not stored.
+  bool claim = false;
 };
 
 /// The log key of the channel, and of a group (by its nickname-style key).
@@ -81,6 +88,8 @@ struct GroupRecord {
   std::string name;
   std::vector<MemberRecord> members;
 };
+
+struct ClusterChange;  // cluster_change.hpp
 
 struct StoreError {
   std::string what;  ///< human-readable cause, e.g. "database or disk is full"
@@ -164,6 +173,14 @@ class OfflineStore {
   virtual std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) = 0;
   virtual std::expected<void, StoreError> put_table_version(std::uint64_t version) = 0;
   virtual std::expected<StoredState, StoreError> load() = 0;
+
+  /// docs/CLUSTER.md: the changes other servers sharing this store made,
+  /// read since the last call (at each `begin`, and by `poll_changes`), in
+  /// commit order. Stores of one server have none.
+  virtual std::vector<ClusterChange> take_changes();
+  /// Reads what other servers committed since the last read, for
+  /// take_changes (outside a transaction). Nothing to do for one server.
+  virtual std::expected<void, StoreError> poll_changes();
 
   /// Transactions (group commit): writes between `begin` and `commit` are
   /// made durable together by `commit`. A write that fails inside a

@@ -1,0 +1,145 @@
+// pg_store_feed.cpp: PgStore's reading of the change table (docs/CLUSTER.md,
+// "The change table"): the others' changes after the position read last,
+// each with what it names as it is now (a client's row, a message, a group
+// member), in pages, in commit order.
+#include "protocol/text.hpp"
+#include "store/pg_schema.hpp"
+#include "store/pg_store.hpp"
+#include "store/pg_util.hpp"
+
+namespace udpchat {
+namespace {
+
+using pg_util::ok;
+using pg_util::Params;
+using pg_util::Result;
+
+/// Changes read per round trip.
+constexpr std::int64_t kPage = 2000;
+
+/// Column numbers of the "changes" statement.
+enum Col : int {
+  kPos,
+  kOrigin,
+  kKind,
+  kKey,
+  kSub,
+  kSeq,
+  kNick,
+  kAddress,
+  kPort,
+  kOnline,
+  kHeartbeat,
+  kRowVersion,
+  kLogUpto,
+  kClientKey,
+  kPassword,
+  kLocalAddress,
+  kLocalPort,
+  kHome,
+  kSender,
+  kMid,
+  kBody,
+  kSealed,
+  kSavedAt,
+  kGroupName,
+  kJoined,
+};
+
+/// The change of row `i`, or nullopt when what it names is gone since (a
+/// later change of the same thing says what became of it).
+std::optional<ClusterChange> change_of(const PGresult* r, int i) {
+  using pg_util::integer;
+  using pg_util::text;
+  ClusterChange c;
+  c.pos = integer(r, i, kPos);
+  c.origin = text(r, i, kOrigin);
+  c.key = text(r, i, kKey);
+  switch (integer(r, i, kKind)) {
+    case pg_schema::kClient: {
+      if (PQgetisnull(r, i, kNick)) return std::nullopt;  // deleted since
+      c.kind = ClusterChange::Kind::kClient;
+      ClientRecord& rec = c.client;
+      rec.nick = text(r, i, kNick);
+      rec.endpoint = {text(r, i, kAddress), static_cast<std::uint16_t>(integer(r, i, kPort))};
+      rec.online = pg_util::boolean(r, i, kOnline);
+      rec.heartbeat_ms = static_cast<std::uint32_t>(integer(r, i, kHeartbeat));
+      rec.row_version = static_cast<std::uint64_t>(integer(r, i, kRowVersion));
+      rec.log_upto = integer(r, i, kLogUpto);
+      rec.key = pg_util::bytes(r, i, kClientKey);
+      rec.password_hash = text(r, i, kPassword);
+      rec.local = {text(r, i, kLocalAddress),
+                   static_cast<std::uint16_t>(integer(r, i, kLocalPort))};
+      if (rec.local.address.empty() || rec.local.port == 0) rec.local = {};
+      rec.home = text(r, i, kHome);
+      if (!is_valid_nickname(rec.nick)) return std::nullopt;
+      return c;
+    }
+    case pg_schema::kClientDeleted:
+      c.kind = ClusterChange::Kind::kClientDeleted;
+      return c;
+    case pg_schema::kSaved:
+    case pg_schema::kPosted: {
+      const bool posted = integer(r, i, kKind) == pg_schema::kPosted;
+      if (posted && PQgetisnull(r, i, kSender)) return std::nullopt;
+      c.kind = posted ? ClusterChange::Kind::kPosted : ClusterChange::Kind::kSaved;
+      StoredMessage& m = c.message;
+      m.seq = integer(r, i, kSeq);
+      m.to_key = c.key;
+      m.from = text(r, i, kSender);
+      m.mid = static_cast<std::uint64_t>(integer(r, i, kMid));
+      m.saved_at_ms = integer(r, i, kSavedAt);
+      if (posted) (pg_util::boolean(r, i, kSealed) ? m.box : m.text) = pg_util::bytes(r, i, kBody);
+      return c;
+    }
+    case pg_schema::kDelivered:
+      c.kind = ClusterChange::Kind::kDelivered;
+      c.message.seq = integer(r, i, kSeq);
+      c.message.to_key = c.key;
+      return c;
+    case pg_schema::kMember:
+      if (PQgetisnull(r, i, kJoined)) return std::nullopt;  // left since
+      c.kind = ClusterChange::Kind::kMember;
+      c.group_name = text(r, i, kGroupName);
+      c.member = {text(r, i, kSub), integer(r, i, kJoined)};
+      return c;
+    case pg_schema::kMemberLeft:
+      c.kind = ClusterChange::Kind::kMemberLeft;
+      c.member.nick_key = text(r, i, kSub);
+      return c;
+    default:
+      return std::nullopt;  // a kind of a later version: not ours to apply
+  }
+}
+
+}  // namespace
+
+std::expected<void, StoreError> PgStore::read_changes() {
+  for (;;) {
+    const Result r = Params().integer(applied_).integer(kPage).run(conn_, "changes");
+    if (!ok(r, PGRES_TUPLES_OK)) return std::unexpected(failed("cannot read the changes"));
+    const int rows = PQntuples(r.get());
+    for (int i = 0; i < rows; ++i) {
+      applied_ = pg_util::integer(r.get(), i, kPos);
+      if (pg_util::text(r.get(), i, kOrigin) == origin_) continue;  // ours: applied as made
+      if (auto c = change_of(r.get(), i)) pending_.push_back(std::move(*c));
+    }
+    if (rows < kPage) return {};
+  }
+}
+
+std::vector<ClusterChange> PgStore::take_changes() {
+  return std::exchange(pending_, {});
+}
+
+std::expected<void, StoreError> PgStore::poll_changes() {
+  if (in_transaction()) return {};  // read at the transaction's start
+  if (auto c = ensure_connected(); !c) return std::unexpected(c.error());
+  // Without the order lock: every change visible now is committed, and
+  // every one not yet committed gets a higher number (docs/CLUSTER.md).
+  auto r = read_changes();
+  if (!r && reconnected()) r = read_changes();
+  return r;
+}
+
+}  // namespace udpchat
