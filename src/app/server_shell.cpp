@@ -9,7 +9,6 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <future>
 #include <iostream>
 #include <random>
@@ -19,11 +18,11 @@
 #include "app/job_worker.hpp"
 #include "app/metrics_http.hpp"
 #include "app/net.hpp"
+#include "app/server_store.hpp"
 #include "app/shell.hpp"
 #include "core/server/secure_server.hpp"
 #include "core/server/server_core.hpp"
 #include "core/server/server_metrics.hpp"
-#include "crypto/key_file.hpp"
 #include "store/pg_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_writer.hpp"
@@ -59,8 +58,10 @@ void size_socket_buffers(udp::socket& socket) {
 
 class ServerShell {
  public:
+  /// `poll_every`: how often the writer reads the changes of the other
+  /// servers sharing `store` (zero: a store of one server).
   ServerShell(asio::io_context& io, udp::socket socket, SecureServer& secure, OfflineStore& store,
-              LogLevel level)
+              LogLevel level, std::chrono::milliseconds poll_every)
       : io_(io),
         socket_(std::move(socket)),
         secure_(secure),
@@ -69,11 +70,15 @@ class ServerShell {
         level_(level),
         signals_(io, SIGINT, SIGTERM),
         usr1_(io, SIGUSR1),
-        writer_(store,
-                [this](std::vector<StoreCompletion> done) {
-                  // From the writer thread: hand the completions to the event loop.
-                  asio::post(io_, [this, done = std::move(done)] { on_completions(done); });
-                }),
+        writer_(
+            store,
+            [this](std::vector<ClusterChange> changes, std::vector<StoreCompletion> done) {
+              // From the writer thread: hand them to the event loop, changes first.
+              asio::post(io_, [this, changes = std::move(changes), done = std::move(done)] {
+                on_completions(changes, done);
+              });
+            },
+            poll_every),
         passwords_([cost = crypto::interactive_cost()](
                        const PasswordJob& j) { return run_password_job(j, cost); },
                    [this](PasswordOutcome o) {
@@ -149,8 +154,10 @@ class ServerShell {
     }
   }
 
-  void on_completions(const std::vector<StoreCompletion>& done) {
+  void on_completions(const std::vector<ClusterChange>& changes,
+                      const std::vector<StoreCompletion>& done) {
     const auto now = Clock::now();
+    if (!changes.empty()) core_.on_changes(changes, now);
     for (const auto& c : done) {
       core_.on_store_completion(c, now);
     }
@@ -258,49 +265,6 @@ class ServerShell {
 
 }  // namespace
 
-namespace {
-
-/// docs/CLUSTER.md: this server's id among the servers sharing a database,
-/// kept in <data-dir>/server.id (16 hex digits, made at its first start) so
-/// that it survives restarts and address changes.
-std::expected<std::string, StoreError> server_id(const std::string& data_dir) {
-  const auto path = std::filesystem::path(data_dir) / "server.id";
-  std::string id;
-  if (std::ifstream in(path); in && std::getline(in, id) && id.size() == 16) return id;
-  std::array<std::uint8_t, 8> raw{};
-  crypto::system_random()(raw);
-  id = crypto::to_hex(raw);
-  std::ofstream out(path, std::ios::trunc);
-  out << id << "\n";
-  if (!out.flush()) {
-    return std::unexpected(StoreError{"cannot write " + path.string()});
-  }
-  return id;
-}
-
-/// The server's store: PostgreSQL with --store, else SQLite in --data-dir
-/// (created if missing: it holds the server key either way).
-std::expected<std::unique_ptr<OfflineStore>, StoreError> open_store(const ServerOptions& options) {
-  if (!options.store.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options.data_dir, ec);
-    if (ec) {
-      return std::unexpected(
-          StoreError{"cannot create data directory " + options.data_dir + ": " + ec.message()});
-    }
-    const auto id = server_id(options.data_dir);
-    if (!id) return std::unexpected(id.error());
-    auto pg = PgStore::open(options.store, *id);
-    if (!pg) return std::unexpected(pg.error());
-    return std::unique_ptr<OfflineStore>(std::move(*pg));
-  }
-  auto sqlite = SqliteStore::open(options.data_dir);
-  if (!sqlite) return std::unexpected(sqlite.error());
-  return std::unique_ptr<OfflineStore>(std::move(*sqlite));
-}
-
-}  // namespace
-
 int run_server(const ServerOptions& options) {
   const LogLevel level = options.common.log_level;
   if (!options.common.log_file.empty()) {
@@ -310,7 +274,7 @@ int run_server(const ServerOptions& options) {
       return 1;
     }
   }
-  auto store = open_store(options);
+  auto store = open_server_store(options);
   if (!store) {
     std::cerr << "udpchat: cannot open the store: " << store.error().what << "\n";
     return 1;
@@ -338,38 +302,23 @@ int run_server(const ServerOptions& options) {
   config.table_batch = options.table_batch;
   config.full_table_limit = options.full_table_limit;
   config.fanout_window = options.fanout_window;
-  // manual §9: the server's long-term key lives in its data directory.
-  const std::string key_path = (std::filesystem::path(options.data_dir) / "server.key").string();
-  auto key = crypto::load_or_create_key(key_path, crypto::system_random());
+  auto* pg_store = dynamic_cast<PgStore*>(store->get());
+  if (pg_store != nullptr) {
+    // docs/CLUSTER.md: one of the servers sharing the database.
+    config.server_id = pg_store->origin();
+    config.store_numbers = true;
+  }
+  auto key = load_server_key(options, **store);
   if (!key) {
     std::cerr << "udpchat: " << key.error() << "\n";
     return 1;
-  }
-  std::string key_origin = key_path;
-  if (auto* pg = dynamic_cast<PgStore*>(store->get()); pg != nullptr) {
-    // docs/CLUSTER.md: every server on one database answers with one key,
-    // the first one's, so a client moves between them without a warning.
-    const auto& secret = key->secret_key;
-    const auto shared =
-        pg->cluster_secret({reinterpret_cast<const char*>(secret.data()), secret.size()});
-    if (!shared || shared->size() != secret.size()) {
-      std::cerr << "udpchat: cannot read the cluster key: "
-                << (shared ? "it is not a key" : shared.error().what) << "\n";
-      return 1;
-    }
-    crypto::Key cluster{};
-    std::copy(shared->begin(), shared->end(), cluster.begin());
-    if (cluster != secret) {
-      key = crypto::keypair_from_secret(cluster);
-      key_origin = "the cluster's, kept in PostgreSQL";
-    }
   }
   ServerCore core(config, std::random_device{}() * 0x100000000ULL + std::random_device{}());
   GateConfig gate;
   gate.rate_limit = options.rate_limit;
   gate.handshake_rate = options.handshake_rate;
   gate.max_sessions = 2 * options.max_clients + 1024;
-  SecureServer secure(core, *key, gate, crypto::system_random());
+  SecureServer secure(core, key->pair, gate, crypto::system_random());
   const auto state = (*store)->load();
   if (!state) {
     std::cerr << "udpchat: cannot read the store: " << state.error().what << "\n";
@@ -377,7 +326,10 @@ int run_server(const ServerOptions& options) {
   }
   core.start(*state, Clock::now());
   const std::string listening = to_endpoint(socket.local_endpoint()).to_string();
-  ServerShell shell(io, std::move(socket), secure, **store, level);
+  // docs/CLUSTER.md: the others' changes are read at least this often.
+  constexpr std::chrono::milliseconds kClusterPoll{250};
+  ServerShell shell(io, std::move(socket), secure, **store, level,
+                    pg_store != nullptr ? kClusterPoll : std::chrono::milliseconds(0));
   // manual §6.10: the page is rendered on the event loop's thread, which
   // owns the state; the HTTP thread waits for it.
   std::unique_ptr<MetricsHttp> metrics;
@@ -408,7 +360,7 @@ int run_server(const ServerOptions& options) {
               data_dir.c_str());
   std::fflush(stdout);
   write_log(level, LogLevel::kInfo,
-            "server key " + crypto::to_hex(key->public_key) + " (" + key_origin + ")");
+            "server key " + crypto::to_hex(key->pair.public_key) + " (" + key->origin + ")");
   if (auto* pg = dynamic_cast<PgStore*>(store->get()); pg != nullptr) {
     write_log(level, LogLevel::kInfo, "store: " + pg->describe());
   }

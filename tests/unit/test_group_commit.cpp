@@ -139,7 +139,7 @@ TEST_SUITE("group commit") {
     std::mutex mu;
     std::condition_variable cv;
     std::vector<StoreCompletion> got;
-    StoreWriter writer(**store, [&](std::vector<StoreCompletion> done) {
+    StoreWriter writer(**store, [&](std::vector<ClusterChange>, std::vector<StoreCompletion> done) {
       const std::lock_guard lock(mu);
       for (auto& c : done) got.push_back(std::move(c));
       cv.notify_all();

@@ -133,6 +133,32 @@ void ServerCore::handle(const SetPassword& m, const Endpoint& from, TimePoint no
   (void)now;
 }
 
+void ServerCore::forget_client(const std::string& key, TimePoint now) {
+  Client* c = &clients_.at(key);
+  mark_offline(key, false, now);
+  cancel_table_parts(*c);
+  stop_delivery(*c);
+  for (const std::string& k : c->interest) {
+    if (auto w = watchers_.find(k); w != watchers_.end()) {
+      w->second.erase(key);
+      if (w->second.empty()) watchers_.erase(w);
+    }
+  }
+  for (const std::string& gkey : c->groups) {
+    if (auto g = groups_.find(gkey); g != groups_.end()) {
+      g->second.members.erase(key);
+      if (g->second.members.empty()) {
+        groups_.erase(g);
+        log_last_.erase(group_log_key(gkey));
+      }
+    }
+  }
+  std::erase(window_queue_, key);
+  mailboxes_.erase(key);
+  remove_row(key, now);
+  clients_.erase(key);
+}
+
 void ServerCore::handle(const DeleteAccount& m, const Endpoint& from, TimePoint now) {
   Client* c = request_from(m.from, from, m.id);
   if (c == nullptr) {
@@ -153,29 +179,8 @@ void ServerCore::handle(const DeleteAccount& m, const Endpoint& from, TimePoint 
     return;
   }
   const std::string nick = c->nick;
-  mark_offline(key, false, now);
-  cancel_table_parts(*c);
-  stop_delivery(*c);
-  for (const std::string& k : c->interest) {
-    if (auto w = watchers_.find(k); w != watchers_.end()) {
-      w->second.erase(key);
-      if (w->second.empty()) watchers_.erase(w);
-    }
-  }
-  for (const std::string& gkey : c->groups) {
-    if (auto g = groups_.find(gkey); g != groups_.end()) {
-      g->second.members.erase(key);
-      if (g->second.members.empty()) {
-        groups_.erase(g);
-        log_last_.erase(group_log_key(gkey));
-      }
-    }
-  }
-  std::erase(window_queue_, key);
   const std::size_t waiting = mailboxes_.contains(key) ? mailboxes_.at(key).waiting : 0;
-  mailboxes_.erase(key);
-  remove_row(key, now);
-  clients_.erase(key);
+  forget_client(key, now);
   issue(DeleteClientOp{key}, {.after = After::kLogFailure, .key = "account " + nick});
   ++stats_.requests["delete_account"];
   log(LogLevel::kInfo, "deleted the account " + nick + " (" + std::to_string(waiting) +

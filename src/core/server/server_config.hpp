@@ -28,6 +28,13 @@ struct ServerConfig {
   std::size_t full_table_limit = kDefaultFullTableLimit;
   /// Message deliveries awaiting an ack at once, over all clients (manual §4.9).
   std::size_t fanout_window = kDefaultFanoutWindow;
+  /// docs/CLUSTER.md: this server's id among the servers sharing its store
+  /// (empty: a store of one server).
+  std::string server_id{};
+  /// The store numbers messages itself, in commit order (a database shared
+  /// by several servers): saves go with seq 0, and the core goes by the seq
+  /// each completion names.
+  bool store_numbers = false;
   /// Wall clock in ms since the Unix epoch, for the saved-at time of messages.
   std::function<std::int64_t()> wall_clock_ms{};
 };

@@ -67,8 +67,8 @@ bool ServerCore::replay_cached(const Endpoint& from, std::uint64_t id) {
 
 ServerCore::Client* ServerCore::authorised(std::string_view nick, const Endpoint& from) {
   const auto it = clients_.find(nickname_key(nick));
-  if (it == clients_.end() || it->second.endpoint != from) {
-    return nullptr;
+  if (it == clients_.end() || it->second.endpoint != from || it->second.remote) {
+    return nullptr;  // not registered here from there
   }
   // manual §9: a request about a nickname comes from its key, whatever
   // the address says.
@@ -104,10 +104,11 @@ void ServerCore::send_reliable(std::uint64_t id, const Endpoint& to, const Messa
   sender_.send(id, to, encode(m), policy, now, outgoing_);
 }
 
-void ServerCore::persist(const Client& c) {
+void ServerCore::persist(const Client& c, bool claim) {
+  if (c.remote) return;  // its home writes it
   const auto hb = std::chrono::duration_cast<milliseconds>(c.heartbeat).count();
   issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb), c.row_version,
-                     c.log_upto, c.key, c.password_hash, c.local}},
+                     c.log_upto, c.key, c.password_hash, c.local, config_.server_id, claim}},
         {.after = After::kLogFailure, .key = "client " + c.nick});
 }
 
@@ -151,9 +152,11 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     c.log_upto = rec.log_upto;
     c.key = rec.key;
     c.password_hash = rec.password_hash;
+    c.home = rec.home;
+    c.remote = !rec.home.empty() && rec.home != config_.server_id;
     c.backlog_seq = state.last_seq;
     by_version_[c.row_version].insert(key);
-    if (c.online) {
+    if (c.online && !c.remote) {
       online_at_[c.endpoint] = key;
       to_verify.push_back(key);
     }
@@ -254,7 +257,7 @@ void ServerCore::handle(const Ack& m, const Endpoint& from, TimePoint now) {
       if (c != clients_.end()) {
         std::erase(c->second.table_ids, m.id);
         send_table_parts(c->second, p.client_key, now);  // the next part, if any
-        if (c->second.table_ids.empty()) {  // every part of the update arrived
+        if (c->second.table_ids.empty()) {               // every part of the update arrived
           c->second.held_version = std::max(c->second.held_version, c->second.sending_version);
           send_update(p.client_key, now);  // what changed while it was in flight
         }
@@ -292,7 +295,7 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
           end_delivery(c->second);
         }
         log(LogLevel::kInfo, "stored delivery to " + c->second.nick + " unacknowledged; verifying");
-        if (c->second.online) {
+        if (c->second.online && !c->second.remote) {
           verify(p.client_key, DeliveryWaiter{}, now);
         }
       }
@@ -304,7 +307,7 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
         cancel_table_parts(c->second);
         // Never acked: is it still there? Alive: the table again; silent:
         // marked offline (and told with backoff, see send_prepared).
-        if (c->second.online) {
+        if (c->second.online && !c->second.remote) {
           verify(p.client_key, TableWaiter{}, now);
         }
       }
@@ -318,7 +321,8 @@ void ServerCore::on_expired(std::uint64_t id, TimePoint now) {
 void ServerCore::sweep_liveness(TimePoint now) {
   std::vector<std::string> silent;
   for (const auto& [key, c] : clients_) {
-    if (c.online && c.last_heard + c.heartbeat * kMissedHeartbeatsBeforeOffline <= now &&
+    if (c.online && !c.remote &&
+        c.last_heard + c.heartbeat * kMissedHeartbeatsBeforeOffline <= now &&
         !verifying_.contains(key)) {
       silent.push_back(key);
     }
@@ -358,7 +362,7 @@ std::optional<TimePoint> ServerCore::next_deadline() const {
 void ServerCore::begin_shutdown(TimePoint now) {
   shutting_down_ = true;
   for (const auto& [key, c] : clients_) {
-    if (c.online) {
+    if (c.online && !c.remote) {
       const std::uint64_t id = ids_.next();
       send_reliable(id, c.endpoint, Notice{id, NoticeKind::kShutdown, {}, 0},
                     RetryPolicy::window(config_.ack_timeout), {Purpose::kShutdown, key, {}, 0},

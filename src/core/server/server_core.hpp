@@ -38,6 +38,7 @@
 #include "core/base/log.hpp"
 #include "core/base/time.hpp"
 #include "core/reliable/reliable.hpp"
+#include "core/server/cluster_change.hpp"
 #include "core/server/offline_store.hpp"
 #include "core/server/password_jobs.hpp"
 #include "core/server/server_config.hpp"
@@ -82,6 +83,11 @@ class ServerCore {
   /// The outcome of command `c.ticket`; completions must come in ticket
   /// order (a completion out of order is logged and ignored).
   void on_store_completion(const StoreCompletion& c, TimePoint now);
+  /// docs/CLUSTER.md: what the other servers sharing the store changed, in
+  /// the cluster's order, handed over with (before) the completions of the
+  /// batch whose store read them: rows, saves for clients here, channel and
+  /// group posts, memberships (server_cluster.cpp).
+  void on_changes(const std::vector<ClusterChange>& changes, TimePoint now);
   std::vector<LogRecord> take_logs() { return std::exchange(logs_, {}); }
   /// Password hashes and checks issued since the last call (manual §9),
   /// for a worker off the event loop; each must come back, in any order,
@@ -269,6 +275,9 @@ class ServerCore {
   void accept_registration(const Register& m, const Endpoint& from, TimePoint now,
                            const std::string* password_hash = nullptr);
   // Accounts (server_accounts.cpp, manual §9).
+  /// Everything held about `key` goes (its row published as removed): a
+  /// deleted account, here or at another server.
+  void forget_client(const std::string& key, TimePoint now);
   void handle(const SetPassword& m, const Endpoint& from, TimePoint now);
   void handle(const DeleteAccount& m, const Endpoint& from, TimePoint now);
   // Hole punching and the live relay (server_introduce.cpp, docs/NAT.md).
@@ -294,8 +303,12 @@ class ServerCore {
   void relay_outcome(const std::string& save_key, bool delivered, TimePoint now);
   void send_late_notices(TimePoint now);
   void mark_offline(const std::string& key, bool tell_client, TimePoint now);
-  void persist(const Client& c);
-  void touch(const std::string& key, TimePoint now);
+  /// Writes `c`'s row (not a remote one: its home does); `claim`: a
+  /// registration here, which takes the row over from another home.
+  void persist(const Client& c, bool claim = false);
+  void touch(const std::string& key, TimePoint now, bool claim = false);
+  /// A client row another server wrote (server_cluster.cpp).
+  void apply_remote_row(const ClientRecord& row, TimePoint now);
   /// Publishes the open batch when it is due, or at once with `now_please`
   /// (a client marked offline after a failed verification: manual §4 wants
   /// the table out before the save is acknowledged).

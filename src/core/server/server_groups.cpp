@@ -126,12 +126,15 @@ void ServerCore::handle(const Post& m, const Endpoint& from, TimePoint now) {
     log = group_log_key(gkey);
     shown_as = g->second.name;
   }
-  const std::int64_t seq = next_seq_++;
+  // The store numbers it in a cluster (its completion says the seq);
+  // `next_seq_` is then a lower bound of that seq.
+  const std::int64_t seq = config_.store_numbers ? next_seq_ : next_seq_++;
   // Known now, not at completion: a reader's fetch issued meanwhile must
   // read this log too (it sees the message once it is durable).
   log_last_[log] = std::max(log_last_[log], seq);
   saves_[key] = PendingSave{Save{m.id, m.from, shown_as, m.mid, m.text}, from, log, false};
-  issue(SaveOp{{seq, m.from, log, m.mid, m.text, config_.wall_clock_ms()}},
+  issue(SaveOp{{config_.store_numbers ? 0 : seq, m.from, log, m.mid, m.text,
+                config_.wall_clock_ms()}},
         {.after = After::kPost, .key = key, .seq = seq});
 }
 
@@ -164,17 +167,17 @@ void ServerCore::on_posted(const OpWaiter& w, const std::expected<StoreValue, St
       "stored a message from " + s.request.from + " for " +
           (s.request.to == kEveryone ? std::string("the channel") : "group " + s.request.to));
   log_last_[s.recipient_key] = std::max(log_last_[s.recipient_key], seq);
-  fan_out(std::make_shared<const StoredMessage>(
-              StoredMessage{seq, s.request.from, s.recipient_key, s.request.mid, s.request.text,
-                            config_.wall_clock_ms()}),
+  fan_out(std::make_shared<const StoredMessage>(StoredMessage{seq, s.request.from, s.recipient_key,
+                                                              s.request.mid, s.request.text,
+                                                              config_.wall_clock_ms()}),
           now);
 }
 
 void ServerCore::fan_out(const MessagePtr& m, TimePoint now) {
   const std::string sender_key = nickname_key(m->from);
   const auto hand_over = [&](const std::string& key, Client& c, std::int64_t floor) {
-    if (key == sender_key || m->seq <= std::max(c.log_upto, floor) || !c.online) {
-      return;  // not for it, or it reads the log when it registers again
+    if (key == sender_key || m->seq <= std::max(c.log_upto, floor) || !c.online || c.remote) {
+      return;  // not for it, or it reads the log when it registers again (or: elsewhere)
     }
     if (c.drained && !c.fetching && m->seq > c.fetched_upto &&
         c.prefetched.size() < kMaxPrefetched) {

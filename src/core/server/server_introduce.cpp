@@ -22,7 +22,9 @@ void ServerCore::handle(const Introduce& m, const Endpoint& from, TimePoint now)
     reply(from, m.id, Ack{0, AckStatus::kUnknown, 0, {}});
     return;
   }
-  if (!peer->second.online || to_key == from_key) {
+  // A peer whose session is at another server cannot be sent a punch from
+  // here: the client sends without an introduction (docs/CLUSTER.md).
+  if (!peer->second.online || peer->second.remote || to_key == from_key) {
     ++stats_.requests["introduce_offline"];
     reply(from, m.id, Ack{0, AckStatus::kOffline, 0, {}});
     return;
@@ -48,15 +50,16 @@ void ServerCore::handle(const Introduce& m, const Endpoint& from, TimePoint now)
 }
 
 std::pair<ServerCore::Client*, ServerCore::Client*> ServerCore::relay_ends(std::string_view peer,
-                                                                          const Endpoint& from,
-                                                                          TimePoint now) {
+                                                                           const Endpoint& from,
+                                                                           TimePoint now) {
   const auto sender = online_at_.find(from);
   if (sender == online_at_.end()) {
     drop("relay_not_registered", from);
     return {nullptr, nullptr};
   }
   const auto to = clients_.find(nickname_key(peer));
-  if (to == clients_.end() || !to->second.online || to->first == sender->second) {
+  if (to == clients_.end() || !to->second.online || to->second.remote ||
+      to->first == sender->second) {
     // Dropped: the sender's message waits out its window, then goes to
     // the server's save as any unacknowledged message does.
     drop("relay_peer_offline", from);

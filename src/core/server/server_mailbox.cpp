@@ -33,7 +33,9 @@ void ServerCore::handle(const Save& m, const Endpoint& from, TimePoint now) {
   }
   saves_[save_key] = PendingSave{m, from, to_key, false};
   add_interest(nickname_key(m.from), to_key);  // it writes to them: it holds their row
-  if (!recipient->second.online) {
+  if (!recipient->second.online || recipient->second.remote) {
+    // Offline, or at another server of the cluster, which delivers it as
+    // soon as the save's change reaches it (docs/CLUSTER.md).
     store_and_ack(save_key, now);
     return;
   }
@@ -67,7 +69,7 @@ bool ServerCore::persist_message(const std::string& save_key, const PendingSave&
     return false;
   }
   ++box.saving;
-  const std::int64_t seq = next_seq_++;
+  const std::int64_t seq = config_.store_numbers ? 0 : next_seq_++;  // 0: the store's number
   issue(SaveOp{{seq, s.request.from, s.recipient_key, s.request.mid, s.request.text,
                 config_.wall_clock_ms(), s.request.box}},
         {.after = then, .key = save_key, .seq = seq});
@@ -95,14 +97,16 @@ void ServerCore::on_saved(const OpWaiter& w, const std::expected<StoreValue, Sto
     saves_.erase(it);
     return;
   }
-  const bool fresh = std::get<SaveOutcome>(*r) == SaveResult::kSaved;
+  const SaveOutcome outcome = std::get<SaveOutcome>(*r);
+  const bool fresh = outcome == SaveResult::kSaved;
+  next_seq_ = std::max(next_seq_, outcome.seq + 1);
   if (fresh) {
     ++box.waiting;
     ++stats_.messages_stored;
   }
   const auto recipient = clients_.find(s.recipient_key);
-  const bool relay_now =
-      w.after == After::kSaveThenRelay && recipient != clients_.end() && recipient->second.online;
+  const bool relay_now = w.after == After::kSaveThenRelay && recipient != clients_.end() &&
+                         recipient->second.online && !recipient->second.remote;
   if (relay_now) {
     relay(w.key, now);
     return;
@@ -111,7 +115,8 @@ void ServerCore::on_saved(const OpWaiter& w, const std::expected<StoreValue, Sto
   log(LogLevel::kInfo, "saved a message from " + s.request.from + " for " + s.request.to);
   reply(s.sender, s.request.id, Ack{0, AckStatus::kSaved, 0, {}});
   saves_.erase(it);  // `s` is gone from here on
-  if (fresh && recipient != clients_.end() && recipient->second.online) {
+  if (fresh && recipient != clients_.end() && recipient->second.online &&
+      !recipient->second.remote) {
     recipient->second.drained = false;  // came online meanwhile: deliver it
     deliver_next(recipient->first, now);
   }
@@ -185,7 +190,7 @@ void ServerCore::send_late_notices(TimePoint now) {
 
 void ServerCore::deliver_next(const std::string& key, TimePoint now) {
   Client& c = clients_.at(key);
-  if (!c.online || c.delivery_id != 0 || c.awaiting_table) {
+  if (!c.online || c.remote || c.delivery_id != 0 || c.awaiting_table) {
     return;
   }
   std::erase_if(c.prefetched, [this, &c](const MessagePtr& m) {

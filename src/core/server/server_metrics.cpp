@@ -98,8 +98,7 @@ std::string openmetrics_text(SecureServer& server, const StoreWriterFigures& sto
   e.counter("messages_delivered", "Stored messages acknowledged by their recipient.",
             s.messages_delivered);
   e.labelled("requests", "Requests served, by kind.", "kind", s.requests);
-  e.counter("relayed", "Datagrams relayed live between clients without a direct path.",
-            s.relayed);
+  e.counter("relayed", "Datagrams relayed live between clients without a direct path.", s.relayed);
   e.counter("relayed_bytes", "Bytes of the datagrams relayed live between clients.",
             s.relayed_bytes);
   e.labelled("datagrams_dropped", "Datagrams dropped, by cause.", "cause", s.dropped);

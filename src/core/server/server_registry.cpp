@@ -84,7 +84,9 @@ void ServerCore::register_request(const Register& m, const Endpoint& from, TimeP
     return;
   }
   const std::string* set_hash = holder.password_hash.empty() ? new_hash : nullptr;
-  if (holder.endpoint == from || !holder.online) {
+  if (holder.endpoint == from || !holder.online || holder.remote) {
+    // A holder at another server of the cluster cannot be pinged from
+    // here; its key is the registrant's: the client moved (docs/CLUSTER.md).
     accept_registration(m, from, now, set_hash);
     return;
   }
@@ -125,7 +127,7 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
     c.log_upto = next_seq_ - 1;
   }
   c.backlog_seq = next_seq_ - 1;  // older channel and group messages show as stored
-  if (c.online && c.endpoint != from) {
+  if (c.online && !c.remote && c.endpoint != from) {
     online_at_.erase(c.endpoint);
   }
   stop_delivery(c);  // restarted below, to wherever the client is now
@@ -138,12 +140,14 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   if (!current_key_.empty()) c.key = current_key_;
   if (password_hash != nullptr) c.password_hash = *password_hash;
   c.online = true;
+  c.home = config_.server_id;
+  c.remote = false;
   c.last_heard = now;
   c.heartbeat = m.heartbeat_ms == 0 ? kDefaultHeartbeat
                                     : std::clamp<Duration>(milliseconds(m.heartbeat_ms),
                                                            kMinHeartbeat, kMaxHeartbeat);
   online_at_[from] = key;
-  touch(key, now);
+  touch(key, now, /*claim=*/true);
   cancel_table_parts(c);
   c.held_version = 0;  // a new process, perhaps: it gets a snapshot
   std::uint32_t waiting = 0;
@@ -159,9 +163,9 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   log(LogLevel::kInfo,
       "registered " + m.nick + " at " + from.to_string() +
           (waiting > 0 ? ", " + std::to_string(waiting) + " stored messages" : ""));
-  reply_when_durable(from, m.id,
-                     Ack{0, AckStatus::kOk, waiting, {},
-                         static_cast<std::uint32_t>(clients_.size()), {}, from});
+  reply_when_durable(
+      from, m.id,
+      Ack{0, AckStatus::kOk, waiting, {}, static_cast<std::uint32_t>(clients_.size()), {}, from});
   // Its table (a snapshot) goes out when the batch is published; stored
   // messages wait for it, so the client shows the welcome, the table,
   // then the stored messages.

@@ -27,6 +27,12 @@ struct ServerClient {
   std::string nick;
   Endpoint endpoint;  ///< where its datagrams come from: its public endpoint
   Endpoint local;     ///< its local endpoint when it differs (behind a NAT), else empty
+  /// docs/CLUSTER.md: the id of the server its session lives at ("": here,
+  /// or one server), and whether that is another server of the cluster (its
+  /// row came from the change table): then nothing is sent to it from here,
+  /// and its row is written only by its home.
+  std::string home;
+  bool remote = false;
   std::string key;                ///< public key the nickname belongs to (empty: not yet bound)
   std::string password_hash;      ///< Argon2id hash (encoded), or empty: no password
   int password_failures = 0;      ///< wrong passwords in a row (kept in memory only)

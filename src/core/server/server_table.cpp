@@ -23,8 +23,8 @@ constexpr int kOfflineNoticeTries = 8;
 }  // namespace
 
 TableEntry ServerCore::row_of(const Client& c) const {
-  return {c.nick,        c.endpoint.address, c.endpoint.port, c.online,
-          c.row_version, c.key,              c.local.address,  c.local.port};
+  return {c.nick, c.endpoint.address, c.endpoint.port, c.online, c.row_version,
+          c.key,  c.local.address,    c.local.port};
 }
 
 std::optional<TableEntry> ServerCore::row_at(const std::string& key) const {
@@ -116,7 +116,7 @@ std::vector<TableEntry> ServerCore::rows_since(const std::string& key, std::uint
   return rows;
 }
 
-void ServerCore::touch(const std::string& key, TimePoint now) {
+void ServerCore::touch(const std::string& key, TimePoint now, bool claim) {
   Client& c = clients_.at(key);
   const std::uint64_t next = version_ + 1;  // the version the open batch gets
   if (c.row_version != next) {
@@ -129,7 +129,7 @@ void ServerCore::touch(const std::string& key, TimePoint now) {
   }
   dirty_.insert(key);
   prepared_.clear();  // the rows changed: prepared updates are stale
-  persist(c);
+  persist(c, claim);
   if (!batch_due_) {
     batch_due_ = now + config_.table_batch;
   }
@@ -162,7 +162,8 @@ void ServerCore::publish(TimePoint now) {
   dirty_.clear();
   for (const std::string& k : targets) {
     const auto it = clients_.find(k);
-    if (it != clients_.end() && (it->second.online || told_offline.contains(k))) {
+    if (it != clients_.end() && !it->second.remote &&
+        (it->second.online || told_offline.contains(k))) {
       send_update(k, now);
     }
   }

@@ -1,0 +1,84 @@
+"""test_cluster.py: several servers serving one user base on one PostgreSQL
+(docs/CLUSTER.md), real processes on 127.0.0.1 and a PostgreSQL the test
+starts itself (pg_cluster.py): clients of different servers see each other
+in their tables and `list`, chat directly, get what was saved for them
+through another server (also when they register with another server than
+before), and receive each other's channel posts, each once.
+"""
+
+import re
+
+from harness import (
+    BYE, SAVED, TABLE, check, check_equal, direct, expect_stored, list_line, wait_registered,
+)
+
+BY_SERVER = ">>> [Message received by Server.]"
+
+
+def channel(sender, text):
+    return ">>> [Channel] %s: %s" % (sender, text)
+
+
+def cluster(ctx, n=2):
+    """A PostgreSQL and `n` servers on it, each with its own data directory."""
+    pg = ctx.postgresql()
+    servers = [ctx.server(extra=["--store", pg.uri()], data_dir=ctx.data_dir("server%d" % i),
+                          name="server%d" % i) for i in range(n)]
+    return pg, servers
+
+
+def test_clients_of_two_servers_chat_save_and_share_the_channel(ctx):
+    pg, (a_srv, b_srv) = cluster(ctx)
+    alice = ctx.client("alice", a_srv)
+    bob = ctx.client("bob", b_srv)
+    alice.expect(TABLE)  # bob's row, from the other server
+    carol = ctx.client("carol", a_srv)
+    alice.expect(TABLE)
+    bob.expect(TABLE)  # carol's row reaches bob through the change table
+    for who in (alice, bob):
+        mark = who.mark()
+        who.send("list")
+        for nick, c in (("alice", alice), ("bob", bob), ("carol", carol)):
+            who.expect(list_line(nick, c.port))
+        check(who.count(re.compile(r">>> \w+ 127\.0\.0\.1:\d+ online"), start=mark) == 3,
+              "%s listed other lines: %r" % (who.nick, who.since(mark)))
+
+    direct(alice, bob, "hello from server 0's alice, 你好 😀")
+    direct(bob, carol, "and back across servers")
+
+    # The channel: a post through one server reaches the members of both, once.
+    alice.send("send_all to everyone on every server")
+    alice.expect(BY_SERVER)
+    bob.expect(channel("alice", "to everyone on every server"))
+    carol.expect(channel("alice", "to everyone on every server"))
+    bob.send("send_all and back")
+    bob.expect(BY_SERVER)
+    alice.expect(channel("bob", "and back"))
+    carol.expect(channel("bob", "and back"))
+
+    # Saved through server 0 for bob, offline at server 1; bob registers with
+    # server 0 this time and gets it (and the others see him move).
+    bob.send("dereg bob")
+    bob.expect(BYE)
+    alice.expect(TABLE)
+    texts = ["saved via server 0 #%d" % i for i in range(1, 6)]
+    for t in texts:
+        alice.send("send bob " + t)
+    for _ in texts:
+        alice.expect(SAVED)
+    bob.send("quit")
+    bob.expect_exit(0)
+    bob2 = ctx.client("bob", a_srv, wait=False, name="bob-again")  # same key file
+    wait_registered(bob2, stored_messages=True)
+    for t in texts:
+        expect_stored(bob2, "alice", t)
+    # Each post once at each member, not at its sender, not again at bob's
+    # new process (his position moved when he showed it).
+    for c, n in ((alice, 0), (bob, 1), (carol, 1), (bob2, 0)):
+        check_equal(c.count(re.compile(re.escape(">>> [Channel] alice: ") + r".*every server")),
+                    n, "%s: copies of alice's post" % c.name)
+    check_equal(pg.sql("SELECT count(*) FROM messages WHERE recipient = 'bob' AND NOT delivered"),
+                "0", "bob's undelivered messages")
+    check_equal(pg.sql("SELECT home = (SELECT home FROM clients WHERE nick_key = 'alice') "
+                       "FROM clients WHERE nick_key = 'bob'"), "t", "bob's home is alice's now")
+
