@@ -361,6 +361,20 @@ int run_client(const ClientOptions& options) {
   ClientConfig config;
   config.nick = options.nick;
   config.server = to_endpoint(server);
+  for (const auto& [host, port] : options.other_servers) {
+    // docs/CLUSTER.md: the other servers of its cluster, in the family bound.
+    const auto found = resolver.resolve(host, std::to_string(port), ec);
+    const auto match = std::find_if(found.begin(), found.end(), [&server](const auto& r) {
+      return r.endpoint().address().is_v6() == server.address().is_v6();
+    });
+    if (ec || match == found.end()) {
+      std::cerr << "udpchat: cannot resolve server address '" << host << "'"
+                << (ec ? ": " + ec.message() : std::string(" in the family of the first server"))
+                << "\n";
+      return 1;
+    }
+    config.other_servers.push_back(to_endpoint(match->endpoint()));
+  }
   config.ack_timeout = options.common.ack_timeout;
   config.server_retries = options.common.server_retries;
   config.heartbeat = options.common.heartbeat;

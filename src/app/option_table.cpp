@@ -44,6 +44,8 @@ constexpr std::array kOptions{
                "session handshakes per second over all sources (default 2000)", 1, 1000000},
     OptionSpec{"metrics", "ADDR:PORT", K::kString, S::kServer,
                "serve the statistics as OpenMetrics on http://ADDR:PORT/metrics"},
+    OptionSpec{"cluster", "HOST:PORT,...", K::kString, S::kClient,
+               "the other servers of its cluster, tried when its server stops answering"},
     OptionSpec{"key-file", "FILE", K::kString, S::kClient,
                "its secret key (default $XDG_DATA_HOME/udpchat/<nick>.key)"},
     OptionSpec{"server-key", "HEX", K::kString, S::kClient,

@@ -6,6 +6,7 @@
 
 #include <cxxopts.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <vector>
@@ -165,6 +166,29 @@ ClientOptions read_client(const Reader& r, const std::string& nick,
   }
   o.server_port = parse_port("<server-port>", args[1]);
   o.client_port = parse_port("<client-port>", args[2]);
+  if (r.has("cluster")) {
+    // HOST:PORT[,HOST:PORT...]; an IPv6 address in brackets: [::1]:5000.
+    const std::string v = r.text("cluster");
+    std::size_t start = 0;
+    while (start <= v.size()) {
+      const std::size_t end = std::min(v.find(',', start), v.size());
+      const std::string item = v.substr(start, end - start);
+      const auto colon = item.rfind(':');
+      std::string host = colon == std::string::npos ? "" : item.substr(0, colon);
+      if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+      }
+      if (host.empty()) {
+        throw UsageError{r.label("cluster") +
+                         " must be HOST:PORT, several separated by commas, e.g. "
+                         "10.0.0.2:5000,[2001:db8::2]:5000 (got '" +
+                         item + "')"};
+      }
+      o.other_servers.emplace_back(host,
+                                   parse_port(r.label("cluster") + " port", item.substr(colon + 1)));
+      start = end + 1;
+    }
+  }
   o.max_pending = static_cast<std::size_t>(r.integer("max-pending", 100));
   o.nat_keepalive = milliseconds(r.integer("nat-keepalive-ms", kDefaultNatKeepalive.count()));
   if (r.has("key-file")) {

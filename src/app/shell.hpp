@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <expected>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/base/log.hpp"
 #include "core/base/time.hpp"
@@ -47,6 +49,8 @@ struct ClientOptions {
   CommonOptions common;
   std::string nick;
   std::string server_host;  ///< IPv4, IPv6 or a host name
+  /// --cluster: the other servers of its cluster (docs/CLUSTER.md), host and port.
+  std::vector<std::pair<std::string, std::uint16_t>> other_servers;
   std::uint16_t server_port = 0;
   std::uint16_t client_port = 0;
   std::size_t max_pending = kDefaultMaxPendingPerPeer;

@@ -3,13 +3,16 @@
 starts itself (pg_cluster.py): clients of different servers see each other
 in their tables and `list`, chat directly, get what was saved for them
 through another server (also when they register with another server than
-before), and receive each other's channel posts, each once.
+before), and receive each other's channel posts, each once; a client whose
+server is killed moves to another server of the cluster by itself and
+loses nothing.
 """
 
 import re
 
 from harness import (
-    BYE, SAVED, TABLE, check, check_equal, direct, expect_stored, list_line, wait_registered,
+    BYE, SAVED, TABLE, UNREACHABLE, WELCOME, check, check_equal, direct, expect_stored, list_line,
+    wait_registered,
 )
 
 BY_SERVER = ">>> [Message received by Server.]"
@@ -82,3 +85,28 @@ def test_clients_of_two_servers_chat_save_and_share_the_channel(ctx):
     check_equal(pg.sql("SELECT home = (SELECT home FROM clients WHERE nick_key = 'alice') "
                        "FROM clients WHERE nick_key = 'bob'"), "t", "bob's home is alice's now")
 
+
+
+def test_a_client_whose_server_is_killed_moves_to_another_and_loses_nothing(ctx):
+    pg, (s0, s1) = cluster(ctx)
+    fast = ["--heartbeat-ms", "300", "--ack-timeout-ms", "100"]
+    alice = ctx.client("alice", s0, extra=fast + ["--cluster", "127.0.0.1:%d" % s1.port])
+    bob = ctx.client("bob", s1, extra=fast)
+    alice.expect(TABLE)
+    direct(alice, bob, "before the crash")
+
+    s0.kill()  # SIGKILL: alice's server is gone
+    bob.send("send_all while alice moves")
+    bob.expect(BY_SERVER)
+    alice.expect(UNREACHABLE)
+    alice.expect(WELCOME)  # registered again, with the other server
+    direct(bob, alice, "after the crash, through server 1")
+    direct(alice, bob, "and back")
+    # The post reaches her once: live if she was back already, else stored.
+    alice.expect(re.compile(r">>> \[Channel\] bob: .*while alice moves"))
+    direct(bob, alice, "marker after the post")
+    shown = [l for l in alice.lines() if "while alice moves" in l]
+    check_equal(len(shown), 1, "alice: copies of the post made while she moved: %r" % shown)
+    check_equal(pg.sql("SELECT count(*) FROM clients WHERE nick_key = 'alice' AND online"), "1",
+                "alice online in PostgreSQL")
+    check(s1.alive(), "server 1 ended")

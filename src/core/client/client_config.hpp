@@ -20,8 +20,12 @@
 namespace udpchat {
 
 struct ClientConfig {
-  std::string nick;                            ///< valid nickname (manual §7)
-  Endpoint server;                             ///< resolved numeric address
+  std::string nick;  ///< valid nickname (manual §7)
+  Endpoint server;   ///< resolved numeric address
+  /// docs/CLUSTER.md: the other servers of its cluster (one key, one user
+  /// base), tried in turn after `server` when the one in use stops
+  /// answering, and at start before "[Server not responding]".
+  std::vector<Endpoint> other_servers{};
   Duration ack_timeout = kDefaultAckTimeout;   ///< direct-message ack window
   int server_retries = kDefaultServerRetries;  ///< tries per server request
   Duration heartbeat = kDefaultHeartbeat;      ///< heartbeat interval (manual §6.6)

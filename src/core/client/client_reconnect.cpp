@@ -39,12 +39,23 @@ void ClientSession::server_lost(TimePoint now) {
 void ClientSession::server_heard(TimePoint now) {
   if (phase_ == Phase::kReconnecting && attempt_id_ == 0) {
     reconnect_backoff_.reset();  // it is back: the backoff starts over if this try fails
-    attempt_registration(now);
+    attempt_registration(now, /*next=*/false);
   }
 }
 
-void ClientSession::attempt_registration(TimePoint now) {
+void ClientSession::next_server() {
+  if (config_.other_servers.empty()) return;
+  server_turn_ = (server_turn_ + 1) % (config_.other_servers.size() + 1);
+  config_.server = server_turn_ == 0 ? first_server_ : config_.other_servers[server_turn_ - 1];
+  log(LogLevel::kInfo, "trying server " + config_.server.to_string());
+}
+
+void ClientSession::attempt_registration(TimePoint now, bool next) {
   next_attempt_.reset();
+  // docs/CLUSTER.md: each attempt with the next server of the cluster (the
+  // one lost first: it missed a whole try already), unless the one in use
+  // just spoke.
+  if (next) next_server();
   answered_restarts_ = 0;
   // One registration in flight at a time: an attempt replaces a Register
   // still being retried (a "registering again" sent before the server was

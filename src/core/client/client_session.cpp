@@ -57,6 +57,7 @@ ClientSession::ClientSession(ClientConfig config, std::uint64_t id_seed)
   if (!config_.format_time) {
     config_.format_time = format_local_time;
   }
+  first_server_ = config_.server;
   registered_key_ = nickname_key(config_.nick);
 }
 
@@ -265,6 +266,10 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
       if (phase_ == Phase::kReconnecting) {
         attempt_id_ = 0;
         next_attempt_ = now + reconnect_backoff_.next();
+      } else if (first_registration_ && start_tries_ < config_.other_servers.size()) {
+        ++start_tries_;  // docs/CLUSTER.md: another server of the cluster may answer
+        next_server();
+        send_register(now, /*with_password=*/true);
       } else if (first_registration_) {
         fail_server_not_responding();  // it never reached its server
       } else {

@@ -114,6 +114,9 @@ class ClientSession {
   /// by itself (manual §4.7).
   [[nodiscard]] bool reconnecting() const { return phase_ == Phase::kReconnecting; }
   [[nodiscard]] const std::string& nick() const { return config_.nick; }
+  /// The server in use (docs/CLUSTER.md: it changes when it stops answering
+  /// and other servers are known).
+  [[nodiscard]] const Endpoint& server() const { return config_.server; }
   [[nodiscard]] std::uint64_t table_version() const { return table_version_; }
   /// The rows held, sorted by nickname key (all of them on a server of at
   /// most --full-table-limit clients; else its own and those looked up).
@@ -324,7 +327,11 @@ class ClientSession {
   void server_lost(TimePoint now);
   /// A datagram from the server while reconnecting: it is back, try now.
   void server_heard(TimePoint now);
-  void attempt_registration(TimePoint now);
+  /// `next`: with the next server of the cluster, if any (docs/CLUSTER.md).
+  void attempt_registration(TimePoint now, bool next = true);
+  /// docs/CLUSTER.md: the next server of the cluster in turn (none known:
+  /// the same one).
+  void next_server();
   /// Holds the front message of `peer_key` until the server is back.
   void hold_for_server(const std::string& peer_key, SendStage resume, TimePoint now);
   /// Registered again: held messages go on.
@@ -389,6 +396,9 @@ class ClientSession {
   /// manual §6.6: the delays between registration attempts once the
   /// server was lost, from kReconnectFirst doubling up to kReconnectMax.
   JitteredBackoff reconnect_backoff_;
+  std::size_t server_turn_ = 0;  ///< docs/CLUSTER.md: index in [server, other_servers...]
+  std::size_t start_tries_ = 0;  ///< servers tried at start without an answer
+  Endpoint first_server_;        ///< config_.server as given
 
   std::deque<std::string> input_;
   std::map<std::string, PeerQueue> peers_;  ///< by nickname key

@@ -35,7 +35,14 @@ void SecureClient::on_timeout(TimePoint now) {
   session_.on_timeout(now);
 }
 
+void SecureClient::follow_server() {
+  if (session_.server() == server_) return;
+  server_ = session_.server();  // docs/CLUSTER.md: another server of the cluster
+  link_.restart();              // a new session there (the pinned key stays: one cluster key)
+}
+
 void SecureClient::on_datagram(std::string_view bytes, const Endpoint& from, TimePoint now) {
+  follow_server();
   if (from != server_) {
     session_.on_datagram(bytes, from, now);  // a peer
     return;
@@ -78,6 +85,7 @@ void SecureClient::received(const ServerLink::Received& r, TimePoint now) {
 }
 
 std::vector<Outgoing> SecureClient::take_outgoing(TimePoint now) {
+  follow_server();
   std::vector<Outgoing> out = std::exchange(out_, {});
   for (auto& o : session_.take_outgoing()) {
     if (o.to != server_) {

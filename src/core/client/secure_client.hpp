@@ -56,6 +56,8 @@ class SecureClient {
 
  private:
   void forward(TimePoint now);
+  /// The session moved to another server of its cluster: the link follows.
+  void follow_server();
   void received(const ServerLink::Received& r, TimePoint now);
 
   ClientSession session_;
