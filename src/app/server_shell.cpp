@@ -23,6 +23,7 @@
 #include "core/server/secure_server.hpp"
 #include "core/server/server_core.hpp"
 #include "core/server/server_metrics.hpp"
+#include "store/pg_listener.hpp"
 #include "store/pg_store.hpp"
 #include "store/sqlite_store.hpp"
 #include "store/store_writer.hpp"
@@ -105,6 +106,9 @@ class ServerShell {
     writer_.stop();
   }
 
+  /// docs/CLUSTER.md: another server committed changes (from the
+  /// listener's thread): the writer reads them as soon as it is idle.
+  void changes_notified() { writer_.poll_now(); }
   /// The store writer's figures, for the metrics page (thread-safe).
   [[nodiscard]] StoreWriterFigures writer_figures() const {
     return {writer_.commands(), writer_.batches()};
@@ -330,6 +334,12 @@ int run_server(const ServerOptions& options) {
   constexpr std::chrono::milliseconds kClusterPoll{250};
   ServerShell shell(io, std::move(socket), secure, **store, level,
                     pg_store != nullptr ? kClusterPoll : std::chrono::milliseconds(0));
+  // ... and at once when another server's commit notifies.
+  std::unique_ptr<PgListener> listener;
+  if (pg_store != nullptr) {
+    listener =
+        std::make_unique<PgListener>(pg_store->conninfo(), [&shell] { shell.changes_notified(); });
+  }
   // manual §6.10: the page is rendered on the event loop's thread, which
   // owns the state; the HTTP thread waits for it.
   std::unique_ptr<MetricsHttp> metrics;
@@ -370,7 +380,8 @@ int run_server(const ServerOptions& options) {
                   std::to_string(options.metrics_port) + "/metrics");
   }
   shell.run();
-  metrics.reset();  // no page is asked of a stopped event loop
+  metrics.reset();   // no page is asked of a stopped event loop
+  listener.reset();  // no wake-up for a writer about to stop
   shell.stop_writer();
   for (const auto& rec : core.take_logs()) {
     write_log(level, rec.level, rec.text);

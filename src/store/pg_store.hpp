@@ -77,6 +77,8 @@ class PgStore final : public OfflineStore {
   /// server to ask stores `proposed` (its own key); every later one gets
   /// that one back, whatever it proposes. Errors: the database's.
   std::expected<std::string, StoreError> cluster_secret(std::string_view proposed);
+  /// The connection string it was opened with (for a PgListener).
+  [[nodiscard]] const std::string& conninfo() const { return conninfo_; }
   /// This server's id among those sharing the database.
   [[nodiscard]] const std::string& origin() const { return origin_; }
   /// Where it is connected, without the password ("host=... dbname=..."), for logs.

@@ -6,13 +6,17 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/server/cluster_change.hpp"
+#include "store/pg_listener.hpp"
 #include "store/pg_store.hpp"
 #include "support/pg_server.hpp"
 #include "support/store_checks.hpp"
@@ -189,5 +193,34 @@ TEST_SUITE("store: PgStore change table") {
     }
     CHECK(out_of_order == 0);
     CHECK(std::set<std::int64_t>(seen.begin(), seen.end()).size() == seen.size());
+  }
+
+  TEST_CASE("a listener is woken by another server's commit, and a reopen finds it listening") {
+    const std::string conninfo = fresh_pg_database();
+    auto writer = open_as(conninfo, "a");
+    std::mutex mu;
+    std::condition_variable cv;
+    int calls = 0;
+    PgListener listener(conninfo, [&] {
+      const std::lock_guard lock(mu);
+      ++calls;
+      cv.notify_all();
+    });
+    const auto wait_for_notification = [&](std::uint64_t n) {
+      std::unique_lock lock(mu);
+      return cv.wait_for(lock, std::chrono::seconds(10), [&] { return listener.notified() >= n; });
+    };
+    {
+      std::unique_lock lock(mu);  // listening (it calls once when it starts to)
+      REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return calls >= 1; }));
+    }
+    REQUIRE(writer->begin().has_value());
+    REQUIRE(writer->save(message("alice", "bob", 1, "wake up")).has_value());
+    REQUIRE(writer->commit().has_value());
+    CHECK(wait_for_notification(1));
+    REQUIRE(writer->begin().has_value());
+    REQUIRE(writer->save(message("alice", "bob", 2, "again")).has_value());
+    REQUIRE(writer->commit().has_value());
+    CHECK(wait_for_notification(2));
   }
 }
