@@ -24,13 +24,14 @@ inline constexpr const char* kOrderLock = "SELECT pg_advisory_xact_lock(7586735)
 /// The channel every writing transaction notifies (at its commit).
 inline constexpr const char* kChannel = "udpchat_changes";
 
-/// The schema's version, in meta (key 'schema'): 1 is this file's.
-inline constexpr std::int64_t kSchemaVersion = 1;
+/// The schema's version, in meta (key 'schema'): 2 is this file's (1 had
+/// no servers table).
+inline constexpr std::int64_t kSchemaVersion = 2;
 /// The version of the schema there is: no row (and an error when there is
 /// no meta table yet) means none.
 inline constexpr const char* kSchemaVersionQuery = "SELECT value FROM meta WHERE key = 'schema'";
 inline constexpr const char* kSchemaVersionSet =
-    "INSERT INTO meta (key, value) VALUES ('schema', 1) "
+    "INSERT INTO meta (key, value) VALUES ('schema', 2) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 /// changes.kind, as ClusterChange::Kind.
@@ -91,6 +92,10 @@ CREATE TABLE IF NOT EXISTS members (
   joined_seq   bigint NOT NULL,
   PRIMARY KEY (group_key, nick_key)
 );
+CREATE TABLE IF NOT EXISTS servers (
+  id           text   PRIMARY KEY,
+  last_seen    timestamptz NOT NULL
+);
 CREATE TABLE IF NOT EXISTS changes (
   pos          bigint   PRIMARY KEY,
   origin       text     NOT NULL,
@@ -107,7 +112,19 @@ CREATE TABLE IF NOT EXISTS changes (
   ", " kind ", " key ", " sub ", " seq " FROM " from
 
 /// Every statement, prepared once per connection by name.
-inline constexpr std::array<std::pair<const char*, const char*>, 18> kStatements{{
+inline constexpr std::array<std::pair<const char*, const char*>, 20> kStatements{{
+    // docs/CLUSTER.md: each server marks itself alive; $1: its id.
+    {"alive",
+     "INSERT INTO servers (id, last_seen) VALUES ($1, now()) "
+     "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen"},
+    // The clients of servers silent for $2 seconds go offline; $1: our id.
+    {"sweep_dead",
+     "WITH dead AS (SELECT id FROM servers WHERE id <> $1 AND "
+     "last_seen < now() - make_interval(secs => $2::double precision)), "
+     "off AS (UPDATE clients SET online = false WHERE online AND home IN (SELECT id FROM dead) "
+     "RETURNING nick_key, nick, address, port, heartbeat_ms, row_version, log_upto, key, "
+     "password, local_address, local_port, home), "
+     "ch AS (" UDPCHAT_CHANGE("0", "nick_key", "''", "0", "off", "$1") ") SELECT * FROM off"},
     {"propose_key",
      "INSERT INTO cluster (name, value) VALUES ('server_key', $1) ON CONFLICT DO NOTHING"},
     {"cluster_key", "SELECT value FROM cluster WHERE name = 'server_key'"},

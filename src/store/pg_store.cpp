@@ -257,6 +257,7 @@ std::expected<void, StoreError> PgStore::begin() {
   if (!ok(Result(PQexec(conn_, pg_schema::kOrderLock)), PGRES_TUPLES_OK)) {
     return std::unexpected(failed("cannot take the order lock"));
   }
+  if (auto alive = mark_alive(); !alive) return alive;
   return read_changes();
 }
 

@@ -18,6 +18,7 @@
 // servers at once serialize on an advisory lock.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -86,6 +87,10 @@ class PgStore final : public OfflineStore {
 
   /// Delivered messages keep their idempotency key this long, as SqliteStore's.
   static constexpr int kTombstoneDays = 7;
+  /// docs/CLUSTER.md: how often a server marks itself alive, and after how
+  /// long without a mark the others take it for dead.
+  static constexpr std::chrono::seconds kAliveEvery{1};
+  static constexpr std::chrono::seconds kServerDeadAfter{5};
 
  private:
   PgStore() = default;
@@ -108,6 +113,12 @@ class PgStore final : public OfflineStore {
   /// Reads the others' changes after applied_ into pending_ (all of them,
   /// in pages), moving applied_ past our own too.
   std::expected<void, StoreError> read_changes();
+  /// docs/CLUSTER.md, "Sessions, homes and death": marks this server alive
+  /// (at most every kAliveEvery), and marks offline the clients of servers
+  /// silent for kServerDeadAfter (at most every kAliveEvery), their changes
+  /// told to the others and, once committed, to us through pending_.
+  std::expected<void, StoreError> mark_alive();
+  std::expected<void, StoreError> sweep_dead_servers();
   std::expected<StoredState, StoreError> load_snapshot();
   /// The meta key of this server's table version.
   [[nodiscard]] std::string table_version_key() const {
@@ -118,6 +129,8 @@ class PgStore final : public OfflineStore {
   std::string conninfo_;
   std::string origin_;
   std::int64_t applied_ = 0;  ///< the change table read up to here
+  std::chrono::steady_clock::time_point next_alive_{};
+  std::chrono::steady_clock::time_point next_sweep_{};
   std::vector<ClusterChange> pending_;
   /// The highest seq saved in the open transaction: the sequence is moved
   /// past it at commit, so a restarted server numbers on above it.

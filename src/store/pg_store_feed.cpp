@@ -139,7 +139,57 @@ std::expected<void, StoreError> PgStore::poll_changes() {
   // every one not yet committed gets a higher number (docs/CLUSTER.md).
   auto r = read_changes();
   if (!r && reconnected()) r = read_changes();
+  if (r) r = mark_alive();
+  if (r) r = sweep_dead_servers();
   return r;
+}
+
+std::expected<void, StoreError> PgStore::mark_alive() {
+  const auto now = std::chrono::steady_clock::now();
+  if (origin_.empty() || now < next_alive_) return {};
+  if (!ok(Params().text(origin_).run(conn_, "alive"), PGRES_COMMAND_OK)) {
+    return std::unexpected(failed("cannot mark this server alive"));
+  }
+  next_alive_ = now + kAliveEvery;
+  return {};
+}
+
+std::expected<void, StoreError> PgStore::sweep_dead_servers() {
+  const auto now = std::chrono::steady_clock::now();
+  if (origin_.empty() || now < next_sweep_) return {};
+  next_sweep_ = now + kAliveEvery;
+  if (auto r = begin(); !r) return r;  // the order lock: the changes it makes are in order
+  const Result r =
+      Params()
+          .text(origin_)
+          .integer(std::chrono::duration_cast<std::chrono::seconds>(kServerDeadAfter).count())
+          .run(conn_, "sweep_dead");
+  if (!ok(r, PGRES_TUPLES_OK)) return std::unexpected(failed("cannot sweep dead servers"));
+  std::vector<ClusterChange> offline;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    ClusterChange c;
+    c.origin = "sweep";  // made here, for us too (ours are skipped as applied)
+    c.kind = ClusterChange::Kind::kClient;
+    c.key = pg_util::text(r.get(), i, 0);
+    ClientRecord& rec = c.client;
+    rec.nick = pg_util::text(r.get(), i, 1);
+    rec.endpoint = {pg_util::text(r.get(), i, 2),
+                    static_cast<std::uint16_t>(pg_util::integer(r.get(), i, 3))};
+    rec.online = false;
+    rec.heartbeat_ms = static_cast<std::uint32_t>(pg_util::integer(r.get(), i, 4));
+    rec.row_version = static_cast<std::uint64_t>(pg_util::integer(r.get(), i, 5));
+    rec.log_upto = pg_util::integer(r.get(), i, 6);
+    rec.key = pg_util::bytes(r.get(), i, 7);
+    rec.password_hash = pg_util::text(r.get(), i, 8);
+    rec.local = {pg_util::text(r.get(), i, 9),
+                 static_cast<std::uint16_t>(pg_util::integer(r.get(), i, 10))};
+    if (rec.local.address.empty() || rec.local.port == 0) rec.local = {};
+    rec.home = pg_util::text(r.get(), i, 11);
+    offline.push_back(std::move(c));
+  }
+  if (auto c = commit(); !c) return c;
+  pending_.insert(pending_.end(), offline.begin(), offline.end());
+  return {};
 }
 
 }  // namespace udpchat

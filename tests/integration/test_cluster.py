@@ -110,3 +110,22 @@ def test_a_client_whose_server_is_killed_moves_to_another_and_loses_nothing(ctx)
     check_equal(pg.sql("SELECT count(*) FROM clients WHERE nick_key = 'alice' AND online"), "1",
                 "alice online in PostgreSQL")
     check(s1.alive(), "server 1 ended")
+
+
+def test_the_clients_of_a_dead_server_show_offline_at_the_others(ctx):
+    pg, (s0, s1) = cluster(ctx)
+    alice = ctx.client("alice", s0)  # no --cluster: she stays with her dead server
+    bob = ctx.client("bob", s1)
+    alice.expect(TABLE)
+    s0.kill()
+    # The other server takes s0 for dead after 5 s without its mark, marks
+    # its clients offline, and tells its own clients in a table update.
+    deadline = 30
+    bob.expect(TABLE, timeout=deadline)
+    bob.send("list")
+    bob.expect(list_line("alice", alice.port, online=False))
+    check_equal(pg.sql("SELECT online FROM clients WHERE nick_key = 'alice'"), "f",
+                "alice's row in PostgreSQL")
+    # A message for her is now saved, not tried on a dead session.
+    bob.send("send alice are you there?")
+    bob.expect(SAVED)

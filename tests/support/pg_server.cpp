@@ -48,7 +48,7 @@ class Server {
     ctl_ = as_ + quoted((bin / "pg_ctl").string()) + " -D " + quoted(data()) + " -l " +
            quoted(log()) + " -w -t 60 ";
     psql_ = as_ + quoted((bin / "psql").string()) + " -X -q -v ON_ERROR_STOP=1 -h " +
-            quoted(dir_.string()) + " -U postgres -d postgres";
+            quoted(dir_.string()) + " -U postgres";
     start();
   }
   ~Server() {
@@ -68,8 +68,10 @@ class Server {
     run(ctl_ + "-m fast stop >/dev/null 2>&1", "pg_ctl stop");
     start();
   }
-  bool admin(const std::string& sql) {
-    return std::system((psql_ + " -c " + quoted(sql) + " >/dev/null 2>&1").c_str()) == 0;
+  bool admin(const std::string& sql, const std::string& database = "postgres") {
+    return std::system(
+               (psql_ + " -d " + quoted(database) + " -c " + quoted(sql) + " >/dev/null 2>&1")
+                   .c_str()) == 0;
   }
   std::string fresh() {
     const std::string name = "udpchat_" + std::to_string(++databases_);
@@ -112,9 +114,9 @@ std::string fresh_pg_database() {
   return server().fresh();
 }
 
-bool pg_admin(const std::string& sql) {
+bool pg_admin(const std::string& sql, const std::string& database) {
   const std::lock_guard lock(g_mutex);
-  return server().admin(sql);
+  return server().admin(sql, database);
 }
 
 void restart_pg() {

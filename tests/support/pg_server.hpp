@@ -17,9 +17,10 @@ namespace udpchat::test {
 /// PostgreSQL store fail then, they are never skipped.
 std::string fresh_pg_database();
 
-/// Runs `sql` as the superuser on the maintenance database (psql); true on
-/// success. For tests that act on the server itself (terminating sessions).
-bool pg_admin(const std::string& sql);
+/// Runs `sql` as the superuser (psql) on `database` (default: the
+/// maintenance database); true on success. For tests that act on the server
+/// itself (terminating sessions) or behind a store's back.
+bool pg_admin(const std::string& sql, const std::string& database = "postgres");
 
 /// Stops the server (fast shutdown) and starts it again on the same data:
 /// every connection is cut, nothing committed is lost.

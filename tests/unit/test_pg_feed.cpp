@@ -223,4 +223,35 @@ TEST_SUITE("store: PgStore change table") {
     REQUIRE(writer->commit().has_value());
     CHECK(wait_for_notification(2));
   }
+
+  TEST_CASE("a server silent too long: another marks its clients offline and tells everyone") {
+    const std::string conninfo = fresh_pg_database();
+    const std::string db = conninfo.substr(conninfo.find("dbname=") + 7);
+    auto a = open_as(conninfo, "a");
+    auto b = open_as(conninfo, "b");
+    auto c = open_as(conninfo, "c");
+    for (auto* s : {a.get(), b.get(), c.get()}) REQUIRE(s->load().has_value());
+    REQUIRE(a->put_client(client("alice", "a", true)).has_value());
+    REQUIRE(a->poll_changes().has_value());  // alive
+    CHECK(poll(*b).size() == 1);
+    CHECK(poll(*c).size() == 1);
+    // Alive a second ago: nothing happens.
+    CHECK(poll(*b).empty());
+    // Silent for an hour: dead.
+    REQUIRE(
+        pg_admin("UPDATE servers SET last_seen = now() - interval '1 hour' WHERE id = 'a'", db));
+    auto sweeper = open_as(conninfo, "b");  // a fresh store sweeps at its first poll
+    REQUIRE(sweeper->load().has_value());
+    const auto swept = poll(*sweeper);
+    REQUIRE(swept.size() == 1);
+    CHECK(swept[0].kind == Kind::kClient);
+    CHECK(swept[0].client.nick == "alice");
+    CHECK_FALSE(swept[0].client.online);
+    CHECK(swept[0].client.home == "a");
+    const auto told = poll(*c);
+    REQUIRE(told.size() == 1);
+    CHECK_FALSE(told[0].client.online);
+    CHECK_FALSE(load(*c).clients.at(0).online);
+    CHECK(poll(*sweeper).empty());  // done once
+  }
 }
