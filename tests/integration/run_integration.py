@@ -127,7 +127,7 @@ def main(argv=None):
             print("FAIL %s (%.1f s)" % (name, elapsed))
             print(error.rstrip())
             print("output of the processes of %s:" % name)
-            print(ctx.dump())
+            print(ctx.dump(tail=120))
             print(flush=True)
     print("(%.1f s in all)" % (time.monotonic() - suite_start))
     print("%d passed, %d failed" % (passed, failed) +

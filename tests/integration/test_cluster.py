@@ -129,3 +129,60 @@ def test_the_clients_of_a_dead_server_show_offline_at_the_others(ctx):
     # A message for her is now saved, not tried on a dead session.
     bob.send("send alice are you there?")
     bob.expect(SAVED)
+
+
+def test_three_servers_groups_prefix_lookups_and_a_kill_mid_flood_of_saves(ctx):
+    pg, servers = cluster(ctx, 3)
+    others = lambda i: ["--cluster", ",".join("127.0.0.1:%d" % s.port  # noqa: E731
+                                              for j, s in enumerate(servers) if j != i)]
+    fast = ["--heartbeat-ms", "300", "--ack-timeout-ms", "100", "--log-level", "debug"]
+    alice = ctx.client("alice", servers[0], extra=fast + others(0))
+    bob = ctx.client("bob", servers[1], extra=fast + others(1))
+    carol = ctx.client("carol", servers[2], extra=fast + others(2))
+    for c in (alice, bob):
+        c.expect(TABLE)
+
+    # A group whose members are on three servers.
+    for c in (alice, bob, carol):
+        c.send("join crew")
+        c.expect(">>> [Joined group crew.]")
+    carol.send("groups")
+    carol.expect(re.compile(r">>> crew: (alice|bob|carol), (alice|bob|carol), (alice|bob|carol)"))
+    alice.send("send_group crew hello crew")
+    alice.expect(BY_SERVER)
+    bob.expect(">>> [crew] alice: hello crew")
+    carol.expect(">>> [crew] alice: hello crew")
+    # list <prefix> at one server finds a client of another.
+    carol.send("list b")
+    carol.expect(list_line("bob", bob.port))
+
+    # A flood of saves for an offline dave, and alice's server killed in the
+    # middle of it: every save acknowledged before is kept; the rest are
+    # held by alice and go on from the server she moves to (saved there, or
+    # straight to dave once he is back): each shown once, none in two copies.
+    dave = ctx.client("dave", servers[1], extra=fast + others(1))
+    dave.send("dereg dave")
+    dave.expect(BYE)
+    texts = ["flood %03d" % i for i in range(60)]
+    for t in texts[:30]:
+        alice.send("send dave " + t)
+    alice.expect(SAVED)  # some are acknowledged...
+    servers[0].kill()    # ...and then her server is gone
+    for t in texts[30:]:
+        alice.send("send dave " + t)
+    alice.expect(UNREACHABLE)
+    alice.expect(WELCOME)  # with another server
+    deadline_marker = "after the flood"
+    alice.send("send_all " + deadline_marker)
+    bob.expect(channel("alice", deadline_marker), timeout=30)
+    dave.send("reg dave")
+    # Stored (with the time it was saved) or, once he is back, live; a live
+    # one may come before older stored ones (as on one server).
+    dave.expect_all([WELCOME] + [re.compile(re.escape(">>> alice: ") + r"(\S+ \S+ )?" +
+                                            re.escape(t) + "$") for t in texts], timeout=30)
+    direct(bob, dave, "marker")
+    for t in texts:
+        n = len([l for l in dave.lines() if l.endswith(" " + t)])
+        check_equal(n, 1, "dave: copies of %r" % t)
+    check(not [l for l in alice.lines() if "not sent" in l or "could not" in l],
+          "alice was told a message was lost: %r" % alice.lines())

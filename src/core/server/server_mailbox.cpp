@@ -2,6 +2,7 @@
 // acknowledged), live relays after "exists", and the delivery of stored
 // messages one at a time with acknowledgements.
 #include <algorithm>
+#include <limits>
 
 #include "core/server/server_core.hpp"
 #include "protocol/codec.hpp"
@@ -206,9 +207,13 @@ void ServerCore::deliver_next(const std::string& key, TimePoint now) {
     }
     c.fetching = true;
     // It reads what is durable once its batch committed, up to the seq
-    // given out so far (`seq`): later saves reach it by fan_out.
+    // given out so far (`seq`): later saves reach it by fan_out. When the
+    // store numbers messages (docs/CLUSTER.md) a save issued before it may
+    // get a higher seq than any known now: then it keeps all it reads.
+    const std::int64_t scan_to =
+        config_.store_numbers ? std::numeric_limits<std::int64_t>::max() : next_seq_ - 1;
     issue(FetchOp{key, c.fetched_upto, kFetchBatch, log_cursors(key, c)},
-          {.after = After::kFetch, .key = key, .epoch = c.delivery_epoch, .seq = next_seq_ - 1});
+          {.after = After::kFetch, .key = key, .epoch = c.delivery_epoch, .seq = scan_to});
     return;
   }
   const bool my_turn = std::exchange(c.window_turn, false);
@@ -284,9 +289,10 @@ void ServerCore::on_fetched(const OpWaiter& w, const std::expected<StoreValue, S
       c.prefetched.push_back(std::make_shared<const StoredMessage>(m));
     }
   }
-  // Everything up to scan_to was read unless the batch was full of it.
+  // Everything up to scan_to was read unless the batch was full of it
+  // (without a bound, everything durable when it ran).
   c.drained = messages.size() < kFetchBatch || taken < messages.size();
-  if (c.drained) {
+  if (c.drained && scan_to != std::numeric_limits<std::int64_t>::max()) {
     c.fetched_upto = std::max(c.fetched_upto, scan_to);
   }
   deliver_next(w.key, now);
