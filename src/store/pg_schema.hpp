@@ -156,7 +156,8 @@ inline constexpr std::array<std::pair<const char*, const char*>, 20> kStatements
      "SELECT setval('udpchat_seq', greatest($1::bigint, "
      "(SELECT last_value FROM udpchat_seq)))"},
     // $13: home, $14: claim, $15: origin. A write from a server that is not
-    // the row's home changes nothing unless it claims the row.
+    // the row's home changes nothing unless it claims the row (a row with
+    // no home, written before homes were, is anyone's).
     {"put_client",
      "WITH up AS (INSERT INTO clients (nick_key, nick, address, port, online, heartbeat_ms, "
      "row_version, log_upto, key, password, local_address, local_port, home) "
@@ -166,7 +167,8 @@ inline constexpr std::array<std::pair<const char*, const char*>, 20> kStatements
      "row_version = excluded.row_version, log_upto = excluded.log_upto, key = excluded.key, "
      "password = excluded.password, local_address = excluded.local_address, "
      "local_port = excluded.local_port, home = excluded.home "
-     "WHERE clients.home = excluded.home OR $14::boolean RETURNING nick_key) " UDPCHAT_CHANGE(
+     "WHERE clients.home = excluded.home OR clients.home = '' OR $14::boolean "
+     "RETURNING nick_key) " UDPCHAT_CHANGE(
          "0", "nick_key", "''", "0", "up", "$15")},
     {"put_meta",
      "INSERT INTO meta (key, value) VALUES ($1, $2) "
