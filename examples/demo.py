@@ -278,8 +278,12 @@ def _interrupted(signum, frame):
     raise KeyboardInterrupt()
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="scripted demonstration of udpchat")
+def main(argv=None, tour=None, description="scripted demonstration of udpchat",
+         finished="Demo finished"):
+    """Runs `tour(ctx)` (default: this demo's run) with every line shown;
+    examples/demo_cluster.py runs its own tour through it."""
+    tour = tour or run
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--binary",
                     default=os.environ.get("UDPCHAT_BIN") or os.path.join(REPO, "build", "udpchat"),
                     help="the udpchat binary (default: $UDPCHAT_BIN or build/udpchat)")
@@ -295,11 +299,15 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, _interrupted)
     ctx = harness.Context(binary, timeout=args.timeout, echo=echo, server_log_level=None)
     try:
-        run(ctx)
+        tour(ctx)
     except harness.HarnessError as e:
         say()
         say("DEMO FAILED: an expected line did not come:")
         say("  %s" % e)
+        return 1
+    except (harness.Skip, RuntimeError) as e:
+        say()
+        say("DEMO FAILED: %s" % e)
         return 1
     except KeyboardInterrupt:
         say()
@@ -311,7 +319,7 @@ def main(argv=None):
             p.echo = None
         ctx.close()
     say()
-    say("Demo finished in %.1f s: every flow behaved as expected." % (time.monotonic() - _t0))
+    say("%s in %.1f s: every flow behaved as expected." % (finished, time.monotonic() - _t0))
     return 0
 
 

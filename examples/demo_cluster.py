@@ -17,12 +17,10 @@ demo waits for each expected line with a deadline; it exits 0 at the end, or
 1 with a clear message if an expected line did not come.
 """
 
-import argparse
 import os
 import re
 import signal
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -30,7 +28,8 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
-from demo import channel, echo, say, send, step  # noqa: E402
+import demo  # noqa: E402
+from demo import channel, say, send, step  # noqa: E402
 from harness import BYE, SAVED, TABLE, expect_stored, list_line, wait_registered  # noqa: E402
 
 BY_SERVER = ">>> [Message received by Server.]"
@@ -98,48 +97,6 @@ def run(ctx):
         s.expect_exit(0)
 
 
-def _interrupted(signum, frame):
-    raise KeyboardInterrupt()
-
-
-def main(argv=None):
-    ap = argparse.ArgumentParser(description="two udpchat servers on one PostgreSQL")
-    ap.add_argument("--binary",
-                    default=os.environ.get("UDPCHAT_BIN") or os.path.join(REPO, "build", "udpchat"),
-                    help="the udpchat binary (default: $UDPCHAT_BIN or build/udpchat)")
-    ap.add_argument("--timeout", type=float, default=harness.DEFAULT_TIMEOUT,
-                    help="seconds to wait for each expected line (default %(default)s)")
-    args = ap.parse_args(argv)
-    binary = os.path.abspath(args.binary)
-    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-        print("demo: udpchat binary not found or not executable: %s" % binary, file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, _interrupted)
-    started = time.monotonic()
-    ctx = harness.Context(binary, timeout=args.timeout, echo=echo, server_log_level=None)
-    try:
-        run(ctx)
-    except (harness.HarnessError, RuntimeError) as e:
-        say()
-        say("DEMO FAILED: %s" % e)
-        return 1
-    except harness.Skip as e:
-        say("demo cluster cannot run here: %s" % e)
-        return 1
-    except KeyboardInterrupt:
-        say()
-        say("demo interrupted")
-        return 130
-    finally:
-        ctx.echo = None
-        for p in ctx.procs:
-            p.echo = None
-        ctx.close()
-    say()
-    say("Cluster demo finished in %.1f s: every flow behaved as expected."
-        % (time.monotonic() - started))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(demo.main(tour=run, description="two udpchat servers on one PostgreSQL",
+                       finished="Cluster demo finished"))

@@ -35,8 +35,8 @@ std::string quoted(const std::string& s) {
 class Server {
  public:
   Server() {
-    char tmpl[] = "/tmp/udpchat-pg-XXXXXX";
-    if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+    std::string tmpl = "/tmp/udpchat-pg-" + std::string(6, 'X');  // mkdtemp's pattern
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
     as_ = geteuid() == 0 ? "runuser -u postgres -- " : "";
     if (geteuid() == 0) run("chown postgres " + quoted(dir_.string()), "chown");

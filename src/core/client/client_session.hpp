@@ -156,14 +156,10 @@ class ClientSession {
  private:
   /// kReconnecting: registered, but the server stopped answering (or is
   /// shutting down); registration attempts go out with backoff.
-  enum class Phase : std::uint8_t {
-    kRegistering,
-    kRegistered,
-    kReconnecting,
-    kDeregistering,
-    kOffline,
-    kExited
-  };
+  // clang-format off
+  enum class Phase : std::uint8_t { kRegistering, kRegistered, kReconnecting, kDeregistering,
+                                    kOffline, kExited };
+  // clang-format on
   // The send queues and server requests (client_queues.hpp).
   using OutgoingMessage = client_queues::OutgoingMessage;
   using SendStage = client_queues::SendStage;
@@ -396,9 +392,10 @@ class ClientSession {
   /// manual §6.6: the delays between registration attempts once the
   /// server was lost, from kReconnectFirst doubling up to kReconnectMax.
   JitteredBackoff reconnect_backoff_;
-  std::size_t server_turn_ = 0;  ///< docs/CLUSTER.md: index in [server, other_servers...]
-  std::size_t start_tries_ = 0;  ///< servers tried at start without an answer
-  Endpoint first_server_;        ///< config_.server as given
+  /// docs/CLUSTER.md: config_.server as given, the index in [it,
+  /// other_servers...] of the one in use, servers tried at start in vain.
+  Endpoint first_server_;
+  std::size_t server_turn_ = 0, start_tries_ = 0;
 
   std::deque<std::string> input_;
   std::map<std::string, PeerQueue> peers_;  ///< by nickname key
