@@ -103,16 +103,8 @@ void ServerCore::apply_remote_row(const ClientRecord& row, TimePoint now) {
     stop_delivery(c);
     c.awaiting_table = false;
   }
-  c.nick = row.nick;
-  c.endpoint = row.endpoint;
-  c.local = row.local;
-  c.key = row.key;
-  c.password_hash = row.password_hash;
-  c.online = row.online;
-  c.heartbeat = std::clamp<Duration>(milliseconds(row.heartbeat_ms), kMinHeartbeat, kMaxHeartbeat);
+  take_row(c, row);  // remote: its home is another server's id
   c.log_upto = std::max(c.log_upto, row.log_upto);
-  c.home = row.home;
-  c.remote = true;
   touch(key, now);  // published to the clients here; not written (its home does)
 }
 

@@ -104,6 +104,18 @@ void ServerCore::send_reliable(std::uint64_t id, const Endpoint& to, const Messa
   sender_.send(id, to, encode(m), policy, now, outgoing_);
 }
 
+void ServerCore::take_row(Client& c, const ClientRecord& row) const {
+  c.nick = row.nick;
+  c.endpoint = row.endpoint;
+  c.local = row.local;
+  c.key = row.key;
+  c.password_hash = row.password_hash;
+  c.online = row.online;
+  c.heartbeat = std::clamp<Duration>(milliseconds(row.heartbeat_ms), kMinHeartbeat, kMaxHeartbeat);
+  c.home = row.home;
+  c.remote = !row.home.empty() && row.home != config_.server_id;
+}
+
 void ServerCore::persist(const Client& c, bool claim) {
   if (c.remote) return;  // its home writes it
   const auto hb = std::chrono::duration_cast<milliseconds>(c.heartbeat).count();
@@ -141,19 +153,10 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
   for (const auto& rec : state.clients) {
     const std::string key = nickname_key(rec.nick);
     Client c;
-    c.nick = rec.nick;
-    c.endpoint = rec.endpoint;
-    c.local = rec.local;
-    c.online = rec.online;
-    c.heartbeat =
-        std::clamp<Duration>(milliseconds(rec.heartbeat_ms), kMinHeartbeat, kMaxHeartbeat);
+    take_row(c, rec);
     c.last_heard = now;
     c.row_version = rec.row_version;
     c.log_upto = rec.log_upto;
-    c.key = rec.key;
-    c.password_hash = rec.password_hash;
-    c.home = rec.home;
-    c.remote = !rec.home.empty() && rec.home != config_.server_id;
     c.backlog_seq = state.last_seq;
     by_version_[c.row_version].insert(key);
     if (c.online && !c.remote) {

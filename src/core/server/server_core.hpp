@@ -307,6 +307,8 @@ class ServerCore {
   /// registration here, which takes the row over from another home.
   void persist(const Client& c, bool claim = false);
   void touch(const std::string& key, TimePoint now, bool claim = false);
+  /// The persisted fields of `row` (and whether its home is elsewhere) into `c`.
+  void take_row(Client& c, const ClientRecord& row) const;
   /// A client row another server wrote (server_cluster.cpp).
   void apply_remote_row(const ClientRecord& row, TimePoint now);
   /// Publishes the open batch when it is due, or at once with `now_please`
