@@ -14,10 +14,14 @@ void Scenario::restart_due() {
       ++it;
     }
   }
-  if (server_restart_ && *server_restart_ <= w_.now) {
-    event("restart server");
-    w_.start_server();
-    server_restart_.reset();
+  for (auto it = server_restart_.begin(); it != server_restart_.end();) {
+    if (it->second <= w_.now) {
+      event("restart server " + std::to_string(it->first));
+      w_.start_server(it->first);
+      it = server_restart_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 
@@ -89,11 +93,14 @@ void Scenario::random_action(Totals& totals) {
       client_restart_[port] = w_.now + between(300ms, 5s);
     }
   } else if (r < 0.82) {
-    if (w_.server_alive) {
-      event("kill server");
+    // In a cluster, a server may stay down past the others' liveness
+    // timeout (5 s): they mark its clients offline, which move on.
+    const auto k = servers_ > 1 ? static_cast<std::size_t>(pick(static_cast<int>(servers_))) : 0;
+    if (w_.servers[k].alive) {
+      event("kill server " + std::to_string(k));
       ++totals.server_crashes;
-      w_.crash_server();
-      server_restart_ = w_.now + between(100ms, 3s);
+      w_.crash_server(k);
+      server_restart_[k] = w_.now + (servers_ > 1 ? between(100ms, 12s) : between(100ms, 3s));
     }
   } else if (r < 0.88) {
     event("partition client " + std::to_string(port));
@@ -162,13 +169,15 @@ std::string Scenario::final_checks(Totals& totals) {
       return std::to_string(left) + " stored messages never delivered to " + nick_of(i);
     }
   }
-  // 4. Tables converge; 5. nothing left in flight.
-  const auto table = w_.server->table();
+  // 4. Tables converge; 5. nothing left in flight. In a cluster, each
+  // client against the server it uses (cluster_checks: the servers agree).
   for (int i = 0; i < clients_; ++i) {
     auto& node = w_.nodes.at(port_of(i));
     if (!node.alive || !node.session->registered()) {
       return nick_of(i) + " is not registered at the end";
     }
+    const ServerCore& server = *server_of(port_of(i)).core;
+    const auto table = server.table();
     if (interest_) {
       // Interest mode: its own row is current, and no row it holds is newer
       // than the server's (rows looked up before a server restart may be
@@ -183,10 +192,22 @@ std::string Scenario::final_checks(Totals& totals) {
                  std::to_string(held.version) + ")";
         }
       }
-    } else if (node.session->table_version() != w_.server->table_version() ||
+    } else if (node.session->table_version() != server.table_version() ||
                node.session->table() != table) {
+      std::string differ;
+      const auto row = [](const TableEntry& e) {
+        return e.nick + "@" + std::to_string(e.port) + (e.online ? "+" : "-") + "v" +
+               std::to_string(e.version);
+      };
+      for (const TableEntry& e : node.session->table()) {
+        if (std::find(table.begin(), table.end(), e) == table.end()) differ += " held " + row(e);
+      }
+      for (const TableEntry& e : table) {
+        const auto held = node.session->table();
+        if (std::find(held.begin(), held.end(), e) == held.end()) differ += " server " + row(e);
+      }
       return nick_of(i) + " holds table version " + std::to_string(node.session->table_version()) +
-             ", the server " + std::to_string(w_.server->table_version());
+             ", the server " + std::to_string(server.table_version()) + ";" + differ;
     }
     const auto held = std::find_if(table.begin(), table.end(),
                                    [&](const TableEntry& e) { return e.nick == nick_of(i); });
@@ -201,16 +222,46 @@ std::string Scenario::final_checks(Totals& totals) {
              " messages it took to its store";
     }
   }
-  const auto work = w_.server->pending_work();
-  if (work.saves != 0 || work.verifications != 0 || work.store_commands != 0 || work.held != 0) {
-    return "the server still has " + std::to_string(work.saves) + " saves, " +
-           std::to_string(work.verifications) + " verifications, " +
-           std::to_string(work.store_commands) + " store commands and " +
-           std::to_string(work.held) + " held datagrams in progress";
-  }
+  if (auto broken = cluster_checks(); !broken.empty()) return broken;
   totals.store_failures += store_failures_;
   totals.store_batches += w_.store_batches;
   totals.store_commands += w_.store_commands;
+  return {};
+}
+
+std::string Scenario::cluster_checks() {
+  const auto rows = [](const ServerCore& core) {
+    std::vector<std::tuple<std::string, std::string, std::uint16_t, bool, std::string>> out;
+    for (const TableEntry& e : core.table()) {
+      out.emplace_back(e.nick, e.address, e.port, e.online, e.key);
+    }
+    return out;
+  };
+  for (std::size_t k = 0; k < servers_; ++k) {
+    const ServerCore& core = *w_.servers[k].core;
+    if (const auto here = rows(core), first = rows(*w_.servers[0].core); k > 0 && here != first) {
+      std::string differ;
+      const auto name = [](const auto& r) {
+        return std::get<0>(r) + "@" + std::to_string(std::get<2>(r)) + (std::get<3>(r) ? "+" : "-");
+      };
+      for (const auto& r : here) {
+        if (std::find(first.begin(), first.end(), r) == first.end()) differ += " " + name(r);
+      }
+      differ += "; server 0:";
+      for (const auto& r : first) {
+        if (std::find(here.begin(), here.end(), r) == here.end()) differ += " " + name(r);
+      }
+      return "server " + std::to_string(k) + " holds other rows than server 0:" + differ;
+    }
+    const auto work = core.pending_work();
+    if (work.saves != 0 || work.verifications != 0 || work.store_commands != 0 ||
+        work.held != 0) {
+      return "server " + std::to_string(k) + " still has " + std::to_string(work.saves) +
+             " saves, " + std::to_string(work.verifications) + " verifications, " +
+             std::to_string(work.store_commands) + " store commands and " +
+             std::to_string(work.held) + " held datagrams in progress";
+    }
+  }
   return {};
 }
 
@@ -256,8 +307,28 @@ std::string Scenario::run(Totals& totals) {
   // later (a kill in between: durable, not shown). Chosen from the seed
   // alone, so the odd seeds run as they always did.
   durable_ = seed_ % 2 == 0;
+  // docs/CLUSTER.md: a sixth of the seeds, chosen from the seed alone and
+  // none behind NATs, run 2 or 3 servers on one shared database: client i
+  // starts at server i mod n and names the others (--cluster); up to half
+  // of the commit notifications are lost (the 250 ms poll then reads).
+  if ((seed_ / 2) % 3 == 2 && (seed_ / 6) % 2 == 0) {
+    servers_ = 2 + (seed_ / 12) % 2;
+    notify_loss_ = uniform() * 0.5;
+  }
+  if (durable_ || servers_ > 1) {
+    w_.configure_client = [durable = durable_, n = servers_](ClientConfig& c) {
+      if (durable) c.durable_store = true;
+      if (n == 1) return;
+      const std::size_t i = std::stoul(c.nick.substr(1));  // "c<i>"
+      const auto at = [](std::size_t k) {
+        return Endpoint{"127.0.0.1", static_cast<std::uint16_t>(9000 + k)};
+      };
+      c.server = at(i % n);
+      c.other_servers.clear();
+      for (std::size_t k = 1; k < n; ++k) c.other_servers.push_back(at((i + k) % n));
+    };
+  }
   if (durable_) {
-    w_.configure_client = [](ClientConfig& c) { c.durable_store = true; };
     w_.client_store_latency = std::chrono::milliseconds((seed_ / 2) % 20);
     w_.client_completion_delay = std::chrono::milliseconds((seed_ / 2) % 7);
   }
@@ -273,8 +344,17 @@ std::string Scenario::run(Totals& totals) {
     w_.nats.emplace_back("10.0.2.2", "203.0.113.2", (seed_ / 6) % 2 == 1, timeout);
     w_.behind_nat = {{port_of(0), 0}, {port_of(1), 0}, {port_of(2), 1}};
   }
-  w_.crash_server();  // the World started one with the defaults: start it again
-  w_.start_server();
+  if (servers_ > 1) {
+    w_.make_cluster(servers_);
+    w_.lose_notification = [this] {
+      const bool lost = uniform() < notify_loss_;
+      lost_notifications_ += lost ? 1 : 0;
+      return lost;
+    };
+  } else {
+    w_.crash_server();  // the World started one with the defaults: start it again
+    w_.start_server();
+  }
   w_.store.fault = [this](std::string_view op) {
     const bool fail = (op == "save" || op == "delete") && uniform() < store_fault_;
     if (fail) {
@@ -288,7 +368,10 @@ std::string Scenario::run(Totals& totals) {
         std::to_string(drop_) + ", duplicate " + std::to_string(dup_) + ", delay " +
         std::to_string(delay_) +
         (nat_ ? std::string(", behind NATs") + (w_.nats[1].symmetric() ? " (one symmetric)" : "")
-              : std::string()));
+              : std::string()) +
+        (servers_ > 1 ? ", " + std::to_string(servers_) + " servers, notifications lost " +
+                            std::to_string(notify_loss_)
+                      : std::string()));
   for (int i = 0; i < clients_; ++i) w_.start_client(nick_of(i), port_of(i), heartbeat_);
 
   const TimePoint end = w_.now + between(20s, 60s);
@@ -296,6 +379,15 @@ std::string Scenario::run(Totals& totals) {
     w_.run_for(between(1ms, 800ms));
     restart_due();
     random_action(totals);
+    for (int i = 0; servers_ > 1 && i < clients_; ++i) {
+      const auto& node = w_.nodes.at(port_of(i));
+      if (!node.alive) continue;
+      auto [held, fresh] = server_of_.try_emplace(port_of(i), node.session->server());
+      if (!fresh && held->second != node.session->server()) {
+        ++moves_;
+        held->second = node.session->server();
+      }
+    }
   }
   // Heal: no more faults, everyone back, everyone registered.
   event("heal");
@@ -306,8 +398,10 @@ std::string Scenario::run(Totals& totals) {
     return Fate{};
   };
   w_.frame_fault = nullptr;
-  if (!w_.server_alive) w_.start_server();
-  server_restart_.reset();
+  for (std::size_t k = 0; k < servers_; ++k) {
+    if (!w_.servers[k].alive) w_.start_server(k);
+  }
+  server_restart_.clear();
   for (int i = 0; i < clients_; ++i) {
     if (!w_.nodes.at(port_of(i)).alive) w_.start_client(nick_of(i), port_of(i), heartbeat_);
   }
@@ -329,6 +423,10 @@ std::string Scenario::run(Totals& totals) {
   totals.relayed += relayed_;
   totals.nat_seeds += nat_ ? 1 : 0;
   totals.nat_reboots += nat_reboots_;
+  totals.cluster_seeds += servers_ > 1 ? 1 : 0;
+  totals.cluster_servers += servers_ > 1 ? servers_ : 0;
+  totals.lost_notifications += lost_notifications_;
+  totals.moves += moves_;
   totals.net.nat_dropped += w_.net.nat_dropped;
   totals.net.sent += w_.net.sent;
   totals.net.delivered += w_.net.delivered;

@@ -38,6 +38,9 @@ struct Totals {
   std::uint64_t posts = 0, post_deliveries = 0;
   std::uint64_t client_crashes = 0, server_crashes = 0, partitions = 0;
   std::uint64_t store_failures = 0, store_batches = 0, store_commands = 0;
+  /// docs/CLUSTER.md: seeds with several servers on one shared database,
+  /// their servers, notifications lost, and client moves between servers.
+  std::uint64_t cluster_seeds = 0, cluster_servers = 0, lost_notifications = 0, moves = 0;
   World::NetworkStats net;
 };
 
@@ -115,6 +118,13 @@ class Scenario {
   /// no later process of it may show again.
   void note_marked(std::uint16_t port);
   std::string final_checks(Totals& totals);
+  /// A cluster's own end checks: every server holds the same rows, and
+  /// nothing is left in flight at any of them.
+  std::string cluster_checks();
+  /// The server `port`'s client uses now.
+  World::ServerProcess& server_of(std::uint16_t port) {
+    return *w_.server_at(w_.nodes.at(port).session->server());
+  }
 
   std::uint64_t seed_;
   std::mt19937_64 rng_;
@@ -136,7 +146,14 @@ class Scenario {
   Duration heartbeat_ = 5s;
   std::map<std::uint16_t, TimePoint> partitioned_;     // port -> cut off until
   std::map<std::uint16_t, TimePoint> client_restart_;  // port -> restart at
-  std::optional<TimePoint> server_restart_;
+  std::map<std::size_t, TimePoint> server_restart_;     // server -> restart at
+  /// docs/CLUSTER.md: the servers (1, or a cluster of 2 or 3 on one shared
+  /// database), the share of commit notifications lost, what was lost, and
+  /// how often a client's server changed under it.
+  std::size_t servers_ = 1;
+  double notify_loss_ = 0;
+  std::uint64_t lost_notifications_ = 0, moves_ = 0;
+  std::map<std::uint16_t, Endpoint> server_of_;  ///< port -> the server it last used
   std::vector<Typed> typed_;
   /// (sender port, transport id) -> typed message n, per kind of datagram.
   std::map<std::pair<std::uint16_t, std::uint64_t>, std::size_t> chat_ids_, save_ids_, post_ids_;

@@ -32,7 +32,7 @@ void Scenario::learn_ids(const Endpoint& from, const Endpoint& to, const Message
   }
   // docs/NAT.md: a direct message relayed live by the server when no
   // direct path opened (lost probes here): the same message id.
-  if (const auto* r = std::get_if<Relay>(&m); r != nullptr && to == w_.server_endpoint) {
+  if (const auto* r = std::get_if<Relay>(&m); r != nullptr && w_.is_server(to)) {
     const auto node = w_.nodes.find(from.port);
     const std::string text = node == w_.nodes.end()
                                  ? std::string()
@@ -96,7 +96,7 @@ void Scenario::install_hooks() {
     // of a Save sent at once because the sender did not hold the
     // recipient's row (seed 9127660: that Save's ack was lost, the Notice
     // was missed, and a later refusal to the same peer was pinned on it).
-    if (const auto* n = std::get_if<Notice>(&m); n != nullptr && from == w_.server_endpoint &&
+    if (const auto* n = std::get_if<Notice>(&m); n != nullptr && w_.is_server(from) &&
                                                   n->kind != NoticeKind::kShutdown) {
       if (const auto c = mids_.find({to.port, n->mid}); c != mids_.end()) {
         auto& msg = typed_[c->second];
@@ -109,7 +109,7 @@ void Scenario::install_hooks() {
       }
     }
     // The peer's ack of a relayed message, passed back by the server.
-    if (const auto* ra = std::get_if<RelayAck>(&m); ra != nullptr && from == w_.server_endpoint) {
+    if (const auto* ra = std::get_if<RelayAck>(&m); ra != nullptr && w_.is_server(from)) {
       if (const auto c = chat_ids_.find({to.port, ra->id}); c != chat_ids_.end()) {
         auto& msg = typed_[c->second];
         if (msg.outcome == Outcome::kNone) msg.outcome = Outcome::kPeerAck;
@@ -117,21 +117,21 @@ void Scenario::install_hooks() {
       return;
     }
     const auto* a = std::get_if<Ack>(&m);
-    if (a == nullptr || to == w_.server_endpoint) return;
+    if (a == nullptr || w_.is_server(to)) return;
     if (const auto c = chat_ids_.find({to.port, a->id});
-        c != chat_ids_.end() && from != w_.server_endpoint) {
+        c != chat_ids_.end() && !w_.is_server(from)) {
       auto& msg = typed_[c->second];
       if (msg.outcome == Outcome::kNone) msg.outcome = Outcome::kPeerAck;
     }
     if (const auto p = post_ids_.find({to.port, a->id});
-        p != post_ids_.end() && from == w_.server_endpoint) {
+        p != post_ids_.end() && w_.is_server(from)) {
       auto& msg = typed_[p->second];
       if (msg.outcome == Outcome::kNone || msg.outcome == Outcome::kRefused) {
         msg.outcome = a->status == AckStatus::kSaved ? Outcome::kSaved : Outcome::kRefused;
       }
     }
     if (const auto s = save_ids_.find({to.port, a->id});
-        s != save_ids_.end() && from == w_.server_endpoint) {
+        s != save_ids_.end() && w_.is_server(from)) {
       auto& msg = typed_[s->second];
       if (msg.outcome == Outcome::kNone || msg.outcome == Outcome::kRefused) {
         msg.outcome = a->status == AckStatus::kSaved    ? Outcome::kSaved

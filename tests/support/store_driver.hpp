@@ -2,13 +2,15 @@
 //
 //  - drain_store: runs every command the core issued at once, as a writer
 //    with no latency would, feeding completions back until none is left.
-//  - FaultyStore: an OfflineStore over a MemoryStore whose `fault` hook can
-//    fail any single write (like a full disk for one transaction).
+//  - FaultyStore: an OfflineStore over another (a MemoryStore, a cluster
+//    node) whose `fault` hook can fail any single write (like a full disk
+//    for one transaction).
 #pragma once
 
 #include <functional>
 #include <string_view>
 
+#include "core/server/cluster_change.hpp"
 #include "core/server/server_core.hpp"
 #include "core/server/store_ops.hpp"
 
@@ -22,7 +24,7 @@ inline void drain_store(ServerCore& core, OfflineStore& store, TimePoint now) {
 
 class FaultyStore final : public OfflineStore {
  public:
-  explicit FaultyStore(MemoryStore& inner) : inner_(inner) {}
+  explicit FaultyStore(OfflineStore& inner) : inner_(inner) {}
   /// Called before each write with its name ("save", "delete", "client",
   /// "version"); true fails it like a full disk.
   std::function<bool(std::string_view op)> fault;
@@ -76,6 +78,8 @@ class FaultyStore final : public OfflineStore {
     return inner_.put_table_version(version);
   }
   std::expected<StoredState, StoreError> load() override { return inner_.load(); }
+  std::vector<ClusterChange> take_changes() override { return inner_.take_changes(); }
+  std::expected<void, StoreError> poll_changes() override { return inner_.poll_changes(); }
   std::expected<void, StoreError> begin() override { return inner_.begin(); }
   std::expected<void, StoreError> commit() override { return inner_.commit(); }
   void rollback() override { inner_.rollback(); }
@@ -86,7 +90,7 @@ class FaultyStore final : public OfflineStore {
   static std::unexpected<StoreError> full() {
     return std::unexpected(StoreError{"database or disk is full"});
   }
-  MemoryStore& inner_;
+  OfflineStore& inner_;
 };
 
 }  // namespace udpchat::test

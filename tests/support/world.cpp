@@ -5,35 +5,66 @@
 
 namespace udpchat::test {
 
-void World::start_server() {
+void World::start_server(std::size_t i) {
+  ServerProcess& s = servers.at(i);
+  if (s.store == nullptr) s.store = &store;
   ServerConfig config;
   config.ack_timeout = ack_timeout;
   config.retries = retries;
   config.wall_clock_ms = [this] { return wall_ms(); };
   if (configure_server) configure_server(config);
-  server = std::make_unique<ServerCore>(config, next_seed());
+  if (cluster) {
+    config.server_id = s.id;
+    config.store_numbers = true;
+  }
+  s.core = std::make_unique<ServerCore>(config, next_seed());
   GateConfig gate;
   gate.max_sessions = 2 * config.max_clients + 1024;
-  secure_server = std::make_unique<SecureServer>(*server, server_key_, gate,
-                                                 crypto::seeded_random(next_seed()));
-  secure_server->gate().on_seal = [this](std::string_view frame, std::string_view plain) {
+  s.secure = std::make_unique<SecureServer>(*s.core, server_key_, gate,
+                                            crypto::seeded_random(next_seed()));
+  s.secure->gate().on_seal = [this](std::string_view frame, std::string_view plain) {
     sealed_plain_[std::string(frame)] = std::string(plain);
   };
-  handshake_random_ = crypto::seeded_random(next_seed());
-  server->start(*memory.load(), now);
-  server_alive = true;
+  s.handshake_random = crypto::seeded_random(next_seed());
+  s.core->start(*s.store->load(), now);
+  s.alive = true;
+  if (cluster) s.poll_at = now + poll_every;
   collect();
 }
 
-void World::crash_server() {
-  secure_server.reset();
-  server.reset();
-  server_alive = false;
-  store_queue_.clear();
-  committing_.clear();
-  commit_at_.reset();
-  completions_.clear();
-  handshakes_.clear();
+void World::crash_server(std::size_t i) {
+  ServerProcess& s = servers.at(i);
+  s.secure.reset();
+  s.core.reset();
+  s.alive = false;
+  s.queue.clear();
+  s.committing.clear();
+  s.commit_at.reset();
+  s.heard.clear();
+  s.poll_at.reset();
+  s.handshakes.clear();
+}
+
+void World::make_cluster(std::size_t n) {
+  for (std::size_t i = 0; i < servers.size(); ++i) crash_server(i);
+  cluster = std::make_unique<SharedDatabase>(memory, [this] { return now; });
+  cluster->on_commit = [this](const std::string& origin) {
+    for (ServerProcess& s : servers) {
+      if (!s.alive || s.id == origin || (lose_notification && lose_notification())) continue;
+      const TimePoint at = now + notify_latency;
+      if (!s.poll_at || at < *s.poll_at) s.poll_at = at;
+    }
+  };
+  while (servers.size() < n) servers.emplace_back();
+  for (std::size_t i = 0; i < n; ++i) {
+    ServerProcess& s = servers[i];
+    s.id = "s" + std::to_string(i);
+    s.endpoint = Endpoint{"127.0.0.1", static_cast<std::uint16_t>(9000 + i)};
+    FaultyStore& faulty = cluster_stores.emplace_back(cluster_nodes.emplace_back(*cluster, s.id));
+    faulty.fault = [this](std::string_view op) { return store.fault && store.fault(op); };
+    s.store = &faulty;
+  }
+  for (std::size_t i = 0; i < n; ++i) start_server(i);
 }
 
 World::Node& World::start_client(const std::string& nick, std::uint16_t port, Duration heartbeat) {
@@ -84,11 +115,16 @@ bool World::run_until(const std::function<bool()>& done, Duration limit) {
       if (c && (!t || *c < *t)) t = c;
     };
     if (!wire_.empty()) consider(wire_.begin()->first);
-    consider(commit_at_);
-    if (!completions_.empty()) consider(completions_.begin()->first);
     if (!client_writes_.empty()) consider(client_writes_.begin()->first);
-    if (!handshakes_.empty()) consider(handshakes_.begin()->first);
-    if (server_alive) consider(secure_server->next_deadline());
+    for (const ServerProcess& s : servers) {
+      consider(s.commit_at);
+      if (!s.heard.empty()) consider(s.heard.begin()->first);
+      if (!s.handshakes.empty()) consider(s.handshakes.begin()->first);
+      if (s.alive) {
+        consider(s.secure->next_deadline());
+        consider(s.poll_at);
+      }
+    }
     for (auto& [port, n] : nodes) {
       if (n.alive) consider(n.session->next_deadline());
     }
@@ -148,35 +184,44 @@ void World::post(const Endpoint& from, Outgoing out) {
   }
 }
 
-void World::collect() {
-  while (server_alive) {
-    for (auto& o : secure_server->take_outgoing(now)) post(server_endpoint, std::move(o));
-    server->take_logs();
+void World::collect_server(ServerProcess& s) {
+  while (s.alive) {
+    for (auto& o : s.secure->take_outgoing(now)) post(s.endpoint, std::move(o));
+    s.core->take_logs();
     // Password jobs run at once, at the least cost (the shell's worker
     // thread takes ~0.1 s each; here the order of events is what matters).
-    if (auto jobs = server->take_password_jobs(); !jobs.empty()) {
+    if (auto jobs = s.core->take_password_jobs(); !jobs.empty()) {
       password_jobs += jobs.size();
       for (const auto& j : jobs) {
-        server->on_password_done(run_password_job(j, crypto::minimal_cost()), now);
+        s.core->on_password_done(run_password_job(j, crypto::minimal_cost()), now);
       }
       continue;
     }
-    for (auto& j : secure_server->take_handshake_jobs()) {
-      handshakes_.emplace(now + handshake_latency, std::move(j));
+    for (auto& j : s.secure->take_handshake_jobs()) {
+      s.handshakes.emplace(now + handshake_latency, std::move(j));
     }
-    for (auto& c : server->take_store_commands()) store_queue_.push_back(std::move(c));
+    for (auto& c : s.core->take_store_commands()) s.queue.push_back(std::move(c));
     if (store_latency != Duration::zero() || completion_delay != Duration::zero()) {
-      start_batch();
+      start_batch(s);
       break;
     }
-    if (store_queue_.empty()) break;
-    // A writer with no latency: commit now, complete now.
-    const std::vector<StoreCommand> batch(store_queue_.begin(), store_queue_.end());
-    store_queue_.clear();
+    if (s.queue.empty()) break;
+    // A writer with no latency: commit now, complete now (the others'
+    // changes read at its begin first).
+    const std::vector<StoreCommand> batch(s.queue.begin(), s.queue.end());
+    s.queue.clear();
     ++store_batches;
     store_commands += batch.size();
-    for (const auto& c : apply_batch(store, batch)) server->on_store_completion(c, now);
+    const auto done = apply_batch(*s.store, batch);
+    if (auto changes = s.store->take_changes(); !changes.empty()) {
+      s.core->on_changes(changes, now);
+    }
+    for (const auto& c : done) s.core->on_store_completion(c, now);
   }
+}
+
+void World::collect() {
+  for (ServerProcess& s : servers) collect_server(s);
   for (auto& [port, n] : nodes) {
     if (!n.alive) continue;
     for (auto& o : n.secure->take_outgoing(now)) post(n.endpoint, std::move(o));
@@ -212,11 +257,11 @@ void World::deliver(InFlight d) {
       if (auto m = decode(d.plaintext)) on_deliver(d.from, d.to, *m);
     }
   };
-  if (d.to == server_endpoint) {
-    if (server_alive) {
+  if (ServerProcess* s = server_at(d.to)) {
+    if (s->alive) {
       observe();
-      secure_server->offload_handshakes(handshake_latency != Duration::zero());
-      secure_server->on_datagram(d.bytes, d.from, now);
+      s->secure->offload_handshakes(handshake_latency != Duration::zero());
+      s->secure->on_datagram(d.bytes, d.from, now);
     }
     return;
   }
@@ -227,38 +272,55 @@ void World::deliver(InFlight d) {
   }
 }
 
-void World::start_batch() {
-  if (commit_at_ || store_queue_.empty()) return;
-  committing_.assign(store_queue_.begin(), store_queue_.end());
-  store_queue_.clear();
-  commit_at_ = now + store_latency;
+void World::start_batch(ServerProcess& s) {
+  if (s.commit_at || s.queue.empty()) return;
+  s.committing.assign(s.queue.begin(), s.queue.end());
+  s.queue.clear();
+  s.commit_at = now + store_latency;
 }
 
-void World::step_store() {
-  if (commit_at_ && *commit_at_ <= now) {
+void World::step_store(ServerProcess& s) {
+  if (s.commit_at && *s.commit_at <= now) {
     ++store_batches;
-    store_commands += committing_.size();
-    for (auto& c : apply_batch(store, committing_)) {
-      completions_.emplace(now + completion_delay, std::move(c));
+    store_commands += s.committing.size();
+    auto done = apply_batch(*s.store, s.committing);
+    // The writer hands the others' changes over before its completions.
+    if (auto changes = s.store->take_changes(); !changes.empty()) {
+      s.heard.emplace(now + completion_delay, std::move(changes));
     }
-    committing_.clear();
-    commit_at_.reset();
-    start_batch();
+    for (auto& c : done) s.heard.emplace(now + completion_delay, std::move(c));
+    s.committing.clear();
+    s.commit_at.reset();
+    start_batch(s);
   }
-  while (server_alive && !completions_.empty() && completions_.begin()->first <= now) {
-    const StoreCompletion c = std::move(completions_.begin()->second);
-    completions_.erase(completions_.begin());
-    server->on_store_completion(c, now);
+  while (s.alive && !s.heard.empty() && s.heard.begin()->first <= now) {
+    auto event = std::move(s.heard.begin()->second);
+    s.heard.erase(s.heard.begin());
+    if (auto* changes = std::get_if<std::vector<ClusterChange>>(&event)) {
+      s.core->on_changes(*changes, now);
+    } else {
+      s.core->on_store_completion(std::get<StoreCompletion>(event), now);
+    }
     collect();
   }
 }
 
-void World::step_handshakes() {
-  while (server_alive && !handshakes_.empty() && handshakes_.begin()->first <= now) {
-    const HandshakeJob job = std::move(handshakes_.begin()->second);
-    handshakes_.erase(handshakes_.begin());
-    secure_server->on_handshake_done(
-        run_handshake_job(job, secure_server->gate().handshake_keys(), handshake_random_), now);
+void World::step_poll(ServerProcess& s) {
+  if (!s.alive || !s.poll_at || *s.poll_at > now) return;
+  s.poll_at = now + poll_every;
+  if (s.commit_at) return;  // its writer is busy: the batch reads them at its begin
+  (void)s.store->poll_changes();
+  if (auto changes = s.store->take_changes(); !changes.empty()) {
+    s.heard.emplace(now + completion_delay, std::move(changes));
+  }
+}
+
+void World::step_handshakes(ServerProcess& s) {
+  while (s.alive && !s.handshakes.empty() && s.handshakes.begin()->first <= now) {
+    const HandshakeJob job = std::move(s.handshakes.begin()->second);
+    s.handshakes.erase(s.handshakes.begin());
+    s.secure->on_handshake_done(
+        run_handshake_job(job, s.secure->gate().handshake_keys(), s.handshake_random), now);
     collect();
   }
 }
@@ -285,8 +347,11 @@ void World::step_client_stores() {
 
 void World::step() {
   step_client_stores();
-  step_store();
-  step_handshakes();
+  for (ServerProcess& s : servers) {
+    step_poll(s);
+    step_store(s);
+    step_handshakes(s);
+  }
   // Deliver every datagram due now, then fire every deadline due now.
   while (!wire_.empty() && wire_.begin()->first <= now) {
     InFlight d = std::move(wire_.begin()->second);
@@ -294,8 +359,9 @@ void World::step() {
     deliver(std::move(d));
     collect();
   }
-  if (server_alive) {
-    if (auto t = secure_server->next_deadline(); t && *t <= now) secure_server->on_timeout(now);
+  for (ServerProcess& s : servers) {
+    if (!s.alive) continue;
+    if (auto t = s.secure->next_deadline(); t && *t <= now) s.secure->on_timeout(now);
   }
   for (auto& [port, n] : nodes) {
     if (!n.alive) continue;

@@ -26,6 +26,15 @@
 // sees every message as its plaintext, handshake frames go through
 // `frame_fault`.
 //
+// docs/CLUSTER.md: make_cluster(n) turns the one server into n servers
+// (127.0.0.1:9000 + i, ids s0, s1...) on one shared database
+// (cluster_store.hpp) whose data is `memory`: each server's writer commits
+// its batches there and reads the others' changes at each batch and at
+// each poll (every `poll_every` while idle, and `notify_latency` after
+// another server committed, unless `lose_notification` says the NOTIFY was
+// lost); the changes reach the core with its completions' delay, before
+// them. The servers share one key (the cluster's).
+//
 // Nothing here touches a socket or the real clock, so a scenario runs in
 // microseconds and the same inputs always give the same outputs. Used by the
 // flow tests (tests/unit/test_flows.cpp) and the seeded simulation
@@ -41,6 +50,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "core/client/client_session.hpp"
@@ -50,6 +60,7 @@
 #include "core/server/store_ops.hpp"
 #include "protocol/codec.hpp"
 #include "protocol/text.hpp"
+#include "support/cluster_store.hpp"
 #include "support/nat_box.hpp"
 #include "support/store_driver.hpp"
 
@@ -80,18 +91,56 @@ class World {
     std::uint64_t nat_dropped = 0;  ///< dropped by a NAT box's filter (or a hairpin)
   };
 
+  /// One server process: its core and session layer, and its store
+  /// writer's state (a batch committing, completions and changes not yet
+  /// heard: a crash loses them).
+  struct ServerProcess {
+    Endpoint endpoint{"127.0.0.1", 9000};
+    std::string id;                 ///< its id in a cluster; empty alone
+    OfflineStore* store = nullptr;  ///< what its writer writes to
+    std::unique_ptr<ServerCore> core;
+    std::unique_ptr<SecureServer> secure;
+    bool alive = false;
+    std::deque<StoreCommand> queue;          ///< issued, not yet in a batch
+    std::vector<StoreCommand> committing{};  ///< the batch being committed
+    std::optional<TimePoint> commit_at{};    ///< when it commits
+    /// Committed, not yet heard: the others' changes read with a batch or
+    /// at a poll, and completions (changes first at the same time).
+    std::multimap<TimePoint, std::variant<std::vector<ClusterChange>, StoreCompletion>> heard{};
+    std::optional<TimePoint> poll_at{};  ///< a cluster: its writer's next read of changes
+    std::multimap<TimePoint, HandshakeJob> handshakes{};  ///< at the worker, by completion
+    crypto::RandomSource handshake_random{};               ///< the worker's ephemeral keys
+  };
+
+  /// Every server; the first is `server`, the only one unless make_cluster.
+  std::deque<ServerProcess> servers = std::deque<ServerProcess>(1);
+
   World() { start_server(); }
   /// A world whose server is configured by `configure` from the start.
   explicit World(std::function<void(ServerConfig&)> configure)
       : configure_server(std::move(configure)) {
     start_server();
   }
+  World(const World&) = delete;
+  World& operator=(const World&) = delete;
 
-  // --- the server ---------------------------------------------------------------
-  void start_server();
-  /// The server process dies: its memory is gone, its store stays with
+  // --- the servers --------------------------------------------------------------
+  /// Starts server `i` on its store.
+  void start_server(std::size_t i = 0);
+  /// Server `i`'s process dies: its memory is gone, its store stays with
   /// what was committed.
-  void crash_server();
+  void crash_server(std::size_t i = 0);
+  /// docs/CLUSTER.md: `n` servers on one shared database, all started
+  /// (before any client starts; the one server's store is left as it is).
+  void make_cluster(std::size_t n);
+  /// The server at `e`, or null.
+  [[nodiscard]] ServerProcess* server_at(const Endpoint& e) {
+    for (auto& s : servers) {
+      if (s.endpoint == e) return &s;
+    }
+    return nullptr;
+  }
+  [[nodiscard]] bool is_server(const Endpoint& e) { return server_at(e) != nullptr; }
 
   // --- clients ------------------------------------------------------------------
   /// Starts a client process `nick` on 127.0.0.1:`port` (registers).
@@ -158,7 +207,6 @@ class World {
   Duration latency = std::chrono::milliseconds(1);
   Duration ack_timeout = std::chrono::milliseconds(500);
   int retries = 5;
-  Endpoint server_endpoint{"127.0.0.1", 9000};
   MemoryStore memory;           ///< what is durable
   FaultyStore store{memory};    ///< the server's store; `store.fault` fails writes
   Duration store_latency{};     ///< time a batch takes to commit
@@ -172,9 +220,18 @@ class World {
   /// The client stores' disks, by nickname key: what is durable.
   std::map<std::string, MemoryClientStore> client_disks;
   std::uint64_t password_jobs = 0;  ///< Argon2id jobs the server issued
-  std::unique_ptr<ServerCore> server;
-  std::unique_ptr<SecureServer> secure_server;  ///< the server's session layer
-  bool server_alive = false;
+  // The first server, as the tests of one server name it.
+  std::unique_ptr<ServerCore>& server = servers.front().core;
+  std::unique_ptr<SecureServer>& secure_server = servers.front().secure;  ///< its session layer
+  bool& server_alive = servers.front().alive;
+  Endpoint& server_endpoint = servers.front().endpoint;
+  // A cluster's shared database and each server's connection to it.
+  std::unique_ptr<SharedDatabase> cluster;
+  std::deque<ClusterNodeStore> cluster_nodes;
+  std::deque<FaultyStore> cluster_stores;  ///< over cluster_nodes, failing as `store.fault` says
+  Duration poll_every = std::chrono::milliseconds(250);  ///< PgStore's writer poll
+  Duration notify_latency = std::chrono::milliseconds(1);
+  std::function<bool()> lose_notification;  ///< true: this NOTIFY is lost (unset: never)
   std::map<std::uint16_t, Node> nodes;
   /// docs/NAT.md: NAT routers, and which client ports sit behind which
   /// (set before start_client: the client then has the box's private
@@ -203,12 +260,18 @@ class World {
 
   void deliver(InFlight d);
 
-  void start_batch();
+  void start_batch(ServerProcess& s);
 
-  void step_store();
+  void step_store(ServerProcess& s);
+
+  /// A cluster: server `s` reads the others' changes, when its writer is idle.
+  void step_poll(ServerProcess& s);
+
+  /// Server `s` hands over what its secure layer and core produced.
+  void collect_server(ServerProcess& s);
 
   /// The handshake worker: jobs due now are answered, in order.
-  void step_handshakes();
+  void step_handshakes(ServerProcess& s);
 
   /// Client store batches due: committed (onto the disk), then heard.
   void step_client_stores();
@@ -216,11 +279,6 @@ class World {
   void step();
 
   std::multimap<TimePoint, InFlight> wire_;
-  std::deque<StoreCommand> store_queue_;                   ///< issued, not yet in a batch
-  std::vector<StoreCommand> committing_;                   ///< the batch being committed
-  std::optional<TimePoint> commit_at_;                     ///< when it commits
-  std::multimap<TimePoint, StoreCompletion> completions_;  ///< committed, not yet heard
-  std::multimap<TimePoint, HandshakeJob> handshakes_;      ///< at the worker, by completion
   struct ClientWrite {
     std::uint16_t port = 0;
     int incarnation = 0;
@@ -230,7 +288,6 @@ class World {
   };
   /// Client store batches, by when they commit (then by when they are heard).
   std::multimap<TimePoint, ClientWrite> client_writes_;
-  crypto::RandomSource handshake_random_;  ///< the worker's ephemeral keys
   std::uint64_t seed_ = 0;
   /// The server's key pair: its server.key, which survives its crashes.
   crypto::KeyPair server_key_ = crypto::generate_keypair(crypto::seeded_random(0x5E4E4));

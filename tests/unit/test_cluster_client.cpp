@@ -3,7 +3,8 @@
 // next one before "[Server not responding]"; once registered, a server that
 // stops answering is followed, attempt by attempt, by the next server in
 // turn (the one that spoke last is tried again first); each attempt goes
-// to one server only.
+// to one server only; a client that moved takes the table of its new
+// server whatever its version (each server numbers its own).
 #include <doctest/doctest.h>
 
 #include "support/client_fixture.hpp"
@@ -98,6 +99,45 @@ TEST_SUITE("cluster: the client") {
     CHECK(to[2] == kServer);
     const auto lines = r.s.take_lines();
     CHECK(std::count(lines.begin(), lines.end(), ">>> [Server unreachable, retrying.]") == 1);
+  }
+
+  TEST_CASE("moved to another server: its snapshot is taken whatever its version") {
+    // Each server numbers its own table versions: alice holds version 24 of
+    // the first server, the second one's snapshot is at version 5.
+    Registered r(with_cluster());
+    TableEntry bob_off = row("bob", 6002, false, kBobKey);
+    bob_off.version = 24;
+    r.s.on_datagram(encode(TablePart{501, 24, 0, 1, {bob_off}, 1}), kServer, kT0);
+    REQUIRE(r.s.table_version() == 24);
+    // The first server goes silent: the next attempt goes to the second.
+    std::uint64_t reg_id = 0;
+    TimePoint t = kT0;
+    for (; t < kT0 + 15s && reg_id == 0; t += 10ms) {
+      for (const Outgoing& o : run(r.s, t, t)) {
+        if (const auto m = decode(o.bytes);
+            m && std::holds_alternative<Register>(*m) && o.to == kServer2) {
+          reg_id = std::get<Register>(*m).id;
+        }
+      }
+    }
+    REQUIRE(reg_id != 0);
+    r.s.on_datagram(encode(Ack{reg_id, AckStatus::kOk, 0, {}}), kServer2, t);
+    TableEntry alice = row("alice", 6001, true, kAliceKey);
+    alice.version = 5;
+    TableEntry bob_on = row("bob", 6002, true, kBobKey);
+    bob_on.version = 3;
+    r.s.on_datagram(encode(TablePart{900, 5, 0, 1, {alice, bob_on}, 0}), kServer2, t);
+    CHECK(r.s.table_version() == 5);
+    const auto table = r.s.table();
+    const auto bob = std::find_if(table.begin(), table.end(),
+                                  [](const TableEntry& e) { return e.nick == "bob"; });
+    REQUIRE(bob != table.end());
+    CHECK(bob->online);
+    CHECK(bob->version == 3);
+    // A delta of the second server from its version 5 is taken too.
+    bob_off.version = 6;
+    r.s.on_datagram(encode(TablePart{901, 6, 0, 1, {bob_off}, 5}), kServer2, t);
+    CHECK(r.s.table_version() == 6);
   }
 
   TEST_CASE("without other servers, every attempt goes to the one server") {

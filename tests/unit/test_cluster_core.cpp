@@ -4,7 +4,11 @@
 // sent to that client from here (no ping, no delivery, no liveness sweep)
 // and its row is never written from here; a save for a client here is
 // delivered at once; a channel post made elsewhere reaches the members here
-// once; a client of ours that moved on is let go; a deleted account goes.
+// once, also while a read of stored messages for them is in flight; a
+// client of ours that moved on is let go, and a verification begun before
+// does not mark it offline; a client here swept offline by another server
+// is written back; a deleted account goes; a restarted server numbers the
+// rows it loads anew.
 #include <doctest/doctest.h>
 
 #include "core/server/cluster_change.hpp"
@@ -69,6 +73,18 @@ ClusterChange row_change(std::string nick, const Endpoint& at, bool online, std:
   return c;
 }
 
+/// The change of message `m`, saved (stored for its recipient) or posted
+/// (to a log) at server "b": the whole message (a saved one's reader joins
+/// no body, which the core does not use).
+ClusterChange message_change(Kind kind, const StoredMessage& m) {
+  ClusterChange c;
+  c.origin = "b";
+  c.kind = kind;
+  c.key = m.to_key;
+  c.message = m;
+  return c;
+}
+
 }  // namespace
 
 TEST_SUITE("cluster: the server core") {
@@ -127,11 +143,7 @@ TEST_SUITE("cluster: the server core") {
     s.registered("bob", kBob);
     StoredMessage post{0, "carol", kChannelLog, 9, "hello all", 1700000000000};
     post.seq = s.store.save(post)->seq;
-    ClusterChange c;
-    c.origin = "b";
-    c.kind = Kind::kPosted;
-    c.key = kChannelLog;
-    c.message = post;
+    const ClusterChange c = message_change(Kind::kPosted, post);
     auto out = s.changes({c});
     auto delivered = of_type<Deliver>(out, kBob);
     REQUIRE(delivered.size() == 1);
@@ -184,5 +196,80 @@ TEST_SUITE("cluster: the server core") {
     REQUIRE(tables[0].entries.size() == 1);
     CHECK(tables[0].entries[0].removed());
     CHECK(s.core.clients_registered() == 1);
+  }
+
+  TEST_CASE("a post made elsewhere while a read of stored messages is in flight is delivered") {
+    ServerA s;
+    s.registered("alice", kAlice);
+    // Server b saves a direct message for alice: a read of her mailbox is
+    // issued (not yet run) when a channel post made at b arrives.
+    StoredMessage direct{0, "bob", "alice", 5, "saved at b", 1700000000000};
+    direct.seq = s.store.save(direct)->seq;
+    s.core.on_changes({message_change(Kind::kSaved, direct)}, kStart);
+    StoredMessage post{0, "carol", kChannelLog, 9, "hello all", 1700000000000};
+    post.seq = s.store.save(post)->seq;
+    s.core.on_changes({message_change(Kind::kPosted, post)}, kStart);
+    drain_store(s.core, s.store, kStart);
+    // Both reach her, one after the other as she acks.
+    std::vector<std::string> shown;
+    auto out = s.core.take_outgoing();
+    for (int i = 0; i < 4; ++i) {
+      const auto d = of_type<Deliver>(out, kAlice);
+      if (d.empty()) break;
+      shown.push_back(d[0].text);
+      out = s.feed(Ack{d[0].id, AckStatus::kOk, 0, {}}, kAlice);
+    }
+    CHECK(shown == std::vector<std::string>{"saved at b", "hello all"});
+  }
+
+  TEST_CASE("a verification begun before a client moved does not mark it offline") {
+    ServerA s;
+    s.registered("alice", kAlice);
+    // Restarted: alice is held online, so she is verified with a ping.
+    ServerCore again{ServerConfig{.table_batch = Duration::zero(),
+                                  .server_id = "a",
+                                  .store_numbers = true,
+                                  .wall_clock_ms = [] { return std::int64_t{1700000000000}; }},
+                     2};
+    again.start(*s.store.load(), kStart);
+    REQUIRE(of_type<Ping>(again.take_outgoing(), kAlice).size() == 1);
+    // She registered at server b meanwhile; the ping goes unanswered.
+    again.on_changes({row_change("alice", kAlice, true, "b")}, kStart);
+    for (auto t = kStart; t < kStart + 10s; t += 100ms) again.on_timeout(t);
+    const auto rows = again.table();
+    const auto alice = std::find_if(rows.begin(), rows.end(),
+                                    [](const TableEntry& e) { return e.nick == "alice"; });
+    REQUIRE(alice != rows.end());
+    CHECK(alice->online);  // her home says so
+  }
+
+  TEST_CASE("a restarted server of a cluster numbers every row it loads anew") {
+    MemoryStore store;
+    ClientRecord carol{"carol", {"127.0.0.1", 41003}, false, 30000, 7};
+    carol.home = "b";  // written last by server b, in b's numbering
+    REQUIRE(store.put_client(carol).has_value());
+    REQUIRE(store.put_table_version(18).has_value());
+    ServerCore core{ServerConfig{.server_id = "a", .store_numbers = true}, 3};
+    core.start(*store.load(), kStart);
+    CHECK(core.table_version() == 19);
+    const auto rows = core.table();
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].version == 19);  // what a client holds from before gets it in one delta
+  }
+
+  TEST_CASE("a client here swept offline by another server is written online again") {
+    ServerA s;
+    s.registered("alice", kAlice);
+    (void)s.core.take_store_commands();
+    // Server b thought this one dead (it restarted late, or lost the
+    // database for a while) and marked its clients offline.
+    ClusterChange swept = row_change("alice", kAlice, false, "a");
+    s.core.on_changes({swept}, kStart);
+    CHECK(s.client_writes_of("alice") == 1);
+    CHECK(s.core.clients_online() == 1);
+    // The same row as held here: nothing to write.
+    swept.client.online = true;
+    s.core.on_changes({swept}, kStart);
+    CHECK(s.client_writes_of("alice") == 0);
   }
 }

@@ -269,6 +269,8 @@ class ClientSession {
   void start_lookup(const std::string& peer_key, TimePoint now);
   void lookup_done(const std::string& peer_key, const std::vector<TableEntry>& rows, TimePoint now);
   void merge_row(const TableEntry& row);
+  /// docs/CLUSTER.md: rows and versions now count from `server`'s versions.
+  void rebase_table(const Endpoint& server);
   void cmd_help();
   // Accounts (client_account.cpp, manual §9): `passwd` and `delete-account`
   // ask for their next input lines.
@@ -414,8 +416,8 @@ class ClientSession {
   /// comes or at this time (one ack timeout after it was typed), whichever
   /// is first; the commands typed after it wait meanwhile.
   std::optional<TimePoint> list_due_;
-  std::uint64_t assembling_version_ = 0;
-  std::uint64_t assembling_from_ = 0;
+  std::uint64_t assembling_version_ = 0, assembling_from_ = 0;
+  Endpoint table_server_;  ///< the server whose versions table_ holds
   std::vector<std::optional<std::vector<TableEntry>>> assembling_;
   /// Answers (Rows) to lookups and finds, by request id, until complete.
   std::map<std::uint64_t, std::vector<std::optional<std::vector<TableEntry>>>> answers_;

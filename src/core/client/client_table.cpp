@@ -52,6 +52,22 @@ void ClientSession::merge_row(const TableEntry& row) {
   }
 }
 
+void ClientSession::rebase_table(const Endpoint& server) {
+  // Each server of a cluster numbers its own table versions: what another
+  // one's numbers say is meaningless here. Rows stay (still the best
+  // known), at version 0, so that any row of this server replaces them and
+  // its snapshot (sent at registration) is taken whatever its version.
+  if (server == table_server_) return;
+  if (!table_server_.address.empty()) {
+    log(LogLevel::kInfo, "table rows now from " + server.to_string() + ": versions start over");
+    table_version_ = 0;
+    for (auto& [key, row] : table_) row.version = 0;
+    assembling_.clear();
+    assembling_version_ = assembling_from_ = 0;
+  }
+  table_server_ = server;
+}
+
 void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint now) {
   if (phase_ != Phase::kRegistered && phase_ != Phase::kRegistering &&
       phase_ != Phase::kReconnecting) {
@@ -59,6 +75,7 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
     return;
   }
   reply_ack(m.id, from);
+  rebase_table(from);
   if (m.version <= table_version_) {
     return;  // never replace a newer table with an older one (manual §5)
   }
@@ -142,6 +159,7 @@ void ClientSession::handle(const Rows& m, const Endpoint& from, TimePoint now) {
   if (r == requests_.end()) {
     return;  // a late or repeated answer
   }
+  rebase_table(from);
   auto& parts = answers_[m.id];
   if (parts.size() != m.parts) parts.assign(m.parts, std::nullopt);
   parts[m.part] = m.entries;

@@ -225,6 +225,27 @@ class MemoryStore final : public OfflineStore {
   bool fail_writes = false;
   bool fail_commit = false;
 
+  // Reads of single rows, for a model built on this store (the cluster's
+  // shared database of tests/support/cluster_store.hpp): null or nullopt
+  // when absent. A delivered message is gone.
+  [[nodiscard]] const StoredMessage* find_message(std::int64_t seq) const {
+    const auto it = s_.messages.find(seq);
+    return it == s_.messages.end() ? nullptr : &it->second;
+  }
+  [[nodiscard]] std::optional<std::int64_t> seq_of(const std::string& sender_key,
+                                                   std::uint64_t mid) const {
+    const auto it = s_.keys.find({sender_key, mid});
+    return it == s_.keys.end() ? std::nullopt : std::optional(it->second);
+  }
+  [[nodiscard]] const ClientRecord* find_client(const std::string& nick_key) const {
+    const auto it = s_.clients.find(nick_key);
+    return it == s_.clients.end() ? nullptr : &it->second;
+  }
+  [[nodiscard]] const GroupRecord* find_group(const std::string& group_key) const {
+    const auto it = s_.groups.find(group_key);
+    return it == s_.groups.end() ? nullptr : &it->second;
+  }
+
  private:
   struct State {
     std::map<std::int64_t, StoredMessage> messages;                      ///< undelivered, by seq

@@ -85,7 +85,17 @@ void ServerCore::on_changes(const std::vector<ClusterChange>& changes, TimePoint
 void ServerCore::apply_remote_row(const ClientRecord& row, TimePoint now) {
   const std::string key = nickname_key(row.nick);
   if (row.home == config_.server_id) {
-    return;  // about a session here, written elsewhere (a stale write): ours is newer
+    // About a session here, written elsewhere: the others swept this
+    // server's clients offline while it was down or cut off from the
+    // database (docs/CLUSTER.md). What this server holds counts; written
+    // again, so that every server sees it.
+    if (const auto it = clients_.find(key);
+        it != clients_.end() && !it->second.remote &&
+        (it->second.online != row.online || it->second.endpoint != row.endpoint)) {
+      log(LogLevel::kInfo, row.nick + "'s row was changed by another server: written again");
+      persist(it->second, false);
+    }
+    return;
   }
   const bool known = clients_.contains(key);
   if (!known && clients_.size() >= config_.max_clients) {

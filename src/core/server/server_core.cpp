@@ -132,6 +132,12 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     // A row persisted with a version whose PutVersion did not commit.
     version_ = std::max(version_, rec.row_version);
   }
+  // docs/CLUSTER.md: a shared row holds the version of whichever server
+  // wrote it last, in that server's numbering. A server of a cluster
+  // starts a version of its own for every row it loads, so that what its
+  // clients hold from before is brought up to date by one delta.
+  const bool renumber = !config_.server_id.empty();
+  if (renumber) ++version_;
   // Numbering goes on after every seq that anything durable refers to:
   // the messages, and the log positions and group floors (which may name a
   // seq given out before a crash to a save that never committed).
@@ -155,7 +161,7 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     Client c;
     take_row(c, rec);
     c.last_heard = now;
-    c.row_version = rec.row_version;
+    c.row_version = renumber ? version_ : rec.row_version;
     c.log_upto = rec.log_upto;
     c.backlog_seq = state.last_seq;
     by_version_[c.row_version].insert(key);

@@ -185,6 +185,8 @@ void ServerCore::fan_out(const MessagePtr& m, TimePoint now) {
       c.fetched_upto = m->seq;
     } else if (!c.fetching) {
       c.drained = false;  // it reads it from the store after what it has
+    } else {
+      c.refetch = true;
     }
     deliver_next(key, now);
   };

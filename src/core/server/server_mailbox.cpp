@@ -295,6 +295,7 @@ void ServerCore::on_fetched(const OpWaiter& w, const std::expected<StoreValue, S
   if (c.drained && scan_to != std::numeric_limits<std::int64_t>::max()) {
     c.fetched_upto = std::max(c.fetched_upto, scan_to);
   }
+  if (std::exchange(c.refetch, false)) c.drained = false;
   deliver_next(w.key, now);
 }
 
@@ -331,6 +332,7 @@ void ServerCore::stop_delivery(Client& c) {
   c.fetched_upto = 0;
   c.fetching = false;
   c.drained = false;
+  c.refetch = false;
   ++c.delivery_epoch;
 }
 

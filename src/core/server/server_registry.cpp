@@ -212,7 +212,9 @@ void ServerCore::handle(const Heartbeat& m, const Endpoint& from, TimePoint now)
 
 void ServerCore::mark_offline(const std::string& key, bool tell_client, TimePoint now) {
   auto it = clients_.find(key);
-  if (it == clients_.end() || !it->second.online) {
+  // docs/CLUSTER.md: a client that lives at another server is offline when
+  // its home says so (a verification begun before it moved counts for nothing).
+  if (it == clients_.end() || !it->second.online || it->second.remote) {
     return;
   }
   Client& c = it->second;

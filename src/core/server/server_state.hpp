@@ -60,6 +60,10 @@ struct ServerClient {
   std::int64_t fetched_upto = 0;       ///< seq of the last message read
   bool fetching = false;               ///< a FetchOp is in flight
   bool drained = false;                ///< the last fetch found no more
+  /// A message for it was fanned out while a fetch was in flight, which
+  /// may not read its log (not known to have a backlog when it was issued,
+  /// as a post made at another server of a cluster): read again after it.
+  bool refetch = false;
   std::uint64_t delivery_epoch = 0;    ///< bumped when delivery restarts
   // Channel and groups (manual §4.9).
   std::int64_t log_upto = 0;        ///< position in the logs (persisted)
