@@ -19,8 +19,8 @@ void ClientSession::note_key(const std::string& nk, const std::string& nick,
 
 std::optional<crypto::Key> ClientSession::key_of(std::string_view nick) const {
   const std::string nk = nickname_key(nick);
-  if (const auto row = table_.find(nk); row != table_.end()) {
-    if (auto k = key_from_bytes(row->second.key)) return k;
+  if (const TableEntry* row = table_.find(nk); row != nullptr) {
+    if (auto k = key_from_bytes(row->key)) return k;
   }
   return keyring_.pin(nk);
 }
@@ -40,8 +40,8 @@ void ClientSession::cmd_trust(std::string_view args, TimePoint now) {
     return;
   }
   const std::string nk = nickname_key(nick);
-  const auto row = table_.find(nk);
-  const auto k = row == table_.end() ? std::nullopt : key_from_bytes(row->second.key);
+  const TableEntry* row = table_.find(nk);
+  const auto k = row == nullptr ? std::nullopt : key_from_bytes(row->key);
   if (!keyring_.untrusted(nk) || !k) {
     say(keyring_.pin(nk) ? "[The key of " + nick + " has not changed.]"
                          : "[No key known for " + nick + ".]");

@@ -133,7 +133,7 @@ void ClientSession::handle(const Punch& m, const Endpoint& from, TimePoint now) 
 }
 
 void ClientSession::send_probes(const std::string& peer_key, PeerPath& p, TimePoint now) {
-  const TableEntry* row = table_.contains(peer_key) ? &table_.at(peer_key) : nullptr;
+  const TableEntry* row = table_.find(peer_key);
   const auto key = row == nullptr ? std::nullopt : receive_key_of(row->nick);
   const auto* keys = key ? keyring_.peer_keys(*key) : nullptr;
   if (keys == nullptr) {
@@ -196,7 +196,7 @@ void ClientSession::note_heard(const std::string& peer_key, const Endpoint& from
   PeerPath& p = paths_[peer_key];
   if (message) p.last_used = now;
   if (p.kind == PathKind::kNone || p.endpoint != from) {
-    const TableEntry* row = table_.contains(peer_key) ? &table_.at(peer_key) : nullptr;
+    const TableEntry* row = table_.find(peer_key);
     const bool lan = row != nullptr && Endpoint{row->local_address, row->local_port} == from;
     p.kind = lan ? PathKind::kLan : PathKind::kDirect;
     p.endpoint = from;
@@ -226,7 +226,7 @@ bool ClientSession::path_failed(const std::string& peer_key, TimePoint now) {
   const auto it = paths_.find(peer_key);
   if (it == paths_.end() || it->second.kind == PathKind::kNone) return false;
   PeerPath& p = it->second;
-  const TableEntry* row = table_.contains(peer_key) ? &table_.at(peer_key) : nullptr;
+  const TableEntry* row = table_.find(peer_key);
   log(LogLevel::kInfo, "path to " + (row != nullptr ? row->nick : peer_key) + " (" +
                            path_of(peer_key) + ") stopped answering");
   const bool was_direct = p.kind == PathKind::kLan || p.kind == PathKind::kDirect;

@@ -49,7 +49,7 @@ void ClientSession::server_link_up(TimePoint now) {
 
 void ClientSession::send_heartbeat(TimePoint now) {
   const std::uint64_t id = ids_.next();
-  send_to_server(Heartbeat{id, config_.nick, table_version_}, id, {RequestKind::kHeartbeat, {}},
+  send_to_server(Heartbeat{id, config_.nick, table_.version()}, id, {RequestKind::kHeartbeat, {}},
                  now);
   next_heartbeat_ = now + heartbeat_interval();
 }
@@ -81,7 +81,7 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
         say("registered", "[Welcome, You are registered.]", {{"nick", config_.nick}});
         if (table_line_pending_) {
           say("table_updated", "[Client table updated.]",
-              {{"version", static_cast<std::int64_t>(table_version_)}});
+              {{"version", static_cast<std::int64_t>(table_.version())}});
           table_line_pending_ = false;
         }
         // Printed with the first stored message, after the table line.

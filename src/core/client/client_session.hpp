@@ -38,6 +38,7 @@
 #include "core/client/client_store.hpp"
 #include "core/client/peer_keyring.hpp"
 #include "core/client/peer_path.hpp"
+#include "core/client/table_replica.hpp"
 #include "core/client/user_event.hpp"
 #include "core/reliable/jittered_backoff.hpp"
 #include "core/reliable/reliable.hpp"
@@ -117,7 +118,7 @@ class ClientSession {
   /// The server in use (docs/CLUSTER.md: it changes when it stops answering
   /// and other servers are known).
   [[nodiscard]] const Endpoint& server() const { return config_.server; }
-  [[nodiscard]] std::uint64_t table_version() const { return table_version_; }
+  [[nodiscard]] std::uint64_t table_version() const { return table_.version(); }
   /// The rows held, sorted by nickname key (all of them on a server of at
   /// most --full-table-limit clients; else its own and those looked up).
   [[nodiscard]] std::vector<TableEntry> table() const;
@@ -269,7 +270,8 @@ class ClientSession {
   void start_lookup(const std::string& peer_key, TimePoint now);
   void lookup_done(const std::string& peer_key, const std::vector<TableEntry>& rows, TimePoint now);
   void merge_row(const TableEntry& row);
-  /// docs/CLUSTER.md: rows and versions now count from `server`'s versions.
+  /// docs/CLUSTER.md: rows and versions now come from `server` (a log line
+  /// when that is a move).
   void rebase_table(const Endpoint& server);
   void cmd_help();
   // Accounts (client_account.cpp, manual §9): `passwd` and `delete-account`
@@ -405,8 +407,7 @@ class ClientSession {
   std::unordered_map<std::uint64_t, std::string> direct_;      ///< chat id -> peer key
   std::unordered_map<std::uint64_t, ServerRequest> requests_;  ///< transport id -> request
 
-  std::uint64_t table_version_ = 0;
-  std::map<std::string, TableEntry> table_;  ///< by nickname key
+  TableReplica table_;  ///< the rows held (manual §6.9)
   std::size_t total_clients_ = 0;
   Endpoint public_;  ///< docs/NAT.md: where the server sees us (empty: not told)
   std::map<std::string, PeerPath> paths_;  ///< docs/NAT.md: by nickname key
@@ -416,9 +417,6 @@ class ClientSession {
   /// comes or at this time (one ack timeout after it was typed), whichever
   /// is first; the commands typed after it wait meanwhile.
   std::optional<TimePoint> list_due_;
-  std::uint64_t assembling_version_ = 0, assembling_from_ = 0;
-  Endpoint table_server_;  ///< the server whose versions table_ holds
-  std::vector<std::optional<std::vector<TableEntry>>> assembling_;
   /// Answers (Rows) to lookups and finds, by request id, until complete.
   std::map<std::uint64_t, std::vector<std::optional<std::vector<TableEntry>>>> answers_;
   /// Answers (GroupList) to `groups`, by request id, until complete.

@@ -13,25 +13,25 @@
 namespace udpchat {
 
 std::vector<TableEntry> ClientSession::table() const {
-  std::vector<TableEntry> rows;
-  rows.reserve(table_.size());
-  for (const auto& [key, e] : table_) rows.push_back(e);
-  return rows;
+  return table_.rows();
 }
 
 const TableEntry* ClientSession::find_peer(std::string_view nick) const {
-  const auto it = table_.find(nickname_key(nick));
-  return it == table_.end() ? nullptr : &it->second;
+  return table_.find(nickname_key(nick));
 }
 
 void ClientSession::merge_row(const TableEntry& row) {
   const std::string nk = nickname_key(row.nick);
-  if (row.removed()) {
-    // manual §9: the account was deleted; its nickname is free. Its pin
-    // stays in known_peers: whoever takes the nickname next is a new key.
-    if (const auto it = table_.find(nk); it != table_.end() && row.version >= it->second.version) {
-      table_.erase(it);
-      // What waited for `trust` of its key will not go anywhere now.
+  switch (table_.merge(nk, row)) {
+    case TableReplica::Merged::kNothing:
+      return;
+    case TableReplica::Merged::kNewKey:
+      if (nk != registered_key_) note_key(nk, row.nick, row.key);
+      return;
+    case TableReplica::Merged::kRemoved:
+      // manual §9: the account was deleted. Its pin stays in known_peers:
+      // whoever takes the nickname next is a new key. What waited for
+      // `trust` of its key will not go anywhere now.
       if (const auto q = peers_.find(nk);
           q != peers_.end() && q->second.stage == SendStage::kUntrusted) {
         for (const OutgoingMessage& m : q->second.messages) {
@@ -41,31 +41,14 @@ void ClientSession::merge_row(const TableEntry& row) {
         }
         peers_.erase(q);
       }
-    }
-    return;
-  }
-  TableEntry& held = table_[nk];
-  if (held.nick.empty() || row.version >= held.version) {
-    const bool key_news = held.nick.empty() || held.key != row.key;
-    held = row;
-    if (key_news && nk != registered_key_) note_key(nk, row.nick, row.key);
+      return;
   }
 }
 
 void ClientSession::rebase_table(const Endpoint& server) {
-  // Each server of a cluster numbers its own table versions: what another
-  // one's numbers say is meaningless here. Rows stay (still the best
-  // known), at version 0, so that any row of this server replaces them and
-  // its snapshot (sent at registration) is taken whatever its version.
-  if (server == table_server_) return;
-  if (!table_server_.address.empty()) {
+  if (table_.rebase(server)) {
     log(LogLevel::kInfo, "table rows now from " + server.to_string() + ": versions start over");
-    table_version_ = 0;
-    for (auto& [key, row] : table_) row.version = 0;
-    assembling_.clear();
-    assembling_version_ = assembling_from_ = 0;
   }
-  table_server_ = server;
 }
 
 void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint now) {
@@ -76,41 +59,26 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
   }
   reply_ack(m.id, from);
   rebase_table(from);
-  if (m.version <= table_version_) {
-    return;  // never replace a newer table with an older one (manual §5)
-  }
-  if (m.from > table_version_) {
-    // A delta from a version we never had (we missed one): ask again with
-    // the version we hold. Acked all the same, so it is not retransmitted.
-    log(LogLevel::kInfo, "table update from version " + std::to_string(m.from) + ", we hold " +
-                             std::to_string(table_version_) + ": asking again");
-    if (phase_ == Phase::kRegistered) next_heartbeat_ = now;
-    return;
-  }
-  if (m.version != assembling_version_ || m.from != assembling_from_ ||
-      assembling_.size() != m.parts) {
-    if (m.version < assembling_version_) {
+  switch (table_.add_part(m)) {
+    case TableReplica::Part::kStale:
+    case TableReplica::Part::kWaiting:
       return;
-    }
-    assembling_version_ = m.version;
-    assembling_from_ = m.from;
-    assembling_.assign(m.parts, std::nullopt);
+    case TableReplica::Part::kGap:
+      // Acked all the same, so it is not retransmitted: asked again with
+      // the version we hold, at once.
+      log(LogLevel::kInfo, "table update from version " + std::to_string(m.from) + ", we hold " +
+                               std::to_string(table_.version()) + ": asking again");
+      if (phase_ == Phase::kRegistered) next_heartbeat_ = now;
+      return;
+    case TableReplica::Part::kComplete:
+      break;
   }
-  assembling_[m.part] = m.entries;
-  if (std::any_of(assembling_.begin(), assembling_.end(),
-                  [](const auto& p) { return !p.has_value(); })) {
-    return;
-  }
-  for (const auto& part : assembling_) {
-    for (const TableEntry& row : *part) merge_row(row);
-  }
-  table_version_ = m.version;
-  assembling_.clear();
+  for (const TableEntry& row : table_.take_update()) merge_row(row);
   if (phase_ == Phase::kRegistering || (phase_ == Phase::kReconnecting && attempt_id_ != 0)) {
     table_line_pending_ = true;
   } else {
     say("table_updated", "[Client table updated.]",
-        {{"version", static_cast<std::int64_t>(table_version_)}});
+        {{"version", static_cast<std::int64_t>(table_.version())}});
   }
   learn_count(m.total);  // a `list` waiting for it shows this table
   // manual §6.6: a registered client that finds itself offline re-registers.
@@ -235,11 +203,11 @@ void ClientSession::cmd_list(std::string_view args, TimePoint now) {
 }
 
 void ClientSession::say_rows_held() {
-  if (table_.empty()) {
+  if (table_.size() == 0) {
     say("[No clients known yet.]");
     return;
   }
-  for (const auto& [key, e] : table_) {
+  for (const TableEntry& e : table_.rows()) {
     say_row(e);
   }
   // The count is the server's, as it last said it.
