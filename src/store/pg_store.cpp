@@ -56,7 +56,11 @@ std::vector<StoredMessage> messages_of(const PGresult* r, std::string_view key) 
 }  // namespace
 
 StoreError PgStore::error(const char* what) const {
-  return StoreError{std::string(what) + ": " + message_of(conn_)};
+  // The log gets libpq's whole message; a client only whether the
+  // database could be reached (its address and words stay here).
+  const bool reachable = conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK;
+  return StoreError{std::string(what) + ": " + message_of(conn_),
+                    reachable ? "database error" : "database unreachable"};
 }
 
 StoreError PgStore::failed(const char* what) {

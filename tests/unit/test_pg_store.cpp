@@ -93,6 +93,8 @@ TEST_SUITE("store: PgStore") {
     CHECK_FALSE(done[0].result.has_value());  // rolled back with the failed one
     CHECK_FALSE(done[1].result.has_value());
     CHECK(saved(done[2]));  // in a new transaction
+    CHECK(done[1].result.error().told() == "database error");  // the words stay in the log
+    CHECK(done[1].result.error().what.find("duplicate key") != std::string::npos);
     const auto got = s->fetch_for("bob", 0, 10).value();
     REQUIRE(got.size() == 1);
     CHECK(got[0].text == "after");
@@ -135,5 +137,7 @@ TEST_SUITE("store: PgStore") {
         PgStore::open("host=/nonexistent/udpchat port=5432 user=postgres dbname=x", "test");
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().what.find("cannot connect to PostgreSQL") == 0);
+    // A client is told only that much: the database's address stays here.
+    CHECK(r.error().told() == "database unreachable");
   }
 }

@@ -93,6 +93,12 @@ struct ClusterChange;  // cluster_change.hpp
 
 struct StoreError {
   std::string what;  ///< human-readable cause, e.g. "database or disk is full"
+  /// What a client may be told, when `what` holds more of the server's
+  /// inside than a client should read (a database's address, its own
+  /// message); empty: `what` is fit to tell.
+  std::string brief{};
+  /// The cause as a client is told it (an Ack's detail).
+  [[nodiscard]] const std::string& told() const { return brief.empty() ? what : brief; }
 };
 
 enum class SaveResult : std::uint8_t { kSaved, kDuplicate };

@@ -150,7 +150,7 @@ void ServerCore::on_posted(const OpWaiter& w, const std::expected<StoreValue, St
     ++stats_.requests["post_failed"];
     log(LogLevel::kError, "could not save a message from " + s.request.from + " for " +
                               s.request.to + ": " + r.error().what);
-    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, r.error().what});
+    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, r.error().told()});
     return;
   }
   ++stats_.requests["post"];

@@ -94,7 +94,7 @@ void ServerCore::on_saved(const OpWaiter& w, const std::expected<StoreValue, Sto
     ++stats_.requests["save_failed"];
     log(LogLevel::kError, "could not save a message from " + s.request.from + " for " +
                               s.request.to + ": " + r.error().what);
-    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, r.error().what});
+    reply(s.sender, s.request.id, Ack{0, AckStatus::kError, 0, r.error().told()});
     saves_.erase(it);
     return;
   }
