@@ -39,6 +39,12 @@
 //   udpchat_loadgen oneway --messages K --bytes B
 //       the baseline: K Deliver-sized datagrams one way between two sockets
 //       of this process (received per second).
+//   udpchat_loadgen lag --server-port A --watch-port B --clients K
+//       docs/CLUSTER.md: one client registers at server B (the watcher),
+//       then K clients register at server A of the same cluster, one after
+//       another; each one's time from its start to its row shown online at
+//       the watcher (p50/p99, us): the lag of the change table, its
+//       notification and the table delta, end to end.
 //   udpchat_loadgen sqlite --dir D --rows N --batch B
 //       the baseline: SQLite's own insert rate (WAL, synchronous=FULL) of
 //       rows shaped like udpchat's messages, B rows per transaction.
@@ -317,6 +323,40 @@ int pingpong(const Options& o) {
   return 0;
 }
 
+int lag(const Options& o) {
+  if (o.clients == 0 || o.watch_port == 0) usage("lag needs --clients and --watch-port");
+  raise_file_limit(o.clients + 2);
+  Load load(o.watch_port, o.heartbeat_ms, o.server_retries);
+  load.first_address = o.first_address;
+  const std::size_t watcher = load.add(o.prefix + "watch");
+  if (!wait_registered(load, 0, o.timeout_s)) return 1;
+  load.use_server(o.server_port);
+  std::vector<double> us;
+  for (std::size_t k = 0; k < o.clients; ++k) {
+    const std::string nick = o.prefix + std::to_string(k);
+    const auto t0 = Clock::now();
+    load.add(nick);
+    const auto shown = [&] {
+      for (const TableEntry& e : load.at(watcher).session->table()) {
+        if (e.nick == nick) return e.online;
+      }
+      return false;
+    };
+    if (!load.run(shown, std::chrono::duration<double>(o.timeout_s))) {
+      std::printf("lag: %s never shown online at the watcher\n", nick.c_str());
+      return 1;
+    }
+    us.push_back(us_since(t0));
+  }
+  const auto p = percentiles(us);
+  std::printf(
+      "lag: %zu registrations at 127.0.0.1:%u shown online at a client of 127.0.0.1:%u: "
+      "p50 %.0f us, p99 %.0f us\n",
+      us.size(), o.server_port, o.watch_port, p.p50, p.p99);
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -328,6 +368,7 @@ int main(int argc, char** argv) {
   if (o.mode == "bare") return bare_pingpong(o.messages, o.bytes, o.samples);
   if (o.mode == "fanout") return fanout(o);
   if (o.mode == "oneway") return bare_oneway(o.messages, o.bytes);
+  if (o.mode == "lag") return lag(o);
   if (o.mode == "sqlite") return sqlite_rate(o.dir, o.messages, o.batch, o.bytes);
   usage(("unknown mode " + o.mode).c_str());
 }

@@ -11,8 +11,8 @@ namespace udpchat::bench {
   std::fprintf(
       stderr,
       "udpchat_loadgen: %s\nusage: udpchat_loadgen storm|online|saves|fanout|pingpong|bare|oneway|"
-      "sqlite "
-      "--server-port P "
+      "sqlite|lag "
+      "--server-port P [--watch-port W] "
       "[--clients N] [--rows R] [--timeout-s T] [--heartbeat-ms H] [--hold-s T] "
       "[--senders M --recipients R --messages K] [--heartbeats] [--bytes B] [--batch B] "
       "[--dir D] [--samples FILE] [--prefix P] [--first-address N] [--server-key HEX] "
@@ -35,6 +35,8 @@ Options parse_options(int argc, char** argv) {
     const std::string v = argv[++i];
     if (a == "--server-port")
       o.server_port = static_cast<std::uint16_t>(std::stoul(v));
+    else if (a == "--watch-port")
+      o.watch_port = static_cast<std::uint16_t>(std::stoul(v));
     else if (a == "--clients")
       o.clients = std::stoul(v);
     else if (a == "--senders")

@@ -16,6 +16,7 @@ namespace udpchat::bench {
 struct Options {
   std::string mode;
   std::uint16_t server_port = 0;
+  std::uint16_t watch_port = 0;  ///< lag: the server of the client that watches
   std::size_t clients = 0;
   std::size_t senders = 0;
   std::size_t messages = 0;

@@ -8,6 +8,8 @@ and prints the figure, the baseline, their ratio, the target and the
 command that reproduces it. Writes bench/results/results.md and, with
 gnuplot, latency.png and storm.png there. Never a pass/fail test: the
 figures go to docs/PERFORMANCE.md by hand, with the machine they ran on.
+bench_cluster.py adds several servers on one throw-away PostgreSQL against
+one server on it (saves, a storm, the lag between servers).
 
 With --before-build (a build of an earlier commit, --before-rev), the
 latency, save and storm benchmarks run again with that build's server and
@@ -28,6 +30,7 @@ import tempfile
 import time
 
 from bench_common import ROWS, STORM, log
+from bench_cluster import bench_cluster
 from bench_nat import bench_nat
 from bench_figures import (bench_fanout, bench_latency, bench_offline, bench_online, bench_saves,
                            bench_storms)
@@ -158,6 +161,7 @@ def main():
         bench_online(build, root, port + 3, 5000 if q else 100000, 4 if q else 15)
         bench_offline(build, root, port + 4, 50000 if q else 1000000)
         bench_nat(build, 20 if q else 50)
+        bench_cluster(build, root, port + 20, q)
         plots(out_dir, bare_file, send_file)
         compare = None
         if args.before_build:

@@ -155,6 +155,10 @@ class Load {
     return true;
   }
 
+  /// The server of the clients added from now on, 127.0.0.1:`port` (one
+  /// load generator with clients at several servers of a cluster).
+  void use_server(std::uint16_t port) { server_ = Endpoint{"127.0.0.1", port}; }
+
   /// The last byte of the first loopback address used (127.0.0.N): several
   /// load generators at once each take their own addresses.
   unsigned first_address = 2;
