@@ -24,14 +24,14 @@ inline constexpr const char* kOrderLock = "SELECT pg_advisory_xact_lock(7586735)
 /// The channel every writing transaction notifies (at its commit).
 inline constexpr const char* kChannel = "udpchat_changes";
 
-/// The schema's version, in meta (key 'schema'): 2 is this file's (1 had
-/// no servers table).
-inline constexpr std::int64_t kSchemaVersion = 2;
+/// The schema's version, in meta (key 'schema'): 3 is this file's (1 had
+/// no servers table, 2 no trimming of the change table).
+inline constexpr std::int64_t kSchemaVersion = 3;
 /// The version of the schema there is: no row (and an error when there is
 /// no meta table yet) means none.
 inline constexpr const char* kSchemaVersionQuery = "SELECT value FROM meta WHERE key = 'schema'";
 inline constexpr const char* kSchemaVersionSet =
-    "INSERT INTO meta (key, value) VALUES ('schema', 2) "
+    "INSERT INTO meta (key, value) VALUES ('schema', 3) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
 /// changes.kind, as ClusterChange::Kind.
@@ -104,6 +104,8 @@ CREATE TABLE IF NOT EXISTS changes (
   sub          text     NOT NULL DEFAULT '',
   seq          bigint   NOT NULL DEFAULT 0
 );
+ALTER TABLE servers ADD COLUMN IF NOT EXISTS applied bigint NOT NULL DEFAULT 0;
+ALTER TABLE changes ADD COLUMN IF NOT EXISTS at timestamptz NOT NULL DEFAULT now();
 )sql";
 
 /// The change row a writing statement appends; $o: the origin's parameter.
@@ -112,11 +114,25 @@ CREATE TABLE IF NOT EXISTS changes (
   ", " kind ", " key ", " sub ", " seq " FROM " from
 
 /// Every statement, prepared once per connection by name.
-inline constexpr std::array<std::pair<const char*, const char*>, 20> kStatements{{
-    // docs/CLUSTER.md: each server marks itself alive; $1: its id.
+inline constexpr std::array<std::pair<const char*, const char*>, 22> kStatements{{
+    // docs/CLUSTER.md: each server marks itself alive; $1: its id, $2: the
+    // change table read up to there.
     {"alive",
-     "INSERT INTO servers (id, last_seen) VALUES ($1, now()) "
-     "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen"},
+     "INSERT INTO servers (id, last_seen, applied) VALUES ($1, now(), $2) "
+     "ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, applied = excluded.applied"},
+    // docs/CLUSTER.md, "Trimming": changes every server seen within $1
+    // seconds has read, older than $2 seconds, are deleted; the highest
+    // deleted is kept in meta, where a server that fell behind finds it.
+    {"trim_changes",
+     "WITH floor AS (SELECT min(applied) AS p FROM servers WHERE "
+     "last_seen > now() - make_interval(secs => $1::double precision)), "
+     "d AS (DELETE FROM changes WHERE pos <= (SELECT p FROM floor) AND "
+     "at < now() - make_interval(secs => $2::double precision) RETURNING pos) "
+     "INSERT INTO meta (key, value) SELECT 'changes_trimmed_to', max(pos) FROM d "
+     "HAVING count(*) > 0 ON CONFLICT (key) DO UPDATE SET value = "
+     "greatest(meta.value, excluded.value)"},
+    {"trimmed_to",
+     "SELECT coalesce((SELECT value FROM meta WHERE key = 'changes_trimmed_to'), 0)"},
     // The clients of servers silent for $2 seconds go offline; $1: our id.
     {"sweep_dead",
      "WITH dead AS (SELECT id FROM servers WHERE id <> $1 AND "
@@ -202,7 +218,11 @@ inline constexpr std::array<std::pair<const char*, const char*>, 20> kStatements
      "LEFT JOIN groups g ON c.kind = 5 AND g.group_key = c.key "
      "LEFT JOIN members mb ON c.kind = 5 AND mb.group_key = c.key AND mb.nick_key = c.sub "
      "WHERE c.pos > $1 ORDER BY c.pos LIMIT $2"},
-    {"last_pos", "SELECT coalesce(max(pos), 0) FROM changes"},
+    // Where a load reads on from: the last change, or the last one trimmed
+    // when the table is empty (every change after it is yet to come).
+    {"last_pos",
+     "SELECT greatest(coalesce(max(pos), 0), coalesce((SELECT value FROM meta "
+     "WHERE key = 'changes_trimmed_to'), 0)) FROM changes"},
 }};
 
 #undef UDPCHAT_CHANGE

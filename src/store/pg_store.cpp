@@ -250,6 +250,7 @@ std::expected<std::size_t, StoreError> PgStore::mark_delivered_by_key(std::strin
 
 std::expected<void, StoreError> PgStore::begin() {
   max_saved_seq_ = 0;
+  if (behind_) return std::unexpected(behind_error());
   if (auto c = ensure_connected(); !c) return std::unexpected(c.error());
   Result r(PQexec(conn_, "BEGIN"));
   // A connection lost since its last use (the database restarted) shows
@@ -261,8 +262,10 @@ std::expected<void, StoreError> PgStore::begin() {
   if (!ok(Result(PQexec(conn_, pg_schema::kOrderLock)), PGRES_TUPLES_OK)) {
     return std::unexpected(failed("cannot take the order lock"));
   }
-  if (auto alive = mark_alive(); !alive) return alive;
-  return read_changes();
+  auto fed = mark_alive();
+  if (fed) fed = read_changes();
+  if (!fed) rollback();  // never left open, holding the order lock
+  return fed;
 }
 
 bool PgStore::reconnected() {
@@ -288,6 +291,7 @@ std::expected<void, StoreError> PgStore::commit() {
     rollback();
     return std::unexpected(e);
   }
+  (void)trim_changes();  // when due; a failure is tried again at the next
   return {};
 }
 

@@ -92,6 +92,21 @@ class PgStore final : public OfflineStore {
   static constexpr std::chrono::seconds kAliveEvery{1};
   static constexpr std::chrono::seconds kServerDeadAfter{5};
 
+  /// docs/CLUSTER.md, "Trimming the change table": every `every`, a server
+  /// deletes the changes that every server seen within `forget_after` has
+  /// read and that are older than `min_age` (so a server that is starting,
+  /// whose mark is not in yet, misses nothing). A server not seen for
+  /// `forget_after` no longer holds the table back; if it was alive but cut
+  /// off, and changes it had not read are gone, its writes fail from then
+  /// on with a line that says to restart it (it loads the state again).
+  struct Retention {
+    std::chrono::seconds every{10};
+    std::chrono::seconds min_age{600};
+    std::chrono::seconds forget_after{3600};
+  };
+  /// Tests shorten the retention.
+  void set_retention(const Retention& r) { retention_ = r; }
+
  private:
   PgStore() = default;
   /// "what: <libpq's message>", or the message of a lost connection.
@@ -119,6 +134,11 @@ class PgStore final : public OfflineStore {
   /// told to the others and, once committed, to us through pending_.
   std::expected<void, StoreError> mark_alive();
   std::expected<void, StoreError> sweep_dead_servers();
+  /// Deletes what every live server read (at most every retention_.every).
+  std::expected<void, StoreError> trim_changes();
+  /// The error every write gets once changes this server never read were
+  /// trimmed (behind_).
+  [[nodiscard]] StoreError behind_error() const;
   std::expected<StoredState, StoreError> load_snapshot();
   /// The meta key of this server's table version.
   [[nodiscard]] std::string table_version_key() const {
@@ -131,6 +151,9 @@ class PgStore final : public OfflineStore {
   std::int64_t applied_ = 0;  ///< the change table read up to here
   std::chrono::steady_clock::time_point next_alive_{};
   std::chrono::steady_clock::time_point next_sweep_{};
+  std::chrono::steady_clock::time_point next_trim_{};
+  Retention retention_{};
+  bool behind_ = false;  ///< changes it never read were trimmed: it must restart
   std::vector<ClusterChange> pending_;
   /// The highest seq saved in the open transaction: the sequence is moved
   /// past it at commit, so a restarted server numbers on above it.

@@ -137,21 +137,52 @@ std::expected<void, StoreError> PgStore::poll_changes() {
   if (auto c = ensure_connected(); !c) return std::unexpected(c.error());
   // Without the order lock: every change visible now is committed, and
   // every one not yet committed gets a higher number (docs/CLUSTER.md).
+  if (behind_) return std::unexpected(behind_error());
   auto r = read_changes();
   if (!r && reconnected()) r = read_changes();
   if (r) r = mark_alive();
   if (r) r = sweep_dead_servers();
+  if (r) r = trim_changes();
   return r;
 }
 
 std::expected<void, StoreError> PgStore::mark_alive() {
   const auto now = std::chrono::steady_clock::now();
   if (origin_.empty() || now < next_alive_) return {};
-  if (!ok(Params().text(origin_).run(conn_, "alive"), PGRES_COMMAND_OK)) {
+  if (!ok(Params().text(origin_).integer(applied_).run(conn_, "alive"), PGRES_COMMAND_OK)) {
     return std::unexpected(failed("cannot mark this server alive"));
   }
   next_alive_ = now + kAliveEvery;
+  // Changes this server never read were trimmed (it was cut off longer
+  // than the others wait for a server): what it holds can no longer be
+  // brought up to date.
+  const Result t = Params().run(conn_, "trimmed_to");
+  if (!ok(t, PGRES_TUPLES_OK)) return std::unexpected(failed("cannot read the trimmed position"));
+  if (applied_ < pg_util::integer(t.get(), 0, 0)) {
+    behind_ = true;
+    return std::unexpected(behind_error());
+  }
   return {};
+}
+
+std::expected<void, StoreError> PgStore::trim_changes() {
+  const auto now = std::chrono::steady_clock::now();
+  if (origin_.empty() || now < next_trim_ || in_transaction()) return {};
+  next_trim_ = now + retention_.every;
+  const Result r = Params()
+                       .integer(retention_.forget_after.count())
+                       .integer(retention_.min_age.count())
+                       .run(conn_, "trim_changes");
+  if (!ok(r, PGRES_COMMAND_OK)) return std::unexpected(failed("cannot trim the change table"));
+  return {};
+}
+
+StoreError PgStore::behind_error() const {
+  return StoreError{"this server fell behind the cluster's change table (cut off from the "
+                    "database for longer than " +
+                        std::to_string(retention_.forget_after.count()) +
+                        " s, and changes it had not read are trimmed): restart it",
+                    "database error"};
 }
 
 std::expected<void, StoreError> PgStore::sweep_dead_servers() {

@@ -258,4 +258,58 @@ TEST_SUITE("store: PgStore change table") {
     CHECK_FALSE(load(*c).clients.at(0).online);
     CHECK(poll(*sweeper).empty());  // done once
   }
+
+  TEST_CASE("the change table is trimmed below what every live server read") {
+    const std::string conninfo = fresh_pg_database();
+    const std::string db = conninfo.substr(conninfo.find("dbname=") + 7);
+    // A condition on the database, checked by PostgreSQL itself.
+    const auto holds = [&db](const std::string& condition) {
+      return pg_admin("DO $$BEGIN IF NOT (" + condition + ") THEN RAISE EXCEPTION 'no'; END IF; END$$",
+                      db);
+    };
+    auto a = open_as(conninfo, "a");
+    auto b = open_as(conninfo, "b");
+    a->set_retention({.every = std::chrono::seconds(0), .min_age = std::chrono::seconds(0),
+                      .forget_after = std::chrono::seconds(3600)});
+    for (auto* s : {a.get(), b.get()}) REQUIRE(s->load().has_value());
+    for (int i = 0; i < 5; ++i) {
+      REQUIRE(a->put_client(client("n" + std::to_string(i), "a", true)).has_value());
+    }
+    CHECK(poll(*b).size() == 5);  // read, and b's mark says so
+    CHECK(poll(*a).empty());      // a's mark, then its trim
+    CHECK(holds("(SELECT count(*) FROM changes) = 0"));
+
+    // A server that has not read them holds them back.
+    auto c = open_as(conninfo, "c");
+    REQUIRE(c->load().has_value());
+    CHECK(poll(*c).empty());  // marked at the end as it is now
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(a->put_client(client("m" + std::to_string(i), "a", true)).has_value());
+    }
+    CHECK(poll(*b).size() == 3);
+    REQUIRE(pg_admin("UPDATE servers SET applied = (SELECT max(pos) FROM changes) "
+                     "WHERE id IN ('a', 'b')",
+                     db));  // their marks, a second early
+    CHECK(poll(*a).empty());
+    CHECK(holds("(SELECT count(*) FROM changes) = 3"));
+
+    // c not seen for two hours: no longer waited for; the changes go, and c,
+    // alive but cut off all that time, finds it cannot catch up.
+    REQUIRE(pg_admin("UPDATE servers SET last_seen = now() - interval '2 hours' WHERE id = 'c'",
+                     db));
+    CHECK(poll(*a).empty());
+    CHECK(holds("(SELECT count(*) FROM changes) = 0"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past c's next mark
+    const auto behind = c->poll_changes();
+    REQUIRE_FALSE(behind.has_value());
+    CHECK(behind.error().what.find("fell behind the cluster's change table") != std::string::npos);
+    CHECK(behind.error().told() == "database error");
+    const auto write = c->begin();  // every write now says so, without holding the order lock
+    REQUIRE_FALSE(write.has_value());
+    CHECK(write.error().what.find("restart it") != std::string::npos);
+    REQUIRE(a->begin().has_value());
+    REQUIRE(a->put_client(client("after", "a", true)).has_value());
+    REQUIRE(a->commit().has_value());
+    CHECK(poll(*b).size() == 1);
+  }
 }
