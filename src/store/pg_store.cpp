@@ -1,6 +1,6 @@
 // pg_store.cpp: PgStore's connection, schema, statements, transactions and
-// the mailbox (saves, reads, deliveries). The client table, groups, logs
-// and `load` are pg_store_state.cpp's.
+// the mailbox's reads and deliveries. Saves are pg_store_save.cpp's; the
+// client table, groups, logs and `load` pg_store_state.cpp's.
 #include "store/pg_store.hpp"
 
 #include <array>
@@ -151,32 +151,6 @@ std::string PgStore::describe() const {
   const char* port = PQport(conn_);
   return std::string("PostgreSQL database ") + PQdb(conn_) + " on " +
          (host != nullptr ? host : "?") + " port " + (port != nullptr ? port : "?");
-}
-
-std::expected<SaveOutcome, StoreError> PgStore::save(const StoredMessage& m) {
-  Params p;
-  p.text(m.from)
-      .text(nickname_key(m.from))
-      .text(m.to_key)
-      .integer(static_cast<std::int64_t>(m.mid));
-  p.bytes(m.box.empty() ? m.text : m.box).boolean(!m.box.empty());
-  p.integer(m.saved_at_ms);
-  if (m.seq > 0) {
-    p.integer(m.seq);  // the server's numbering
-  } else {
-    p.null();  // the sequence's next value: commit order, under the order lock
-  }
-  p.text(origin_).integer(is_log_key(m.to_key) ? pg_schema::kPosted : pg_schema::kSaved);
-  const Result r = p.run(conn_, "save");
-  if (!ok(r, PGRES_TUPLES_OK)) return std::unexpected(failed("cannot save a message"));
-  if (PQntuples(r.get()) == 0) return SaveOutcome{SaveResult::kDuplicate, 0};
-  const std::int64_t seq = pg_util::integer(r.get(), 0, 0);
-  max_saved_seq_ = std::max(max_saved_seq_, m.seq);
-  if (!in_transaction() && max_saved_seq_ > 0) {  // autocommit: durable now, so is the sequence
-    const Result moved = Params().integer(std::exchange(max_saved_seq_, 0)).run(conn_, "move_seq");
-    if (!ok(moved, PGRES_TUPLES_OK)) return std::unexpected(failed("cannot advance the sequence"));
-  }
-  return SaveOutcome{SaveResult::kSaved, seq};
 }
 
 std::expected<std::vector<StoredMessage>, StoreError> PgStore::fetch_for(std::string_view to_key,

@@ -43,6 +43,10 @@ class PgStore final : public OfflineStore {
   PgStore& operator=(const PgStore&) = delete;
 
   std::expected<SaveOutcome, StoreError> save(const StoredMessage& m) override;
+  /// In a transaction, a run of saves in libpq's pipeline mode: all sent,
+  /// one sync, the results read in order (one round trip for the run).
+  std::vector<std::expected<SaveOutcome, StoreError>> save_many(
+      std::span<const StoredMessage* const> ms) override;
   std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,
                                                                   std::int64_t after_seq,
                                                                   std::size_t limit) override;

@@ -47,17 +47,31 @@ class Params {
   }
   /// Runs prepared statement `name` on `conn` (results in text format).
   Result run(PGconn* conn, const char* name) const {
-    std::vector<const char*> v(values_.size());
-    std::vector<int> len(values_.size());
-    for (std::size_t i = 0; i < values_.size(); ++i) {
-      v[i] = null_[i] ? nullptr : values_[i].data();
-      len[i] = static_cast<int>(values_[i].size());
-    }
-    return Result(PQexecPrepared(conn, name, static_cast<int>(v.size()), v.data(), len.data(),
-                                 binary_.data(), 0));
+    const Args a = args();
+    return Result(PQexecPrepared(conn, name, static_cast<int>(a.values.size()), a.values.data(),
+                                 a.lengths.data(), binary_.data(), 0));
+  }
+  /// Sends prepared statement `name` without waiting for its result (in
+  /// pipeline mode: queued after those sent before). False: not sent.
+  bool send(PGconn* conn, const char* name) const {
+    const Args a = args();
+    return PQsendQueryPrepared(conn, name, static_cast<int>(a.values.size()), a.values.data(),
+                               a.lengths.data(), binary_.data(), 0) == 1;
   }
 
  private:
+  struct Args {
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+  };
+  [[nodiscard]] Args args() const {
+    Args a{std::vector<const char*>(values_.size()), std::vector<int>(values_.size())};
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      a.values[i] = null_[i] ? nullptr : values_[i].data();
+      a.lengths[i] = static_cast<int>(values_[i].size());
+    }
+    return a;
+  }
   std::vector<std::string> values_;
   std::vector<int> binary_;
   std::vector<bool> null_;

@@ -68,6 +68,35 @@ TEST_SUITE("store: PgStore") {
     CHECK(s->fetch_for("bob", 150, 10).value().size() == 1);
   }
 
+  TEST_CASE("a run of saves in one pipeline: each its own outcome, in order, numbered in order") {
+    auto s = open_pg(fresh_pg_database());
+    std::vector<StoreCommand> batch;
+    for (std::uint64_t t = 1; t <= 40; ++t) batch.push_back(save_command(t, 0, "m" + std::to_string(t)));
+    batch.insert(batch.begin() + 20, save_command(5, 0, "again"));  // mid 5 again: a duplicate
+    batch.push_back({99, PutVersionOp{3}});                        // the run ends; the batch goes on
+    batch.push_back(save_command(41, 0, "after"));
+    const auto done = apply_batch(*s, batch);
+    REQUIRE(done.size() == 43);
+    std::int64_t last = 0;
+    for (std::size_t i = 0; i < done.size(); ++i) {
+      REQUIRE(done[i].result.has_value());
+      if (i == 41) continue;  // the version
+      const auto outcome = std::get<SaveOutcome>(*done[i].result);
+      if (i == 20) {
+        CHECK(outcome == SaveResult::kDuplicate);
+        continue;
+      }
+      CHECK(outcome == SaveResult::kSaved);
+      CHECK(outcome.seq > last);  // the database's numbers, in the order of the batch
+      last = outcome.seq;
+    }
+    const auto got = s->fetch_for("bob", 0, 100).value();
+    REQUIRE(got.size() == 41);
+    CHECK(got[0].text == "m1");
+    CHECK(got[39].text == "m40");
+    CHECK(got[40].text == "after");
+  }
+
   TEST_CASE("text with a NUL byte and sealed boxes of any bytes are kept exactly") {
     auto s = open_pg(fresh_pg_database());
     StoredMessage text = message("alice", "bob", 1, std::string("a\0b \xC3\xA9", 5));

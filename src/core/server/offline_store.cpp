@@ -16,6 +16,17 @@ std::expected<void, StoreError> OfflineStore::poll_changes() {
   return {};
 }
 
+std::vector<std::expected<SaveOutcome, StoreError>> OfflineStore::save_many(
+    std::span<const StoredMessage* const> ms) {
+  std::vector<std::expected<SaveOutcome, StoreError>> out;
+  out.reserve(ms.size());
+  for (const StoredMessage* m : ms) {
+    out.push_back(save(*m));
+    if (!out.back()) break;
+  }
+  return out;
+}
+
 namespace {
 std::unexpected<StoreError> full() {
   return std::unexpected(StoreError{"database or disk is full"});

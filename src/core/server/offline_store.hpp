@@ -14,6 +14,7 @@
 #include <expected>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -130,6 +131,13 @@ class OfflineStore {
   virtual ~OfflineStore() = default;
   /// Stores `m` durably under m.seq (0: the store's next number).
   virtual std::expected<SaveOutcome, StoreError> save(const StoredMessage& m) = 0;
+  /// Several saves in a row, inside the open transaction: what save() gives
+  /// for each, in order, for a prefix of `ms`: all of them, or up to and
+  /// including the first failure (the rest were not run). A store that
+  /// can send them together overrides it (PgStore: one round trip in
+  /// libpq's pipeline mode); this one calls save() for each.
+  virtual std::vector<std::expected<SaveOutcome, StoreError>> save_many(
+      std::span<const StoredMessage* const> ms);
   /// Up to `limit` undelivered messages for `to_key` saved after sequence
   /// number `after_seq` (0: from the oldest), in the order saved.
   virtual std::expected<std::vector<StoredMessage>, StoreError> fetch_for(std::string_view to_key,

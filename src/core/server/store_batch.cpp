@@ -72,31 +72,61 @@ std::vector<StoreCompletion> apply_batch(OfflineStore& store, std::span<const St
     for (const std::size_t i : txn) done[i].result = std::unexpected(e);
     txn.clear();
   };
+  // One write's result: kept in the transaction, or (the store rolled the
+  // whole transaction back: what it held so far is not durable either)
+  // told to each, and a new transaction begun for what follows.
+  auto opened = store.begin();
+  const auto settle = [&](std::expected<StoreValue, StoreError> r) {
+    if (!r && !store.in_transaction()) {
+      fail_txn(r.error());
+      done.back().result = std::move(r);
+      opened = store.begin();
+      return;
+    }
+    done.back().result = std::move(r);
+    txn.push_back(done.size() - 1);
+  };
   // Writes, in order, in one transaction; reads wait for the commit so that
   // they see only what is durable (never a write that is then rolled back).
-  auto opened = store.begin();
-  for (const StoreCommand& cmd : batch) {
+  for (std::size_t i = 0; i < batch.size();) {
+    const StoreCommand& cmd = batch[i];
     done.emplace_back();  // the result starts as an empty success
     done.back().ticket = cmd.ticket;
     if (std::holds_alternative<FetchOp>(cmd.op)) {
+      ++i;
       continue;
     }
     if (!opened) {
       done.back().result = std::unexpected(opened.error());
       opened = store.begin();
+      ++i;
       continue;
     }
-    auto r = run(store, cmd.op);
-    if (!r && !store.in_transaction()) {
-      // The store rolled back the whole transaction: what it held so far
-      // is not durable either. Tell each, and go on in a new one.
-      fail_txn(r.error());
-      done.back().result = std::move(r);
-      opened = store.begin();
+    if (!std::holds_alternative<SaveOp>(cmd.op)) {
+      settle(run(store, cmd.op));
+      ++i;
       continue;
     }
-    done.back().result = std::move(r);
-    txn.push_back(done.size() - 1);
+    // A run of saves goes to the store together (save_many): results for
+    // a prefix of it, up to the first failure; the rest in the next round.
+    std::vector<const StoredMessage*> run_of;
+    for (std::size_t j = i; j < batch.size() && std::holds_alternative<SaveOp>(batch[j].op); ++j) {
+      run_of.push_back(&std::get<SaveOp>(batch[j].op).message);
+    }
+    auto results = store.save_many(run_of);
+    if (results.empty()) results.emplace_back(std::unexpected(StoreError{"no result from the store"}));
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      if (k > 0) {
+        done.emplace_back();
+        done.back().ticket = batch[i + k].ticket;
+      }
+      if (results[k]) {
+        settle(StoreValue{*results[k]});
+      } else {
+        settle(std::unexpected(results[k].error()));
+      }
+    }
+    i += std::max<std::size_t>(results.size(), 1);
   }
   if (opened) {
     if (auto c = store.commit(); !c) {
