@@ -103,10 +103,13 @@ class PgStore final : public OfflineStore {
   /// `forget_after` no longer holds the table back; if it was alive but cut
   /// off, and changes it had not read are gone, its writes fail from then
   /// on with a line that says to restart it (it loads the state again).
+  /// `mark_every`: how often its mark (with the position it read, and the
+  /// check that it did not fall behind) is written: kAliveEvery.
   struct Retention {
     std::chrono::seconds every{10};
     std::chrono::seconds min_age{600};
     std::chrono::seconds forget_after{3600};
+    std::chrono::milliseconds mark_every{kAliveEvery};
   };
   /// Tests shorten the retention.
   void set_retention(const Retention& r) { retention_ = r; }

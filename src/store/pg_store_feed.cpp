@@ -152,7 +152,7 @@ std::expected<void, StoreError> PgStore::mark_alive() {
   if (!ok(Params().text(origin_).integer(applied_).run(conn_, "alive"), PGRES_COMMAND_OK)) {
     return std::unexpected(failed("cannot mark this server alive"));
   }
-  next_alive_ = now + kAliveEvery;
+  next_alive_ = now + retention_.mark_every;
   // Changes this server never read were trimmed (it was cut off longer
   // than the others wait for a server): what it holds can no longer be
   // brought up to date.
