@@ -1,7 +1,7 @@
 // scenario.hpp: one seeded scenario of the simulation (tests/sim/sim.cpp):
 // the world it builds, what it records of every datagram and printed line,
 // and the checks it runs at the end. scenario_hooks.cpp observes;
-// scenario.cpp acts and checks.
+// scenario.cpp acts; scenario_checks.cpp checks at the end.
 #pragma once
 
 #include <chrono>
