@@ -86,6 +86,13 @@ def loadgen(build, *args, timeout=600):
     return out, " ".join(shown)
 
 
+def loadgen_knows(build, option):
+    """Whether this build's udpchat_loadgen takes `option` (a build of an
+    earlier commit, for before/after, may not)."""
+    with open(os.path.join(build, "udpchat_loadgen"), "rb") as f:
+        return option.encode() in f.read()
+
+
 def num(pattern, text, default=float("nan")):
     m = re.search(pattern, text)
     return float(m.group(1)) if m else default

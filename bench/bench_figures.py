@@ -13,7 +13,8 @@ import statistics
 import subprocess
 import tempfile
 import time
-from bench_common import STORM, RealClient, Server, loadgen, log, num, row, server_key
+from bench_common import (STORM, RealClient, Server, loadgen, loadgen_knows, log, num, row,
+                          server_key)
 
 def bench_latency(build, root, port, out_dir, n, real_recipient=True):
     log("send -> ack latency vs a bare UDP ping-pong (%d samples, 1000-byte messages)" % n)
@@ -85,6 +86,22 @@ def bench_real_recipient(build, root, port, n, rounds=5):
                 cmd + "  (recipient: udpchat -c realpong ... --store-sync %s)" % sync)
 
 
+def server_pid(build, server):
+    """The load generator's options that report the server's CPU."""
+    return ["--server-pid", server.proc.pid] if loadgen_knows(build, "--server-pid") else []
+
+
+def cpu_per_op(out):
+    """ " (CPU per op: server X us, load generator Y us)" from a loadgen line
+    printed with --server-pid; empty when absent."""
+    m = re.search(r"server CPU [\d.]+ s \(([\d.]+) us per (\w+)\), load generator CPU [\d.]+ s "
+                  r"\(([\d.]+) us per", out)
+    if not m:
+        return ""
+    return " (CPU per %s: server %s us, load generator %s us)" % (m.group(2), m.group(1),
+                                                                  m.group(3))
+
+
 def bench_saves(build, root, port, senders, recipients, messages):
     log("durable saves: %d senders x %d offline recipients x %d messages" % (
         senders, recipients, messages))
@@ -92,7 +109,7 @@ def bench_saves(build, root, port, senders, recipients, messages):
     try:
         out, cmd = loadgen(build, "saves", "--server-port", port, "--senders", senders,
                            "--recipients", recipients, "--messages", messages, "--heartbeats",
-                           "--timeout-s", 300)
+                           "--timeout-s", 300, *server_pid(build, s))
         stats = s.stats()
     finally:
         s.stop()
@@ -111,7 +128,7 @@ def bench_saves(build, root, port, senders, recipients, messages):
     log("  " + base + " (server: %d commands in %d transactions, mean batch %d)" % (
         commands, txns, batch))
     srate = num(r"([\d.]+) rows/s", base)
-    row("durable saves per second", "%.0f /s" % rate, "SQLite %.0f rows/s (batch %d)" % (
+    row("durable saves per second", "%.0f /s%s" % (rate, cpu_per_op(out)), "SQLite %.0f rows/s (batch %d)" % (
         srate, batch), "%.2f" % (rate / srate), ">= 100,000/s and >= 0.33",
         rate >= 100000 and rate / srate >= 1 / 3, cmd + "; " + bcmd)
     row("service time p99 during the save flood", "%.0f us" % p99,
@@ -126,15 +143,16 @@ def bench_fanout(build, root, port, members, messages):
     s = Server(build, root, port)
     try:
         out, cmd = loadgen(build, "fanout", "--server-port", port, "--clients", members,
-                           "--messages", messages, "--bytes", 100, "--timeout-s", 300)
+                           "--messages", messages, "--bytes", 100, "--timeout-s", 300,
+                           *server_pid(build, s))
     finally:
         s.stop()
     log("  " + base + "\n  " + out)
     rate = num(r"([\d.]+) deliveries/s", out)
     brate = num(r"([\d.]+) datagrams/s", base)
     all_once = ("%d of %d shown exactly once" % (members * messages, members * messages)) in out
-    row("send_all to %d online clients" % members, "%.0f deliveries/s%s" % (
-        rate, "" if all_once else " (NOT all acked once)"), "one-way UDP %.0f datagrams/s" % brate,
+    row("send_all to %d online clients" % members, "%.0f deliveries/s%s%s" % (
+        rate, "" if all_once else " (NOT all acked once)", cpu_per_op(out)), "one-way UDP %.0f datagrams/s" % brate,
         "%.2f" % (rate / brate), "all acked; >= 0.33", all_once and rate / brate >= 1 / 3,
         cmd + "; " + bcmd)
 

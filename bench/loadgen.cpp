@@ -48,6 +48,9 @@
 //   udpchat_loadgen sqlite --dir D --rows N --batch B
 //       the baseline: SQLite's own insert rate (WAL, synchronous=FULL) of
 //       rows shaped like udpchat's messages, B rows per transaction.
+// With --server-pid PID (saves, fanout), the line after the rate
+// gives the CPU the server and the load generator used in the measured
+// window, in all and per operation: which side is the limit.
 // Every mode stops by itself (timeouts bound every wait).
 #include <poll.h>
 
@@ -188,6 +191,7 @@ int saves(const Options& o) {
       ++failed;
   };
   const auto started = Clock::now();
+  const CpuWindow cpu(o.server_pid);
   for (std::size_t i = 0; i < o.senders; ++i) {
     for (std::size_t k = 0; k < o.messages; ++k) {
       for (const auto& r : to) load.type(first_sender + i, "send " + r + " m" + std::to_string(k));
@@ -220,10 +224,12 @@ int saves(const Options& o) {
     load.run([&] { return saved + failed >= total; }, std::chrono::duration<double>(o.timeout_s));
   }
   const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  const std::string cpu_line = cpu.report(saved, "save");
   std::printf(
       "saves: %zu of %zu messages saved in %.3f s: %.0f saves/s (%zu senders x %zu "
       "recipients outstanding, %zu refused)\n",
       saved, total, secs, static_cast<double>(saved) / secs, o.senders, o.recipients, failed);
+  std::printf("saves: %s\n", cpu_line.c_str());
   if (o.heartbeats) {
     const auto p = percentiles(hb_us);
     std::printf(
@@ -263,6 +269,7 @@ int fanout(const Options& o) {
   };
   const std::string pad(o.bytes > 12 ? o.bytes - 12 : 0, 'x');
   const auto started = Clock::now();
+  const CpuWindow cpu(o.server_pid);
   for (std::size_t k = 0; k < o.messages; ++k) {
     load.type(sender, "send_all " + std::to_string(k) + " " + pad);
   }
@@ -270,6 +277,7 @@ int fanout(const Options& o) {
   const bool done = load.run([&] { return deliveries >= want && acked == o.messages; },
                              std::chrono::duration<double>(o.timeout_s));
   const double secs = seconds_since(started);
+  const std::string cpu_line = cpu.report(deliveries, "delivery");
   // A moment more: a duplicate would show now.
   load.run([] { return false; }, std::chrono::duration<double>(0.5));
   std::size_t once = 0;
@@ -281,6 +289,7 @@ int fanout(const Options& o) {
       "%zu of %zu shown exactly once, %zu odd lines\n",
       o.clients, o.messages, deliveries, secs, static_cast<double>(deliveries) / secs, once, want,
       odd);
+  std::printf("fanout: %s\n", cpu_line.c_str());
   std::fflush(stdout);
   return done && once == want && odd == 0 ? 0 : 1;
 }

@@ -70,6 +70,8 @@ Options parse_options(int argc, char** argv) {
       o.hold_s = std::stod(v);
     else if (a == "--heartbeat-ms")
       o.heartbeat_ms = std::stoi(v);
+    else if (a == "--server-pid")
+      o.server_pid = std::stol(v);
     else if (a == "--server-retries")
       o.server_retries = std::stoi(v);
     else

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <iostream>
@@ -15,6 +16,7 @@
 
 #include <sys/socket.h>
 
+#include "app/datagram_io.hpp"
 #include "app/job_worker.hpp"
 #include "app/metrics_http.hpp"
 #include "app/net.hpp"
@@ -66,6 +68,7 @@ class ServerShell {
       : io_(io),
         socket_(std::move(socket)),
         secure_(secure),
+        family_(socket_.local_endpoint().protocol().family()),
         core_(secure.core()),
         timer_(io),
         level_(level),
@@ -131,30 +134,44 @@ class ServerShell {
 
  private:
   asio::awaitable<void> receive_loop() {
-    // Larger than any datagram we accept, so oversized ones are seen whole
-    // and counted as too large instead of being silently truncated.
-    std::array<char, 65536> buffer{};
-    udp::endpoint from;
+    // Datagrams are read in batches (recvmmsg) when the socket is readable,
+    // and what they cause goes out in batches (sendmmsg, in pump) once per
+    // batch read; a full batch is followed by another read without a wait,
+    // after the other handlers ready to run (timers, store completions).
+    DatagramReceiver receiver;
+    bool more = false;
     // The socket is closed by pump() once shutdown completes, possibly from
     // inside this loop's own iteration: stop then, not on the next error.
     while (socket_.is_open()) {
       asio::error_code ec;
-      const std::size_t n = co_await socket_.async_receive_from(
-          asio::buffer(buffer), from, asio::redirect_error(asio::use_awaitable, ec));
+      if (more) {
+        co_await asio::post(io_, asio::redirect_error(asio::use_awaitable, ec));
+      } else {
+        co_await socket_.async_wait(udp::socket::wait_read,
+                                    asio::redirect_error(asio::use_awaitable, ec));
+      }
       if (ec == asio::error::operation_aborted || !socket_.is_open()) {
         co_return;
       }
-      if (ec) {
+      int error = 0;
+      const std::size_t n = receiver.receive(socket_.native_handle(), error);
+      more = n == kDatagramBatch;
+      if (error != 0) {
         // ICMP port unreachable from an earlier send shows up here on some
         // systems; it is not fatal for a datagram socket.
-        write_log(level_, LogLevel::kDebug, "receive: " + ec.message());
+        write_log(level_, LogLevel::kDebug, std::string("receive: ") + std::strerror(error));
         continue;
       }
-      const auto started = Clock::now();
-      secure_.on_datagram(std::string_view(buffer.data(), n), to_endpoint(from), started);
+      const auto read_at = Clock::now();
+      for (std::size_t i = 0; i < n && socket_.is_open(); ++i) {
+        secure_.on_datagram(receiver.datagram(i), endpoint_of(receiver.source(i)), read_at);
+      }
       pump();
-      core_.stats().record_service_time(
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count());
+      // Service time: from the read of its batch to its answers handed to
+      // the kernel, the same for every datagram of the batch.
+      const auto us =
+          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - read_at).count();
+      for (std::size_t i = 0; i < n; ++i) core_.stats().record_service_time(us);
     }
   }
 
@@ -172,15 +189,12 @@ class ServerShell {
     writer_.submit(core_.take_store_commands());
     passwords_.submit(core_.take_password_jobs());
     handshakes_.submit(secure_.take_handshake_jobs());
-    for (auto& out : secure_.take_outgoing(Clock::now())) {
-      asio::error_code ec;
-      const udp::endpoint to = to_asio(out.to, socket_.local_endpoint().protocol(), ec);
-      if (!ec) {
-        socket_.send_to(asio::buffer(out.bytes), to, 0, ec);
-      }
-      if (ec) {
-        write_log(level_, LogLevel::kDebug, "send to " + out.to.to_string() + ": " + ec.message());
-      }
+    const std::vector<Outgoing> out = secure_.take_outgoing(Clock::now());
+    if (!out.empty() && socket_.is_open()) {
+      send_datagrams(socket_.native_handle(), family_, out, [this](const Outgoing& o, int error) {
+        write_log(level_, LogLevel::kDebug,
+                  "send to " + o.to.to_string() + ": " + std::strerror(error));
+      });
     }
     for (const auto& rec : core_.take_logs()) {
       write_log(level_, rec.level, rec.text);
@@ -195,19 +209,24 @@ class ServerShell {
     arm_timer();
   }
 
+  /// Waits for the core's next deadline. The timer is set again only when
+  /// that deadline moves earlier (or none is set): a later one is found
+  /// when the earlier fires, and most datagrams leave it where it is.
   void arm_timer() {
     auto deadline = secure_.next_deadline();
     if (stopping_) {
       deadline = deadline ? std::min(*deadline, stop_deadline_) : stop_deadline_;
     }
-    if (!deadline) {
+    if (!deadline || (armed_ && *armed_ <= *deadline)) {
       return;
     }
+    armed_ = *deadline;
     timer_.expires_at(*deadline);
     timer_.async_wait([this](asio::error_code ec) {
       if (ec == asio::error::operation_aborted) {
         return;
       }
+      armed_.reset();
       secure_.on_timeout(Clock::now());
       pump();
     });
@@ -254,6 +273,7 @@ class ServerShell {
   asio::io_context& io_;
   udp::socket socket_;
   SecureServer& secure_;
+  int family_;  ///< the socket's address family: AF_INET or AF_INET6
   ServerCore& core_;
   asio::steady_timer timer_;
   LogLevel level_;
@@ -261,6 +281,7 @@ class ServerShell {
   asio::signal_set usr1_;
   bool stopping_ = false;
   TimePoint stop_deadline_{};
+  std::optional<TimePoint> armed_;  ///< the deadline timer_ waits for, if any
   StoreWriter writer_;                                 ///< its thread starts once the rest is built
   JobWorker<PasswordJob, PasswordOutcome> passwords_;  ///< Argon2id off the event loop (§9)
   /// Noise IK responder arithmetic off the event loop (handshake_jobs.hpp).
