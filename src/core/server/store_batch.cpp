@@ -2,9 +2,12 @@
 // OfflineStore (see store_ops.hpp for the contract).
 #include <algorithm>
 #include <iterator>
+#include <string>
 #include <type_traits>
+#include <unordered_map>
 
 #include "core/server/store_ops.hpp"
+#include "protocol/text.hpp"
 
 namespace udpchat {
 namespace {
@@ -62,11 +65,35 @@ std::expected<StoreValue, StoreError> run(OfflineStore& store, const StoreOp& op
       op);
 }
 
+/// For each command, the index of a later PutClientOp of the same client
+/// in the batch that makes it moot (the last write of a row is the row), or
+/// npos. A claim is never skipped: it takes the row over, which a later
+/// plain write of the same server relies on.
+std::vector<std::size_t> superseded_writes(std::span<const StoreCommand> batch) {
+  std::vector<std::size_t> by(batch.size(), std::string::npos);
+  std::unordered_map<std::string, std::size_t> last;  // nickname key -> its last write
+  for (std::size_t i = batch.size(); i-- > 0;) {
+    const auto* put = std::get_if<PutClientOp>(&batch[i].op);
+    if (put == nullptr) continue;
+    std::string key = nickname_key(put->client.nick);
+    if (const auto it = last.find(key); it != last.end() && !put->client.claim) {
+      by[i] = it->second;
+    }
+    last.insert_or_assign(std::move(key), i);
+  }
+  return by;
+}
+
 }  // namespace
 
 std::vector<StoreCompletion> apply_batch(OfflineStore& store, std::span<const StoreCommand> batch) {
   std::vector<StoreCompletion> done;
   done.reserve(batch.size());
+  // Coalesced writes (docs/PERFORMANCE.md): a client row written again
+  // later in the same transaction is written once, with its last state. A
+  // delivery's log position is such a write: it follows the ack, so the
+  // position committed is never ahead of an ack, only fewer rows change.
+  const std::vector<std::size_t> superseded = superseded_writes(batch);
   std::vector<std::size_t> txn;  // completions of writes in the open transaction
   const auto fail_txn = [&done, &txn](const StoreError& e) {
     for (const std::size_t i : txn) done[i].result = std::unexpected(e);
@@ -102,6 +129,11 @@ std::vector<StoreCompletion> apply_batch(OfflineStore& store, std::span<const St
       ++i;
       continue;
     }
+    if (superseded[i] != std::string::npos) {
+      settle(StoreValue{});  // its outcome is its successor's (below)
+      ++i;
+      continue;
+    }
     if (!std::holds_alternative<SaveOp>(cmd.op)) {
       settle(run(store, cmd.op));
       ++i;
@@ -132,6 +164,12 @@ std::vector<StoreCompletion> apply_batch(OfflineStore& store, std::span<const St
     if (auto c = store.commit(); !c) {
       store.rollback();
       fail_txn(c.error());
+    }
+  }
+  // A skipped write failed if the write that stood for it did.
+  for (std::size_t i = batch.size(); i-- > 0;) {
+    if (superseded[i] != std::string::npos && done[i].result && !done[superseded[i]].result) {
+      done[i].result = done[superseded[i]].result;
     }
   }
   for (std::size_t i = 0; i < batch.size(); ++i) {
