@@ -69,13 +69,14 @@ socklen_t socket_address_of(const Endpoint& to, int family, sockaddr_storage& ou
   return 0;
 }
 
-DatagramReceiver::DatagramReceiver() : buffers_(kDatagramBatch * kDatagramRoom) {}
+DatagramReceiver::DatagramReceiver()
+    : buffers_(new char[kDatagramBatch * kDatagramRoom]) {}  // NOLINT(*-avoid-c-arrays)
 
 std::size_t DatagramReceiver::receive(int fd, int& error) {
   std::array<mmsghdr, kDatagramBatch> headers{};
   std::array<iovec, kDatagramBatch> vectors{};
   for (std::size_t i = 0; i < kDatagramBatch; ++i) {
-    vectors[i] = {buffers_.data() + i * kDatagramRoom, kDatagramRoom};
+    vectors[i] = {buffers_.get() + i * kDatagramRoom, kDatagramRoom};
     headers[i].msg_hdr.msg_iov = &vectors[i];
     headers[i].msg_hdr.msg_iovlen = 1;
     headers[i].msg_hdr.msg_name = &sources_[i];
@@ -94,7 +95,7 @@ std::size_t DatagramReceiver::receive(int fd, int& error) {
 }
 
 std::string_view DatagramReceiver::datagram(std::size_t i) const {
-  return {buffers_.data() + i * kDatagramRoom, lengths_[i]};
+  return {buffers_.get() + i * kDatagramRoom, lengths_[i]};
 }
 
 std::size_t send_datagrams(int fd, int family, std::span<const Outgoing> out,

@@ -13,6 +13,7 @@
 #include <array>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,7 +58,7 @@ class DatagramReceiver {
   [[nodiscard]] const sockaddr_storage& source(std::size_t i) const { return sources_[i]; }
 
  private:
-  std::vector<char> buffers_;
+  std::unique_ptr<char[]> buffers_;  ///< not zeroed: only what recvmmsg wrote is read
   std::array<sockaddr_storage, kDatagramBatch> sources_{};
   std::array<std::size_t, kDatagramBatch> lengths_{};
 };

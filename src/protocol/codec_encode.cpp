@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "protocol/codec.hpp"
+#include "protocol/codec_fields.hpp"
 #include "protocol/codec_names.hpp"
 #include "protocol/limits.hpp"
 
@@ -195,6 +196,14 @@ json to_json(const Notice& m) {
 }  // namespace
 
 std::string encode(const Message& m) {
+  std::string out;
+  if (wire::encode_hot(m, out)) {
+    return out;  // the hot kinds, without a tree (codec_hot.cpp)
+  }
+  return wire::encode_with_tree(m);
+}
+
+std::string wire::encode_with_tree(const Message& m) {
   json j = std::visit([](const auto& msg) { return to_json(msg); }, m);
   j["v"] = kProtocolVersion;
   const std::vector<std::uint8_t> bytes = json::to_cbor(j);

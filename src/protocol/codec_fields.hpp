@@ -295,6 +295,15 @@ bool all(const Opt&... o) {
 /// gets its precise error). Never throws.
 std::optional<TablePart> decode_table_part(std::string_view bytes);
 
+/// The hot kinds (Chat, Ack, Deliver, Save, Post) encoded without a JSON
+/// tree (codec_hot.cpp), appended to `out`: the same bytes as
+/// encode_with_tree. False, with `out` untouched, for any other kind.
+bool encode_hot(const Message& m, std::string& out);
+
+/// encode() with nlohmann_json's tree for every kind (codec_encode.cpp). For
+/// the tests that compare the two encoders.
+std::string encode_with_tree(const Message& m);
+
 /// decode() without the tree-less path: the whole datagram parsed into a
 /// JSON tree and read from it (codec_decode.cpp). For the tests that
 /// compare the two decoders.
