@@ -41,6 +41,11 @@ std::int64_t wall_clock_ms() {
       .count();
 }
 
+/// How long the handling of a batch's datagrams runs before what they caused
+/// is sent (then the rest of the batch): bounds what batching adds to a
+/// datagram's service time.
+constexpr std::chrono::microseconds kAnswerWithin{100};
+
 /// Socket buffers of kSocketBufferBytes each way: the kernel charges each
 /// queued datagram its whole buffer (about 1 KiB for a 20-byte ack), so the
 /// default 208 KiB holds only ~200 of them, and a burst of acks from a
@@ -162,16 +167,29 @@ class ServerShell {
         write_log(level_, LogLevel::kDebug, std::string("receive: ") + std::strerror(error));
         continue;
       }
-      const auto read_at = Clock::now();
+      // What a chunk of the batch causes is sent once the chunk took
+      // kAnswerWithin (or the batch ended), so a datagram early in a batch
+      // of slow ones is not answered only after all of them.
+      std::array<TimePoint, kDatagramBatch> started{};
+      std::size_t first = 0;  // the first datagram whose answers are not sent yet
+      auto chunk_start = Clock::now();
       for (std::size_t i = 0; i < n && socket_.is_open(); ++i) {
-        secure_.on_datagram(receiver.datagram(i), endpoint_of(receiver.source(i)), read_at);
+        started[i] = Clock::now();
+        secure_.on_datagram(receiver.datagram(i), endpoint_of(receiver.source(i)), started[i]);
+        if (i + 1 < n && Clock::now() - chunk_start < kAnswerWithin) {
+          continue;
+        }
+        pump();
+        // Service time: from the start of its handling to its answers
+        // handed to the kernel.
+        const auto sent = Clock::now();
+        for (std::size_t k = first; k <= i; ++k) {
+          core_.stats().record_service_time(
+              std::chrono::duration_cast<std::chrono::microseconds>(sent - started[k]).count());
+        }
+        first = i + 1;
+        chunk_start = sent;
       }
-      pump();
-      // Service time: from the read of its batch to its answers handed to
-      // the kernel, the same for every datagram of the batch.
-      const auto us =
-          std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - read_at).count();
-      for (std::size_t i = 0; i < n; ++i) core_.stats().record_service_time(us);
     }
   }
 
