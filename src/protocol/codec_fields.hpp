@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -28,7 +29,26 @@ inline const json* field(const json& j, const char* key) {
   return it == j.end() ? nullptr : &*it;
 }
 
-inline std::optional<std::uint64_t> get_u64(const json& j, const char* key) {
+/// The fields of a datagram whose map holds only scalars (numbers, text,
+/// byte strings, booleans, null), each key once, as read through the SAX
+/// interface (codec_decode_flat.cpp) without building a tree. The getters
+/// below read it exactly as they read a tree (every getter is a template
+/// over the two), so the decoders share every check.
+struct FlatFields {
+  static constexpr std::size_t kMax = 12;  ///< more fields: the tree decoder reads it
+  std::array<std::pair<std::string, json>, kMax> items{};
+  std::size_t size = 0;
+};
+
+inline const json* field(const FlatFields& f, const char* key) {
+  for (std::size_t i = 0; i < f.size; ++i) {
+    if (f.items[i].first == key) return &f.items[i].second;
+  }
+  return nullptr;
+}
+
+template <typename J>
+inline std::optional<std::uint64_t> get_u64(const J& j, const char* key) {
   const json* f = field(j, key);
   if (f == nullptr || !f->is_number_unsigned()) {
     return std::nullopt;
@@ -36,7 +56,8 @@ inline std::optional<std::uint64_t> get_u64(const json& j, const char* key) {
   return f->get<std::uint64_t>();
 }
 
-inline std::optional<std::int64_t> get_i64(const json& j, const char* key) {
+template <typename J>
+inline std::optional<std::int64_t> get_i64(const J& j, const char* key) {
   const json* f = field(j, key);
   if (f == nullptr) {
     return std::nullopt;
@@ -54,8 +75,8 @@ inline std::optional<std::int64_t> get_i64(const json& j, const char* key) {
   return std::nullopt;
 }
 
-template <typename T>
-std::optional<T> get_small(const json& j, const char* key) {
+template <typename T, typename J>
+std::optional<T> get_small(const J& j, const char* key) {
   const auto v = get_u64(j, key);
   if (!v || *v > std::numeric_limits<T>::max()) {
     return std::nullopt;
@@ -63,7 +84,8 @@ std::optional<T> get_small(const json& j, const char* key) {
   return static_cast<T>(*v);
 }
 
-inline std::optional<std::string> get_string(const json& j, const char* key) {
+template <typename J>
+inline std::optional<std::string> get_string(const J& j, const char* key) {
   const json* f = field(j, key);
   if (f == nullptr || !f->is_string()) {
     return std::nullopt;
@@ -71,7 +93,8 @@ inline std::optional<std::string> get_string(const json& j, const char* key) {
   return f->get<std::string>();
 }
 
-inline std::optional<std::string> get_nick(const json& j, const char* key) {
+template <typename J>
+inline std::optional<std::string> get_nick(const J& j, const char* key) {
   auto s = get_string(j, key);
   if (!s || !is_valid_nickname(*s)) {
     return std::nullopt;
@@ -80,7 +103,8 @@ inline std::optional<std::string> get_nick(const json& j, const char* key) {
 }
 
 /// A group name (nickname rules) or kEveryone.
-inline std::optional<std::string> get_group(const json& j, const char* key) {
+template <typename J>
+inline std::optional<std::string> get_group(const J& j, const char* key) {
   auto s = get_string(j, key);
   if (!s || (*s != kEveryone && !is_valid_nickname(*s))) {
     return std::nullopt;
@@ -88,7 +112,8 @@ inline std::optional<std::string> get_group(const json& j, const char* key) {
   return s;
 }
 
-inline std::optional<std::string> get_text(const json& j, const char* key) {
+template <typename J>
+inline std::optional<std::string> get_text(const J& j, const char* key) {
   auto s = get_string(j, key);
   if (!s || s->size() > kMaxMessageBytes || !is_valid_utf8(*s)) {
     return std::nullopt;
@@ -97,7 +122,8 @@ inline std::optional<std::string> get_text(const json& j, const char* key) {
 }
 
 /// A password field: 0 (none) to kMaxPasswordBytes of UTF-8.
-inline std::optional<std::string> get_password(const json& j, const char* key) {
+template <typename J>
+inline std::optional<std::string> get_password(const J& j, const char* key) {
   auto s = get_string(j, key);
   if (!s || s->size() > kMaxPasswordBytes || !is_valid_utf8(*s)) {
     return std::nullopt;
@@ -105,8 +131,8 @@ inline std::optional<std::string> get_password(const json& j, const char* key) {
   return s;
 }
 
-template <std::size_t N>
-std::optional<std::uint8_t> get_enum(const json& j, const char* key,
+template <typename J, std::size_t N>
+std::optional<std::uint8_t> get_enum(const J& j, const char* key,
                                      const char* const (&names)[N]) {
   const auto s = get_string(j, key);
   if (!s) {
@@ -121,7 +147,8 @@ std::optional<std::uint8_t> get_enum(const json& j, const char* key,
 }
 
 /// A byte string of `min` to `max` bytes.
-inline std::optional<std::string> get_bytes(const json& j, const char* key, std::size_t min,
+template <typename J>
+inline std::optional<std::string> get_bytes(const J& j, const char* key, std::size_t min,
                                             std::size_t max) {
   const json* f = field(j, key);
   if (f == nullptr || !f->is_binary()) return std::nullopt;
@@ -138,7 +165,8 @@ inline constexpr std::size_t kPublicKeyBytes = 32;
 inline constexpr std::size_t kAckTagBytes = 16;
 
 /// A message's content: `text` (checked text) or `box` (bytes), exactly one.
-inline bool get_content(const json& j, std::string& text, std::string& box) {
+template <typename J>
+inline bool get_content(const J& j, std::string& text, std::string& box) {
   const bool has_text = field(j, "text") != nullptr;
   const bool has_box = field(j, "box") != nullptr;
   if (has_text == has_box) return false;
@@ -229,7 +257,8 @@ inline std::optional<TableEntry> get_entry(const json& e) {
 
 /// An endpoint field: [address, port], the address numeric text
 /// (is_address_text), the port 1 to 65535.
-inline std::optional<Endpoint> get_endpoint(const json& j, const char* key) {
+template <typename J>
+inline std::optional<Endpoint> get_endpoint(const J& j, const char* key) {
   const json* f = field(j, key);
   if (f == nullptr || !f->is_array() || f->size() != 2 || !(*f)[0].is_string() ||
       !(*f)[1].is_number_unsigned()) {
@@ -242,9 +271,10 @@ inline std::optional<Endpoint> get_endpoint(const json& j, const char* key) {
   return out;
 }
 
-inline std::optional<std::vector<TableEntry>> get_entries(const json& j) {
-  const auto it = j.find("entries");
-  if (it == j.end() || !it->is_array()) {
+template <typename J>
+inline std::optional<std::vector<TableEntry>> get_entries(const J& j) {
+  const json* it = field(j, "entries");
+  if (it == nullptr || !it->is_array()) {
     return std::nullopt;
   }
   std::vector<TableEntry> out;
@@ -257,9 +287,10 @@ inline std::optional<std::vector<TableEntry>> get_entries(const json& j) {
   return out;
 }
 
-inline std::optional<std::vector<GroupInfo>> get_groups(const json& j) {
-  const auto it = j.find("groups");
-  if (it == j.end() || !it->is_array()) {
+template <typename J>
+inline std::optional<std::vector<GroupInfo>> get_groups(const J& j) {
+  const json* it = field(j, "groups");
+  if (it == nullptr || !it->is_array()) {
     return std::nullopt;
   }
   std::vector<GroupInfo> out;
@@ -303,6 +334,13 @@ bool encode_hot(const Message& m, std::string& out);
 /// encode() with nlohmann_json's tree for every kind (codec_encode.cpp). For
 /// the tests that compare the two encoders.
 std::string encode_with_tree(const Message& m);
+
+/// Any datagram whose map holds only scalars, decoded through the SAX
+/// interface into FlatFields and read by the tree decoder's own code
+/// (codec_decode_flat.cpp): the message, or nullopt when it is anything
+/// else or fails a check (the caller then decodes it with the tree, which
+/// gives the precise error). Never throws.
+std::optional<Message> decode_flat(std::string_view bytes);
 
 /// decode() without the tree-less path: the whole datagram parsed into a
 /// JSON tree and read from it (codec_decode.cpp). For the tests that

@@ -177,9 +177,18 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        "UPDATE messages SET delivered = 1, body = NULL "
        "WHERE sender_key = ? AND mid = ? AND delivered = 0"},
       {&store->put_client_,
-       "INSERT OR REPLACE INTO clients "
+       // An upsert, not INSERT OR REPLACE: the row is changed where it is
+       // (REPLACE deletes it and inserts it again under a new rowid,
+       // touching two table pages and the key's index for every read
+       // position that moves; docs/PERFORMANCE.md).
+       "INSERT INTO clients "
        "(nick_key, nick, address, port, online, heartbeat_ms, row_version, log_upto, key, "
-       "password, local_address, local_port) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+       "password, local_address, local_port) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+       "ON CONFLICT (nick_key) DO UPDATE SET nick = excluded.nick, address = excluded.address, "
+       "port = excluded.port, online = excluded.online, heartbeat_ms = excluded.heartbeat_ms, "
+       "row_version = excluded.row_version, log_upto = excluded.log_upto, key = excluded.key, "
+       "password = excluded.password, local_address = excluded.local_address, "
+       "local_port = excluded.local_port"},
       {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
   };
   for (const auto& [stmt, sql] : statements) {

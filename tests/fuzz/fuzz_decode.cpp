@@ -7,7 +7,10 @@
 //   - the message respects the field rules (nicknames, UTF-8 text of at
 //     most kMaxMessageBytes, 0 <= part < parts <= kMaxTableParts);
 //   - encode() of it is at most kMaxDatagramBytes, decodes again to an equal
-//     message, and encoding that gives the same bytes (a fixed point).
+//     message, and encoding that gives the same bytes (a fixed point);
+//   - the decoders without a tree (table parts, flat maps) and the tree
+//     decoder give the same message or the same error, and the encoder
+//     without a tree writes the tree encoder's bytes.
 // Any violation prints what went wrong and aborts, which libFuzzer reports
 // as a crash with the input saved.
 //
@@ -22,6 +25,7 @@
 #include <variant>
 
 #include "protocol/codec.hpp"
+#include "protocol/codec_fields.hpp"
 #include "protocol/limits.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/text.hpp"
@@ -135,6 +139,11 @@ void check_fields(const Message& message) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   const auto decoded = decode(input);
+  const auto tree = wire::decode_with_tree(input);
+  if (decoded.has_value() != tree.has_value() ||
+      (decoded && !(*decoded == *tree)) || (!decoded && decoded.error() != tree.error())) {
+    fail("the decoders without a tree and the tree decoder disagree");
+  }
   if (!decoded) {
     const auto e = decoded.error();
     if (static_cast<int>(e) > static_cast<int>(DecodeError::kBadField)) {
@@ -149,6 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_fields(*decoded);
 
   const std::string bytes = encode(*decoded);
+  if (bytes != wire::encode_with_tree(*decoded)) fail("the two encoders disagree", bytes);
   if (bytes.size() > kMaxDatagramBytes) fail("re-encoding is larger than 1200 bytes", bytes);
   const auto again = decode(bytes);
   if (!again) fail("the re-encoding does not decode", bytes);
