@@ -18,11 +18,14 @@
 //       load generators one after another keeps them all online until it
 //       has measured, then closes their input).
 //   udpchat_loadgen saves --server-port P --senders M --recipients R --messages K
+//       [--procs N]
 //       R recipients register and deregister; M senders then each send K
 //       messages to every recipient (one in flight per sender and
 //       recipient, so M x R saves outstanding); prints saves per second.
 //       With --heartbeats, one more client measures its heartbeat round
-//       trips during the flood (p50/p99, microseconds).
+//       trips during the flood (p50/p99, microseconds). With --procs N the
+//       senders are spread over N processes started together
+//       (bench/loadgen_saves.cpp), so that one thread is not the bound.
 //   udpchat_loadgen pingpong --server-port P --messages K --bytes B [--to NICK]
 //       two clients; K direct sends of B bytes one after the other: the
 //       time from typing to "[Message received by ...]" (p50/p99, us).
@@ -64,6 +67,7 @@
 
 #include "bench/baselines.hpp"
 #include "bench/loadgen_options.hpp"
+#include "bench/loadgen_saves.hpp"
 #include "bench/measure.hpp"
 #include "bench/virtual_clients.hpp"
 
@@ -161,85 +165,6 @@ int online(const Options& o) {
   std::printf("online: %zu clients still registered after %.1f s of heartbeats\n", still, hold);
   std::fflush(stdout);
   return ok && still == o.clients ? 0 : 1;
-}
-
-int saves(const Options& o) {
-  if (o.senders == 0 || o.messages == 0) usage("saves needs --senders and --messages");
-  raise_file_limit(o.senders + o.recipients + 2);
-  Load load(o.server_port, o.heartbeat_ms, o.server_retries);
-  load.first_address = o.first_address;
-  std::vector<std::string> to;
-  for (std::size_t r = 0; r < o.recipients; ++r) {
-    to.push_back(o.prefix + "r" + std::to_string(r));
-    load.add(to.back());
-  }
-  if (!wait_registered(load, 0, o.timeout_s)) return 1;
-  for (std::size_t r = 0; r < o.recipients; ++r) load.type(r, "dereg");
-  load.run([] { return false; }, std::chrono::duration<double>(0.5));
-  const std::size_t first_sender = load.size();
-  for (std::size_t i = 0; i < o.senders; ++i) load.add(o.prefix + "s" + std::to_string(i));
-  std::size_t probe = 0;
-  if (o.heartbeats) {
-    // One more client whose heartbeats (every 10 ms) are timed.
-    probe = load.add(o.prefix + "probe");
-  }
-  if (!wait_registered(load, first_sender, o.timeout_s)) return 1;
-  std::size_t saved = 0, failed = 0;
-  load.line_hook = [&](std::size_t, const std::string& l) {
-    if (l == ">>> [Messages received by the server and saved]")
-      ++saved;
-    else if (l.starts_with(">>> [Server could not") || l.starts_with(">>> [Unknown"))
-      ++failed;
-  };
-  const auto started = Clock::now();
-  const CpuWindow cpu(o.server_pid);
-  for (std::size_t i = 0; i < o.senders; ++i) {
-    for (std::size_t k = 0; k < o.messages; ++k) {
-      for (const auto& r : to) load.type(first_sender + i, "send " + r + " m" + std::to_string(k));
-    }
-  }
-  const std::size_t total = o.senders * o.messages * o.recipients;
-  std::vector<double> hb_us;
-  if (o.heartbeats) {
-    // Heartbeats of the probe: a send to nobody is not needed; its session
-    // sends one every --heartbeat-ms; we time them from the outside by
-    // typing `list x` (a find: one request, one answer) in a loop.
-    std::optional<TimePoint> asked;
-    load.line_hook = [&, inner = load.line_hook](std::size_t i, const std::string& l) {
-      inner(i, l);
-      if (i == probe && asked && l.starts_with(">>> [0 of ")) {
-        hb_us.push_back(us_since(*asked));
-        asked.reset();
-      }
-    };
-    load.run(
-        [&] {
-          if (!asked && saved + failed < total) {
-            asked = Clock::now();
-            load.type(probe, "list zzzzzz");
-          }
-          return saved + failed >= total;
-        },
-        std::chrono::duration<double>(o.timeout_s));
-  } else {
-    load.run([&] { return saved + failed >= total; }, std::chrono::duration<double>(o.timeout_s));
-  }
-  const double secs = std::chrono::duration<double>(Clock::now() - started).count();
-  const std::string cpu_line = cpu.report(saved, "save");
-  std::printf(
-      "saves: %zu of %zu messages saved in %.3f s: %.0f saves/s (%zu senders x %zu "
-      "recipients outstanding, %zu refused)\n",
-      saved, total, secs, static_cast<double>(saved) / secs, o.senders, o.recipients, failed);
-  std::printf("saves: %s\n", cpu_line.c_str());
-  if (o.heartbeats) {
-    const auto p = percentiles(hb_us);
-    std::printf(
-        "saves: request (find) round trip during the flood: %zu samples, p50 %.0f us, "
-        "p99 %.0f us\n",
-        hb_us.size(), p.p50, p.p99);
-  }
-  std::fflush(stdout);
-  return saved == total ? 0 : 1;
 }
 
 int fanout(const Options& o) {

@@ -16,7 +16,7 @@ namespace udpchat::bench {
       "[--clients N] [--rows R] [--timeout-s T] [--heartbeat-ms H] [--hold-s T] "
       "[--senders M --recipients R --messages K] [--heartbeats] [--bytes B] [--batch B] "
       "[--dir D] [--samples FILE] [--prefix P] [--first-address N] [--server-key HEX] "
-      "[--server-retries N] [--to NICK]\n",
+      "[--server-retries N] [--to NICK] [--procs N] [--server-pid PID]\n",
       why);
   std::exit(2);
 }
@@ -70,6 +70,8 @@ Options parse_options(int argc, char** argv) {
       o.hold_s = std::stod(v);
     else if (a == "--heartbeat-ms")
       o.heartbeat_ms = std::stoi(v);
+    else if (a == "--procs")
+      o.procs = std::stoul(v);
     else if (a == "--server-pid")
       o.server_pid = std::stol(v);
     else if (a == "--server-retries")

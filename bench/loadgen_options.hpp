@@ -33,6 +33,7 @@ struct Options {
   double timeout_s = 60;
   double hold_s = 10;
   int heartbeat_ms = 30000;
+  std::size_t procs = 1;  ///< saves: processes the senders are spread over
   long server_pid = 0;  ///< the server's process: its CPU per operation is reported
   int server_retries = kDefaultServerRetries;  ///< each virtual client's tries per request
   /// The server's public key, pinned by every client (as in its
