@@ -326,6 +326,7 @@ int run_server(const ServerOptions& options) {
   config.wall_clock_ms = wall_clock_ms;
   config.max_clients = options.max_clients;
   config.max_stored_per_client = options.max_stored;
+  config.max_posts_per_minute = options.max_posts_per_minute;
   config.table_batch = options.table_batch;
   config.full_table_limit = options.full_table_limit;
   config.fanout_window = options.fanout_window;

@@ -36,6 +36,7 @@ struct ServerOptions {
   std::string store;
   std::size_t max_clients = kDefaultMaxClients;
   std::size_t max_stored = kDefaultMaxStoredPerClient;
+  std::size_t max_posts_per_minute = kDefaultMaxPostsPerMinute;  ///< 0: no limit
   Duration table_batch = kDefaultTableBatch;
   std::size_t full_table_limit = kDefaultFullTableLimit;
   std::size_t fanout_window = kDefaultFanoutWindow;  ///< manual §4.9

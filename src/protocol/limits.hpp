@@ -87,6 +87,11 @@ inline constexpr std::size_t kDuplicateCapacity = 65536;
 inline constexpr std::size_t kDefaultMaxClients = 100000;
 inline constexpr std::size_t kDefaultMaxStoredPerClient = 10000;
 inline constexpr std::size_t kDefaultMaxPendingPerPeer = 100;
+/// Channel and group messages one client may post a minute
+/// (--max-posts-per-minute; 0: no limit), all at once from a full bucket
+/// (core/server/post_rate.hpp): a pasted page goes through, a script that
+/// loops on send_all is held to one a second.
+inline constexpr std::size_t kDefaultMaxPostsPerMinute = 60;
 
 /// manual §6.9: changes within this window go out as one table version.
 inline constexpr std::chrono::milliseconds kDefaultTableBatch{20};

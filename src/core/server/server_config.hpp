@@ -20,6 +20,8 @@ struct ServerConfig {
   int retries = kDefaultServerRetries;           ///< tries of server -> client datagrams
   std::size_t max_clients = kDefaultMaxClients;  ///< registrations refused beyond this
   std::size_t max_stored_per_client = kDefaultMaxStoredPerClient;  ///< saves refused beyond
+  /// Channel and group posts per client a minute (0: no limit; post_rate.hpp).
+  std::size_t max_posts_per_minute = kDefaultMaxPostsPerMinute;
   /// Changes within this window go out as one table version (0: at once,
   /// after each datagram or timer).
   Duration table_batch = kDefaultTableBatch;

@@ -41,6 +41,7 @@
 #include "core/server/cluster_change.hpp"
 #include "core/server/offline_store.hpp"
 #include "core/server/password_jobs.hpp"
+#include "core/server/post_rate.hpp"
 #include "core/server/server_config.hpp"
 #include "core/server/server_state.hpp"
 #include "core/server/store_ops.hpp"
@@ -361,6 +362,7 @@ class ServerCore {
   IdGenerator ids_;
   ReliableSender sender_;
   ServerStats stats_;
+  PostRate post_rate_{config_.max_posts_per_minute};  ///< posts per client a minute
 
   std::map<std::string, Client> clients_;                              ///< by nickname key
   std::unordered_map<Endpoint, std::string, EndpointHash> online_at_;  ///< endpoint -> key

@@ -104,7 +104,6 @@ std::vector<FetchOp::LogCursor> ServerCore::log_cursors(const std::string& key,
 // --- posting ------------------------------------------------------------------------
 
 void ServerCore::handle(const Post& m, const Endpoint& from, TimePoint now) {
-  (void)now;
   Client* sender = request_from(m.from, from, m.id);
   if (sender == nullptr) {
     return;
@@ -125,6 +124,16 @@ void ServerCore::handle(const Post& m, const Endpoint& from, TimePoint now) {
     }
     log = group_log_key(gkey);
     shown_as = g->second.name;
+  }
+  if (Duration wait{}; !post_rate_.take(nickname_key(m.from), m.mid, now, wait)) {
+    // One line at the sender (its Ack's detail); the post is not stored.
+    ++stats_.requests["post_rate_limited"];
+    const auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
+    reply(from, m.id,
+          Ack{0, AckStatus::kError, 0,
+              "too many messages (at most " + std::to_string(post_rate_.per_minute()) +
+                  " a minute); try again in " + std::to_string(secs) + " s"});
+    return;
   }
   // The store numbers it in a cluster (its completion says the seq);
   // `next_seq_` is then a lower bound of that seq.

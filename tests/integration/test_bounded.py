@@ -1,0 +1,51 @@
+"""test_bounded.py: storage and traffic that stay bounded (manual "Limits"),
+on real processes and sockets.
+
+- A client that posts past --max-posts-per-minute is refused with one line
+  per message (counted on the metrics page), while the others keep posting
+  and chatting, and the refused posts reach nobody.
+"""
+
+import re
+
+from harness import LOOPBACK, check, msg, received_by
+from test_metrics import free_tcp_port, scrape
+
+BY_SERVER = ">>> [Message received by Server.]"
+REFUSED = re.compile(re.escape(
+    ">>> [Server could not save the message for the channel: too many messages (at most 5 a "
+    "minute); try again in ") + r"\d+ s\]")
+
+
+def channel(sender, text):
+    return ">>> [Channel] %s: %s" % (sender, text)
+
+
+def test_a_flooder_is_refused_past_its_cap_while_others_post_and_chat(ctx):
+    port = free_tcp_port()
+    server, c = ctx.chat(["alice", "bob", "carol"],
+                         server_extra=["--max-posts-per-minute", "5",
+                                       "--metrics", "%s:%d" % (LOOPBACK, port)])
+    a, b, carol = c["alice"], c["bob"], c["carol"]
+    mark = a.mark()
+    for i in range(12):
+        a.send("send_all flood %02d" % i)
+    a.expect_all([REFUSED] * 7)
+    outcomes = [l for l in a.since(mark) if l == BY_SERVER or REFUSED.fullmatch(l)]
+    check(outcomes == [BY_SERVER] * 5 + [l for l in outcomes[5:] if REFUSED.fullmatch(l)]
+          and len(outcomes) == 12, "alice's twelve outcomes: %r" % outcomes)
+    for who in (b, carol):
+        for i in range(5):
+            who.expect(channel("alice", "flood %02d" % i))
+    # The others go on: bob posts, carol and alice chat directly.
+    b.send("send_all bob is not limited")
+    b.expect(BY_SERVER)
+    carol.expect(channel("bob", "bob is not limited"))
+    carol.send("send alice carol still chats")
+    a.expect(msg("carol", "carol still chats"))
+    carol.expect(received_by("alice"))
+    for who in (b, carol):
+        shown = [l for l in who.lines() if l.startswith(channel("alice", "flood"))]
+        check(len(shown) == 5, "%s shows %d of alice's floods: %r" % (who.name, len(shown), shown))
+    limited = scrape(port).get('udpchat_requests_total{kind="post_rate_limited"}', 0)
+    check(limited == 7, "post_rate_limited on the metrics page: %r" % limited)

@@ -1,0 +1,95 @@
+// Bounded storage (docs/MANUAL.md "Limits"): the cap on channel and group
+// posts per client (core/server/post_rate.hpp), alone and through the real
+// client and server state machines on the in-memory network.
+#include <doctest/doctest.h>
+
+#include "core/server/post_rate.hpp"
+#include "support/doctest_print.hpp"
+#include "support/world.hpp"
+
+using namespace udpchat;
+using namespace udpchat::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kByServer = ">>> [Message received by Server.]";
+
+}  // namespace
+
+TEST_SUITE("posts per minute") {
+  TEST_CASE("a full bucket lets a burst through, then one post per interval") {
+    PostRate rate(6);  // one every 10 s, six at once
+    const TimePoint t0{};
+    Duration wait{};
+    for (std::uint64_t mid = 1; mid <= 6; ++mid) CHECK(rate.take("alice", mid, t0, wait));
+    CHECK_FALSE(rate.take("alice", 7, t0, wait));
+    CHECK(wait == 10s);
+    CHECK_FALSE(rate.take("alice", 7, t0 + 9s, wait));
+    CHECK(wait == 1s);
+    CHECK(rate.take("alice", 7, t0 + 10s, wait));
+    CHECK_FALSE(rate.take("alice", 8, t0 + 10s, wait));
+    // Others have their own bucket.
+    CHECK(rate.take("bob", 1, t0 + 10s, wait));
+    // A minute of silence fills it again.
+    for (std::uint64_t mid = 8; mid <= 13; ++mid) CHECK(rate.take("alice", mid, t0 + 80s, wait));
+    CHECK_FALSE(rate.take("alice", 14, t0 + 80s, wait));
+  }
+
+  TEST_CASE("a retransmitted post that was allowed is not refused nor charged") {
+    PostRate rate(2);
+    const TimePoint t0{};
+    Duration wait{};
+    CHECK(rate.take("alice", 41, t0, wait));
+    CHECK(rate.take("alice", 42, t0, wait));
+    CHECK(rate.take("alice", 42, t0 + 1s, wait));  // its ack was lost
+    CHECK(rate.take("alice", 41, t0 + 1s, wait));
+    CHECK_FALSE(rate.take("alice", 43, t0 + 1s, wait));
+  }
+
+  TEST_CASE("0 is no limit; idle entries are forgotten") {
+    PostRate none(0);
+    Duration wait{};
+    for (std::uint64_t mid = 1; mid <= 1000; ++mid) CHECK(none.take("a", mid, TimePoint{}, wait));
+    CHECK(none.tracked() == 0);
+    PostRate rate(60);
+    TimePoint t{};
+    for (int i = 0; i < 10000; ++i) {
+      CHECK(rate.take("c" + std::to_string(i), 1, t, wait));
+      t += 10ms;  // each bucket is full again a second after its post
+    }
+    CHECK(rate.tracked() < 300);
+  }
+
+  TEST_CASE("a flooder is refused with one line per message; others keep posting and chatting") {
+    World w;
+    w.configure_server = [](ServerConfig& c) { c.max_posts_per_minute = 3; };
+    w.crash_server();
+    w.start_server();
+    constexpr std::uint16_t A = 6201, B = 6202, C = 6203;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    w.start_client("carol", C);
+    REQUIRE(w.run_until([&] { return w.session(C).table().size() == 3; }));
+    for (int i = 0; i < 5; ++i) w.type(A, "send_all flood " + std::to_string(i));
+    const std::string refused =
+        ">>> [Server could not save the message for the channel: too many messages (at most 3 a "
+        "minute); try again in 20 s]";
+    REQUIRE(w.run_until([&] { return w.count(A, refused) == 2; }));
+    CHECK(w.count(A, kByServer) == 3);
+    w.run_for(2s);
+    for (int i = 0; i < 5; ++i) {
+      CHECK(w.count(B, ">>> [Channel] alice: flood " + std::to_string(i)) == (i < 3 ? 1 : 0));
+    }
+    // Bob posts and chats as before; alice's direct messages are not posts.
+    w.type(B, "send_all still here");
+    w.type(A, "send bob direct");
+    REQUIRE(w.run_until([&] {
+      return w.printed(C, ">>> [Channel] bob: still here") && w.printed(B, ">>> alice: direct");
+    }));
+    // Twenty seconds later alice may post one more.
+    w.run_for(20s);
+    w.type(A, "send_all later");
+    REQUIRE(w.run_until([&] { return w.printed(C, ">>> [Channel] alice: later"); }));
+  }
+}
