@@ -31,14 +31,14 @@ void ClientSession::server_lost(TimePoint now) {
   say("server_unreachable", "[Server unreachable, retrying.]");
   log(LogLevel::kWarn, "server " + config_.server.to_string() + " unreachable; reconnecting");
   next_heartbeat_.reset();
-  reconnect_backoff_.reset();
-  attempt_id_ = 0;
-  next_attempt_ = now + reconnect_backoff_.next();
+  reconnect_.backoff.reset();
+  reconnect_.attempt_id = 0;
+  reconnect_.next_attempt = now + reconnect_.backoff.next();
 }
 
 void ClientSession::server_heard(TimePoint now) {
-  if (phase_ == Phase::kReconnecting && attempt_id_ == 0) {
-    reconnect_backoff_.reset();  // it is back: the backoff starts over if this try fails
+  if (phase_ == Phase::kReconnecting && reconnect_.attempt_id == 0) {
+    reconnect_.backoff.reset();  // it is back: the backoff starts over if this try fails
     attempt_registration(now, /*next=*/false);
   }
 }
@@ -51,12 +51,12 @@ void ClientSession::next_server() {
 }
 
 void ClientSession::attempt_registration(TimePoint now, bool next) {
-  next_attempt_.reset();
+  reconnect_.next_attempt.reset();
   // docs/CLUSTER.md: each attempt with the next server of the cluster (the
   // one lost first: it missed a whole try already), unless the one in use
   // just spoke.
   if (next) next_server();
-  answered_restarts_ = 0;
+  reconnect_.answered_restarts = 0;
   // One registration in flight at a time: an attempt replaces a Register
   // still being retried (a "registering again" sent before the server was
   // lost). Two Registers with different ids would each start a new
@@ -71,7 +71,7 @@ void ClientSession::attempt_registration(TimePoint now, bool next) {
     }
   }
   const std::uint64_t id = ids_.next();
-  attempt_id_ = id;
+  reconnect_.attempt_id = id;
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
   requests_[id] = {RequestKind::kRegister, {}};
   // One datagram per attempt: the backoff between attempts is the retry.
@@ -79,7 +79,7 @@ void ClientSession::attempt_registration(TimePoint now, bool next) {
       id, config_.server,
       encode(Register{id, config_.nick, static_cast<std::uint32_t>(hb), {}, config_.local}),
       RetryPolicy::fixed(config_.ack_timeout, 1), now, outgoing_);
-  log(LogLevel::kDebug, "registration attempt " + std::to_string(reconnect_backoff_.attempts()) +
+  log(LogLevel::kDebug, "registration attempt " + std::to_string(reconnect_.backoff.attempts()) +
                             " as " + config_.nick);
 }
 

@@ -21,7 +21,7 @@ std::uint64_t ClientSession::send_to_server(const Message& m, std::uint64_t id, 
 
 void ClientSession::send_register(TimePoint now, bool with_password) {
   phase_ = Phase::kRegistering;
-  answered_restarts_ = 0;
+  reconnect_.answered_restarts = 0;
   const std::uint64_t id = ids_.next();
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
   send_to_server(Register{id, config_.nick, static_cast<std::uint32_t>(hb),
@@ -34,10 +34,10 @@ void ClientSession::server_answered(TimePoint now) {
   // At most kMaxAnsweredRestarts per registration: a server that answers
   // Hellos but never completes a handshake is given up like a silent one.
   if ((phase_ != Phase::kRegistering && phase_ != Phase::kReconnecting) ||
-      answered_restarts_ >= kMaxAnsweredRestarts) {
+      reconnect_.answered_restarts >= ReconnectState::kMaxAnsweredRestarts) {
     return;
   }
-  ++answered_restarts_;
+  ++reconnect_.answered_restarts;
   for (const auto& [id, req] : requests_) {
     if (req.kind == RequestKind::kRegister) sender_.restart(id, now);
   }
@@ -69,8 +69,8 @@ void ClientSession::send_deregister(TimePoint now) {
 void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, TimePoint now) {
   switch (req.kind) {
     case RequestKind::kRegister:
-      attempt_id_ = 0;
-      next_attempt_.reset();
+      reconnect_.attempt_id = 0;
+      reconnect_.next_attempt.reset();
       if (m.status == AckStatus::kOk) {
         const bool reconnected = phase_ == Phase::kReconnecting;
         phase_ = Phase::kRegistered;

@@ -50,7 +50,7 @@ crypto::KeyPair own_key_pair(const ClientConfig& config, std::uint64_t id_seed) 
 ClientSession::ClientSession(ClientConfig config, std::uint64_t id_seed)
     : config_(std::move(config)),
       ids_(id_seed),
-      reconnect_backoff_(kReconnectFirst, kReconnectMax, id_seed),
+      reconnect_(id_seed),
       keyring_(own_key_pair(config_, id_seed),
                config_.random ? config_.random : crypto::seeded_random(id_seed ^ 0xB0C5ULL),
                config_.peer_pins) {
@@ -264,8 +264,8 @@ void ClientSession::on_expired(std::uint64_t id, TimePoint now) {
   switch (req.kind) {
     case RequestKind::kRegister:
       if (phase_ == Phase::kReconnecting) {
-        attempt_id_ = 0;
-        next_attempt_ = now + reconnect_backoff_.next();
+        reconnect_.attempt_id = 0;
+        reconnect_.next_attempt = now + reconnect_.backoff.next();
       } else if (first_registration_ && start_tries_ < config_.other_servers.size()) {
         ++start_tries_;  // docs/CLUSTER.md: another server of the cluster may answer
         next_server();
@@ -358,7 +358,7 @@ void ClientSession::on_timeout(TimePoint now) {
     list_due_.reset();
     say_rows_held();
   }
-  if (next_attempt_ && *next_attempt_ <= now && phase_ == Phase::kReconnecting) {
+  if (reconnect_.next_attempt && *reconnect_.next_attempt <= now && phase_ == Phase::kReconnecting) {
     attempt_registration(now);
   }
   if (next_heartbeat_ && *next_heartbeat_ <= now && phase_ == Phase::kRegistered) {
@@ -378,8 +378,8 @@ std::optional<TimePoint> ClientSession::next_deadline() const {
   if (next_heartbeat_ && phase_ == Phase::kRegistered) {
     consider(*next_heartbeat_);
   }
-  if (next_attempt_ && phase_ == Phase::kReconnecting) {
-    consider(*next_attempt_);
+  if (reconnect_.next_attempt && phase_ == Phase::kReconnecting) {
+    consider(*reconnect_.next_attempt);
   }
   if (list_due_) {
     consider(*list_due_);

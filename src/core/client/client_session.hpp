@@ -38,9 +38,9 @@
 #include "core/client/client_store.hpp"
 #include "core/client/peer_keyring.hpp"
 #include "core/client/peer_path.hpp"
+#include "core/client/reconnect_state.hpp"
 #include "core/client/table_replica.hpp"
 #include "core/client/user_event.hpp"
-#include "core/reliable/jittered_backoff.hpp"
 #include "core/reliable/reliable.hpp"
 #include "core/session/rate_limit.hpp"
 #include "crypto/e2e.hpp"
@@ -378,9 +378,6 @@ class ClientSession {
 
   Phase phase_ = Phase::kRegistering;
   bool first_registration_ = true;
-  /// server_answered() restarts of the registration in flight (bounded).
-  int answered_restarts_ = 0;
-  static constexpr int kMaxAnsweredRestarts = 4;
   /// What the next input line answers (manual §9), instead of a command.
   enum class Prompt : std::uint8_t { kNone, kNewPassword, kRepeatPassword, kConfirmDelete };
   Prompt prompt_ = Prompt::kNone;
@@ -391,11 +388,7 @@ class ClientSession {
   bool stored_announced_ = false;    ///< "[You Have Messages]" still to print
   std::optional<int> exit_status_;
   std::optional<TimePoint> next_heartbeat_;
-  std::optional<TimePoint> next_attempt_;  ///< kReconnecting: next registration attempt
-  std::uint64_t attempt_id_ = 0;           ///< the attempt in flight (0: none)
-  /// manual §6.6: the delays between registration attempts once the
-  /// server was lost, from kReconnectFirst doubling up to kReconnectMax.
-  JitteredBackoff reconnect_backoff_;
+  ReconnectState reconnect_;  ///< registering again (client_reconnect.cpp)
   /// docs/CLUSTER.md: config_.server as given, the index in [it,
   /// other_servers...] of the one in use, servers tried at start in vain.
   Endpoint first_server_;

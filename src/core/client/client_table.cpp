@@ -74,7 +74,7 @@ void ClientSession::handle(const TablePart& m, const Endpoint& from, TimePoint n
       break;
   }
   for (const TableEntry& row : table_.take_update()) merge_row(row);
-  if (phase_ == Phase::kRegistering || (phase_ == Phase::kReconnecting && attempt_id_ != 0)) {
+  if (phase_ == Phase::kRegistering || (phase_ == Phase::kReconnecting && reconnect_.attempt_id != 0)) {
     table_line_pending_ = true;
   } else {
     say("table_updated", "[Client table updated.]",
