@@ -4,11 +4,17 @@ on real processes and sockets.
 - A client that posts past --max-posts-per-minute is refused with one line
   per message (counted on the metrics page), while the others keep posting
   and chatting, and the refused posts reach nobody.
+- A reconnecting client refused by its server (restarted on an empty data
+  directory and already full) says so once, chats directly meanwhile, and
+  comes back by itself once the server has room again.
 """
 
+import os
 import re
+import shutil
+import signal
 
-from harness import LOOPBACK, check, msg, received_by
+from harness import LOOPBACK, SHUTTING_DOWN, UNREACHABLE, WELCOME, check, msg, received_by
 from test_metrics import free_tcp_port, scrape
 
 BY_SERVER = ">>> [Message received by Server.]"
@@ -49,3 +55,38 @@ def test_a_flooder_is_refused_past_its_cap_while_others_post_and_chat(ctx):
         check(len(shown) == 5, "%s shows %d of alice's floods: %r" % (who.name, len(shown), shown))
     limited = scrape(port).get('udpchat_requests_total{kind="post_rate_limited"}', 0)
     check(limited == 7, "post_rate_limited on the metrics page: %r" % limited)
+
+
+def test_a_refused_reconnecting_client_comes_back_when_there_is_room(ctx):
+    server, c = ctx.chat(["alice", "bob"])
+    a, b = c["alice"], c["bob"]
+    server.signal(signal.SIGTERM)
+    for p in (a, b):
+        p.expect(SHUTTING_DOWN)
+        p.expect(UNREACHABLE)
+    server.expect_exit(0)
+    # The same server key (the clients pinned it), an empty store, room for one.
+    empty = ctx.data_dir("empty")
+    shutil.copy(os.path.join(server.data_dir, "server.key"), empty)
+    full = ctx.server(port=server.port, data_dir=empty, extra=["--max-clients", "1"])
+    refused = re.compile(re.escape("[Registration refused: the server is full (1 clients); "
+                                   "retrying.]").join([re.escape(">>> "), ""]))
+    # The server logs whom it refused; that one prints the line.
+    line = full.expect(re.compile(r".*WARN +refused (alice|bob): 1 clients registered.*"),
+                       stream="err", timeout=40)
+    first = a if "refused alice" in line else b
+    first.expect(refused)
+    other = b if first is a else a
+    other.expect(WELCOME, timeout=40)
+    # Direct chat goes on meanwhile (peer to peer: no server needed).
+    first.send("send %s typed while refused" % other.name)
+    other.expect(msg(first.name, "typed while refused"))
+    full.signal(signal.SIGTERM)
+    full.expect_exit(0)
+    roomy = ctx.server(port=server.port, data_dir=empty, extra=["--max-clients", "2"])
+    first.expect(WELCOME, timeout=60)
+    check(first.count(refused) == 1, "the refusal line was printed %d times" % first.count(refused))
+    other.expect(WELCOME, timeout=40)  # its server restarted too
+    first.send("send_all %s is back" % first.name)
+    other.expect(">>> [Channel] %s: %s is back" % (first.name, first.name))
+    check(roomy.alive(), "the server ended")

@@ -222,4 +222,61 @@ TEST_SUITE("reconnect") {
     w.type(C, "reg carol");
     REQUIRE(w.run_until([&] { return w.printed(C, ">>> [You Have Messages]"); }, 10s));
   }
+
+  TEST_CASE("a reconnecting client refused by a full server says so once and comes back later") {
+    // The server restarts on an empty store with room for one: alice and
+    // bob both come back; one is refused (not a final refusal), keeps its
+    // held message, retries with the backoff, and is in once there is room.
+    std::size_t room = 1;
+    World w([&](ServerConfig& c) { c.max_clients = room; });
+    room = 2;
+    w.crash_server();
+    w.start_server();
+    two_clients(w);
+    w.crash_server();
+    w.memory = MemoryStore{};
+    room = 1;
+    w.start_server();
+    const std::string refused =
+        ">>> [Registration refused: the server is full (1 clients); retrying.]";
+    REQUIRE(w.run_until([&] { return w.printed(A, refused) || w.printed(B, refused); }, 60s));
+    const std::uint16_t out = w.printed(A, refused) ? A : B;
+    const std::uint16_t in = out == A ? B : A;
+    CHECK(w.session(in).registered());
+    CHECK(w.session(out).exit_status() == std::nullopt);
+    w.type(out, std::string("send ") + (out == A ? "bob" : "alice") + " kept for later");
+    const std::size_t mark = w.sent_log.size();
+    w.run_for(120s);
+    CHECK(w.count(out, refused) == 1);  // said once, however many attempts
+    CHECK_FALSE(w.session(out).registered());
+    // Backed off: about 9 attempts in two minutes (each a handshake and a
+    // Register: the server answers), not one per ack window (240).
+    CHECK(registrations_sent(w, mark) <= 2 * 12);
+    w.crash_server();
+    room = 2;
+    w.start_server();
+    REQUIRE(w.run_until([&] { return w.session(out).registered(); }, 60s));
+    CHECK(w.printed(out, kWelcome));
+    REQUIRE(w.run_until(
+        [&] { return w.printed(in, std::string(">>> ") + (out == A ? "alice" : "bob") +
+                                       ": kept for later"); },
+        30s));
+  }
+
+  TEST_CASE("a final refusal while reconnecting ends it: the nickname is another key's now") {
+    World w;
+    two_clients(w);
+    w.crash_server();
+    w.memory = MemoryStore{};
+    w.start_server();
+    // Before alice is back, another key takes her nickname.
+    w.start_client("alice", C);
+    REQUIRE(w.run_until([&] { return w.session(C).registered(); }, 30s));
+    REQUIRE(w.run_until([&] { return w.printed(A, ">>> [Nickname alice is already in use.]"); },
+                        60s));
+    w.run_for(60s);
+    CHECK(w.count(A, ">>> [Nickname alice is already in use.]") == 1);  // no attempt after it
+    CHECK_FALSE(w.session(A).registered());
+    CHECK(w.session(C).registered());
+  }
 }

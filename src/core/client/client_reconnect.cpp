@@ -10,7 +10,12 @@
 // restarted server pings the clients it held online) makes it try at once.
 // Registered again, it shows the welcome line, receives what was saved
 // for it meanwhile, and the held messages go on in the order typed.
+// An attempt the server refuses for a reason that may pass (it is full,
+// say: "[Registration refused: ...; retrying.]", printed once) is tried
+// again after the same backoff; a final refusal (the nickname is another
+// key's) ends it, as a typed `reg` refused does.
 #include <algorithm>
+#include <utility>
 
 #include "core/client/client_session.hpp"
 #include "protocol/codec.hpp"
@@ -37,7 +42,7 @@ void ClientSession::server_lost(TimePoint now) {
 }
 
 void ClientSession::server_heard(TimePoint now) {
-  if (phase_ == Phase::kReconnecting && reconnect_.attempt_id == 0) {
+  if (phase_ == Phase::kReconnecting && reconnect_.attempt_id == 0 && !reconnect_.refused) {
     reconnect_.backoff.reset();  // it is back: the backoff starts over if this try fails
     attempt_registration(now, /*next=*/false);
   }
@@ -57,6 +62,7 @@ void ClientSession::attempt_registration(TimePoint now, bool next) {
   // just spoke.
   if (next) next_server();
   reconnect_.answered_restarts = 0;
+  reconnect_.typed = false;
   // One registration in flight at a time: an attempt replaces a Register
   // still being retried (a "registering again" sent before the server was
   // lost). Two Registers with different ids would each start a new
@@ -81,6 +87,24 @@ void ClientSession::attempt_registration(TimePoint now, bool next) {
       RetryPolicy::fixed(config_.ack_timeout, 1), now, outgoing_);
   log(LogLevel::kDebug, "registration attempt " + std::to_string(reconnect_.backoff.attempts()) +
                             " as " + config_.nick);
+}
+
+bool ClientSession::retry_refused_registration(const Ack& m, TimePoint now) {
+  // Final: the nickname belongs to another key or is held by a live client
+  // (kInUse), a wrong password. Anything else (the server is full, busy,
+  // its store failed) may pass later.
+  if (reconnect_.typed || first_registration_ || m.status != AckStatus::kError) {
+    return false;
+  }
+  if (!std::exchange(reconnect_.refused, true)) {
+    say("registration_refused",
+        "[Registration refused: " + printable(m.detail) + "; retrying.]");
+  }
+  log(LogLevel::kInfo, "registration refused (" + m.detail + "); next attempt after the backoff");
+  phase_ = Phase::kReconnecting;
+  next_heartbeat_.reset();
+  reconnect_.next_attempt = now + reconnect_.backoff.next();
+  return true;  // held messages stay held; they go once registered
 }
 
 void ClientSession::hold_for_server(const std::string& peer_key, SendStage resume, TimePoint now) {

@@ -22,6 +22,7 @@ std::uint64_t ClientSession::send_to_server(const Message& m, std::uint64_t id, 
 void ClientSession::send_register(TimePoint now, bool with_password) {
   phase_ = Phase::kRegistering;
   reconnect_.answered_restarts = 0;
+  reconnect_.typed = with_password;
   const std::uint64_t id = ids_.next();
   const auto hb = std::chrono::duration_cast<milliseconds>(config_.heartbeat).count();
   send_to_server(Register{id, config_.nick, static_cast<std::uint32_t>(hb),
@@ -71,6 +72,10 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
     case RequestKind::kRegister:
       reconnect_.attempt_id = 0;
       reconnect_.next_attempt.reset();
+      if (m.status != AckStatus::kOk && retry_refused_registration(m, now)) {
+        return;
+      }
+      reconnect_.refused = false;
       if (m.status == AckStatus::kOk) {
         const bool reconnected = phase_ == Phase::kReconnecting;
         phase_ = Phase::kRegistered;

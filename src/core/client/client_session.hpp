@@ -329,6 +329,10 @@ class ClientSession {
   void server_heard(TimePoint now);
   /// `next`: with the next server of the cluster, if any (docs/CLUSTER.md).
   void attempt_registration(TimePoint now, bool next = true);
+  /// An automatic registration refused for a reason that may pass (not
+  /// kInUse nor kBadPassword): says so once, tries again after the backoff.
+  /// False: the refusal ends the registration (the caller says so).
+  bool retry_refused_registration(const Ack& m, TimePoint now);
   /// docs/CLUSTER.md: the next server of the cluster in turn (none known:
   /// the same one).
   void next_server();

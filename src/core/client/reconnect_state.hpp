@@ -23,6 +23,14 @@ struct ReconnectState {
   /// server_answered() restarts of the registration in flight (bounded).
   int answered_restarts = 0;
   static constexpr int kMaxAnsweredRestarts = 4;
+  /// The registration in flight was typed (`reg`) or is the first one: a
+  /// refusal ends it. Otherwise it is automatic, and a refusal that is not
+  /// final is tried again after the backoff.
+  bool typed = true;
+  /// The server refused the last automatic attempt (its line was printed):
+  /// hearing from the server then does not mean it has room; the backoff
+  /// alone paces the next attempts.
+  bool refused = false;
 };
 
 }  // namespace udpchat
