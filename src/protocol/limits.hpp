@@ -92,6 +92,10 @@ inline constexpr std::size_t kDefaultMaxPendingPerPeer = 100;
 /// (core/server/post_rate.hpp): a pasted page goes through, a script that
 /// loops on send_all is held to one a second.
 inline constexpr std::size_t kDefaultMaxPostsPerMinute = 60;
+/// The server trims the channel and group logs below every member's read
+/// position this often (a pass over the registered clients: about 20 ms
+/// for a million).
+inline constexpr std::chrono::seconds kDefaultLogTrimInterval{10};
 
 /// manual §6.9: changes within this window go out as one table version.
 inline constexpr std::chrono::milliseconds kDefaultTableBatch{20};

@@ -114,7 +114,7 @@ ALTER TABLE changes ADD COLUMN IF NOT EXISTS at timestamptz NOT NULL DEFAULT now
   ", " kind ", " key ", " sub ", " seq " FROM " from
 
 /// Every statement, prepared once per connection by name.
-inline constexpr std::array<std::pair<const char*, const char*>, 22> kStatements{{
+inline constexpr std::array<std::pair<const char*, const char*>, 23> kStatements{{
     // docs/CLUSTER.md: each server marks itself alive; $1: its id, $2: the
     // change table read up to there.
     {"alive",
@@ -164,6 +164,13 @@ inline constexpr std::array<std::pair<const char*, const char*>, 22> kStatements
      "WITH upd AS (UPDATE messages SET delivered = true, body = NULL "
      "WHERE seq = $1 AND NOT delivered RETURNING recipient, seq) " UDPCHAT_CHANGE(
          "3", "recipient", "''", "seq", "upd", "$2")},
+    // Log keys begin with '*' (the channel) or '#' (a group; LIKE, not a
+    // range: the database's collation may not order by bytes). No change
+    // row: every server trims by the positions it holds (one server only,
+    // docs/CLUSTER.md: a cluster's positions move by acks).
+    {"trim_logs",
+     "UPDATE messages SET delivered = true, body = NULL WHERE (recipient = '*' OR "
+     "recipient LIKE '#%') AND NOT delivered AND seq <= $1"},
     {"delivered_by_key",
      "WITH upd AS (UPDATE messages SET delivered = true, body = NULL "
      "WHERE sender_key = $1 AND mid = $2 AND NOT delivered RETURNING recipient, "

@@ -211,6 +211,14 @@ std::expected<std::size_t, StoreError> PgStore::mark_delivered(std::int64_t seq)
   return pg_util::changed(r);
 }
 
+std::expected<std::size_t, StoreError> PgStore::trim_logs(std::int64_t upto) {
+  const Result r = Params().integer(upto).run(conn_, "trim_logs");
+  if (!ok(r, PGRES_COMMAND_OK)) {
+    return std::unexpected(failed("cannot trim the channel and group logs"));
+  }
+  return pg_util::changed(r);
+}
+
 std::expected<std::size_t, StoreError> PgStore::mark_delivered_by_key(std::string_view sender_key,
                                                                       std::uint64_t mid) {
   const Result r = Params()

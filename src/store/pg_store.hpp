@@ -61,6 +61,7 @@ class PgStore final : public OfflineStore {
   std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) override;
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
                                                                std::uint64_t mid) override;
+  std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;

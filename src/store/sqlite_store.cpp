@@ -190,6 +190,11 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        "password = excluded.password, local_address = excluded.local_address, "
        "local_port = excluded.local_port"},
       {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
+      // Log keys begin with '*' (the channel) or '#' (a group); nickname
+      // keys never do. Two ranges of the messages_waiting index.
+      {&store->trim_logs_,
+       "UPDATE messages SET delivered = 1, body = NULL WHERE (recipient = '*' OR "
+       "(recipient >= '#' AND recipient < '$')) AND delivered = 0 AND seq <= ?"},
   };
   for (const auto& [stmt, sql] : statements) {
     if (sqlite3_prepare_v3(store->db_, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, nullptr) !=
@@ -276,6 +281,15 @@ std::expected<std::size_t, StoreError> SqliteStore::mark_delivered(std::int64_t 
   sqlite3_bind_int64(delivered_, 1, seq);
   if (sqlite3_step(delivered_) != SQLITE_DONE) {
     return std::unexpected(error("cannot delete delivered message"));
+  }
+  return static_cast<std::size_t>(sqlite3_changes(db_));
+}
+
+std::expected<std::size_t, StoreError> SqliteStore::trim_logs(std::int64_t upto) {
+  Reset r{trim_logs_};
+  sqlite3_bind_int64(trim_logs_, 1, upto);
+  if (sqlite3_step(trim_logs_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot trim the channel and group logs"));
   }
   return static_cast<std::size_t>(sqlite3_changes(db_));
 }

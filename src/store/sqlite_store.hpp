@@ -44,6 +44,7 @@ class SqliteStore final : public OfflineStore {
   std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) override;
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
                                                                std::uint64_t mid) override;
+  std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
@@ -73,6 +74,7 @@ class SqliteStore final : public OfflineStore {
   sqlite3_stmt* delivered_ = nullptr;
   sqlite3_stmt* delivered_by_key_ = nullptr;
   sqlite3_stmt* put_client_ = nullptr;
+  sqlite3_stmt* trim_logs_ = nullptr;
   sqlite3_stmt* put_meta_ = nullptr;
   sqlite3_stmt* fetch_log_ = nullptr;
   sqlite3_stmt* put_group_ = nullptr;

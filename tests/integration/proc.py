@@ -281,6 +281,25 @@ class Proc:
         self._fail_wait("%s lines %s" % (stream, ", ".join(describe_pattern(p) for p in missing)),
                         snapshot, start, timeout, eof)
 
+    def wait_count(self, pattern, n, start=0, timeout=None, stream="out"):
+        """Wait until at least n lines after index `start` match `pattern`;
+        return how many do. The cursor does not move."""
+        buf = self._buf(stream)
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with buf.cond:
+            while True:
+                found = sum(1 for line in buf.lines[start:] if matches(pattern, line))
+                remaining = deadline - time.monotonic()
+                if found >= n:
+                    return found
+                if buf.eof or remaining <= 0:
+                    snapshot, eof = list(buf.lines), buf.eof
+                    break
+                buf.cond.wait(remaining)
+        self._fail_wait("%d %s lines %s (%d so far)" % (n, stream, describe_pattern(pattern), found),
+                        snapshot, start, timeout, eof)
+
     def wait_lines(self, n, start=0, timeout=None, stream="out"):
         """Wait until at least n lines were printed after index `start`."""
         buf = self._buf(stream)

@@ -4,6 +4,9 @@ on real processes and sockets.
 - A client that posts past --max-posts-per-minute is refused with one line
   per message (counted on the metrics page), while the others keep posting
   and chatting, and the refused posts reach nobody.
+- Five clients post 2,000 channel messages; once every member read them,
+  the server trims them: no message body is left in the channel's log,
+  only the idempotency keys (purged after 7 days).
 - A reconnecting client refused by its server (restarted on an empty data
   directory and already full) says so once, chats directly meanwhile, and
   comes back by itself once the server has room again.
@@ -13,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 
 from harness import LOOPBACK, SHUTTING_DOWN, UNREACHABLE, WELCOME, check, msg, received_by
 from test_metrics import free_tcp_port, scrape
@@ -90,3 +94,43 @@ def test_a_refused_reconnecting_client_comes_back_when_there_is_room(ctx):
     first.send("send_all %s is back" % first.name)
     other.expect(">>> [Channel] %s: %s is back" % (first.name, first.name))
     check(roomy.alive(), "the server ended")
+
+
+def test_channel_log_trimmed_once_every_member_read_it(ctx):
+    names = ["c%d" % i for i in range(5)]
+    per_client = 400
+    server, c = ctx.chat(names, server_extra=["--max-posts-per-minute", "0"])
+    # In bursts of 50 per client, each sent once the server took the last
+    # (a client holds at most --max-pending 100 posts waiting for the server).
+    burst = 50
+    for start in range(0, per_client, burst):
+        for k in range(start, start + burst):
+            for n in names:
+                c[n].send("send_all %s post %03d" % (n, k))
+        for n in names:
+            c[n].wait_count(BY_SERVER, start + burst, timeout=60)
+    is_channel = re.compile(r">>> \[Channel\] .*")
+    for n in names:
+        c[n].wait_count(is_channel, (len(names) - 1) * per_client, timeout=60)
+    for n in names:
+        shown = [l for l in c[n].lines() if l.startswith(">>> [Channel] ")]
+        check(len(shown) == len(set(shown)) == (len(names) - 1) * per_client,
+              "%s showed %d channel lines (%d distinct)" % (n, len(shown), len(set(shown))))
+    # The trimming passes (every 10 s) log what they trimmed: 2,000 in all.
+    trimmed = 0
+    pattern = re.compile(r".*DEBUG +trimmed (\d+) channel and group messages every member has read")
+    while trimmed < len(names) * per_client:
+        line = server.expect(pattern, stream="err", timeout=40)
+        trimmed += int(pattern.match(line).group(1))
+    check(trimmed == len(names) * per_client, "trimmed %d" % trimmed)
+    server.signal(signal.SIGTERM)
+    server.expect_exit(0)
+    db = sqlite3.connect(os.path.join(server.data_dir, "udpchat.db"))
+    try:
+        bodies = db.execute("SELECT count(*) FROM messages WHERE recipient = '*' AND "
+                            "(delivered = 0 OR body IS NOT NULL)").fetchone()[0]
+        keys = db.execute("SELECT count(*) FROM messages WHERE recipient = '*'").fetchone()[0]
+    finally:
+        db.close()
+    check(bodies == 0, "%d channel messages still have their text" % bodies)
+    check(keys == len(names) * per_client, "%d idempotency keys kept" % keys)

@@ -37,7 +37,7 @@ struct Totals {
   std::uint64_t durable_seeds = 0, durable_repeats = 0;
   std::uint64_t posts = 0, post_deliveries = 0;
   std::uint64_t client_crashes = 0, server_crashes = 0, partitions = 0;
-  std::uint64_t store_failures = 0, store_batches = 0, store_commands = 0;
+  std::uint64_t store_failures = 0, store_batches = 0, store_commands = 0, log_rows_trimmed = 0;
   /// docs/CLUSTER.md: seeds with several servers on one shared database,
   /// their servers, notifications lost, and client moves between servers.
   std::uint64_t cluster_seeds = 0, cluster_servers = 0, lost_notifications = 0, moves = 0;

@@ -122,6 +122,7 @@ std::string Scenario::final_checks(Totals& totals) {
   totals.store_failures += store_failures_;
   totals.store_batches += w_.store_batches;
   totals.store_commands += w_.store_commands;
+  totals.log_rows_trimmed += w_.log_rows_trimmed;
   return {};
 }
 

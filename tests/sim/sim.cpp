@@ -107,10 +107,12 @@ int main(int argc, char** argv) {
   std::printf("simulation: faults: client crashes %llu, server crashes %llu, partitions %llu\n",
               static_cast<unsigned long long>(totals.client_crashes), static_cast<unsigned long long>(totals.server_crashes),
               static_cast<unsigned long long>(totals.partitions));
-  std::printf("simulation: store: %llu commands in %llu group commits, %llu writes failed\n",
+  std::printf("simulation: store: %llu commands in %llu group commits, %llu writes failed, "
+              "%llu channel and group messages trimmed\n",
               static_cast<unsigned long long>(totals.store_commands),
               static_cast<unsigned long long>(totals.store_batches),
-              static_cast<unsigned long long>(totals.store_failures));
+              static_cast<unsigned long long>(totals.store_failures),
+              static_cast<unsigned long long>(totals.log_rows_trimmed));
   std::printf("simulation: clusters: %llu seeds with %llu servers on one shared database, commit notifications lost %llu, clients moved to another server %llu\n",
               static_cast<unsigned long long>(totals.cluster_seeds),
               static_cast<unsigned long long>(totals.cluster_servers),

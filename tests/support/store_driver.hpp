@@ -65,6 +65,10 @@ class FaultyStore final : public OfflineStore {
     if (failed("delete")) return full();
     return inner_.mark_delivered_by_key(sender_key, mid);
   }
+  std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) override {
+    if (failed("trim")) return full();
+    return inner_.trim_logs(upto);
+  }
   std::expected<void, StoreError> put_client(const ClientRecord& c) override {
     if (failed("client")) return full();
     return inner_.put_client(c);

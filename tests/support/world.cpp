@@ -213,6 +213,7 @@ void World::collect_server(ServerProcess& s) {
     ++store_batches;
     store_commands += batch.size();
     const auto done = apply_batch(*s.store, batch);
+    count_trims(batch, done);
     if (auto changes = s.store->take_changes(); !changes.empty()) {
       s.core->on_changes(changes, now);
     }
@@ -284,6 +285,7 @@ void World::step_store(ServerProcess& s) {
     ++store_batches;
     store_commands += s.committing.size();
     auto done = apply_batch(*s.store, s.committing);
+    count_trims(s.committing, done);
     // The writer hands the others' changes over before its completions.
     if (auto changes = s.store->take_changes(); !changes.empty()) {
       s.heard.emplace(now + completion_delay, std::move(changes));

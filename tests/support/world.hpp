@@ -215,6 +215,15 @@ class World {
   /// gate answers at once; else its jobs complete this much later, in order).
   Duration handshake_latency{};
   std::uint64_t store_batches = 0, store_commands = 0;
+  std::uint64_t log_rows_trimmed = 0;  ///< by the TrimLogsOps committed
+  /// Counts what the TrimLogsOps of `batch` trimmed (`done`: its completions).
+  void count_trims(const std::vector<StoreCommand>& batch, const std::vector<StoreCompletion>& done) {
+    for (std::size_t i = 0; i < batch.size() && i < done.size(); ++i) {
+      if (std::holds_alternative<TrimLogsOp>(batch[i].op) && done[i].result) {
+        log_rows_trimmed += std::get<std::size_t>(*done[i].result);
+      }
+    }
+  }
   Duration client_store_latency{};     ///< a client store batch: issued to committed
   Duration client_completion_delay{};  ///< committed to heard by its client
   /// The client stores' disks, by nickname key: what is durable.

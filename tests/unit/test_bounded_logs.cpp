@@ -93,3 +93,109 @@ TEST_SUITE("posts per minute") {
     REQUIRE(w.run_until([&] { return w.printed(C, ">>> [Channel] alice: later"); }));
   }
 }
+
+TEST_SUITE("log positions") {
+  TEST_CASE("every reader's position, the poster's too, moves to the last channel message") {
+    World w([](ServerConfig& c) { c.log_trim_interval = {}; });  // the rows stay to look at
+    constexpr std::uint16_t A = 6211, B = 6212, C = 6213;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    w.start_client("carol", C);
+    REQUIRE(w.run_until([&] { return w.session(C).table().size() == 3; }));
+    for (int i = 0; i < 5; ++i) w.type(A, "send_all post " + std::to_string(i));
+    w.type(B, "send_all from bob");
+    REQUIRE(w.run_until([&] {
+      return w.count(C, ">>> [Channel] alice: post 4") == 1 &&
+             w.count(C, ">>> [Channel] bob: from bob") == 1 &&
+             w.count(A, ">>> [Channel] bob: from bob") == 1 &&
+             w.count(B, ">>> [Channel] alice: post 4") == 1;
+    }));
+    w.run_for(2s);  // the last acks and their group commit
+    std::int64_t last = 0;
+    const auto rows = w.memory.fetch_log(kChannelLog, 0, "", 100).value();
+    for (const auto& m : rows) last = std::max(last, m.seq);
+    REQUIRE(last > 0);
+    for (const char* nick : {"alice", "bob", "carol"}) {
+      const ClientRecord* row = w.memory.find_client(nick);
+      REQUIRE(row != nullptr);
+      CHECK_MESSAGE(row->log_upto == last, nick);
+    }
+  }
+
+  TEST_CASE("a lone poster's position passes its own posts") {
+    World w([](ServerConfig& c) { c.log_trim_interval = {}; });
+    constexpr std::uint16_t A = 6221, B = 6222;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    REQUIRE(w.run_until([&] { return w.session(B).table().size() == 2; }));
+    w.type(B, "dereg bob");
+    w.run_for(1s);
+    for (int i = 0; i < 3; ++i) w.type(A, "send_all alone " + std::to_string(i));
+    REQUIRE(w.run_until([&] { return w.count(A, kByServer) == 3; }));
+    w.run_for(1s);
+    const auto rows = w.memory.fetch_log(kChannelLog, 0, "", 100).value();
+    REQUIRE(rows.size() == 3);
+    CHECK(w.memory.find_client("alice")->log_upto == rows.back().seq);
+    // Bob, offline, still needs all three: his position stays before them.
+    CHECK(w.memory.find_client("bob")->log_upto < rows.front().seq);
+  }
+}
+
+TEST_SUITE("log trimming") {
+  std::size_t log_rows(World& w, const std::string& log) {
+    return w.memory.fetch_log(log, 0, "", 1000000).value().size();
+  }
+
+  TEST_CASE("read by every member: trimmed; an offline member holds its rows until it read them") {
+    World w;
+    constexpr std::uint16_t A = 6231, B = 6232, C = 6233;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    w.start_client("carol", C);
+    REQUIRE(w.run_until([&] { return w.session(C).table().size() == 3; }));
+    for (int i = 0; i < 4; ++i) w.type(A, "send_all read " + std::to_string(i));
+    REQUIRE(w.run_until([&] {
+      return w.printed(B, ">>> [Channel] alice: read 3") &&
+             w.printed(C, ">>> [Channel] alice: read 3");
+    }));
+    CHECK(log_rows(w, kChannelLog) == 4);
+    w.run_for(12s);  // one trimming pass (every 10 s)
+    CHECK(log_rows(w, kChannelLog) == 0);
+    CHECK(w.server->stats().log_rows_trimmed == 4);
+    // Bob away: what he has not read stays, whatever the others read.
+    w.type(B, "dereg bob");
+    w.run_for(1s);
+    for (int i = 0; i < 3; ++i) w.type(A, "send_all kept " + std::to_string(i));
+    REQUIRE(w.run_until([&] { return w.printed(C, ">>> [Channel] alice: kept 2"); }));
+    w.run_for(25s);
+    CHECK(log_rows(w, kChannelLog) == 3);
+    w.type(B, "reg bob");
+    REQUIRE(w.run_until([&] { return w.lines(B).back().ends_with(" kept 2"); }, 10s));
+    w.run_for(12s);
+    CHECK(log_rows(w, kChannelLog) == 0);
+    // Nothing shown twice, nothing missing.
+    for (int i = 0; i < 3; ++i) {
+      const std::string kept = "kept " + std::to_string(i);
+      std::size_t n = 0;
+      for (const auto& l : w.lines(B)) n += l.ends_with(" " + kept) ? 1 : 0;
+      CHECK_MESSAGE(n == 1, kept);
+    }
+  }
+
+  TEST_CASE("a group's log is trimmed though some clients are in no group") {
+    World w;
+    constexpr std::uint16_t A = 6241, B = 6242, C = 6243;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    w.start_client("carol", C);  // in no group: her position must not hold the group's log
+    REQUIRE(w.run_until([&] { return w.session(C).table().size() == 3; }));
+    w.type(A, "join team");
+    w.type(B, "join team");
+    REQUIRE(w.run_until([&] { return w.printed(B, ">>> [Joined group team.]"); }));
+    for (int i = 0; i < 3; ++i) w.type(A, "send_group team g" + std::to_string(i));
+    REQUIRE(w.run_until([&] { return w.printed(B, ">>> [team] alice: g2"); }));
+    CHECK(log_rows(w, group_log_key("team")) == 3);
+    w.run_for(12s);
+    CHECK(log_rows(w, group_log_key("team")) == 0);
+  }
+}

@@ -102,6 +102,16 @@ std::expected<void, StoreError> MemoryStore::remove_member(std::string_view grou
   return {};
 }
 
+std::expected<std::size_t, StoreError> MemoryStore::trim_logs(std::int64_t upto) {
+  if (fail_writes) {
+    return full();
+  }
+  // The idempotency keys stay in s_.keys, as for delivered messages.
+  return std::erase_if(s_.messages, [upto](const auto& e) {
+    return e.first <= upto && is_log_key(e.second.to_key);
+  });
+}
+
 std::expected<std::size_t, StoreError> MemoryStore::count_for(std::string_view to_key) {
   std::size_t n = 0;
   for (const auto& [seq, m] : s_.messages) {

@@ -178,6 +178,11 @@ class OfflineStore {
   /// nickname key, message id); no such message is not an error (0).
   virtual std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
                                                                        std::uint64_t mid) = 0;
+  /// Drops the text of every channel and group log message numbered up to
+  /// `upto` (every member's position passed it): each keeps only its
+  /// idempotency key, as a delivered direct message does, until the
+  /// tombstones are purged. Returns the rows changed.
+  virtual std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) = 0;
   /// Inserts or replaces the client row (key: nickname key).
   virtual std::expected<void, StoreError> put_client(const ClientRecord& c) = 0;
   /// manual §9, `delete-account`: removes the client row of `nick_key`,
@@ -227,6 +232,7 @@ class MemoryStore final : public OfflineStore {
   std::expected<std::size_t, StoreError> mark_delivered(std::int64_t seq) override;
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
                                                                std::uint64_t mid) override;
+  std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;

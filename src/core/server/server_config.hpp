@@ -22,6 +22,9 @@ struct ServerConfig {
   std::size_t max_stored_per_client = kDefaultMaxStoredPerClient;  ///< saves refused beyond
   /// Channel and group posts per client a minute (0: no limit; post_rate.hpp).
   std::size_t max_posts_per_minute = kDefaultMaxPostsPerMinute;
+  /// How often the channel and group logs are trimmed below every
+  /// position (0: never). One pass walks the registered clients.
+  Duration log_trim_interval = kDefaultLogTrimInterval;
   /// Changes within this window go out as one table version (0: at once,
   /// after each datagram or timer).
   Duration table_batch = kDefaultTableBatch;
@@ -49,6 +52,7 @@ struct ServerStats {
   std::map<std::string, std::uint64_t> dropped;   ///< by cause
   std::uint64_t messages_stored = 0;              ///< saves made durable
   std::uint64_t messages_delivered = 0;           ///< stored messages acked
+  std::uint64_t log_rows_trimmed = 0;             ///< log messages every member passed
   std::uint64_t retransmissions = 0;
   /// docs/NAT.md: datagrams passed on live between clients (relays and
   /// their acks), and their bytes as received.

@@ -353,6 +353,10 @@ void ServerCore::on_timeout(TimePoint now) {
     retry_deletions();
     sweep_liveness(now);
     next_sweep_ = now + kSweepInterval;
+    if (config_.log_trim_interval > Duration::zero() && now >= trim_.next) {
+      trim_.next = now + config_.log_trim_interval;
+      trim_logs(now);
+    }
   }
   release_window(now);
   flush_tables(now);

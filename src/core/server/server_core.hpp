@@ -164,6 +164,7 @@ class ServerCore {
     kDeleteRelayed,  ///< relayed message deleted from `key`'s mailbox
     kRetryDelete,    ///< a delete that failed before, tried again
     kPost,           ///< a channel or group message stored: ack, fan out
+    kTrim,           ///< channel and group logs trimmed up to `seq`
   };
   struct OpWaiter {
     After after = After::kLogFailure;
@@ -337,6 +338,13 @@ class ServerCore {
                                                    std::uint64_t from) const;
   void add_interest(const std::string& key, const std::string& row_key);
   void deliver_next(const std::string& key, TimePoint now);
+  /// `c` has nothing in flight nor waiting and read everything up to
+  /// fetched_upto: its log position moves there (past its own posts).
+  void advance_idle_position(Client& c);
+  /// Trims the logs below every client's position (idle ones caught up
+  /// first), and its completion.
+  void trim_logs(TimePoint now);
+  void on_trimmed(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r);
   void stop_delivery(Client& c);
   /// The delivery in flight to `c` ended (acked, given up, cancelled).
   void end_delivery(Client& c);
@@ -363,6 +371,7 @@ class ServerCore {
   ReliableSender sender_;
   ServerStats stats_;
   PostRate post_rate_{config_.max_posts_per_minute};  ///< posts per client a minute
+  LogTrim trim_;
 
   std::map<std::string, Client> clients_;                              ///< by nickname key
   std::unordered_map<Endpoint, std::string, EndpointHash> online_at_;  ///< endpoint -> key

@@ -95,6 +95,9 @@ void ServerCore::on_store_completion(const StoreCompletion& c, TimePoint now) {
   const OpWaiter w = std::move(ops_in_flight_.front().second);
   ops_in_flight_.pop_front();
   switch (w.after) {
+    case After::kTrim:
+      on_trimmed(w, c.result);
+      break;
     case After::kLogFailure:
       if (!c.result) {
         log(LogLevel::kError, "could not persist " + w.key + ": " + c.result.error().what);

@@ -185,6 +185,13 @@ void ServerCore::on_posted(const OpWaiter& w, const std::expected<StoreValue, St
 void ServerCore::fan_out(const MessagePtr& m, TimePoint now) {
   const std::string sender_key = nickname_key(m->from);
   const auto hand_over = [&](const std::string& key, Client& c, std::int64_t floor) {
+    if (key == sender_key && c.drained && !c.fetching && m->seq > c.fetched_upto) {
+      // Its own post: read, as it were (everything before it that is for
+      // it was handed over already, or it would not be drained).
+      c.fetched_upto = m->seq;
+      advance_idle_position(c);
+      return;
+    }
     if (key == sender_key || m->seq <= std::max(c.log_upto, floor) || !c.online || c.remote) {
       return;  // not for it, or it reads the log when it registers again (or: elsewhere)
     }
@@ -214,6 +221,48 @@ void ServerCore::fan_out(const MessagePtr& m, TimePoint now) {
   }
   for (const auto& [key, joined] : g->second.members) {
     if (const auto c = clients_.find(key); c != clients_.end()) hand_over(key, c->second, joined);
+  }
+}
+
+// --- trimming ---------------------------------------------------------------------------
+
+void ServerCore::trim_logs(TimePoint now) {
+  // A cluster's database numbers messages at commit (positions move by
+  // acks only, and another server's clients hold rows back): not here.
+  if (config_.store_numbers || trim_.in_flight) {
+    return;
+  }
+  // Idle online clients first move past what was not for them (a group
+  // they are not in, their own posts): deliver_next does it.
+  std::vector<std::string> online;
+  online.reserve(online_at_.size());
+  for (const auto& [endpoint, key] : online_at_) online.push_back(key);
+  for (const std::string& key : online) deliver_next(key, now);
+  // Every log row up to the lowest position was delivered to every client
+  // it is for. The PutClientOps of those positions were issued before the
+  // trim: they are durable no later than it (FIFO writer).
+  std::int64_t floor = next_seq_ - 1;
+  for (const auto& [key, c] : clients_) floor = std::min(floor, c.log_upto);
+  if (floor <= trim_.upto) {
+    return;
+  }
+  trim_.in_flight = true;
+  issue(TrimLogsOp{floor}, {.after = After::kTrim, .seq = floor});
+}
+
+void ServerCore::on_trimmed(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r) {
+  trim_.in_flight = false;
+  if (!r) {
+    log(LogLevel::kError, "could not trim the channel and group logs: " + r.error().what +
+                              " (tried again later)");
+    return;
+  }
+  trim_.upto = std::max(trim_.upto, w.seq);
+  const std::size_t rows = std::get<std::size_t>(*r);
+  stats_.log_rows_trimmed += rows;
+  if (rows > 0) {
+    log(LogLevel::kDebug, "trimmed " + std::to_string(rows) +
+                              " channel and group messages every member has read");
   }
 }
 

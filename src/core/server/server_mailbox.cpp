@@ -203,6 +203,15 @@ void ServerCore::deliver_next(const std::string& key, TimePoint now) {
     const auto box = mailboxes_.find(key);
     const bool direct = box != mailboxes_.end() && box->second.waiting > 0;
     if (c.fetching || c.drained || (!direct && !log_backlog(key, c))) {
+      if (!c.fetching && !direct && (box == mailboxes_.end() || box->second.saving == 0) &&
+          !config_.store_numbers && !log_backlog(key, c)) {
+        // Nothing for it in any store nor on its way there (log_last_
+        // counts posts from the moment they are numbered): it has read
+        // everything numbered so far.
+        c.drained = true;
+        c.fetched_upto = std::max(c.fetched_upto, next_seq_ - 1);
+      }
+      if (c.drained) advance_idle_position(c);
       return;
     }
     c.fetching = true;
@@ -241,6 +250,21 @@ void ServerCore::deliver_next(const std::string& key, TimePoint now) {
     }
   }
   send_reliable(id, c.endpoint, d, server_policy(), {Purpose::kStored, key, {}, m.seq, log}, now);
+}
+
+void ServerCore::advance_idle_position(Client& c) {
+  // Everything up to fetched_upto was read and, with nothing left to send
+  // nor in flight, acknowledged: what it passes over there is not for it
+  // (its own posts, a group it joined later). So the position that every
+  // log row below it may be trimmed by moves on, durably. A cluster's store
+  // numbers messages at commit, so "read up to" is not known there: its
+  // positions move by acks only.
+  if (config_.store_numbers || !c.online || c.remote || c.delivery_id != 0 ||
+      !c.prefetched.empty() || !c.drained || c.fetching || c.fetched_upto <= c.log_upto) {
+    return;
+  }
+  c.log_upto = c.fetched_upto;
+  persist(c);
 }
 
 void ServerCore::end_delivery(Client& c) {

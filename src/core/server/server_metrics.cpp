@@ -97,6 +97,8 @@ std::string openmetrics_text(SecureServer& server, const StoreWriterFigures& sto
   e.counter("messages_stored", "Messages for offline clients made durable.", s.messages_stored);
   e.counter("messages_delivered", "Stored messages acknowledged by their recipient.",
             s.messages_delivered);
+  e.counter("log_rows_trimmed", "Channel and group messages trimmed once every member read them.",
+            s.log_rows_trimmed);
   e.labelled("requests", "Requests served, by kind.", "kind", s.requests);
   e.counter("relayed", "Datagrams relayed live between clients without a direct path.", s.relayed);
   e.counter("relayed_bytes", "Bytes of the datagrams relayed live between clients.",

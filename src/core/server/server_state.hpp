@@ -78,6 +78,12 @@ struct ServerGroup {
   std::string name;
   std::map<std::string, std::int64_t> members;
 };
+/// Trimming the channel and group logs (server_groups.cpp).
+struct LogTrim {
+  std::int64_t upto = 0;  ///< every log row up to this seq was trimmed (this process)
+  bool in_flight = false;  ///< a TrimLogsOp is with the store writer
+  TimePoint next{};        ///< when the next pass runs
+};
 /// Undelivered messages per recipient, kept as counts (never counted
 /// from the store on the hot path).
 struct ServerMailbox {

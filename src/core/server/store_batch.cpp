@@ -58,6 +58,8 @@ std::expected<StoreValue, StoreError> run(OfflineStore& store, const StoreOp& op
           return wrap(store.remove_member(o.group_key, o.nick_key));
         } else if constexpr (std::is_same_v<T, DeleteClientOp>) {
           return wrap(store.delete_client(o.nick_key));
+        } else if constexpr (std::is_same_v<T, TrimLogsOp>) {
+          return wrap(store.trim_logs(o.upto));
         } else {
           return fetch(store, o);
         }

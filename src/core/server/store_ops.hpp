@@ -89,6 +89,12 @@ struct RemoveMemberOp {
   std::string nick_key;
 };
 
+/// Trim the channel and group logs up to `upto` (OfflineStore::trim_logs).
+/// Completes with the rows changed.
+struct TrimLogsOp {
+  std::int64_t upto = 0;
+};
+
 /// manual §9, delete-account: remove the client `nick_key`, the messages
 /// waiting for it and its memberships. Completes with the messages deleted.
 struct DeleteClientOp {
@@ -96,7 +102,7 @@ struct DeleteClientOp {
 };
 
 using StoreOp = std::variant<SaveOp, DeleteOp, DeleteByKeyOp, PutClientOp, PutVersionOp, FetchOp,
-                             PutMemberOp, RemoveMemberOp, DeleteClientOp>;
+                             PutMemberOp, RemoveMemberOp, DeleteClientOp, TrimLogsOp>;
 
 /// One unit of storage work; `ticket` numbers commands 1, 2, 3... per core.
 struct StoreCommand {
@@ -106,7 +112,8 @@ struct StoreCommand {
 
 /// What a command produced: nothing (PutClientOp, PutVersionOp,
 /// PutMemberOp, RemoveMemberOp), the SaveOutcome (SaveOp), rows changed
-/// (DeleteOp, DeleteByKeyOp, DeleteClientOp), or the messages read (FetchOp).
+/// (DeleteOp, DeleteByKeyOp, DeleteClientOp, TrimLogsOp), or the messages
+/// read (FetchOp).
 using StoreValue =
     std::variant<std::monostate, SaveOutcome, std::size_t, std::vector<StoredMessage>>;
 
