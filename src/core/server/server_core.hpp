@@ -44,6 +44,7 @@
 #include "core/server/post_rate.hpp"
 #include "core/server/server_config.hpp"
 #include "core/server/server_state.hpp"
+#include "core/server/server_waits.hpp"
 #include "core/server/store_ops.hpp"
 #include "core/session/rate_limit.hpp"
 #include "protocol/codec.hpp"
@@ -154,83 +155,21 @@ class ServerCore {
   using Client = ServerClient;
   using Group = ServerGroup;
   using Mailbox = ServerMailbox;
-  /// What to do when a store command completes.
-  enum class After : std::uint8_t {
-    kLogFailure,     ///< a client row or the version: log a failure
-    kSave,           ///< ack the sender "saved" (or the error)
-    kSaveThenRelay,  ///< ack "exists", send the table, relay
-    kFetch,          ///< stored messages read for `key`
-    kDelete,         ///< stored message `seq` delivered
-    kDeleteRelayed,  ///< relayed message deleted from `key`'s mailbox
-    kRetryDelete,    ///< a delete that failed before, tried again
-    kPost,           ///< a channel or group message stored: ack, fan out
-    kTrim,           ///< channel and group logs trimmed up to `seq`
-  };
-  struct OpWaiter {
-    After after = After::kLogFailure;
-    std::string key{};  ///< save key, client key, or what failed (kLogFailure)
-    std::uint64_t epoch = 0;
-    std::int64_t seq = 0;
-    std::string sender_key{};  ///< kDeleteRelayed: the message's idempotency key
-    std::uint64_t mid = 0;
-  };
-  /// A datagram held until the store commands issued before it are durable.
-  struct Held {
-    std::uint64_t after_ticket = 0;
-    Endpoint to;
-    std::uint64_t id = 0;
-    std::string bytes;
-    bool is_reply = false;  ///< an ack (cached when sent) or a reliable send
-    RetryPolicy policy{};
-  };
-  // Who waits for the outcome of a verification ping.
-  struct SaveWaiter {
-    std::string save_key;
-  };
-  struct RegisterWaiter {
-    Register request;
-    Endpoint from;
-    std::string key;              ///< the registrant's public key
-    std::string password_hash{};  ///< set on the nickname if it is accepted
-  };
-  /// Who waits for a password job: a first registration with a password
-  /// (kClaim, the hash is set), a registration of a nickname held by
-  /// another key (kMove, the password is checked), or `passwd` (kSet).
-  struct PasswordWait {
-    enum class Purpose : std::uint8_t { kClaim, kMove, kSet };
-    Purpose purpose = Purpose::kClaim;
-    Register request{};    ///< kClaim, kMove
-    std::uint64_t id = 0;  ///< the request's transport id
-    Endpoint from;
-    std::string client_key;  ///< the requester's public key
-    std::string nick_key;
-    std::string checked_hash{};  ///< kMove: the hash the password was checked against
-  };
-  struct RestartWaiter {};   ///< after a restart: is it still there?
-  struct DeliveryWaiter {};  ///< a stored delivery went unacknowledged
-  struct TableWaiter {};     ///< a table update went unacknowledged
-  using Waiter =
-      std::variant<SaveWaiter, RegisterWaiter, RestartWaiter, DeliveryWaiter, TableWaiter>;
-  struct Verification {
-    std::uint64_t ping_id = 0;
-    std::vector<Waiter> waiters;
-  };
-  // A save whose recipient the table shows online: pinged, then relayed.
-  struct PendingSave {
-    Save request;
-    Endpoint sender;
-    std::string recipient_key;
-    bool relaying = false;
-  };
-  // What each pending server -> client datagram is for.
-  enum class Purpose : std::uint8_t { kTable, kPing, kRelay, kStored, kNotice, kShutdown };
-  struct Pending {
-    Purpose purpose;
-    std::string client_key;
-    std::string save_key;  ///< kRelay
-    std::int64_t seq = 0;  ///< kStored
-    bool log = false;      ///< kStored: a channel or group message
-  };
+  using After = server_waits::After;
+  using OpWaiter = server_waits::OpWaiter;
+  using Held = server_waits::Held;
+  using SaveWaiter = server_waits::SaveWaiter;
+  using RegisterWaiter = server_waits::RegisterWaiter;
+  using PasswordWait = server_waits::PasswordWait;
+  using RestartWaiter = server_waits::RestartWaiter;
+  using DeliveryWaiter = server_waits::DeliveryWaiter;
+  using TableWaiter = server_waits::TableWaiter;
+  using Waiter = server_waits::Waiter;
+  using Verification = server_waits::Verification;
+  using PendingSave = server_waits::PendingSave;
+  using Purpose = server_waits::Purpose;
+  using Pending = server_waits::Pending;
+  using LateNotice = server_waits::LateNotice;
 
   void log(LogLevel level, std::string text);
   std::uint64_t issue(StoreOp op, OpWaiter waiter);
@@ -427,13 +366,6 @@ class ServerCore {
   std::deque<std::pair<std::uint64_t, OpWaiter>> ops_in_flight_;  ///< by ticket
   std::uint64_t next_ticket_ = 1;
   std::deque<Held> held_;
-  /// "Saved instead" notices of failed relays, sent one ack window late.
-  struct LateNotice {
-    TimePoint due;
-    Endpoint to;
-    std::string sender_key;
-    Notice notice;
-  };
   std::deque<LateNotice> late_notices_;
   std::set<std::pair<Endpoint, std::uint64_t>> replies_held_;  ///< acks not yet released
   TimePoint next_sweep_{};
