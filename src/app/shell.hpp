@@ -37,6 +37,9 @@ struct ServerOptions {
   std::size_t max_clients = kDefaultMaxClients;
   std::size_t max_stored = kDefaultMaxStoredPerClient;
   std::size_t max_posts_per_minute = kDefaultMaxPostsPerMinute;  ///< 0: no limit
+  /// --log-retention-days: a member offline longer no longer holds the
+  /// channel and group logs back (0: for ever).
+  Duration log_retention = kDefaultLogRetention;
   Duration table_batch = kDefaultTableBatch;
   std::size_t full_table_limit = kDefaultFullTableLimit;
   std::size_t fanout_window = kDefaultFanoutWindow;  ///< manual §4.9

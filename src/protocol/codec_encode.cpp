@@ -97,6 +97,9 @@ json to_json(const Ack& m) {
   if (!m.seen.address.empty()) {
     j["seen"] = endpoint_to_json(m.seen);
   }
+  if (m.expired != 0) {
+    j["expired"] = m.expired;
+  }
   return j;
 }
 json to_json(const TablePart& m) {

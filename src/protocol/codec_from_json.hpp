@@ -98,6 +98,11 @@ std::expected<Message, DecodeError> from_json(const J& j, const std::string& typ
       if (!tag) return bad;
       a.tag = std::move(*tag);
     }
+    if (field(j, "expired") != nullptr) {
+      auto expired = get_small<std::uint32_t>(j, "expired");
+      if (!expired) return bad;
+      a.expired = *expired;
+    }
     if (field(j, "seen") != nullptr) {
       auto seen = get_endpoint(j, "seen");
       if (!seen) return bad;

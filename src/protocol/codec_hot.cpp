@@ -165,6 +165,7 @@ void gather(Fields& f, const Ack& m) {
   if (m.total != 0) f.uint("total", m.total);
   if (!m.tag.empty()) f.binary("tag", m.tag);
   if (!m.seen.address.empty()) f.endpoint("seen", m.seen);
+  if (m.expired != 0) f.uint("expired", m.expired);
 }
 void gather(Fields& f, const Deliver& m) {
   f.text("t", "deliver");

@@ -96,6 +96,10 @@ inline constexpr std::size_t kDefaultMaxPostsPerMinute = 60;
 /// position this often (a pass over the registered clients: about 20 ms
 /// for a million).
 inline constexpr std::chrono::seconds kDefaultLogTrimInterval{10};
+/// A member offline longer than this no longer holds the channel and group
+/// logs back: what it missed is trimmed once the others read it, and it is
+/// told so when it returns (server, --log-retention-days; 0: for ever).
+inline constexpr std::chrono::days kDefaultLogRetention{30};
 
 /// manual §6.9: changes within this window go out as one table version.
 inline constexpr std::chrono::milliseconds kDefaultTableBatch{20};

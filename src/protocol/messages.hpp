@@ -105,6 +105,11 @@ struct Ack {
   /// XOR-MAPPED-ADDRESS tells, RFC 8489 section 14.2; no XOR here, the ack
   /// travels sealed). Empty address: not told.
   Endpoint seen{};
+  /// Registration acks only: the client was away longer than the server
+  /// keeps the channel and group logs for an absent member, this many
+  /// days (--log-retention-days), and log messages it had not received
+  /// were trimmed meanwhile; 0: nothing was.
+  std::uint32_t expired = 0;
   friend bool operator==(const Ack&, const Ack&) = default;
 };
 

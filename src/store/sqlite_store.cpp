@@ -17,8 +17,9 @@ namespace {
 /// message, or one saved before end-to-end encryption) or BLOB (a sealed
 /// box, manual §8); 6: clients.password (an Argon2id hash, manual §9);
 /// 7: clients.local_address and local_port (a client's local endpoint
-/// behind a NAT, docs/NAT.md).
-constexpr int kSchemaVersion = 7;
+/// behind a NAT, docs/NAT.md); 8: clients.last_seen_ms and the meta row
+/// log_trimmed_upto (the log retention, docs/DECISIONS.md).
+constexpr int kSchemaVersion = 8;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS messages (
@@ -45,7 +46,8 @@ CREATE TABLE IF NOT EXISTS clients (
   key          BLOB,
   password     TEXT,
   local_address TEXT,
-  local_port   INTEGER
+  local_port   INTEGER,
+  last_seen_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS groups (
@@ -121,7 +123,8 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
         "ALTER TABLE clients ADD COLUMN log_upto INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE clients ADD COLUMN key BLOB", "ALTER TABLE clients ADD COLUMN password TEXT",
         "ALTER TABLE clients ADD COLUMN local_address TEXT",
-        "ALTER TABLE clients ADD COLUMN local_port INTEGER"}) {
+        "ALTER TABLE clients ADD COLUMN local_port INTEGER",
+        "ALTER TABLE clients ADD COLUMN last_seen_ms INTEGER NOT NULL DEFAULT 0"}) {
     if (auto r = store->exec(sql);
         !r && r.error().what.find("duplicate column") == std::string::npos) {
       return failed(r.error());
@@ -183,12 +186,13 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
        // position that moves; docs/PERFORMANCE.md).
        "INSERT INTO clients "
        "(nick_key, nick, address, port, online, heartbeat_ms, row_version, log_upto, key, "
-       "password, local_address, local_port) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+       "password, local_address, local_port, last_seen_ms) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
        "ON CONFLICT (nick_key) DO UPDATE SET nick = excluded.nick, address = excluded.address, "
        "port = excluded.port, online = excluded.online, heartbeat_ms = excluded.heartbeat_ms, "
        "row_version = excluded.row_version, log_upto = excluded.log_upto, key = excluded.key, "
        "password = excluded.password, local_address = excluded.local_address, "
-       "local_port = excluded.local_port"},
+       "local_port = excluded.local_port, last_seen_ms = excluded.last_seen_ms"},
       {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
       // Log keys begin with '*' (the channel) or '#' (a group); nickname
       // keys never do. Two ranges of the messages_waiting index.
@@ -291,7 +295,16 @@ std::expected<std::size_t, StoreError> SqliteStore::trim_logs(std::int64_t upto)
   if (sqlite3_step(trim_logs_) != SQLITE_DONE) {
     return std::unexpected(error("cannot trim the channel and group logs"));
   }
-  return static_cast<std::size_t>(sqlite3_changes(db_));
+  const auto rows = static_cast<std::size_t>(sqlite3_changes(db_));
+  // The point trimmed to, for a client that comes back from below it
+  // (StoredState::log_trimmed_upto). Positions only grow: so does it.
+  Reset m{put_meta_};
+  bind_text(put_meta_, 1, "log_trimmed_upto");
+  sqlite3_bind_int64(put_meta_, 2, upto);
+  if (sqlite3_step(put_meta_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot trim the channel and group logs"));
+  }
+  return rows;
 }
 
 std::expected<std::size_t, StoreError> SqliteStore::mark_delivered_by_key(

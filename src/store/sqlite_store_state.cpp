@@ -107,6 +107,7 @@ std::expected<void, StoreError> SqliteStore::put_client(const ClientRecord& c) {
     bind_text(put_client_, 11, c.local.address);
     sqlite3_bind_int(put_client_, 12, c.local.port);
   }
+  sqlite3_bind_int64(put_client_, 13, c.last_seen_ms);
   if (sqlite3_step(put_client_) != SQLITE_DONE) {
     return std::unexpected(error("cannot save client"));
   }
@@ -154,7 +155,7 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
   sqlite3_stmt* s = nullptr;
   if (sqlite3_prepare_v2(db_,
                          "SELECT nick, address, port, online, heartbeat_ms, row_version, log_upto, "
-                         "key, password, local_address, local_port FROM clients "
+                         "key, password, local_address, local_port, last_seen_ms FROM clients "
                          "ORDER BY nick_key",
                          -1, &s, nullptr) != SQLITE_OK) {
     return std::unexpected(error("cannot read clients"));
@@ -176,6 +177,7 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
     c.local.address = column_text(s, 9);
     c.local.port = static_cast<std::uint16_t>(sqlite3_column_int(s, 10));
     if (c.local.address.empty() || c.local.port == 0) c.local = {};
+    c.last_seen_ms = sqlite3_column_int64(s, 11);
     if (is_valid_nickname(c.nick)) {
       state.clients.push_back(std::move(c));
     }
@@ -184,12 +186,16 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
   if (rc != SQLITE_DONE) {
     return std::unexpected(error("cannot read clients"));
   }
-  if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key = 'table_version'", -1, &s,
-                         nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db_, "SELECT key, value FROM meta", -1, &s, nullptr) != SQLITE_OK) {
     return std::unexpected(error("cannot read table version"));
   }
-  if (sqlite3_step(s) == SQLITE_ROW) {
-    state.table_version = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    const std::string key = column_text(s, 0);
+    if (key == "table_version") {
+      state.table_version = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+    } else if (key == "log_trimmed_upto") {
+      state.log_trimmed_upto = sqlite3_column_int64(s, 1);
+    }
   }
   sqlite3_finalize(s);
   // Mailbox sizes, once at start (the messages_waiting index covers it).

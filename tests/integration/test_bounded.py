@@ -7,6 +7,9 @@ on real processes and sockets.
 - Five clients post 2,000 channel messages; once every member read them,
   the server trims them: no message body is left in the channel's log,
   only the idempotency keys (purged after 7 days).
+- A member away longer than --log-retention-days (its last-seen time moved
+  back 31 days in the stopped server's database) holds nothing back: what
+  it missed is trimmed, and it is told so with one line when it returns.
 - A reconnecting client refused by its server (restarted on an empty data
   directory and already full) says so once, chats directly meanwhile, and
   comes back by itself once the server has room again.
@@ -18,7 +21,8 @@ import shutil
 import signal
 import sqlite3
 
-from harness import LOOPBACK, SHUTTING_DOWN, UNREACHABLE, WELCOME, check, msg, received_by
+from harness import (BYE, LOOPBACK, SHUTTING_DOWN, TABLE, UNREACHABLE, WELCOME, check, msg,
+                     received_by)
 from test_metrics import free_tcp_port, scrape
 
 BY_SERVER = ">>> [Message received by Server.]"
@@ -134,3 +138,54 @@ def test_channel_log_trimmed_once_every_member_read_it(ctx):
         db.close()
     check(bodies == 0, "%d channel messages still have their text" % bodies)
     check(keys == len(names) * per_client, "%d idempotency keys kept" % keys)
+
+
+EXPIRED = (">>> [You were away more than 30 days: some channel and group messages sent "
+           "meanwhile were not kept.]")
+
+
+def test_a_member_away_past_the_log_retention_is_told_once_when_back(ctx):
+    server, c = ctx.chat(["alice", "bob", "carol"])
+    a, b, carol = c["alice"], c["bob"], c["carol"]
+    b.send("dereg bob")
+    b.expect(BYE)
+    b.close_stdin()
+    b.expect_exit(0)
+    for i in range(3):
+        a.send("send_all missed %d" % i)
+    a.expect_all([BY_SERVER] * 3)
+    carol.expect(channel("alice", "missed 2"))
+    for p in (a, carol):
+        p.send("dereg %s" % p.nick)
+        p.expect(BYE)
+    server.signal(signal.SIGTERM)
+    server.expect_exit(0)
+    # Bob's last-seen time, 31 days back: as if he had been away that long
+    # (the default retention is 30 days).
+    db = sqlite3.connect(os.path.join(server.data_dir, "udpchat.db"))
+    try:
+        seen = db.execute("SELECT last_seen_ms FROM clients WHERE nick = 'bob'").fetchone()[0]
+        check(seen > 0, "bob's last-seen time was not kept: %r" % seen)
+        db.execute("UPDATE clients SET last_seen_ms = last_seen_ms - 31 * 86400000 "
+                   "WHERE nick = 'bob'")
+        db.commit()
+    finally:
+        db.close()
+    again = ctx.server(port=server.port, data_dir=server.data_dir)
+    # Alice and Carol read the three: with Bob past the retention, nobody
+    # holds them back.
+    line = again.expect(re.compile(r".*DEBUG +trimmed (\d+) channel and group messages.*"),
+                        stream="err", timeout=30)
+    check(" trimmed 3 " in line, "trimmed: %r" % line)
+    bob = ctx.client("bob", again, name="bob-back", wait=False)
+    bob.expect_next(WELCOME)
+    bob.expect_next(EXPIRED)
+    bob.expect(TABLE)
+    bob.send("dereg bob")
+    bob.expect(BYE)
+    bob.send("reg bob")
+    bob.expect(WELCOME)
+    bob.send("send_all bob is back")
+    bob.expect(BY_SERVER)
+    check(bob.count(EXPIRED) == 1, "the retention line was printed %d times" % bob.count(EXPIRED))
+    check(not [l for l in bob.lines() if "missed" in l], "bob was shown what was trimmed")

@@ -130,6 +130,7 @@ inline std::vector<Message> sample_messages() {
       Ack{10, AckStatus::kError, 0, "database or disk is full"},
       Ack{kMaxU64, AckStatus::kOk, kMaxU32, "\u00e9t\u00e9 \U0001F600"},
       Ack{19, AckStatus::kOk, 0, "", 100000},
+      Ack{20, AckStatus::kOk, 3, "", 12, {}, {}, 30},  // a registration after the log retention
       TablePart{11, 1, 0, 1, {}},
       TablePart{12, 42, 0, 1, {{"alice", "127.0.0.1", 40000, true}, {"Bob", "::1", 1024, false}}},
       TablePart{kMaxU64,

@@ -199,3 +199,92 @@ TEST_SUITE("log trimming") {
     CHECK(log_rows(w, group_log_key("team")) == 0);
   }
 }
+
+TEST_SUITE("log retention") {
+  std::size_t log_rows(World& w, const std::string& log) {
+    return w.memory.fetch_log(log, 0, "", 1000000).value().size();
+  }
+  const std::string kExpired =
+      ">>> [You were away more than 1 day: some channel and group messages sent meanwhile were "
+      "not kept.]";
+
+  TEST_CASE("a member away longer than the retention holds nothing back; told once on return") {
+    World w([](ServerConfig& c) { c.log_retention = 60s; });  // shown as "1 day"
+    constexpr std::uint16_t A = 6251, B = 6252, C = 6253;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    w.start_client("carol", C);
+    REQUIRE(w.run_until([&] { return w.session(C).table().size() == 3; }));
+    w.type(B, "dereg bob");
+    w.run_for(1s);
+    for (int i = 0; i < 3; ++i) w.type(A, "send_all missed " + std::to_string(i));
+    REQUIRE(w.run_until([&] { return w.printed(C, ">>> [Channel] alice: missed 2"); }));
+    w.run_for(30s);  // within the retention: bob still holds them
+    CHECK(log_rows(w, kChannelLog) == 3);
+    w.run_for(45s);  // past it: trimmed once the others read them
+    CHECK(log_rows(w, kChannelLog) == 0);
+    w.type(B, "reg bob");
+    REQUIRE(w.run_until([&] { return w.printed(B, kExpired); }, 10s));
+    w.type(A, "send_all after");
+    REQUIRE(w.run_until([&] { return w.printed(B, ">>> [Channel] alice: after"); }));
+    w.type(B, "dereg bob");
+    w.run_for(1s);
+    w.type(B, "reg bob");
+    w.run_for(5s);
+    CHECK(w.count(B, kExpired) == 1);
+    for (const auto& l : w.lines(B)) CHECK_MESSAGE(l.find("missed") == std::string::npos, l);
+  }
+
+  TEST_CASE("within the retention nothing is trimmed and no line is shown") {
+    World w([](ServerConfig& c) { c.log_retention = 60s; });
+    constexpr std::uint16_t A = 6261, B = 6262;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    REQUIRE(w.run_until([&] { return w.session(B).table().size() == 2; }));
+    w.type(B, "dereg bob");
+    w.run_for(1s);
+    w.type(A, "send_all kept");
+    w.run_for(50s);
+    CHECK(log_rows(w, kChannelLog) == 1);
+    w.type(B, "reg bob");
+    REQUIRE(w.run_until([&] { return w.lines(B).back().ends_with(" kept"); }, 10s));
+    CHECK(w.count(B, kExpired) == 0);
+  }
+
+  TEST_CASE("the last-seen time and the trimmed point survive a server restart") {
+    World w([](ServerConfig& c) { c.log_retention = 60s; });
+    constexpr std::uint16_t A = 6271, B = 6272;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    REQUIRE(w.run_until([&] { return w.session(B).table().size() == 2; }));
+    w.type(B, "dereg bob");
+    w.run_for(1s);
+    w.type(A, "send_all missed");
+    REQUIRE(w.run_until([&] { return w.count(A, kByServer) == 1; }));
+    w.run_for(40s);
+    w.crash_server();
+    w.start_server();
+    // 75 s after bob left, 35 s after the restart: his own last-seen time
+    // counts, not the restart's.
+    w.run_for(35s);
+    CHECK(log_rows(w, kChannelLog) == 0);
+    w.crash_server();
+    w.start_server();
+    w.type(B, "reg bob");
+    REQUIRE(w.run_until([&] { return w.printed(B, kExpired); }, 20s));
+    CHECK(w.count(B, ">>> [Channel] alice: missed") == 0);
+  }
+
+  TEST_CASE("0 keeps the logs for an absent member for ever") {
+    World w([](ServerConfig& c) { c.log_retention = {}; });
+    constexpr std::uint16_t A = 6281, B = 6282;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    REQUIRE(w.run_until([&] { return w.session(B).table().size() == 2; }));
+    w.type(B, "dereg bob");
+    w.run_for(1s);
+    w.type(A, "send_all kept");
+    w.run_for(100s);
+    CHECK(log_rows(w, kChannelLog) == 1);
+  }
+}

@@ -59,6 +59,7 @@ Message random_hot(Random& r) {
       Ack a{r.integer(), static_cast<AckStatus>(r.below(9)),
             static_cast<std::uint32_t>(r.below(2) == 0 ? 0 : r.integer()), r.maybe(200)};
       a.total = static_cast<std::uint32_t>(r.below(2) == 0 ? 0 : r.integer());
+      a.expired = static_cast<std::uint32_t>(r.below(4) == 0 ? r.integer() : 0);
       a.tag = r.maybe(16);
       if (r.below(2) == 0) {
         a.seen = Endpoint{r.below(2) == 0 ? "203.0.113.5" : "2001:db8::7",

@@ -150,7 +150,8 @@ TEST_SUITE("codec: decode rejects bad datagrams") {
         // "seen" are optional (left out when 0 / empty).
         const bool optional =
             (std::holds_alternative<Ack>(m) &&
-             (key == "stored" || key == "detail" || key == "total" || key == "seen")) ||
+             (key == "stored" || key == "detail" || key == "total" || key == "seen" ||
+              key == "expired")) ||
             (std::holds_alternative<Register>(m) && key == "local") ||
             (std::holds_alternative<TablePart>(m) && (key == "from" || key == "total")) ||
             (std::holds_alternative<Rows>(m) && key == "total") ||

@@ -100,6 +100,23 @@ TEST_SUITE("store: SqliteStore") {
     CHECK(oldest(*store, "bob").seq > got2.seq);
   }
 
+  TEST_CASE("a client's last-seen time and the point the logs were trimmed to survive a reopen") {
+    TempDir dir;
+    ClientRecord bob{"bob", {"::1", 40001}, false, 15000};
+    bob.last_seen_ms = 1'700'000'123'456;
+    {
+      auto store = open_or_fail(dir.str());
+      REQUIRE(store->put_client(bob).has_value());
+      REQUIRE(store->trim_logs(41).has_value());
+    }
+    auto store = open_or_fail(dir.str());
+    const StoredState st = load(*store);
+    const ClientRecord* got = find_client(st, "bob");
+    REQUIRE(got != nullptr);
+    CHECK(got->last_seen_ms == 1'700'000'123'456);
+    CHECK(st.log_trimmed_upto == 41);
+  }
+
   TEST_CASE("a checkpoint keeps everything readable after a reopen") {
     TempDir dir;
     {

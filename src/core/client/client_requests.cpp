@@ -89,6 +89,15 @@ void ClientSession::handle_server_ack(const Ack& m, const ServerRequest& req, Ti
               {{"version", static_cast<std::int64_t>(table_.version())}});
           table_line_pending_ = false;
         }
+        if (m.expired > 0) {
+          // Away longer than the server's log retention: what it trimmed
+          // meanwhile is not coming (docs/DECISIONS.md, "Log retention").
+          say("log_expired",
+              "[You were away more than " + std::to_string(m.expired) +
+                  (m.expired == 1 ? " day" : " days") +
+                  ": some channel and group messages sent meanwhile were not kept.]",
+              {{"days", static_cast<std::int64_t>(m.expired)}});
+        }
         // Printed with the first stored message, after the table line.
         stored_announced_ = m.stored > 0;
         next_heartbeat_ = now + heartbeat_interval();

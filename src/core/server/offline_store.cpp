@@ -106,6 +106,7 @@ std::expected<std::size_t, StoreError> MemoryStore::trim_logs(std::int64_t upto)
   if (fail_writes) {
     return full();
   }
+  s_.log_trimmed_upto = std::max(s_.log_trimmed_upto, upto);
   // The idempotency keys stay in s_.keys, as for delivered messages.
   return std::erase_if(s_.messages, [upto](const auto& e) {
     return e.first <= upto && is_log_key(e.second.to_key);
@@ -184,6 +185,7 @@ std::expected<StoredState, StoreError> MemoryStore::load() {
     ++st.waiting[m.to_key];
   }
   st.last_seq = s_.next_seq - 1;
+  st.log_trimmed_upto = s_.log_trimmed_upto;
   for (const auto& [key, g] : s_.groups) st.groups.push_back(g);
   return st;
 }

@@ -65,6 +65,10 @@ struct ClientRecord {
   /// home. A write without it, from a server that is not the row's home
   /// (a stale one: the client moved on), changes nothing. Not stored.
   bool claim = false;
+  /// When the server last knew it online: wall clock, ms since the Unix
+  /// epoch (0: not known, a row from before schema 8). A client offline
+  /// longer than --log-retention-days no longer holds the logs back.
+  std::int64_t last_seen_ms = 0;
 };
 
 /// The log key of the channel, and of a group (by its nickname-style key).
@@ -124,6 +128,9 @@ struct StoredState {
   /// The highest message seq ever stored (the server numbers on from it).
   std::int64_t last_seq = 0;
   std::vector<GroupRecord> groups;
+  /// Every channel and group log message up to this seq was trimmed
+  /// (trim_logs); a client whose position is below it was away too long.
+  std::int64_t log_trimmed_upto = 0;
 };
 
 class OfflineStore {
@@ -181,7 +188,8 @@ class OfflineStore {
   /// Drops the text of every channel and group log message numbered up to
   /// `upto` (every member's position passed it): each keeps only its
   /// idempotency key, as a delivered direct message does, until the
-  /// tombstones are purged. Returns the rows changed.
+  /// tombstones are purged; `upto` is remembered as the state's
+  /// log_trimmed_upto (never lowered). Returns the rows changed.
   virtual std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) = 0;
   /// Inserts or replaces the client row (key: nickname key).
   virtual std::expected<void, StoreError> put_client(const ClientRecord& c) = 0;
@@ -274,6 +282,7 @@ class MemoryStore final : public OfflineStore {
     std::uint64_t table_version = 0;
     std::int64_t next_seq = 1;
     std::map<std::string, GroupRecord> groups;  ///< by group key
+    std::int64_t log_trimmed_upto = 0;
   };
   State s_;
   std::optional<State> snapshot_;  ///< the state at begin(), restored by rollback()

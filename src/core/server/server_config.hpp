@@ -25,6 +25,9 @@ struct ServerConfig {
   /// How often the channel and group logs are trimmed below every
   /// position (0: never). One pass walks the registered clients.
   Duration log_trim_interval = kDefaultLogTrimInterval;
+  /// A member offline longer than this (by the wall clock) no longer holds
+  /// the logs back (0: for ever); told so, in whole days, when it returns.
+  Duration log_retention = kDefaultLogRetention;
   /// Changes within this window go out as one table version (0: at once,
   /// after each datagram or timer).
   Duration table_batch = kDefaultTableBatch;

@@ -114,13 +114,15 @@ void ServerCore::take_row(Client& c, const ClientRecord& row) const {
   c.heartbeat = std::clamp<Duration>(milliseconds(row.heartbeat_ms), kMinHeartbeat, kMaxHeartbeat);
   c.home = row.home;
   c.remote = !row.home.empty() && row.home != config_.server_id;
+  c.last_seen_ms = row.last_seen_ms;
 }
 
 void ServerCore::persist(const Client& c, bool claim) {
   if (c.remote) return;  // its home writes it
   const auto hb = std::chrono::duration_cast<milliseconds>(c.heartbeat).count();
   issue(PutClientOp{{c.nick, c.endpoint, c.online, static_cast<std::uint32_t>(hb), c.row_version,
-                     c.log_upto, c.key, c.password_hash, c.local, config_.server_id, claim}},
+                     c.log_upto, c.key, c.password_hash, c.local, config_.server_id, claim,
+                     c.last_seen_ms}},
         {.after = After::kLogFailure, .key = "client " + c.nick});
 }
 
@@ -147,6 +149,7 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     for (const auto& m : g.members) last = std::max(last, m.joined_seq);
   }
   next_seq_ = last + 1;
+  trim_.upto = state.log_trimmed_upto;
   for (const auto& [key, n] : state.waiting) {
     if (is_log_key(key)) {
       log_last_[key] = state.last_seq;  // at most: a reader that finds less stops
@@ -163,6 +166,8 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
     c.last_heard = now;
     c.row_version = renumber ? version_ : rec.row_version;
     c.log_upto = rec.log_upto;
+    // A row from before last-seen times were kept counts from this start.
+    if (c.last_seen_ms == 0) c.last_seen_ms = config_.wall_clock_ms();
     c.backlog_seq = state.last_seq;
     by_version_[c.row_version].insert(key);
     if (c.online && !c.remote) {

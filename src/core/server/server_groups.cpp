@@ -241,12 +241,21 @@ void ServerCore::trim_logs(TimePoint now) {
   // Every log row up to the lowest position was delivered to every client
   // it is for. The PutClientOps of those positions were issued before the
   // trim: they are durable no later than it (FIFO writer).
+  // A member offline longer than the retention holds nothing back: it is
+  // told when it returns (accept_registration).
   std::int64_t floor = next_seq_ - 1;
-  for (const auto& [key, c] : clients_) floor = std::min(floor, c.log_upto);
+  const std::int64_t wall_ms = config_.wall_clock_ms();
+  const std::int64_t keep_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.log_retention).count();
+  for (const auto& [key, c] : clients_) {
+    if (keep_ms > 0 && !c.online && wall_ms - c.last_seen_ms > keep_ms) continue;
+    floor = std::min(floor, c.log_upto);
+  }
   if (floor <= trim_.upto) {
     return;
   }
   trim_.in_flight = true;
+  trim_.issued = floor;
   issue(TrimLogsOp{floor}, {.after = After::kTrim, .seq = floor});
 }
 

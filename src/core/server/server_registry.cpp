@@ -126,6 +126,16 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
     // manual §4.9: it receives the channel's messages saved from now on.
     c.log_upto = next_seq_ - 1;
   }
+  // Back after longer than the log retention, with log messages it had not
+  // received trimmed meanwhile (a trim in flight counts): its position
+  // moves to where the logs now begin, and the ack says so (one line).
+  std::uint32_t expired_days = 0;
+  if (const std::int64_t trimmed = std::max(trim_.upto, trim_.in_flight ? trim_.issued : 0);
+      !first_time && c.log_upto < trimmed) {
+    c.log_upto = trimmed;
+    expired_days = static_cast<std::uint32_t>(
+        std::max<std::int64_t>(1, std::chrono::ceil<std::chrono::days>(config_.log_retention).count()));
+  }
   c.backlog_seq = next_seq_ - 1;  // older channel and group messages show as stored
   if (c.online && !c.remote && c.endpoint != from) {
     online_at_.erase(c.endpoint);
@@ -140,6 +150,7 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   if (!current_key_.empty()) c.key = current_key_;
   if (password_hash != nullptr) c.password_hash = *password_hash;
   c.online = true;
+  c.last_seen_ms = config_.wall_clock_ms();
   c.home = config_.server_id;
   c.remote = false;
   c.last_heard = now;
@@ -163,9 +174,13 @@ void ServerCore::accept_registration(const Register& m, const Endpoint& from, Ti
   log(LogLevel::kInfo,
       "registered " + m.nick + " at " + from.to_string() +
           (waiting > 0 ? ", " + std::to_string(waiting) + " stored messages" : ""));
-  reply_when_durable(
-      from, m.id,
-      Ack{0, AckStatus::kOk, waiting, {}, static_cast<std::uint32_t>(clients_.size()), {}, from});
+  if (expired_days > 0) {
+    log(LogLevel::kInfo, m.nick + " was away longer than the log retention: channel and group "
+                         "messages it had not received were trimmed");
+  }
+  reply_when_durable(from, m.id,
+                     Ack{0, AckStatus::kOk, waiting, {}, static_cast<std::uint32_t>(clients_.size()),
+                         {}, from, expired_days});
   // Its table (a snapshot) goes out when the batch is published; stored
   // messages wait for it, so the client shows the welcome, the table,
   // then the stored messages.
@@ -219,6 +234,7 @@ void ServerCore::mark_offline(const std::string& key, bool tell_client, TimePoin
   }
   Client& c = it->second;
   c.online = false;
+  c.last_seen_ms = config_.wall_clock_ms();
   online_at_.erase(c.endpoint);
   cancel_table_parts(c);
   stop_delivery(c);

@@ -67,6 +67,7 @@ struct ServerClient {
   std::uint64_t delivery_epoch = 0;    ///< bumped when delivery restarts
   // Channel and groups (manual §4.9).
   std::int64_t log_upto = 0;        ///< position in the logs (persisted)
+  std::int64_t last_seen_ms = 0;    ///< wall clock when last known online (persisted)
   std::int64_t backlog_seq = 0;     ///< last seq at its registration: older is "stored"
   std::vector<std::string> groups;  ///< keys of the groups it is in
   bool window_waiting = false;      ///< queued for a slot of the fan-out window
@@ -80,8 +81,9 @@ struct ServerGroup {
 };
 /// Trimming the channel and group logs (server_groups.cpp).
 struct LogTrim {
-  std::int64_t upto = 0;  ///< every log row up to this seq was trimmed (this process)
-  bool in_flight = false;  ///< a TrimLogsOp is with the store writer
+  std::int64_t upto = 0;     ///< every log row up to this seq was trimmed (durably)
+  bool in_flight = false;    ///< a TrimLogsOp is with the store writer
+  std::int64_t issued = 0;   ///< its `upto`, while in flight
   TimePoint next{};        ///< when the next pass runs
 };
 /// Undelivered messages per recipient, kept as counts (never counted
