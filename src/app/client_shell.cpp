@@ -413,6 +413,7 @@ int run_client(const ClientOptions& options) {
   }
   config.durable_store = true;
   config.keep_history = !options.no_history;
+  config.history_days = options.history_days;
   config.unshown = (*store)->unshown();
   config.peer_pins = std::move(id->pins);
   config.random = crypto::system_random();  // box nonces: 192 random bits each

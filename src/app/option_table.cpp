@@ -60,6 +60,8 @@ constexpr std::array kOptions{
                "the nickname's password, to move it to this key; alone: asked, no echo"},
     OptionSpec{"json", "", K::kFlag, S::kClient,
                "events on standard output as JSON objects, one per line (scripts, bots)"},
+    OptionSpec{"history-days", "N", K::kInteger, S::kClient,
+               "keep the text of messages N days (default 0: for ever)", 0, 36500},
     OptionSpec{"no-history", "", K::kFlag, S::kClient,
                "keep no history, only the ids of the messages taken (default: kept)"},
     OptionSpec{"store-sync", "MODE", K::kString, S::kClient,

@@ -212,6 +212,7 @@ ClientOptions read_client(const Reader& r, const std::string& nick,
   }
   o.json = r.has("json");
   o.no_history = r.has("no-history");
+  o.history_days = static_cast<int>(r.integer("history-days", 0));
   if (r.has("store-sync")) {
     const std::string sync = r.text("store-sync");
     if (sync != "normal" && sync != "full") {

@@ -66,6 +66,7 @@ struct ClientOptions {
   bool ask_password = false;     ///< --password alone: asked on the terminal, without echo
   bool json = false;             ///< manual §4.10: --json, events as JSON lines
   bool no_history = false;       ///< manual §4.11: --no-history
+  int history_days = 0;          ///< manual §4.11: --history-days (0: for ever)
   bool store_sync_full = false;  ///< manual §4.11: --store-sync full (fsync each commit)
 };
 

@@ -323,8 +323,47 @@ ClientStoreCompletion SqliteClientStore::run(const ClientStoreCommand& c) {
       if (step != SQLITE_DONE) return failed();
       return done;
     }
+    case ClientStoreOp::kPrune:
+      // Rare (at start, then hourly): staged rows folded first, so that
+      // both tables are pruned alike; statements prepared per call.
+      if (next_slot_ > 0 && !fold()) return failed();
+      return prune(c, done) ? done : failed();
+    case ClientStoreOp::kSize: {
+      if (next_slot_ > 0 && !fold()) return failed();
+      sqlite3_stmt* s = prepare(
+          "SELECT count(*), count(body), (SELECT page_count FROM pragma_page_count()) * "
+          "(SELECT page_size FROM pragma_page_size()) FROM messages");
+      if (s == nullptr) return failed();
+      const bool ok = sqlite3_step(s) == SQLITE_ROW;
+      if (ok) {
+        done.total = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0));
+        done.with_text = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+        done.bytes = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+      }
+      sqlite3_finalize(s);
+      return ok ? done : failed();
+    }
   }
   return done;
+}
+
+bool SqliteClientStore::prune(const ClientStoreCommand& c, ClientStoreCompletion& done) {
+  const char* const steps[] = {
+      "UPDATE messages SET body = NULL WHERE at_ms < ?1 AND body IS NOT NULL AND "
+      "(shown = 1 OR direction = 1)",
+      "DELETE FROM messages WHERE at_ms < ?2 AND body IS NULL AND (shown = 1 OR direction = 1)",
+  };
+  for (const char* sql : steps) {
+    sqlite3_stmt* s = prepare(sql);
+    if (s == nullptr) return false;
+    sqlite3_bind_int64(s, 1, c.text_before_ms);
+    sqlite3_bind_int64(s, 2, c.ids_before_ms);
+    const int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) return false;
+  }
+  done.total = static_cast<std::uint64_t>(sqlite3_changes(db_));
+  return true;
 }
 
 std::vector<ClientStoreCompletion> SqliteClientStore::apply(
@@ -344,7 +383,7 @@ std::vector<ClientStoreCompletion> SqliteClientStore::apply(
     exec("ROLLBACK");
     reload_staged();
     for (auto& d : out) {
-      if (d.op != ClientStoreOp::kHistory) {
+      if (d.op != ClientStoreOp::kHistory && d.op != ClientStoreOp::kSize) {
         d.ok = false;
         d.error = why;
         d.fresh = false;

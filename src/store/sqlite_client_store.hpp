@@ -85,6 +85,9 @@ class SqliteClientStore final : public ClientStore {
   /// Moves every staged row into `messages`, in order, inside the open
   /// transaction; false on error (the caller rolls back).
   bool fold();
+  /// kPrune: drops old texts, then old ids (client_store.hpp); the rows
+  /// deleted go to done.total.
+  bool prune(const ClientStoreCommand& c, ClientStoreCompletion& done);
   /// Rebuilds `staged_`, `next_slot_` and `generation_` from the tables
   /// after a rollback.
   void reload_staged();

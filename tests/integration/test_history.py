@@ -50,14 +50,18 @@ def test_history_both_directions_channel_groups_and_restart(ctx):
     bob.send("history carol")
     bob.expect_next(">>> [No messages with carol yet.]")
     # Mistakes: one line each, nothing else.
-    for typed, line in (("history", ">>> [Usage: history <nick>|*|#<group> [<n>]]"),
-                        ("history alice 0", ">>> [Usage: history <nick>|*|#<group> [<n>]: "
+    for typed, line in (("history alice 0", ">>> [Usage: history <nick>|*|#<group> [<n>]: "
                                             "n is 1 to 1000]"),
                         ("history alice x", ">>> [Usage: history <nick>|*|#<group> [<n>]: "
                                             "n is 1 to 1000]"),
                         ("history al/ce", ">>> [Usage: history <nick>|*|#<group> [<n>]]")):
         bob.send(typed)
         bob.expect_next(line)
+    # Alone: what bob's store holds (two direct messages, one to and one
+    # from alice, one in the channel, one in crew) and its size.
+    bob.send("history")
+    bob.expect_next(re.compile(re.escape(">>> [History: 4 messages, 4 with their text, ") +
+                               r"\d+ KiB on disk; texts kept for ever, ids 30 days\.\]"))
     # Kept across a restart of bob (same key file, same store).
     bob.send("quit")
     bob.expect_exit(0)
@@ -101,3 +105,57 @@ def test_no_history_keeps_only_ids(ctx):
                 check(b"secret words" not in f.read(), "the text is still in %s" % name)
     alice.send("quit")
     alice.expect_exit(0)
+
+
+def _send_many(alice, bob, start, n, burst=100):
+    """alice sends bob messages start..start+n-1 in bursts of `burst` (a
+    client holds at most --max-pending 100 for one peer), each burst once
+    the last was received."""
+    for first in range(start, start + n, burst):
+        mark = alice.mark()
+        for i in range(first, min(first + burst, start + n)):
+            alice.send("send bob m%05d" % i)
+        alice.wait_count(">>> [Message received by bob.]", min(burst, start + n - first),
+                         start=mark, timeout=60)
+    bob.wait_count(re.compile(r">>> alice: m\d{5}"), n, start=0, timeout=60)
+
+
+def test_a_no_history_store_stays_flat_over_20000_messages(ctx):
+    s, c = ctx.chat(["alice"])
+    alice = c["alice"]
+    bob = ctx.client("bob", s, extra=["--no-history"])
+    alice.expect(">>> [Client table updated.]")
+    _send_many(alice, bob, 0, 10000)
+    size = re.compile(re.escape(">>> [History: ") + r"(\d+) messages, 0 with their text, "
+                      r"([\d.]+) (KiB|MiB) on disk; no texts kept \(--no-history\), ids 30 days\.\]")
+
+    def held(proc):
+        proc.send("history")
+        m = size.fullmatch(proc.expect(size))
+        kib = float(m.group(2)) * (1024 if m.group(3) == "MiB" else 1)
+        return int(m.group(1)), kib
+
+    count, first_kib = held(bob)
+    check(count == 10000, "bob's store holds %d ids after 10,000 messages" % count)
+    bob.send("quit")
+    bob.expect_exit(0)
+    # Thirty-one days later: the ids taken are moved back in bob's store.
+    db = os.path.join(ctx.keys, "udpchat", "bob.db")
+    con = sqlite3.connect(db)
+    try:
+        con.execute("UPDATE messages SET at_ms = at_ms - 31 * 86400000")
+        con.commit()
+    finally:
+        con.close()
+    bob = ctx.client("bob", s, port=bob.port, extra=["--no-history"], name="bob-later")
+    # Pruned at start: the 10,000 old ids are gone.
+    count, _ = held(bob)
+    check(count == 0, "bob's store still holds %d ids 31 days old" % count)
+    _send_many(alice, bob, 10000, 10000)
+    count, last_kib = held(bob)
+    check(count == 10000, "bob's store holds %d ids after 10,000 more" % count)
+    check(last_kib <= first_kib * 1.1,
+          "bob's store grew from %.0f KiB to %.0f KiB over 20,000 messages" % (first_kib, last_kib))
+    shown = [l for l in bob.lines() if l.startswith(">>> alice: m")]
+    check(len(shown) == len(set(shown)) == 10000, "bob showed %d lines (%d distinct)"
+          % (len(shown), len(set(shown))))

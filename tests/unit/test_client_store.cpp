@@ -55,6 +55,7 @@ void commit(ClientSession& s, ClientStore& store) {
 TEST_SUITE("client store") {
   TEST_CASE("a message is acknowledged only once written, then shown once and marked") {
     Registered c(durable_config());
+    c.s.take_store_commands();  // its prune at start (test_client_store_prune.cpp)
     MemoryClientStore disk;
     bob_sends(c, 41, "hello");
     CHECK(acked_ids(c.s.take_outgoing()).empty());  // not yet durable

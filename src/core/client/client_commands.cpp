@@ -178,6 +178,7 @@ void ClientSession::cmd_help() {
   say("                          stored messages (asks to confirm)");
   say("  history <nick>|*|#<group> [<n>]  the last n (20) messages with <nick>, in the");
   say("                          channel (*) or in <group>, both directions, with times");
+  say("  history                 how many messages your store keeps, and its size on disk");
   say("  help                    show this list");
   say("  quit, exit              deregister and leave (also end of input or Ctrl+C)");
 }

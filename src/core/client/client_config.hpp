@@ -58,6 +58,7 @@ struct ClientConfig {
   /// generator): acknowledged and shown at once, shown once per process.
   bool durable_store = false;
   bool keep_history = true;  ///< false: --no-history (only the ids of what was taken)
+  int history_days = 0;      ///< --history-days: texts kept this many days (0: for ever)
   /// Taken and never shown, from the store at start: shown first by start().
   std::vector<HistoryEntry> unshown{};
   /// The wall clock, ms since the Unix epoch (history times); unset: the system's.

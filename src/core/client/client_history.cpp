@@ -13,6 +13,19 @@ namespace {
 
 constexpr std::size_t kDefaultHistory = 20;
 constexpr std::size_t kMaxHistory = 1000;
+constexpr std::int64_t kDayMs = 24LL * 3600 * 1000;
+/// How often the store is pruned (a timeout comes at least every heartbeat).
+constexpr std::chrono::hours kPruneInterval{1};
+
+/// "3.2 MiB", "412 KiB", "0 KiB".
+std::string size_text(std::uint64_t bytes) {
+  if (bytes >= 10ULL << 20) return std::to_string(bytes >> 20) + " MiB";
+  if (bytes >= 1ULL << 20) {
+    const std::uint64_t tenths = bytes * 10 / (1ULL << 20);
+    return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " MiB";
+  }
+  return std::to_string((bytes + 1023) / 1024) + " KiB";
+}
 
 }  // namespace
 
@@ -111,6 +124,16 @@ void ClientSession::on_store_completion(const std::vector<ClientStoreCompletion>
       case ClientStoreOp::kHistory:
         print_history(c);
         break;
+      case ClientStoreOp::kPrune:
+        if (!c.ok) {
+          log(LogLevel::kWarn, "message store: could not prune: " + c.error);
+        } else if (c.total > 0) {
+          log(LogLevel::kDebug, "message store: pruned " + std::to_string(c.total) + " old ids");
+        }
+        break;
+      case ClientStoreOp::kSize:
+        print_store_size(c);
+        break;
     }
   }
   process_input(now);  // what was typed after a `history`
@@ -139,12 +162,45 @@ void ClientSession::record_sent(const OutgoingMessage& msg, bool post) {
   store_commands_.push_back({next_ticket_++, ClientStoreOp::kRecordSent, std::move(e)});
 }
 
+void ClientSession::prune_store(TimePoint now) {
+  if (!config_.durable_store || now < next_prune_) return;
+  next_prune_ = now + kPruneInterval;
+  const std::int64_t wall = wall_ms();
+  ClientStoreCommand prune{next_ticket_++, ClientStoreOp::kPrune, {}};
+  prune.text_before_ms = config_.history_days > 0 ? wall - config_.history_days * kDayMs : 0;
+  prune.ids_before_ms = wall - kTakenIdDays * kDayMs;
+  store_commands_.push_back(std::move(prune));
+}
+
+void ClientSession::print_store_size(const ClientStoreCompletion& done) {
+  if (!done.ok) {
+    say("error", "[History unavailable: " + printable(done.error) + "]");
+    return;
+  }
+  const std::string kept =
+      !config_.keep_history      ? "no texts kept (--no-history)"
+      : config_.history_days > 0 ? "texts kept " + std::to_string(config_.history_days) + " days"
+                                 : "texts kept for ever";
+  say("history_size",
+      "[History: " + std::to_string(done.total) + " messages, " + std::to_string(done.with_text) +
+          " with their text, " + size_text(done.bytes) + " on disk; " + kept + ", ids " +
+          std::to_string(kTakenIdDays) + " days.]",
+      {{"messages", static_cast<std::int64_t>(done.total)},
+       {"with_text", static_cast<std::int64_t>(done.with_text)},
+       {"bytes", static_cast<std::int64_t>(done.bytes)}});
+}
+
 void ClientSession::cmd_history(std::string_view args) {
   using command_words::skip_spaces;
   using command_words::split_word;
   const auto [target, rest] = split_word(skip_spaces(args));
   const auto [count, extra] = split_word(skip_spaces(rest));
   const char* const usage = "[Usage: history <nick>|*|#<group> [<n>]]";
+  if (target.empty() && config_.durable_store) {
+    // Alone: what the store holds and its size on disk.
+    store_commands_.push_back({next_ticket_++, ClientStoreOp::kSize, {}});
+    return;
+  }
   std::size_t n = kDefaultHistory;
   if (!count.empty()) {
     n = 0;

@@ -109,6 +109,7 @@ void ClientSession::reply_ack(std::uint64_t id, const Endpoint& to) {
 
 void ClientSession::start(TimePoint now) {
   show_unshown(now);  // manual §4.11: what was taken before a crash comes first
+  prune_store(now);   // then hourly, from on_timeout
   send_register(now, true);
 }
 
@@ -364,6 +365,7 @@ void ClientSession::on_timeout(TimePoint now) {
   if (next_heartbeat_ && *next_heartbeat_ <= now && phase_ == Phase::kRegistered) {
     send_heartbeat(now);
   }
+  prune_store(now);
   process_input(now);
 }
 

@@ -187,6 +187,8 @@ class ClientSession {
   void record_sent(const OutgoingMessage& msg, bool post);
   void cmd_history(std::string_view args);
   void print_history(const ClientStoreCompletion& done);
+  void prune_store(TimePoint now);  ///< at most hourly: kPrune (client_history.cpp)
+  void print_store_size(const ClientStoreCompletion& done);
   void store_failed(const std::string& error);
   [[nodiscard]] std::int64_t wall_ms() const;
   /// "#<group key>" or "*": the conversation of a channel or group message.
@@ -439,6 +441,7 @@ class ClientSession {
   std::vector<ClientStoreCommand> store_commands_;
   std::uint64_t next_ticket_ = 1;
   bool store_failure_told_ = false;
+  TimePoint next_prune_{};  ///< when the store is pruned next (the first timeout: at once)
   std::vector<LogRecord> logs_;
   std::uint64_t dropped_ = 0;
 };

@@ -11,7 +11,7 @@ std::vector<ClientStoreCompletion> MemoryClientStore::apply(
   out.reserve(commands.size());
   for (const auto& c : commands) {
     ClientStoreCompletion done{c.ticket, c.op};
-    if (fail_writes && c.op != ClientStoreOp::kHistory) {
+    if (fail_writes && c.op != ClientStoreOp::kHistory && c.op != ClientStoreOp::kSize) {
       done.ok = false;
       done.error = "disk full (simulated)";
       out.push_back(std::move(done));
@@ -38,7 +38,11 @@ std::vector<ClientStoreCompletion> MemoryClientStore::apply(
       case ClientStoreOp::kHistory: {
         std::vector<HistoryEntry> rows;
         for (const auto& [e, shown] : entries) {
-          if (e.conversation != c.entry.conversation || (!e.outgoing && !shown)) continue;
+          // As the SQLite store: what was shown (or sent) and still has its text.
+          if (e.conversation != c.entry.conversation || (!e.outgoing && !shown) ||
+              e.text.empty()) {
+            continue;
+          }
           rows.push_back(e);
         }
         done.total = rows.size();
@@ -46,6 +50,29 @@ std::vector<ClientStoreCompletion> MemoryClientStore::apply(
         done.rows.assign(rows.begin() + static_cast<std::ptrdiff_t>(skip), rows.end());
         break;
       }
+      case ClientStoreOp::kPrune: {
+        for (auto& [e, shown] : entries) {
+          if ((shown || e.outgoing) && e.at_ms < c.text_before_ms) e.text.clear();
+        }
+        const std::size_t before = entries.size();
+        std::erase_if(entries, [&c](const auto& entry) {
+          const auto& [e, shown] = entry;
+          return (shown || e.outgoing) && e.text.empty() && e.at_ms < c.ids_before_ms;
+        });
+        done.total = before - entries.size();
+        index_.clear();
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+          if (!entries[i].first.outgoing) {
+            index_.emplace(std::make_pair(entries[i].first.sender_key, entries[i].first.mid), i);
+          }
+        }
+        break;
+      }
+      case ClientStoreOp::kSize:
+        done.total = entries.size();
+        done.with_text = static_cast<std::uint64_t>(std::ranges::count_if(
+            entries, [](const auto& entry) { return !entry.first.text.empty(); }));
+        break;
     }
     out.push_back(std::move(done));
   }

@@ -42,7 +42,15 @@ enum class ClientStoreOp : std::uint8_t {
   kMarkShown,   ///< (sender_key, mid) was shown; `forget_text` (--no-history) drops its text
   kRecordSent,  ///< insert the outgoing `entry` (history only)
   kHistory,     ///< the last `limit` entries of `entry.conversation`, oldest first
+  kPrune,       ///< drop texts before `text_before_ms`, then ids before `ids_before_ms`
+  kSize,        ///< how many entries, how many with their text, bytes on disk
 };
+
+/// How long the ids of what was taken are kept once its text is gone
+/// (--no-history, or --history-days): a copy of a message can come again
+/// while the server still holds one, at most as long as it keeps the
+/// channel's log for an absent member (its --log-retention-days default).
+inline constexpr std::int64_t kTakenIdDays = 30;
 
 struct ClientStoreCommand {
   std::uint64_t ticket = 0;
@@ -50,6 +58,12 @@ struct ClientStoreCommand {
   HistoryEntry entry{};
   bool forget_text = false;
   std::size_t limit = 0;
+  /// kPrune (wall clock, ms since the Unix epoch; 0: none): the text of
+  /// shown and sent entries older than `text_before_ms` is dropped, then
+  /// shown and sent entries without text older than `ids_before_ms` are
+  /// deleted. An entry taken and never shown is never touched.
+  std::int64_t text_before_ms = 0;
+  std::int64_t ids_before_ms = 0;
 };
 
 /// What became of one command. `ok` false: not written (`error` says why).
@@ -60,7 +74,10 @@ struct ClientStoreCompletion {
   std::string error{};
   bool fresh = false;                ///< kTake: the message was not there before
   std::vector<HistoryEntry> rows{};  ///< kHistory
-  std::uint64_t total = 0;           ///< kHistory: entries in the conversation
+  std::uint64_t total = 0;           ///< kHistory: entries in the conversation; kPrune:
+                                     ///< entries deleted; kSize: entries kept
+  std::uint64_t with_text = 0;       ///< kSize: entries that still have their text
+  std::uint64_t bytes = 0;           ///< kSize: the store's size on disk (0: in memory)
 };
 
 /// The store's side. Implementations commit each `apply` batch as one
