@@ -49,6 +49,14 @@
 //       another; each one's time from its start to its row shown online at
 //       the watcher (p50/p99, us): the lag of the change table, its
 //       notification and the table delta, end to end.
+//   udpchat_loadgen soak --server-port P --clients N --messages K [--senders S]
+//       [--batch W] [--bytes B]
+//       N members register; the first S (10) post K channel messages in all,
+//       W (100: use 50) in flight each, 2,000 at most not yet shown by all
+//       (the members keep up); prints progress every tenth and
+//       deliveries per second, and whether every member showed every post
+//       not its own exactly once (loadgen_soak.cpp). The server must not
+//       cap posts (--max-posts-per-minute 0).
 //   udpchat_loadgen sqlite --dir D --rows N --batch B
 //       the baseline: SQLite's own insert rate (WAL, synchronous=FULL) of
 //       rows shaped like udpchat's messages, B rows per transaction.
@@ -68,6 +76,7 @@
 #include "bench/baselines.hpp"
 #include "bench/loadgen_options.hpp"
 #include "bench/loadgen_saves.hpp"
+#include "bench/loadgen_soak.hpp"
 #include "bench/measure.hpp"
 #include "bench/virtual_clients.hpp"
 
@@ -309,6 +318,7 @@ int main(int argc, char** argv) {
   if (o.mode == "pingpong") return pingpong(o);
   if (o.mode == "bare") return bare_pingpong(o.messages, o.bytes, o.samples);
   if (o.mode == "fanout") return fanout(o);
+  if (o.mode == "soak") return soak(o);
   if (o.mode == "oneway") return bare_oneway(o.messages, o.bytes);
   if (o.mode == "lag") return lag(o);
   if (o.mode == "sqlite") return sqlite_rate(o.dir, o.messages, o.batch, o.bytes);

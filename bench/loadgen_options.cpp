@@ -10,7 +10,7 @@ namespace udpchat::bench {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(
       stderr,
-      "udpchat_loadgen: %s\nusage: udpchat_loadgen storm|online|saves|fanout|pingpong|bare|oneway|"
+      "udpchat_loadgen: %s\nusage: udpchat_loadgen storm|online|saves|fanout|soak|pingpong|bare|oneway|"
       "sqlite|lag "
       "--server-port P [--watch-port W] "
       "[--clients N] [--rows R] [--timeout-s T] [--heartbeat-ms H] [--hold-s T] "

@@ -32,6 +32,7 @@ import time
 from bench_common import ROWS, STORM, log
 from bench_cluster import bench_cluster
 from bench_nat import bench_nat
+from bench_soak import bench_soak
 from bench_figures import (bench_fanout, bench_latency, bench_offline, bench_online, bench_saves,
                            bench_storms)
 
@@ -161,6 +162,8 @@ def main():
         bench_online(build, root, port + 3, 5000 if q else 100000, 4 if q else 15)
         bench_offline(build, root, port + 4, 50000 if q else 1000000)
         bench_nat(build, 20 if q else 50)
+        # About 50 minutes here at full size (99 million deliveries).
+        bench_soak(build, root, port + 6, 20000 if q else 1000000)
         bench_cluster(build, root, port + 20, q)
         plots(out_dir, bare_file, send_file)
         compare = None
