@@ -82,13 +82,13 @@ def bench_soak(build, root, port, posts, members=100, body=100):
     watcher.start()
     argv = [os.path.join(build, "udpchat_loadgen"), "soak", "--server-port", str(port),
             "--clients", str(members), "--messages", str(posts), "--batch", "50",
-            "--bytes", str(body), "--timeout-s", str(max(300, posts // 200))]
+            "--bytes", str(body), "--timeout-s", str(max(300, posts // 100))]
     key = server_key(s.data)
     if key:
         argv += ["--server-key", key]
     try:
         r = subprocess.run(argv, capture_output=True, text=True,
-                           timeout=max(300, posts // 200) + 60)
+                           timeout=max(300, posts // 100) + 60)
         out = r.stdout.strip()
         # Then the last trimming pass (every 10 s): the size it leaves.
         time.sleep(12)

@@ -100,6 +100,13 @@ inline constexpr std::chrono::seconds kDefaultLogTrimInterval{10};
 /// logs back: what it missed is trimmed once the others read it, and it is
 /// told so when it returns (server, --log-retention-days; 0: for ever).
 inline constexpr std::chrono::days kDefaultLogRetention{30};
+/// The idempotency key of a message that is gone (delivered, trimmed,
+/// deleted) is kept this long after its saving, so a late copy is not
+/// stored again; older ones are purged at start and, while the server
+/// runs, every kKeyPurgeInterval (in chunks of kKeyPurgeChunk).
+inline constexpr std::chrono::days kTombstoneAge{7};
+inline constexpr std::chrono::hours kKeyPurgeInterval{1};
+inline constexpr std::size_t kKeyPurgeChunk = 10000;
 
 /// manual §6.9: changes within this window go out as one table version.
 inline constexpr std::chrono::milliseconds kDefaultTableBatch{20};

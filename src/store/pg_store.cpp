@@ -219,6 +219,17 @@ std::expected<std::size_t, StoreError> PgStore::trim_logs(std::int64_t upto) {
   return pg_util::changed(r);
 }
 
+std::expected<std::size_t, StoreError> PgStore::purge_keys(std::int64_t /*before_ms*/,
+                                                          std::size_t /*limit*/) {
+  // The statement of the purge at open: by the database's clock, whole
+  // (several servers purge alike; an hourly pass finds an hour's keys).
+  const Result r = Params().integer(kTombstoneDays).run(conn_, "purge");
+  if (!ok(r, PGRES_COMMAND_OK)) {
+    return std::unexpected(failed("cannot purge old idempotency keys"));
+  }
+  return pg_util::changed(r);
+}
+
 std::expected<std::size_t, StoreError> PgStore::mark_delivered_by_key(std::string_view sender_key,
                                                                       std::uint64_t mid) {
   const Result r = Params()

@@ -24,6 +24,7 @@
 
 #include "core/server/cluster_change.hpp"
 #include "core/server/offline_store.hpp"
+#include "protocol/limits.hpp"
 
 struct pg_conn;
 
@@ -62,6 +63,8 @@ class PgStore final : public OfflineStore {
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
                                                                std::uint64_t mid) override;
   std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) override;
+  std::expected<std::size_t, StoreError> purge_keys(std::int64_t before_ms,
+                                                    std::size_t limit) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
@@ -91,7 +94,7 @@ class PgStore final : public OfflineStore {
   [[nodiscard]] std::string describe() const;
 
   /// Delivered messages keep their idempotency key this long, as SqliteStore's.
-  static constexpr int kTombstoneDays = 7;
+  static constexpr int kTombstoneDays = static_cast<int>(kTombstoneAge.count());
   /// docs/CLUSTER.md: how often a server marks itself alive, and after how
   /// long without a mark the others take it for dead.
   static constexpr std::chrono::seconds kAliveEvery{1};

@@ -196,6 +196,11 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
       {&store->put_meta_, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"},
       // Log keys begin with '*' (the channel) or '#' (a group); nickname
       // keys never do. Two ranges of the messages_waiting index.
+      // Oldest first by seq (saved in seq order): a chunk stops at `limit`
+      // without reading the rest of the table.
+      {&store->purge_keys_,
+       "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE delivered = 1 AND "
+       "saved_at_ms < ? ORDER BY seq LIMIT ?)"},
       {&store->trim_logs_,
        "UPDATE messages SET delivered = 1, body = NULL WHERE (recipient = '*' OR "
        "(recipient >= '#' AND recipient < '$')) AND delivered = 0 AND seq <= ?"},
@@ -285,6 +290,17 @@ std::expected<std::size_t, StoreError> SqliteStore::mark_delivered(std::int64_t 
   sqlite3_bind_int64(delivered_, 1, seq);
   if (sqlite3_step(delivered_) != SQLITE_DONE) {
     return std::unexpected(error("cannot delete delivered message"));
+  }
+  return static_cast<std::size_t>(sqlite3_changes(db_));
+}
+
+std::expected<std::size_t, StoreError> SqliteStore::purge_keys(std::int64_t before_ms,
+                                                              std::size_t limit) {
+  Reset r{purge_keys_};
+  sqlite3_bind_int64(purge_keys_, 1, before_ms);
+  sqlite3_bind_int64(purge_keys_, 2, static_cast<sqlite3_int64>(limit));
+  if (sqlite3_step(purge_keys_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot purge old idempotency keys"));
   }
   return static_cast<std::size_t>(sqlite3_changes(db_));
 }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "core/server/offline_store.hpp"
+#include "protocol/limits.hpp"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -45,6 +46,8 @@ class SqliteStore final : public OfflineStore {
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
                                                                std::uint64_t mid) override;
   std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) override;
+  std::expected<std::size_t, StoreError> purge_keys(std::int64_t before_ms,
+                                                    std::size_t limit) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
@@ -59,7 +62,7 @@ class SqliteStore final : public OfflineStore {
   std::expected<void, StoreError> checkpoint();
   [[nodiscard]] const std::string& path() const { return path_; }
 
-  static constexpr int kTombstoneDays = 7;
+  static constexpr int kTombstoneDays = static_cast<int>(kTombstoneAge.count());
 
  private:
   SqliteStore() = default;
@@ -75,6 +78,7 @@ class SqliteStore final : public OfflineStore {
   sqlite3_stmt* delivered_by_key_ = nullptr;
   sqlite3_stmt* put_client_ = nullptr;
   sqlite3_stmt* trim_logs_ = nullptr;
+  sqlite3_stmt* purge_keys_ = nullptr;
   sqlite3_stmt* put_meta_ = nullptr;
   sqlite3_stmt* fetch_log_ = nullptr;
   sqlite3_stmt* put_group_ = nullptr;

@@ -95,6 +95,10 @@ class ClusterNodeStore final : public OfflineStore {
   std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) override {
     return db_.data.trim_logs(upto);  // no change row: one server only trims
   }
+  std::expected<std::size_t, StoreError> purge_keys(std::int64_t before_ms,
+                                                    std::size_t limit) override {
+    return db_.data.purge_keys(before_ms, limit);  // no change row: keys are not replicated
+  }
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;

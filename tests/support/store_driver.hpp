@@ -69,6 +69,11 @@ class FaultyStore final : public OfflineStore {
     if (failed("trim")) return full();
     return inner_.trim_logs(upto);
   }
+  std::expected<std::size_t, StoreError> purge_keys(std::int64_t before_ms,
+                                                    std::size_t limit) override {
+    if (failed("purge")) return full();
+    return inner_.purge_keys(before_ms, limit);
+  }
   std::expected<void, StoreError> put_client(const ClientRecord& c) override {
     if (failed("client")) return full();
     return inner_.put_client(c);

@@ -288,3 +288,26 @@ TEST_SUITE("log retention") {
     CHECK(log_rows(w, kChannelLog) == 1);
   }
 }
+
+TEST_SUITE("idempotency keys") {
+  TEST_CASE("the keys of trimmed posts are purged once 7 days old while the server runs") {
+    World w;
+    constexpr std::uint16_t A = 6291, B = 6292;
+    w.start_client("alice", A);
+    w.start_client("bob", B);
+    REQUIRE(w.run_until([&] { return w.session(B).table().size() == 2; }));
+    for (int i = 0; i < 3; ++i) w.type(A, "send_all week " + std::to_string(i));
+    REQUIRE(w.run_until([&] { return w.printed(B, ">>> [Channel] alice: week 2"); }));
+    const auto rows = w.memory.fetch_log(kChannelLog, 0, "", 10).value();
+    REQUIRE(rows.size() == 3);
+    const std::uint64_t mid = rows.front().mid;
+    w.run_for(12s);
+    REQUIRE(w.server->stats().log_rows_trimmed == 3);
+    CHECK(w.memory.seq_of("alice", mid).has_value());  // the key outlives the text
+    w.run_for(std::chrono::days(6));
+    CHECK(w.server->stats().keys_purged == 0);  // hourly passes; not yet 7 days old
+    w.run_for(std::chrono::days(1) + std::chrono::hours(2));
+    CHECK(w.server->stats().keys_purged == 3);
+    CHECK_FALSE(w.memory.seq_of("alice", mid).has_value());
+  }
+}

@@ -117,6 +117,30 @@ TEST_SUITE("store: SqliteStore") {
     CHECK(st.log_trimmed_upto == 41);
   }
 
+  TEST_CASE("purge_keys deletes old keys of messages gone, oldest first, a chunk at a time") {
+    TempDir dir;
+    auto store = open_or_fail(dir.str());
+    const std::int64_t now_ms = wall_clock_ms();
+    const std::int64_t old_ms = now_ms - 8 * 24LL * 3600 * 1000;
+    for (std::uint64_t mid = 1; mid <= 3; ++mid) {
+      CHECK(save(*store, message("alice", "bob", mid, "old", old_ms)) == SaveResult::kSaved);
+      REQUIRE(store->mark_delivered(oldest(*store, "bob").seq).has_value());
+    }
+    CHECK(save(*store, message("alice", "bob", 4, "old, waiting", old_ms)) == SaveResult::kSaved);
+    CHECK(save(*store, message("alice", "bob", 5, "recent", now_ms)) == SaveResult::kSaved);
+    REQUIRE(store->mark_delivered_by_key("alice", 5).has_value());
+    const std::int64_t before = now_ms - 7 * 24LL * 3600 * 1000;
+    CHECK(store->purge_keys(before, 2).value() == 2);  // a chunk: 1 and 2
+    CHECK(save(*store, message("alice", "bob", 3, "old", old_ms)) == SaveResult::kDuplicate);
+    CHECK(store->purge_keys(before, 10).value() == 1);  // 3; not 4 (waiting) nor 5 (recent)
+    CHECK(store->purge_keys(before, 10).value() == 0);
+    for (std::uint64_t mid = 1; mid <= 3; ++mid) {
+      CHECK(save(*store, message("alice", "bob", mid, "again", now_ms)) == SaveResult::kSaved);
+    }
+    CHECK(save(*store, message("alice", "bob", 4, "x", now_ms)) == SaveResult::kDuplicate);
+    CHECK(save(*store, message("alice", "bob", 5, "x", now_ms)) == SaveResult::kDuplicate);
+  }
+
   TEST_CASE("a checkpoint keeps everything readable after a reopen") {
     TempDir dir;
     {

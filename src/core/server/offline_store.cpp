@@ -46,6 +46,7 @@ std::expected<SaveOutcome, StoreError> MemoryStore::save(const StoredMessage& m)
   s_.next_seq = std::max(s_.next_seq, copy.seq + 1);
   const std::int64_t seq = copy.seq;
   s_.keys.emplace(std::move(key), seq);
+  s_.saved_at.emplace(seq, copy.saved_at_ms);
   s_.messages.emplace(seq, std::move(copy));
   return SaveOutcome{SaveResult::kSaved, seq};
 }
@@ -111,6 +112,26 @@ std::expected<std::size_t, StoreError> MemoryStore::trim_logs(std::int64_t upto)
   return std::erase_if(s_.messages, [upto](const auto& e) {
     return e.first <= upto && is_log_key(e.second.to_key);
   });
+}
+
+std::expected<std::size_t, StoreError> MemoryStore::purge_keys(std::int64_t before_ms,
+                                                              std::size_t limit) {
+  if (fail_writes) {
+    return full();
+  }
+  std::size_t purged = 0;
+  for (auto it = s_.keys.begin(); it != s_.keys.end() && purged < limit;) {
+    const std::int64_t seq = it->second;
+    const auto at = s_.saved_at.find(seq);
+    if (!s_.messages.contains(seq) && at != s_.saved_at.end() && at->second < before_ms) {
+      s_.saved_at.erase(at);
+      it = s_.keys.erase(it);
+      ++purged;
+    } else {
+      ++it;
+    }
+  }
+  return purged;
 }
 
 std::expected<std::size_t, StoreError> MemoryStore::count_for(std::string_view to_key) {

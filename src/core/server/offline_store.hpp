@@ -191,6 +191,12 @@ class OfflineStore {
   /// tombstones are purged; `upto` is remembered as the state's
   /// log_trimmed_upto (never lowered). Returns the rows changed.
   virtual std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) = 0;
+  /// Deletes up to `limit` idempotency keys of messages that are gone
+  /// (delivered, trimmed, deleted) and were saved before `before_ms` (wall
+  /// clock, ms since the Unix epoch), oldest first; a copy that comes after
+  /// that is stored again. Returns how many went.
+  virtual std::expected<std::size_t, StoreError> purge_keys(std::int64_t before_ms,
+                                                            std::size_t limit) = 0;
   /// Inserts or replaces the client row (key: nickname key).
   virtual std::expected<void, StoreError> put_client(const ClientRecord& c) = 0;
   /// manual §9, `delete-account`: removes the client row of `nick_key`,
@@ -241,6 +247,8 @@ class MemoryStore final : public OfflineStore {
   std::expected<std::size_t, StoreError> mark_delivered_by_key(std::string_view sender_key,
                                                                std::uint64_t mid) override;
   std::expected<std::size_t, StoreError> trim_logs(std::int64_t upto) override;
+  std::expected<std::size_t, StoreError> purge_keys(std::int64_t before_ms,
+                                                    std::size_t limit) override;
   std::expected<void, StoreError> put_client(const ClientRecord& c) override;
   std::expected<std::size_t, StoreError> delete_client(std::string_view nick_key) override;
   std::expected<void, StoreError> put_table_version(std::uint64_t version) override;
@@ -283,6 +291,7 @@ class MemoryStore final : public OfflineStore {
     std::int64_t next_seq = 1;
     std::map<std::string, GroupRecord> groups;  ///< by group key
     std::int64_t log_trimmed_upto = 0;
+    std::map<std::int64_t, std::int64_t> saved_at;  ///< by seq: saved_at_ms of every key
   };
   State s_;
   std::optional<State> snapshot_;  ///< the state at begin(), restored by rollback()

@@ -28,6 +28,9 @@ struct ServerConfig {
   /// A member offline longer than this (by the wall clock) no longer holds
   /// the logs back (0: for ever); told so, in whole days, when it returns.
   Duration log_retention = kDefaultLogRetention;
+  /// How often idempotency keys older than kTombstoneAge are purged while
+  /// the server runs (0: only at start), in chunks of kKeyPurgeChunk.
+  Duration key_purge_interval = kKeyPurgeInterval;
   /// Changes within this window go out as one table version (0: at once,
   /// after each datagram or timer).
   Duration table_batch = kDefaultTableBatch;
@@ -56,6 +59,7 @@ struct ServerStats {
   std::uint64_t messages_stored = 0;              ///< saves made durable
   std::uint64_t messages_delivered = 0;           ///< stored messages acked
   std::uint64_t log_rows_trimmed = 0;             ///< log messages every member passed
+  std::uint64_t keys_purged = 0;                  ///< idempotency keys past kTombstoneAge
   std::uint64_t retransmissions = 0;
   /// docs/NAT.md: datagrams passed on live between clients (relays and
   /// their acks), and their bytes as received.

@@ -362,6 +362,7 @@ void ServerCore::on_timeout(TimePoint now) {
       trim_.next = now + config_.log_trim_interval;
       trim_logs(now);
     }
+    purge_keys(now);
   }
   release_window(now);
   flush_tables(now);

@@ -284,6 +284,8 @@ class ServerCore {
   /// first), and its completion.
   void trim_logs(TimePoint now);
   void on_trimmed(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r);
+  void purge_keys(TimePoint now);  ///< server_durability.cpp
+  void on_purged(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r, TimePoint now);
   void stop_delivery(Client& c);
   /// The delivery in flight to `c` ended (acked, given up, cancelled).
   void end_delivery(Client& c);
@@ -311,6 +313,7 @@ class ServerCore {
   ServerStats stats_;
   PostRate post_rate_{config_.max_posts_per_minute};  ///< posts per client a minute
   LogTrim trim_;
+  KeyPurge purge_;
 
   std::map<std::string, Client> clients_;                              ///< by nickname key
   std::unordered_map<Endpoint, std::string, EndpointHash> online_at_;  ///< endpoint -> key

@@ -86,6 +86,42 @@ void ServerCore::release_held(TimePoint now) {
   }
 }
 
+void ServerCore::purge_keys(TimePoint now) {
+  if (purge_.in_flight || config_.key_purge_interval <= Duration::zero() || now < purge_.next) {
+    return;
+  }
+  // The first pass an interval after start (the store purged at open).
+  if (purge_.next == TimePoint{}) {
+    purge_.next = now + config_.key_purge_interval;
+    return;
+  }
+  const std::int64_t before_ms =
+      config_.wall_clock_ms() -
+      std::chrono::duration_cast<std::chrono::milliseconds>(kTombstoneAge).count();
+  purge_.in_flight = true;
+  issue(PurgeKeysOp{before_ms, kKeyPurgeChunk},
+        {.after = After::kPurge, .seq = static_cast<std::int64_t>(kKeyPurgeChunk)});
+}
+
+void ServerCore::on_purged(const OpWaiter& w, const std::expected<StoreValue, StoreError>& r,
+                           TimePoint now) {
+  purge_.in_flight = false;
+  purge_.next = now + config_.key_purge_interval;
+  if (!r) {
+    log(LogLevel::kError, "could not purge old idempotency keys: " + r.error().what +
+                              " (tried again later)");
+    return;
+  }
+  const std::size_t purged = std::get<std::size_t>(*r);
+  stats_.keys_purged += purged;
+  if (purged > 0) {
+    log(LogLevel::kDebug, "purged " + std::to_string(purged) + " idempotency keys older than " +
+                              std::to_string(kTombstoneAge.count()) + " days");
+  }
+  // A full chunk: more may be left; the next sweep (a second) takes the next.
+  if (purged >= static_cast<std::size_t>(w.seq)) purge_.next = now;
+}
+
 void ServerCore::on_store_completion(const StoreCompletion& c, TimePoint now) {
   if (ops_in_flight_.empty() || ops_in_flight_.front().first != c.ticket) {
     log(LogLevel::kError,
@@ -97,6 +133,9 @@ void ServerCore::on_store_completion(const StoreCompletion& c, TimePoint now) {
   switch (w.after) {
     case After::kTrim:
       on_trimmed(w, c.result);
+      break;
+    case After::kPurge:
+      on_purged(w, c.result, now);
       break;
     case After::kLogFailure:
       if (!c.result) {

@@ -99,6 +99,8 @@ std::string openmetrics_text(SecureServer& server, const StoreWriterFigures& sto
             s.messages_delivered);
   e.counter("log_rows_trimmed", "Channel and group messages trimmed once every member read them.",
             s.log_rows_trimmed);
+  e.counter("keys_purged", "Idempotency keys purged once 7 days old, while the server ran.",
+            s.keys_purged);
   e.labelled("requests", "Requests served, by kind.", "kind", s.requests);
   e.counter("relayed", "Datagrams relayed live between clients without a direct path.", s.relayed);
   e.counter("relayed_bytes", "Bytes of the datagrams relayed live between clients.",

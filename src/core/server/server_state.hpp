@@ -86,6 +86,11 @@ struct LogTrim {
   std::int64_t issued = 0;   ///< its `upto`, while in flight
   TimePoint next{};        ///< when the next pass runs
 };
+/// Purging old idempotency keys while the server runs (server_durability.cpp).
+struct KeyPurge {
+  bool in_flight = false;  ///< a PurgeKeysOp is with the store writer
+  TimePoint next{};        ///< when the next pass runs (a full chunk: the next sweep)
+};
 /// Undelivered messages per recipient, kept as counts (never counted
 /// from the store on the hot path).
 struct ServerMailbox {

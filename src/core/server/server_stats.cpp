@@ -38,7 +38,8 @@ std::string ServerCore::stats_report() const {
   out << "statistics: messages stored " << stats_.messages_stored << ", delivered from store "
       << stats_.messages_delivered << ", relayed live " << stats_.relayed << " ("
       << stats_.relayed_bytes << " bytes)\n";
-  out << "statistics: channel and group messages trimmed " << stats_.log_rows_trimmed << "\n";
+  out << "statistics: channel and group messages trimmed " << stats_.log_rows_trimmed
+      << ", idempotency keys purged " << stats_.keys_purged << "\n";
   out << "statistics: requests served:";
   for (const auto& [kind, n] : stats_.requests) out << " " << kind << "=" << n;
   out << "\nstatistics: datagrams dropped:";

@@ -28,6 +28,7 @@ enum class After : std::uint8_t {
   kRetryDelete,    ///< a delete that failed before, tried again
   kPost,           ///< a channel or group message stored: ack, fan out
   kTrim,           ///< channel and group logs trimmed up to `seq`
+  kPurge,          ///< old idempotency keys purged (a chunk of `seq` at most)
 };
 struct OpWaiter {
   After after = After::kLogFailure;

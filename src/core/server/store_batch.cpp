@@ -60,6 +60,8 @@ std::expected<StoreValue, StoreError> run(OfflineStore& store, const StoreOp& op
           return wrap(store.delete_client(o.nick_key));
         } else if constexpr (std::is_same_v<T, TrimLogsOp>) {
           return wrap(store.trim_logs(o.upto));
+        } else if constexpr (std::is_same_v<T, PurgeKeysOp>) {
+          return wrap(store.purge_keys(o.before_ms, o.limit));
         } else {
           return fetch(store, o);
         }

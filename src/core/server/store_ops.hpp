@@ -95,6 +95,13 @@ struct TrimLogsOp {
   std::int64_t upto = 0;
 };
 
+/// Purge up to `limit` idempotency keys of messages gone and saved before
+/// `before_ms` (OfflineStore::purge_keys). Completes with how many.
+struct PurgeKeysOp {
+  std::int64_t before_ms = 0;
+  std::size_t limit = 0;
+};
+
 /// manual §9, delete-account: remove the client `nick_key`, the messages
 /// waiting for it and its memberships. Completes with the messages deleted.
 struct DeleteClientOp {
@@ -102,7 +109,7 @@ struct DeleteClientOp {
 };
 
 using StoreOp = std::variant<SaveOp, DeleteOp, DeleteByKeyOp, PutClientOp, PutVersionOp, FetchOp,
-                             PutMemberOp, RemoveMemberOp, DeleteClientOp, TrimLogsOp>;
+                             PutMemberOp, RemoveMemberOp, DeleteClientOp, TrimLogsOp, PurgeKeysOp>;
 
 /// One unit of storage work; `ticket` numbers commands 1, 2, 3... per core.
 struct StoreCommand {
@@ -112,7 +119,7 @@ struct StoreCommand {
 
 /// What a command produced: nothing (PutClientOp, PutVersionOp,
 /// PutMemberOp, RemoveMemberOp), the SaveOutcome (SaveOp), rows changed
-/// (DeleteOp, DeleteByKeyOp, DeleteClientOp, TrimLogsOp), or the messages
+/// (DeleteOp, DeleteByKeyOp, DeleteClientOp, TrimLogsOp, PurgeKeysOp), or the messages
 /// read (FetchOp).
 using StoreValue =
     std::variant<std::monostate, SaveOutcome, std::size_t, std::vector<StoredMessage>>;
