@@ -1,6 +1,6 @@
 // loadgen_soak.cpp: the soak mode of udpchat_loadgen (loadgen_soak.hpp).
 // Posts are numbered 0..K-1 as they are typed; a member's line
-// ">>> [Channel] v<i>: <k> xxx..." counts post k shown once more for it.
+// ">>> [Channel] v<i>: <k> <padding>" counts post k shown once more for it.
 // The counts (K x N bytes: 100 MB for a million posts and 100 members)
 // say at the end whether each was shown exactly once.
 #include "bench/loadgen_soak.hpp"

@@ -1,7 +1,11 @@
-// Bounded storage (docs/MANUAL.md "Limits"): the cap on channel and group
-// posts per client (core/server/post_rate.hpp), alone and through the real
-// client and server state machines on the in-memory network.
+// Bounded storage (docs/MANUAL.md "Limits", §4.9): the cap on channel and
+// group posts per client (core/server/post_rate.hpp), read positions, the
+// trimming of the logs below them, the log retention for absent members
+// and the purge of old idempotency keys; alone and through the real client
+// and server state machines on the in-memory network.
 #include <doctest/doctest.h>
+
+#include <memory>
 
 #include "core/server/post_rate.hpp"
 #include "support/doctest_print.hpp"
@@ -204,6 +208,17 @@ TEST_SUITE("log retention") {
   std::size_t log_rows(World& w, const std::string& log) {
     return w.memory.fetch_log(log, 0, "", 1000000).value().size();
   }
+  /// A world whose server keeps the logs `retention` for an absent member,
+  /// with alice on port a and bob on a + 1, bob deregistered.
+  std::unique_ptr<World> bob_away(Duration retention, std::uint16_t a) {
+    auto w = std::make_unique<World>([retention](ServerConfig& c) { c.log_retention = retention; });
+    w->start_client("alice", a);
+    w->start_client("bob", a + 1);
+    REQUIRE(w->run_until([&] { return w->session(a + 1).table().size() == 2; }));
+    w->type(a + 1, "dereg bob");
+    w->run_for(1s);
+    return w;
+  }
   const std::string kExpired =
       ">>> [You were away more than 1 day: some channel and group messages sent meanwhile were "
       "not kept.]";
@@ -236,13 +251,9 @@ TEST_SUITE("log retention") {
   }
 
   TEST_CASE("within the retention nothing is trimmed and no line is shown") {
-    World w([](ServerConfig& c) { c.log_retention = 60s; });
-    constexpr std::uint16_t A = 6261, B = 6262;
-    w.start_client("alice", A);
-    w.start_client("bob", B);
-    REQUIRE(w.run_until([&] { return w.session(B).table().size() == 2; }));
-    w.type(B, "dereg bob");
-    w.run_for(1s);
+    constexpr std::uint16_t A = 6261, B = A + 1;
+    auto world = bob_away(60s, A);
+    World& w = *world;
     w.type(A, "send_all kept");
     w.run_for(50s);
     CHECK(log_rows(w, kChannelLog) == 1);
@@ -252,13 +263,9 @@ TEST_SUITE("log retention") {
   }
 
   TEST_CASE("the last-seen time and the trimmed point survive a server restart") {
-    World w([](ServerConfig& c) { c.log_retention = 60s; });
-    constexpr std::uint16_t A = 6271, B = 6272;
-    w.start_client("alice", A);
-    w.start_client("bob", B);
-    REQUIRE(w.run_until([&] { return w.session(B).table().size() == 2; }));
-    w.type(B, "dereg bob");
-    w.run_for(1s);
+    constexpr std::uint16_t A = 6271, B = A + 1;
+    auto world = bob_away(60s, A);
+    World& w = *world;
     w.type(A, "send_all missed");
     REQUIRE(w.run_until([&] { return w.count(A, kByServer) == 1; }));
     w.run_for(40s);
@@ -276,13 +283,9 @@ TEST_SUITE("log retention") {
   }
 
   TEST_CASE("0 keeps the logs for an absent member for ever") {
-    World w([](ServerConfig& c) { c.log_retention = {}; });
-    constexpr std::uint16_t A = 6281, B = 6282;
-    w.start_client("alice", A);
-    w.start_client("bob", B);
-    REQUIRE(w.run_until([&] { return w.session(B).table().size() == 2; }));
-    w.type(B, "dereg bob");
-    w.run_for(1s);
+    constexpr std::uint16_t A = 6281;
+    auto world = bob_away({}, A);
+    World& w = *world;
     w.type(A, "send_all kept");
     w.run_for(100s);
     CHECK(log_rows(w, kChannelLog) == 1);
