@@ -5,8 +5,8 @@
 // so a write is durable when it (or, in a transaction, `commit`) returns. The database is opened
 // in exclusive locking mode, so a second server on the same data directory
 // fails at start instead of sharing it. Delivered messages lose their body
-// but keep their (sender, message id) row as an idempotency key for
-// kTombstoneDays days.
+// (a row of its own, in `bodies`) but keep their (sender, message id) row
+// as an idempotency key for kTombstoneDays days.
 #pragma once
 
 #include <memory>
@@ -68,10 +68,21 @@ class SqliteStore final : public OfflineStore {
   SqliteStore() = default;
   StoreError error(const char* what) const;
   std::expected<void, StoreError> exec(const char* sql);
+  /// Schema 8 to 9: bodies out of `messages` into `bodies` (one
+  /// transaction). `version` is the file's user_version before.
+  std::expected<void, StoreError> move_bodies(int version);
+  /// Deletes the key row of a save whose body failed (rolls the
+  /// transaction back if even that fails).
+  std::expected<void, StoreError> forget_key(std::int64_t seq);
+  /// Deletes a delivered message's body.
+  std::expected<void, StoreError> drop_body(std::int64_t seq);
 
   sqlite3* db_ = nullptr;
   std::string path_;
   sqlite3_stmt* insert_message_ = nullptr;
+  sqlite3_stmt* insert_body_ = nullptr;
+  sqlite3_stmt* delete_body_ = nullptr;
+  sqlite3_stmt* trim_bodies_ = nullptr;
   sqlite3_stmt* oldest_ = nullptr;
   sqlite3_stmt* count_ = nullptr;
   sqlite3_stmt* delivered_ = nullptr;

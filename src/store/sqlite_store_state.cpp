@@ -118,7 +118,9 @@ std::expected<std::size_t, StoreError> SqliteStore::delete_client(std::string_vi
   // Rare (a user's delete-account): statements prepared per call.
   std::size_t deleted = 0;
   const char* const steps[] = {
-      "UPDATE messages SET delivered = 1, body = NULL WHERE recipient = ?1 AND delivered = 0",
+      "DELETE FROM bodies WHERE seq IN "
+      "(SELECT seq FROM messages WHERE recipient = ?1 AND delivered = 0)",
+      "UPDATE messages SET delivered = 1 WHERE recipient = ?1 AND delivered = 0",
       "DELETE FROM clients WHERE nick_key = ?1",
       "DELETE FROM members WHERE nick_key = ?1",
       "DELETE FROM groups WHERE NOT EXISTS "
@@ -131,7 +133,7 @@ std::expected<std::size_t, StoreError> SqliteStore::delete_client(std::string_vi
     }
     if (sqlite3_bind_parameter_count(s) > 0) bind_text(s, 1, nick_key);
     const int rc = sqlite3_step(s);
-    if (sql == steps[0]) deleted = static_cast<std::size_t>(sqlite3_changes(db_));
+    if (sql == steps[1]) deleted = static_cast<std::size_t>(sqlite3_changes(db_));
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
       return std::unexpected(error("cannot delete account"));

@@ -131,8 +131,9 @@ def test_channel_log_trimmed_once_every_member_read_it(ctx):
     server.expect_exit(0)
     db = sqlite3.connect(os.path.join(server.data_dir, "udpchat.db"))
     try:
-        bodies = db.execute("SELECT count(*) FROM messages WHERE recipient = '*' AND "
-                            "(delivered = 0 OR body IS NOT NULL)").fetchone()[0]
+        bodies = db.execute("SELECT count(*) FROM messages m WHERE recipient = '*' AND "
+                            "(delivered = 0 OR EXISTS (SELECT 1 FROM bodies b "
+                            "WHERE b.seq = m.seq))").fetchone()[0]
         keys = db.execute("SELECT count(*) FROM messages WHERE recipient = '*'").fetchone()[0]
     finally:
         db.close()
