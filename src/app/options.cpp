@@ -120,6 +120,8 @@ ServerOptions read_server(const Reader& r, const std::string& port) {
   o.max_stored = static_cast<std::size_t>(r.integer("max-stored", 10000));
   o.max_posts_per_minute =
       static_cast<std::size_t>(r.integer("max-posts-per-minute", kDefaultMaxPostsPerMinute));
+  o.max_log_posts =
+      static_cast<std::size_t>(r.integer("max-log-posts", kDefaultMaxLogPosts));
   o.log_retention = std::chrono::days(
       r.integer("log-retention-days", std::chrono::days(kDefaultLogRetention).count()));
   o.table_batch = milliseconds(r.integer("table-batch-ms", 20));

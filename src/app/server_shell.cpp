@@ -327,6 +327,7 @@ int run_server(const ServerOptions& options) {
   config.max_clients = options.max_clients;
   config.max_stored_per_client = options.max_stored;
   config.max_posts_per_minute = options.max_posts_per_minute;
+  config.max_log_posts = options.max_log_posts;
   config.log_retention = options.log_retention;
   config.table_batch = options.table_batch;
   config.full_table_limit = options.full_table_limit;

@@ -37,6 +37,7 @@ struct ServerOptions {
   std::size_t max_clients = kDefaultMaxClients;
   std::size_t max_stored = kDefaultMaxStoredPerClient;
   std::size_t max_posts_per_minute = kDefaultMaxPostsPerMinute;  ///< 0: no limit
+  std::size_t max_log_posts = kDefaultMaxLogPosts;  ///< untrimmed per client and log; 0: no limit
   /// --log-retention-days: a member offline longer no longer holds the
   /// channel and group logs back (0: for ever).
   Duration log_retention = kDefaultLogRetention;

@@ -92,6 +92,10 @@ inline constexpr std::size_t kDefaultMaxPendingPerPeer = 100;
 /// (core/server/post_rate.hpp): a pasted page goes through, a script that
 /// loops on send_all is held to one a second.
 inline constexpr std::size_t kDefaultMaxPostsPerMinute = 60;
+/// Channel or group messages of one client one log keeps while some
+/// member has not read them (--max-log-posts; 0: no limit;
+/// core/server/log_quota.hpp): as --max-stored for a mailbox.
+inline constexpr std::size_t kDefaultMaxLogPosts = 10000;
 /// The server trims the channel and group logs below every member's read
 /// position this often (a pass over the registered clients: about 20 ms
 /// for a million).

@@ -214,6 +214,23 @@ std::expected<StoredState, StoreError> SqliteStore::load() {
   if (rc != SQLITE_DONE) {
     return std::unexpected(error("cannot count stored messages"));
   }
+  // The channel and group posts not yet trimmed (each sender's quota in
+  // each log; bounded by it): the messages_waiting index's two log ranges.
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT recipient, sender_key, seq, mid FROM messages WHERE delivered = 0 "
+                         "AND (recipient = '*' OR (recipient >= '#' AND recipient < '$')) "
+                         "ORDER BY seq",
+                         -1, &s, nullptr) != SQLITE_OK) {
+    return std::unexpected(error("cannot read the channel and group logs"));
+  }
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    state.log_posts.push_back({column_text(s, 0), column_text(s, 1), sqlite3_column_int64(s, 2),
+                               static_cast<std::uint64_t>(sqlite3_column_int64(s, 3))});
+  }
+  sqlite3_finalize(s);
+  if (rc != SQLITE_DONE) {
+    return std::unexpected(error("cannot read the channel and group logs"));
+  }
   // The highest seq ever given out (AUTOINCREMENT keeps it in
   // sqlite_sequence even after the row is gone), and the groups.
   if (sqlite3_prepare_v2(db_,

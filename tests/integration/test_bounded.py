@@ -13,6 +13,10 @@ on real processes and sockets.
 - A reconnecting client refused by its server (restarted on an empty data
   directory and already full) says so once, chats directly meanwhile, and
   comes back by itself once the server has room again.
+- With a member away, a client that has --max-log-posts messages in the
+  channel not yet read by everyone is refused with one line (counted on
+  the metrics page) while another posts; once the member is back and has
+  read them, the server trims them and the poster has room again.
 """
 
 import os
@@ -190,3 +194,42 @@ def test_a_member_away_past_the_log_retention_is_told_once_when_back(ctx):
     bob.expect(BY_SERVER)
     check(bob.count(EXPIRED) == 1, "the retention line was printed %d times" % bob.count(EXPIRED))
     check(not [l for l in bob.lines() if "missed" in l], "bob was shown what was trimmed")
+
+
+LOG_FULL = (">>> [Server could not save the message for the channel: 3 of your messages there "
+            "are not yet read by every member (the most kept); try again later]")
+
+
+def test_a_member_away_holds_a_poster_to_its_log_quota_while_others_post(ctx):
+    port = free_tcp_port()
+    server, c = ctx.chat(["alice", "bob", "carol"],
+                         server_extra=["--max-log-posts", "3",
+                                       "--metrics", "%s:%d" % (LOOPBACK, port)])
+    a, b, carol = c["alice"], c["bob"], c["carol"]
+    b.send("dereg bob")
+    b.expect(BYE)
+    mark = a.mark()
+    for i in range(5):
+        a.send("send_all held %d" % i)
+    a.expect_all([LOG_FULL] * 2)
+    outcomes = [l for l in a.since(mark) if l in (BY_SERVER, LOG_FULL)]
+    check(outcomes == [BY_SERVER] * 3 + [LOG_FULL] * 2, "alice's outcomes: %r" % outcomes)
+    # Carol's quota is her own; alice still chats directly.
+    carol.send("send_all carol posts")
+    carol.expect(BY_SERVER)
+    a.expect(channel("carol", "carol posts"))
+    a.send("send carol direct")
+    carol.expect(msg("alice", "direct"))
+    full = scrape(port).get('udpchat_requests_total{kind="post_log_full"}', 0)
+    check(full == 2, "post_log_full on the metrics page: %r" % full)
+    # Bob comes back and reads them; once trimmed (within 10 s) alice has
+    # room again.
+    b.send("reg bob")
+    b.expect(WELCOME)
+    b.expect(re.compile(re.escape(">>> [Channel] alice: ") + r".*held 2"))
+    server.expect(re.compile(r".*DEBUG +trimmed (\d+) channel and group messages.*"),
+                  stream="err", timeout=30)
+    a.send("send_all room again")
+    a.expect(BY_SERVER)
+    b.expect(channel("alice", "room again"))
+    check(not [l for l in b.lines() if re.search(r"held [34]$", l)], "a refused post was shown")

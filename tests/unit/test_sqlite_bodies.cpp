@@ -140,4 +140,28 @@ TEST_SUITE("store: SqliteStore bodies") {
     CHECK_MESSAGE(grown < 4 * kRound * 200, "grew " << grown << " bytes");
     CHECK(after_first > static_cast<std::uintmax_t>(kRound) * 1000);  // the first round's bodies
   }
+
+  TEST_CASE("load lists the channel and group posts not yet trimmed, oldest first") {
+    TempDir dir;
+    auto sqlite = open_or_fail(dir.str());
+    MemoryStore memory;
+    for (OfflineStore* store : {static_cast<OfflineStore*>(sqlite.get()),
+                                static_cast<OfflineStore*>(&memory)}) {
+      CHECK(save(*store, message("Alice", kChannelLog, 11, "first")) == SaveResult::kSaved);
+      CHECK(save(*store, message("bob", "carol", 12, "direct")) == SaveResult::kSaved);
+      const std::int64_t upto = load(*store).last_seq;
+      CHECK(save(*store, message("Alice", group_log_key("team"), 13, "g")) == SaveResult::kSaved);
+      CHECK(save(*store, message("bob", kChannelLog, 14, "second")) == SaveResult::kSaved);
+      REQUIRE(store->trim_logs(upto).value() == 1);
+      const auto posts = load(*store).log_posts;
+      REQUIRE(posts.size() == 2);
+      CHECK(posts[0].log_key == group_log_key("team"));
+      CHECK(posts[0].sender_key == "alice");
+      CHECK(posts[0].mid == 13);
+      CHECK(posts[1].log_key == kChannelLog);
+      CHECK(posts[1].sender_key == "bob");
+      CHECK(posts[1].mid == 14);
+      CHECK(posts[0].seq < posts[1].seq);
+    }
+  }
 }

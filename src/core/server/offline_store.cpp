@@ -204,6 +204,7 @@ std::expected<StoredState, StoreError> MemoryStore::load() {
   st.table_version = s_.table_version;
   for (const auto& [seq, m] : s_.messages) {
     ++st.waiting[m.to_key];
+    if (is_log_key(m.to_key)) st.log_posts.push_back({m.to_key, nickname_key(m.from), seq, m.mid});
   }
   st.last_seq = s_.next_seq - 1;
   st.log_trimmed_upto = s_.log_trimmed_upto;

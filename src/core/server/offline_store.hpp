@@ -88,6 +88,15 @@ struct MemberRecord {
   std::int64_t joined_seq = 0;
 };
 
+/// A channel or group message not yet trimmed, as a restarted server
+/// counts it against its sender's quota (log_quota.hpp).
+struct LogPost {
+  std::string log_key;     ///< kChannelLog or "#" + group key
+  std::string sender_key;  ///< the sender's nickname key
+  std::int64_t seq = 0;
+  std::uint64_t mid = 0;
+};
+
 /// A group as persisted: its name as first written, and its members.
 struct GroupRecord {
   std::string name;
@@ -131,6 +140,9 @@ struct StoredState {
   /// Every channel and group log message up to this seq was trimmed
   /// (trim_logs); a client whose position is below it was away too long.
   std::int64_t log_trimmed_upto = 0;
+  /// The channel and group messages not yet trimmed, in seq order (empty
+  /// from a store whose server does not trim: PgStore).
+  std::vector<LogPost> log_posts;
 };
 
 class OfflineStore {

@@ -22,6 +22,9 @@ struct ServerConfig {
   std::size_t max_stored_per_client = kDefaultMaxStoredPerClient;  ///< saves refused beyond
   /// Channel and group posts per client a minute (0: no limit; post_rate.hpp).
   std::size_t max_posts_per_minute = kDefaultMaxPostsPerMinute;
+  /// Untrimmed posts per client and log (0: no limit; log_quota.hpp).
+  /// Not applied when `store_numbers` (those servers do not trim).
+  std::size_t max_log_posts = kDefaultMaxLogPosts;
   /// How often the channel and group logs are trimmed below every
   /// position (0: never). One pass walks the registered clients.
   Duration log_trim_interval = kDefaultLogTrimInterval;

@@ -150,6 +150,7 @@ void ServerCore::start(const StoredState& state, TimePoint now) {
   }
   next_seq_ = last + 1;
   trim_.upto = state.log_trimmed_upto;
+  for (const LogPost& p : state.log_posts) log_quota_.loaded(p.log_key, p.sender_key, p.seq, p.mid);
   for (const auto& [key, n] : state.waiting) {
     if (is_log_key(key)) {
       log_last_[key] = state.last_seq;  // at most: a reader that finds less stops

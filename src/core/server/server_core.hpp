@@ -41,6 +41,7 @@
 #include "core/server/cluster_change.hpp"
 #include "core/server/offline_store.hpp"
 #include "core/server/password_jobs.hpp"
+#include "core/server/log_quota.hpp"
 #include "core/server/post_rate.hpp"
 #include "core/server/server_config.hpp"
 #include "core/server/server_state.hpp"
@@ -312,6 +313,9 @@ class ServerCore {
   ReliableSender sender_;
   ServerStats stats_;
   PostRate post_rate_{config_.max_posts_per_minute};  ///< posts per client a minute
+  /// Untrimmed posts per client and log (none where the store numbers:
+  /// those servers do not trim).
+  LogQuota log_quota_{config_.store_numbers ? 0 : config_.max_log_posts};
   LogTrim trim_;
   KeyPurge purge_;
 

@@ -125,7 +125,18 @@ void ServerCore::handle(const Post& m, const Endpoint& from, TimePoint now) {
     log = group_log_key(gkey);
     shown_as = g->second.name;
   }
-  if (Duration wait{}; !post_rate_.take(nickname_key(m.from), m.mid, now, wait)) {
+  const std::string sender_key = nickname_key(m.from);
+  if (!log_quota_.admits(log, sender_key, m.mid)) {
+    // One line at the sender; refused before the rate is charged.
+    ++stats_.requests["post_log_full"];
+    reply(from, m.id,
+          Ack{0, AckStatus::kError, 0,
+              std::to_string(log_quota_.per_log()) +
+                  " of your messages there are not yet read by every member (the most kept); "
+                  "try again later"});
+    return;
+  }
+  if (Duration wait{}; !post_rate_.take(sender_key, m.mid, now, wait)) {
     // One line at the sender (its Ack's detail); the post is not stored.
     ++stats_.requests["post_rate_limited"];
     const auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
@@ -142,6 +153,7 @@ void ServerCore::handle(const Post& m, const Endpoint& from, TimePoint now) {
   // read this log too (it sees the message once it is durable).
   log_last_[log] = std::max(log_last_[log], seq);
   saves_[key] = PendingSave{Save{m.id, m.from, shown_as, m.mid, m.text}, from, log, false};
+  log_quota_.saving(log, sender_key);
   issue(SaveOp{{config_.store_numbers ? 0 : seq, m.from, log, m.mid, m.text,
                 config_.wall_clock_ms()}},
         {.after = After::kPost, .key = key, .seq = seq});
@@ -155,6 +167,12 @@ void ServerCore::on_posted(const OpWaiter& w, const std::expected<StoreValue, St
   }
   const PendingSave s = std::move(it->second);
   saves_.erase(it);
+  {
+    const SaveOutcome* out = r ? std::get_if<SaveOutcome>(&*r) : nullptr;
+    const bool stored = out != nullptr && out->result == SaveResult::kSaved;
+    log_quota_.saved(s.recipient_key, nickname_key(s.request.from), stored,
+                     stored && out->seq > 0 ? out->seq : w.seq, s.request.mid);
+  }
   if (!r) {
     ++stats_.requests["post_failed"];
     log(LogLevel::kError, "could not save a message from " + s.request.from + " for " +
@@ -267,6 +285,7 @@ void ServerCore::on_trimmed(const OpWaiter& w, const std::expected<StoreValue, S
     return;
   }
   trim_.upto = std::max(trim_.upto, w.seq);
+  log_quota_.trimmed(trim_.upto);
   const std::size_t rows = std::get<std::size_t>(*r);
   stats_.log_rows_trimmed += rows;
   if (rows > 0) {
