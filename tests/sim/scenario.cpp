@@ -139,10 +139,16 @@ std::string Scenario::run(Totals& totals) {
   // still needed would be a message lost). From the seed alone: the
   // random draws of each seed stay what they were.
   const Duration trim = std::chrono::seconds(1 + seed_ % 10);
-  w_.configure_server = [batch, interest = interest_, trim](ServerConfig& c) {
+  // A quarter of the seeds hold each poster to 1 or 2 untrimmed posts per
+  // log (--max-log-posts): refused posts, then room again as the trims
+  // go by, across crashes and restarts (the quota read back from the
+  // store). Also from the seed alone.
+  const std::size_t quota = seed_ % 4 == 1 ? 1 + (seed_ / 4) % 2 : 0;
+  w_.configure_server = [batch, interest = interest_, trim, quota](ServerConfig& c) {
     c.table_batch = batch;
     if (interest) c.full_table_limit = 2;
     c.log_trim_interval = trim;
+    if (quota > 0) c.max_log_posts = quota;
   };
   // manual §4.11: the even seeds' clients keep their own store, whose
   // writes commit 0 to 19 ms after they were issued and are heard 0 to 6 ms

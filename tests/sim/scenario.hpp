@@ -38,6 +38,8 @@ struct Totals {
   std::uint64_t posts = 0, post_deliveries = 0;
   std::uint64_t client_crashes = 0, server_crashes = 0, partitions = 0;
   std::uint64_t store_failures = 0, store_batches = 0, store_commands = 0, log_rows_trimmed = 0;
+  /// Posts refused by the log quota (--max-log-posts).
+  std::uint64_t posts_over_quota = 0;
   /// docs/CLUSTER.md: seeds with several servers on one shared database,
   /// their servers, notifications lost, and client moves between servers.
   std::uint64_t cluster_seeds = 0, cluster_servers = 0, lost_notifications = 0, moves = 0;
@@ -136,6 +138,7 @@ class Scenario {
   double store_fault_ = 0;  ///< share of saves and deletes that fail
   bool interest_ = false;   ///< more clients than the full-table limit
   std::uint64_t store_failures_ = 0;
+  std::uint64_t posts_over_quota_ = 0;
   std::uint64_t relayed_ = 0;  ///< relay datagrams seen carrying a typed message
   bool nat_ = false;           ///< clients 0-2 behind NAT boxes (docs/NAT.md)
   std::uint64_t nat_reboots_ = 0;

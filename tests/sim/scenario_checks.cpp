@@ -123,6 +123,7 @@ std::string Scenario::final_checks(Totals& totals) {
   totals.store_batches += w_.store_batches;
   totals.store_commands += w_.store_commands;
   totals.log_rows_trimmed += w_.log_rows_trimmed;
+  totals.posts_over_quota += posts_over_quota_;
   return {};
 }
 

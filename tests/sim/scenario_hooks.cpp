@@ -157,6 +157,12 @@ void Scenario::install_hooks() {
       if (rest.starts_with("group ")) return "#" + rest.substr(6, rest.find(' ', 6) - 6);
       return rest.substr(0, rest.find(' '));
     };
+    // --max-log-posts: the post's refusal came as its ack (on_deliver).
+    if (line.starts_with(">>> [Server could not save the message for ") &&
+        line.ends_with(" (the most kept); try again later]")) {
+      ++posts_over_quota_;
+      return;
+    }
     std::string to;
     if (const std::string unknown = ">>> [Unknown client "; line.starts_with(unknown)) {
       to = line.substr(unknown.size(), line.size() - unknown.size() - 2);

@@ -108,11 +108,12 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(totals.client_crashes), static_cast<unsigned long long>(totals.server_crashes),
               static_cast<unsigned long long>(totals.partitions));
   std::printf("simulation: store: %llu commands in %llu group commits, %llu writes failed, "
-              "%llu channel and group messages trimmed\n",
+              "%llu channel and group messages trimmed, %llu posts refused by the log quota\n",
               static_cast<unsigned long long>(totals.store_commands),
               static_cast<unsigned long long>(totals.store_batches),
               static_cast<unsigned long long>(totals.store_failures),
-              static_cast<unsigned long long>(totals.log_rows_trimmed));
+              static_cast<unsigned long long>(totals.log_rows_trimmed),
+              static_cast<unsigned long long>(totals.posts_over_quota));
   std::printf("simulation: clusters: %llu seeds with %llu servers on one shared database, commit notifications lost %llu, clients moved to another server %llu\n",
               static_cast<unsigned long long>(totals.cluster_seeds),
               static_cast<unsigned long long>(totals.cluster_servers),
