@@ -37,29 +37,36 @@ def dir_files(path):
 
 
 def sqlite_baseline(root, rows, body_bytes):
-    """Bytes of a SQLite file holding `rows` rows shaped like the server's
-    messages: with a body of `body_bytes`, or (0) as bare tombstones."""
+    """Bytes of a SQLite file holding `rows` messages in the server's
+    tables (schema 9): their keys, and (`body_bytes` > 0) a body each."""
     d = tempfile.mkdtemp(prefix="baseline-", dir=root)
     path = os.path.join(d, "b.db")
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, sender TEXT NOT NULL,"
                " sender_key TEXT NOT NULL, recipient TEXT NOT NULL, mid INTEGER NOT NULL,"
-               " body BLOB, saved_at_ms INTEGER NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,"
+               " saved_at_ms INTEGER NOT NULL, delivered INTEGER NOT NULL DEFAULT 0,"
                " UNIQUE (sender_key, mid))")
     db.execute("CREATE INDEX messages_waiting ON messages (recipient, delivered, seq)")
+    db.execute("CREATE TABLE bodies (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)")
     body = ("x" * body_bytes) if body_bytes else None
     now = int(time.time() * 1000)
+
+    def flush(batch):
+        db.executemany("INSERT INTO messages (seq, sender, sender_key, recipient, mid, "
+                       "saved_at_ms, delivered) VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+        if body:
+            db.executemany("INSERT INTO bodies (seq, body) VALUES (?, ?)",
+                           [(b[0], body) for b in batch])
+
     batch = []
     for i in range(rows):
         sender = "v%d" % (i % 10)
-        batch.append((sender, sender, "*", 1000000 + i, body, now, 0 if body else 1))
+        batch.append((i + 1, sender, sender, "*", 1000000 + i, now, 0 if body else 1))
         if len(batch) == 10000:
-            db.executemany("INSERT INTO messages (sender, sender_key, recipient, mid, body, "
-                           "saved_at_ms, delivered) VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+            flush(batch)
             batch = []
     if batch:
-        db.executemany("INSERT INTO messages (sender, sender_key, recipient, mid, body, "
-                       "saved_at_ms, delivered) VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+        flush(batch)
     db.commit()
     db.close()
     return os.path.getsize(path)

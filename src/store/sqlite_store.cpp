@@ -30,7 +30,34 @@ std::expected<void, StoreError> SqliteStore::exec(const char* sql) {
   return {};
 }
 
+std::expected<void, StoreError> SqliteStore::savepoint() {
+  Reset r{savepoint_};
+  if (sqlite3_step(savepoint_) != SQLITE_DONE) {
+    return std::unexpected(error("cannot begin a write"));
+  }
+  return {};
+}
+
+std::expected<void, StoreError> SqliteStore::release(bool ok) {
+  if (!ok) {
+    // Undoes the write's own statements only. After an error that rolled
+    // the whole transaction back (SQLITE_FULL may) there is no savepoint
+    // left: both fail, and the caller sees in_transaction() false.
+    Reset r{rollback_to_};
+    (void)sqlite3_step(rollback_to_);
+  }
+  Reset r{release_};
+  if (sqlite3_step(release_) != SQLITE_DONE && ok) {
+    return std::unexpected(error("cannot end a write"));
+  }
+  return {};
+}
+
 std::expected<SaveOutcome, StoreError> SqliteStore::save(const StoredMessage& m) {
+  return atomically([&] { return save_rows(m); });
+}
+
+std::expected<SaveOutcome, StoreError> SqliteStore::save_rows(const StoredMessage& m) {
   Reset r{insert_message_};
   bind_text(insert_message_, 1, m.from);
   bind_text(insert_message_, 2, nickname_key(m.from));
@@ -50,9 +77,9 @@ std::expected<SaveOutcome, StoreError> SqliteStore::save(const StoredMessage& m)
   if (sqlite3_changes(db_) == 0) return SaveOutcome{SaveResult::kDuplicate, 0};
   const std::int64_t seq =
       m.seq > 0 ? m.seq : static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
-  // The body, under the same seq. Outside a transaction the key row is
-  // already committed: a failure here deletes it again, so that a retry
-  // of the same message saves it whole instead of finding a duplicate.
+  // The body, under the same seq. If it fails, the key row goes with it
+  // (atomically): a retry of the same message then saves it whole instead
+  // of finding a duplicate.
   Reset b{insert_body_};
   sqlite3_bind_int64(insert_body_, 1, seq);
   if (m.box.empty()) {
@@ -63,9 +90,7 @@ std::expected<SaveOutcome, StoreError> SqliteStore::save(const StoredMessage& m)
                       SQLITE_TRANSIENT);
   }
   if (sqlite3_step(insert_body_) != SQLITE_DONE) {
-    StoreError e{sqlite3_errmsg(db_)};
-    if (!in_transaction()) (void)forget_key(seq);
-    return std::unexpected(e);
+    return std::unexpected(StoreError{sqlite3_errmsg(db_)});
   }
   return SaveOutcome{SaveResult::kSaved, seq};
 }
@@ -103,23 +128,6 @@ std::expected<std::size_t, StoreError> SqliteStore::count_for(std::string_view t
   return static_cast<std::size_t>(sqlite3_column_int64(count_, 0));
 }
 
-std::expected<void, StoreError> SqliteStore::forget_key(std::int64_t seq) {
-  sqlite3_stmt* s = nullptr;
-  int rc = sqlite3_prepare_v2(db_, "DELETE FROM messages WHERE seq = ?", -1, &s, nullptr);
-  if (rc == SQLITE_OK) {
-    sqlite3_bind_int64(s, 1, seq);
-    rc = sqlite3_step(s);
-  }
-  sqlite3_finalize(s);
-  if (rc != SQLITE_DONE) {
-    // A key without its body must not be committed (a retry would be taken
-    // for a duplicate and the message lost): the transaction goes instead.
-    rollback();
-    return std::unexpected(error("cannot save message"));
-  }
-  return {};
-}
-
 std::expected<void, StoreError> SqliteStore::drop_body(std::int64_t seq) {
   Reset r{delete_body_};
   sqlite3_bind_int64(delete_body_, 1, seq);
@@ -130,16 +138,18 @@ std::expected<void, StoreError> SqliteStore::drop_body(std::int64_t seq) {
 }
 
 std::expected<std::size_t, StoreError> SqliteStore::mark_delivered(std::int64_t seq) {
-  Reset r{delivered_};
-  sqlite3_bind_int64(delivered_, 1, seq);
-  if (sqlite3_step(delivered_) != SQLITE_DONE) {
-    return std::unexpected(error("cannot delete delivered message"));
-  }
-  const auto rows = static_cast<std::size_t>(sqlite3_changes(db_));
-  if (rows > 0) {
-    if (auto d = drop_body(seq); !d) return std::unexpected(d.error());
-  }
-  return rows;
+  return atomically([&]() -> std::expected<std::size_t, StoreError> {
+    Reset r{delivered_};
+    sqlite3_bind_int64(delivered_, 1, seq);
+    if (sqlite3_step(delivered_) != SQLITE_DONE) {
+      return std::unexpected(error("cannot delete delivered message"));
+    }
+    const auto rows = static_cast<std::size_t>(sqlite3_changes(db_));
+    if (rows > 0) {
+      if (auto d = drop_body(seq); !d) return std::unexpected(d.error());
+    }
+    return rows;
+  });
 }
 
 std::expected<std::size_t, StoreError> SqliteStore::purge_keys(std::int64_t before_ms,
@@ -154,6 +164,10 @@ std::expected<std::size_t, StoreError> SqliteStore::purge_keys(std::int64_t befo
 }
 
 std::expected<std::size_t, StoreError> SqliteStore::trim_logs(std::int64_t upto) {
+  return atomically([&] { return trim_rows(upto); });
+}
+
+std::expected<std::size_t, StoreError> SqliteStore::trim_rows(std::int64_t upto) {
   Reset r{trim_logs_};
   sqlite3_bind_int64(trim_logs_, 1, upto);
   {
@@ -180,6 +194,11 @@ std::expected<std::size_t, StoreError> SqliteStore::trim_logs(std::int64_t upto)
 
 std::expected<std::size_t, StoreError> SqliteStore::mark_delivered_by_key(
     std::string_view sender_key, std::uint64_t mid) {
+  return atomically([&] { return delivered_rows(sender_key, mid); });
+}
+
+std::expected<std::size_t, StoreError> SqliteStore::delivered_rows(std::string_view sender_key,
+                                                                   std::uint64_t mid) {
   Reset r{delivered_by_key_};
   bind_text(delivered_by_key_, 1, sender_key);
   sqlite3_bind_int64(delivered_by_key_, 2, static_cast<sqlite3_int64>(mid));

@@ -71,9 +71,26 @@ class SqliteStore final : public OfflineStore {
   /// Schema 8 to 9: bodies out of `messages` into `bodies` (one
   /// transaction). `version` is the file's user_version before.
   std::expected<void, StoreError> move_bodies(int version);
-  /// Deletes the key row of a save whose body failed (rolls the
-  /// transaction back if even that fails).
-  std::expected<void, StoreError> forget_key(std::int64_t seq);
+  /// Runs `write`, several statements, as one: inside a savepoint that
+  /// its failure rolls back to, so that inside the open transaction only
+  /// its own statements are undone (a key row never stays without its
+  /// body, nor a body without its key), and outside one it is a
+  /// transaction of its own. `write` returns a std::expected.
+  template <class Write>
+  auto atomically(Write&& write) -> decltype(write()) {
+    if (auto s = savepoint(); !s) return std::unexpected(s.error());
+    auto r = write();
+    if (auto e = release(r.has_value()); !e) return std::unexpected(e.error());
+    return r;
+  }
+  std::expected<void, StoreError> savepoint();
+  /// Releases the savepoint, after rolling back to it unless `ok`.
+  std::expected<void, StoreError> release(bool ok);
+  std::expected<SaveOutcome, StoreError> save_rows(const StoredMessage& m);
+  std::expected<std::size_t, StoreError> trim_rows(std::int64_t upto);
+  std::expected<std::size_t, StoreError> delete_rows(std::string_view nick_key);
+  std::expected<std::size_t, StoreError> delivered_rows(std::string_view sender_key,
+                                                        std::uint64_t mid);
   /// Deletes a delivered message's body.
   std::expected<void, StoreError> drop_body(std::int64_t seq);
 
@@ -81,6 +98,9 @@ class SqliteStore final : public OfflineStore {
   std::string path_;
   sqlite3_stmt* insert_message_ = nullptr;
   sqlite3_stmt* insert_body_ = nullptr;
+  sqlite3_stmt* savepoint_ = nullptr;
+  sqlite3_stmt* release_ = nullptr;
+  sqlite3_stmt* rollback_to_ = nullptr;
   sqlite3_stmt* delete_body_ = nullptr;
   sqlite3_stmt* trim_bodies_ = nullptr;
   sqlite3_stmt* oldest_ = nullptr;

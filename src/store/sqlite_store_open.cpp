@@ -127,12 +127,8 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
     if (sqlite3_step(v) == SQLITE_ROW) version = sqlite3_column_int(v, 0);
     sqlite3_finalize(v);
   }
-  if (auto r = store->move_bodies(version); !r) {
-    return failed(r.error());
-  }
-  if (auto r = store->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !r) {
-    return failed(r.error());
-  }
+  // The old keys go first: a move of the bodies (below) rewrites the rows
+  // that are left.
   const std::string purge =
       "DELETE FROM messages WHERE delivered=1 AND saved_at_ms < "
       "(strftime('%s','now') - " +
@@ -140,10 +136,19 @@ std::expected<std::unique_ptr<SqliteStore>, StoreError> SqliteStore::open(
   if (auto r = store->exec(purge.c_str()); !r) {
     return std::unexpected(r.error());
   }
+  if (auto r = store->move_bodies(version); !r) {
+    return failed(r.error());
+  }
+  if (auto r = store->exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str()); !r) {
+    return failed(r.error());
+  }
   const std::pair<sqlite3_stmt**, const char*> statements[] = {
       {&store->insert_message_,
        "INSERT INTO messages (sender, sender_key, recipient, mid, saved_at_ms, seq) "
        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sender_key, mid) DO NOTHING"},
+      {&store->savepoint_, "SAVEPOINT write"},
+      {&store->release_, "RELEASE write"},
+      {&store->rollback_to_, "ROLLBACK TO write"},
       {&store->insert_body_, "INSERT OR REPLACE INTO bodies (seq, body) VALUES (?, ?)"},
       {&store->delete_body_, "DELETE FROM bodies WHERE seq = ?"},
       {&store->fetch_log_,

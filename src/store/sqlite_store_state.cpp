@@ -115,7 +115,12 @@ std::expected<void, StoreError> SqliteStore::put_client(const ClientRecord& c) {
 }
 
 std::expected<std::size_t, StoreError> SqliteStore::delete_client(std::string_view nick_key) {
-  // Rare (a user's delete-account): statements prepared per call.
+  // Rare (a user's delete-account): statements prepared per call; all of
+  // them or none (atomically).
+  return atomically([&] { return delete_rows(nick_key); });
+}
+
+std::expected<std::size_t, StoreError> SqliteStore::delete_rows(std::string_view nick_key) {
   std::size_t deleted = 0;
   const char* const steps[] = {
       "DELETE FROM bodies WHERE seq IN "

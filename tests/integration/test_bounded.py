@@ -197,7 +197,7 @@ def test_a_member_away_past_the_log_retention_is_told_once_when_back(ctx):
 
 
 LOG_FULL = (">>> [Server could not save the message for the channel: 3 of your messages there "
-            "are not yet read by every member (the most kept); try again later]")
+            "are still kept for clients that have not caught up (the most kept); try again later]")
 
 
 def test_a_member_away_holds_a_poster_to_its_log_quota_while_others_post(ctx):

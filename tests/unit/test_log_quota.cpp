@@ -65,7 +65,7 @@ TEST_SUITE("log quota") {
     for (int i = 0; i < 5; ++i) w.type(A, "send_all held " + std::to_string(i));
     const std::string refused =
         ">>> [Server could not save the message for the channel: 3 of your messages there are "
-        "not yet read by every member (the most kept); try again later]";
+        "still kept for clients that have not caught up (the most kept); try again later]";
     REQUIRE(w.run_until([&] { return w.count(A, refused) == 2; }));
     CHECK(w.count(A, ">>> [Message received by Server.]") == 3);
     CHECK(w.server->stats().requests.at("post_log_full") == 2);

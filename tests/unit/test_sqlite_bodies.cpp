@@ -164,4 +164,38 @@ TEST_SUITE("store: SqliteStore bodies") {
       CHECK(posts[0].seq < posts[1].seq);
     }
   }
+
+  TEST_CASE("a body that cannot be written takes its key row with it, in a transaction or not") {
+    TempDir dir;
+    const auto file = dir.path() / "udpchat.db";
+    (void)open_or_fail(dir.str());  // the tables
+    {
+      // A body the file refuses, as a full disk would.
+      sqlite3* db = nullptr;
+      REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+      REQUIRE(sqlite3_exec(db,
+                           "CREATE TRIGGER refuse_body BEFORE INSERT ON bodies "
+                           "WHEN NEW.body = 'refused' BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+                           nullptr, nullptr, nullptr) == SQLITE_OK);
+      sqlite3_close(db);
+    }
+    auto store = open_or_fail(dir.str());
+    REQUIRE(store->begin().has_value());
+    CHECK(save(*store, message("alice", "bob", 1, "before")) == SaveResult::kSaved);
+    const auto refused = store->save(message("alice", "bob", 2, "refused"));
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().what.find("disk full") != std::string::npos);
+    CHECK(store->in_transaction());  // the rest of the group commit goes on
+    CHECK(save(*store, message("alice", "bob", 3, "after")) == SaveResult::kSaved);
+    REQUIRE(store->commit().has_value());
+    CHECK(count(*store, "bob") == 2);
+    // Its retry is saved whole, not taken for a duplicate and lost.
+    CHECK(save(*store, message("alice", "bob", 2, "retried")) == SaveResult::kSaved);
+    CHECK(count(*store, "bob") == 3);
+    // Outside a transaction, the same.
+    CHECK_FALSE(store->save(message("alice", "bob", 4, "refused")).has_value());
+    CHECK_FALSE(store->in_transaction());
+    CHECK(save(*store, message("alice", "bob", 4, "again")) == SaveResult::kSaved);
+    CHECK(count(*store, "bob") == 4);
+  }
 }

@@ -40,7 +40,8 @@ class LogQuota {
     if (it == posts_.end()) return true;
     const Posts& p = it->second;
     if (p.kept.size() + p.saving < per_log_) return true;
-    // The post in flight is its newest: a few from the end suffice.
+    // The post retransmitted is its newest (a client has one post in flight
+    // per log, its queue per peer or channel): a few from the end suffice.
     const auto recent = p.kept.size() > static_cast<std::size_t>(kRecent)
                             ? p.kept.end() - kRecent
                             : p.kept.begin();

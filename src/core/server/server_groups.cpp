@@ -132,7 +132,8 @@ void ServerCore::handle(const Post& m, const Endpoint& from, TimePoint now) {
     reply(from, m.id,
           Ack{0, AckStatus::kError, 0,
               std::to_string(log_quota_.per_log()) +
-                  " of your messages there are not yet read by every member (the most kept); "
+                  " of your messages there are still kept for clients that have not caught "
+                  "up (the most kept); "
                   "try again later"});
     return;
   }
